@@ -1,0 +1,131 @@
+"""Blob storage adapters for the StateStore, DataStore and ArtifactStore ports.
+
+The same code talks to Azure Storage and to Azurite; only the connection string differs.
+Conditional writes use the service's own preconditions (``If-None-Match: *`` to create,
+``If-Match: <etag>`` to replace), so they hold across any number of app instances.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from azure.core import MatchConditions
+from azure.core.exceptions import (
+    ResourceExistsError,
+    ResourceModifiedError,
+    ResourceNotFoundError,
+)
+from azure.storage.blob import BlobServiceClient, ContainerClient, ContentSettings
+
+from shared.errors import ConflictError, NotFound
+from shared.ports import JSON, DataFile
+
+_JSON_CONTENT = ContentSettings(content_type="application/json")
+
+
+def container_client(service: BlobServiceClient, name: str) -> ContainerClient:
+    """The container, created if it does not exist yet."""
+    container = service.get_container_client(name)
+    with contextlib.suppress(ResourceExistsError):
+        container.create_container()
+    return container
+
+
+def _dump(document: Mapping[str, Any]) -> bytes:
+    return json.dumps(document, indent=2, sort_keys=True, default=str).encode()
+
+
+class BlobStateStore:
+    """JSON documents in one container, with create-if-absent and ETag if-match writes."""
+
+    def __init__(self, container: ContainerClient) -> None:
+        self._container = container
+
+    def create(self, key: str, document: Mapping[str, Any]) -> str:
+        try:
+            props = self._container.upload_blob(
+                key,
+                _dump(document),
+                overwrite=False,
+                content_settings=_JSON_CONTENT,
+            ).get_blob_properties()
+        except ResourceExistsError as exc:
+            raise ConflictError(f"state document {key!r} already exists") from exc
+        return str(props.etag)
+
+    def get(self, key: str) -> tuple[JSON, str]:
+        try:
+            downloader = self._container.download_blob(key)
+        except ResourceNotFoundError as exc:
+            raise NotFound(f"no state document {key!r}") from exc
+        return json.loads(downloader.readall()), str(downloader.properties.etag)
+
+    def replace(self, key: str, document: Mapping[str, Any], *, etag: str) -> str:
+        blob = self._container.get_blob_client(key)
+        try:
+            result = blob.upload_blob(
+                _dump(document),
+                overwrite=True,
+                etag=etag,
+                match_condition=MatchConditions.IfNotModified,
+                content_settings=_JSON_CONTENT,
+            )
+        except (ResourceModifiedError, ResourceNotFoundError) as exc:
+            raise ConflictError(f"state document {key!r} changed since it was read") from exc
+        return str(result["etag"])
+
+    def list_keys(self, prefix: str) -> list[str]:
+        return sorted(b.name for b in self._container.list_blobs(name_starts_with=prefix))
+
+
+class BlobDataStore:
+    """The data container: one prefix per model, CSV blobs under it."""
+
+    def __init__(self, container: ContainerClient) -> None:
+        self._container = container
+
+    @property
+    def container_name(self) -> str:
+        return str(self._container.container_name)
+
+    def list_files(self, prefix: str) -> list[DataFile]:
+        files = [
+            DataFile(name=b.name, etag=str(b.etag), size=int(b.size))
+            for b in self._container.list_blobs(name_starts_with=prefix)
+        ]
+        return sorted(files, key=lambda f: f.name)
+
+    def read_bytes(self, name: str) -> bytes:
+        try:
+            return bytes(self._container.download_blob(name).readall())
+        except ResourceNotFoundError as exc:
+            raise NotFound(f"no data blob {name!r} in {self.container_name!r}") from exc
+
+
+class BlobArtifactStore:
+    """The Azure ML datastore's container, addressed by ``azureml://`` URIs."""
+
+    def __init__(self, container: ContainerClient, *, datastore: str) -> None:
+        self._container = container
+        self._datastore = datastore
+
+    def write_json(self, path: str, document: Mapping[str, Any]) -> None:
+        self._container.upload_blob(
+            path, _dump(document), overwrite=True, content_settings=_JSON_CONTENT
+        )
+
+    def read_json(self, path: str) -> JSON:
+        try:
+            data = self._container.download_blob(path).readall()
+        except ResourceNotFoundError as exc:
+            raise NotFound(f"no artifact {path!r} in datastore {self._datastore!r}") from exc
+        document = json.loads(data)
+        if not isinstance(document, dict):
+            raise NotFound(f"artifact {path!r} is not a JSON object")
+        return document
+
+    def uri(self, path: str) -> str:
+        return f"azureml://datastores/{self._datastore}/paths/{path}"
