@@ -1,0 +1,81 @@
+"""What the triggers hand to the service: small frozen values, free of any wire format.
+
+Only ``shared.parsing`` knows the Event Grid, CloudEvents, Azure Monitor and Azure ML
+JSON shapes these are read from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+# The blob APIs that commit data; other BlobCreated events (e.g. ADLS CreateFile, which
+# creates an empty file before the data is flushed) do not mean new data.
+COMMITTING_BLOB_APIS = frozenset({"PutBlob", "PutBlockList", "CopyBlob", "FlushWithClose"})
+
+
+@dataclass(frozen=True)
+class NewDataArrived:
+    model: str
+    blob_name: str
+    etag: str
+    size: int
+    api: str
+    url: str
+    event_id: str
+    event_time: datetime | None
+
+    def describe(self) -> str:
+        return f"new data {self.blob_name} ({self.size} bytes, {self.api})"
+
+
+@dataclass(frozen=True)
+class ScheduleTicked:
+    at: datetime
+    past_due: bool = False
+
+    def describe(self) -> str:
+        late = " (past due)" if self.past_due else ""
+        return f"schedule tick at {self.at.isoformat()}{late}"
+
+
+@dataclass(frozen=True)
+class DriftAlerted:
+    model: str
+    source: str
+    alert_id: str
+    description: str
+    fired_at: datetime | None
+    resolved: bool = False
+
+    def describe(self) -> str:
+        state = "resolved" if self.resolved else "fired"
+        return f"drift alert {self.alert_id} from {self.source} {state}: {self.description}"
+
+
+@dataclass(frozen=True)
+class RetrainRequested:
+    model: str
+    requested_by: str
+    reason: str
+
+    def describe(self) -> str:
+        return f"manual request by {self.requested_by}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class PipelineRunCompleted:
+    """An Azure ML run reached a terminal state (or changed state)."""
+
+    run_id: str
+    run_key: str | None
+    status: str
+    event_id: str
+    experiment: str | None = None
+
+    def describe(self) -> str:
+        return f"pipeline run {self.run_id} {self.status}"
+
+
+TriggerMessage = NewDataArrived | ScheduleTicked | DriftAlerted | RetrainRequested
+Message = TriggerMessage | PipelineRunCompleted

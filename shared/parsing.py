@@ -1,0 +1,229 @@
+"""Reading wire formats into messages. The only module that knows the JSON shapes of
+Event Grid (Event Grid schema and CloudEvents 1.0), Azure Storage, Azure ML and Azure
+Monitor. Anything it cannot read raises ``InvalidInput`` (or ``UnknownModel``) with a
+message naming what was wrong.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from azure.eventgrid import SystemEventNames
+
+from shared.errors import InvalidInput, UnknownModel
+from shared.messages import DriftAlerted, NewDataArrived, PipelineRunCompleted, RetrainRequested
+from shared.settings import ModelConfig
+
+BLOB_CREATED = SystemEventNames.StorageBlobCreatedEventName.value
+RUN_COMPLETED = SystemEventNames.MachineLearningServicesRunCompletedEventName.value
+RUN_STATUS_CHANGED = SystemEventNames.MachineLearningServicesRunStatusChangedEventName.value
+COMMON_ALERT_SCHEMA = "azureMonitorCommonAlertSchema"
+RUN_KEY_TAG = "retrain_run_key"
+MODEL_TAG = "retrain_model"
+
+
+def _envelope(event: Mapping[str, Any]) -> tuple[str, str, str, datetime | None, Any]:
+    """(id, type, subject, time, data) of an Event Grid schema event or a CloudEvent."""
+    if not isinstance(event, Mapping):
+        raise InvalidInput(f"an event must be a JSON object, got {type(event).__name__}")
+    if "specversion" in event:
+        keys = ("id", "type", "subject", "time")
+    else:
+        keys = ("id", "eventType", "subject", "eventTime")
+    missing = [k for k in keys[:3] if not event.get(k)]
+    if missing:
+        raise InvalidInput(f"event is missing {', '.join(missing)}")
+    return (
+        str(event[keys[0]]),
+        str(event[keys[1]]),
+        str(event[keys[2]]),
+        parse_time(event.get(keys[3])),
+        event.get("data"),
+    )
+
+
+def parse_time(value: Any) -> datetime | None:
+    """An ISO-8601 timestamp as aware UTC; None when absent."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        moment = value
+    else:
+        text = str(value).strip()
+        # Azure writes up to 7 fractional digits; fromisoformat takes at most 6.
+        if "." in text:
+            head, _, tail = text.partition(".")
+            digits = "".join(c for c in tail if c.isdigit())
+            zone = tail[len(digits) :]
+            text = f"{head}.{digits[:6]}{zone}"
+        try:
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            raise InvalidInput(f"{value!r} is not an ISO-8601 timestamp") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _data(data: Any, what: str) -> Mapping[str, Any]:
+    if not isinstance(data, Mapping):
+        raise InvalidInput(f"{what} event has no data object")
+    return data
+
+
+def parse_blob_created(
+    event: Mapping[str, Any], *, container: str, models: Sequence[ModelConfig]
+) -> NewDataArrived:
+    """A ``Microsoft.Storage.BlobCreated`` event for the data container."""
+    event_id, event_type, subject, event_time, raw = _envelope(event)
+    if event_type != BLOB_CREATED:
+        raise InvalidInput(f"expected a {BLOB_CREATED} event, got {event_type!r}")
+    data = _data(raw, BLOB_CREATED)
+    marker = "/containers/"
+    if marker not in subject or "/blobs/" not in subject:
+        raise InvalidInput(f"subject {subject!r} does not name a blob")
+    blob_container, _, name = subject.split(marker, 1)[1].partition("/blobs/")
+    if blob_container != container:
+        raise InvalidInput(
+            f"blob {name!r} is in container {blob_container!r}; the service reads data from "
+            f"{container!r} (check the Event Grid subscription's subject filter)"
+        )
+    model = next((m for m in models if name.startswith(m.prefix)), None)
+    if model is None:
+        known = ", ".join(m.prefix for m in models)
+        raise UnknownModel(f"no model owns blob {name!r}: known prefixes are {known}")
+    try:
+        size = int(data.get("contentLength", 0))
+    except (TypeError, ValueError):
+        raise InvalidInput(f"contentLength {data.get('contentLength')!r} is not a number") from None
+    return NewDataArrived(
+        model=model.name,
+        blob_name=name,
+        etag=str(data.get("eTag", "")),
+        size=size,
+        api=str(data.get("api", "")),
+        url=str(data.get("url", "")),
+        event_id=event_id,
+        event_time=event_time,
+    )
+
+
+def parse_run_event(event: Mapping[str, Any]) -> PipelineRunCompleted:
+    """An Azure ML ``RunCompleted`` or ``RunStatusChanged`` event."""
+    event_id, event_type, _subject, _time, raw = _envelope(event)
+    data = _data(raw, event_type)
+    if event_type == RUN_COMPLETED:
+        status = "Completed"
+    elif event_type == RUN_STATUS_CHANGED:
+        status = str(data.get("runStatus") or "")
+        if not status:
+            raise InvalidInput(f"{RUN_STATUS_CHANGED} event {event_id} has no runStatus")
+    else:
+        raise InvalidInput(f"expected {RUN_COMPLETED} or {RUN_STATUS_CHANGED}, got {event_type!r}")
+    run_id = data.get("runId")
+    if not run_id:
+        raise InvalidInput(f"{event_type} event {event_id} has no runId")
+    tags = data.get("runTags") or {}
+    run_key = tags.get(RUN_KEY_TAG) if isinstance(tags, Mapping) else None
+    return PipelineRunCompleted(
+        run_id=str(run_id),
+        run_key=str(run_key) if run_key else None,
+        status=status,
+        event_id=event_id,
+        experiment=data.get("experimentName"),
+    )
+
+
+def parse_drift_alert(body: Any, *, models: Sequence[ModelConfig]) -> DriftAlerted:
+    """An Azure Monitor common-alert-schema alert, or the generic drift JSON
+    ``{"model": "...", "reason": "...", "alert_id": "...", "detected_at": "..."}``."""
+    if not isinstance(body, Mapping):
+        raise InvalidInput("a drift alert must be a JSON object")
+    if body.get("schemaId") == COMMON_ALERT_SCHEMA:
+        return _common_alert(body, models)
+    if "model" in body:
+        model = _known_model(str(body["model"]), models)
+        return DriftAlerted(
+            model=model,
+            source=str(body.get("source") or "generic"),
+            alert_id=str(body.get("alert_id") or body.get("id") or "unnamed"),
+            description=str(body.get("reason") or "drift reported"),
+            fired_at=parse_time(body.get("detected_at")),
+            resolved=bool(body.get("resolved", False)),
+        )
+    raise InvalidInput(
+        "unrecognised drift alert: expected the Azure Monitor common alert schema "
+        f"(schemaId {COMMON_ALERT_SCHEMA!r}) or a JSON object with a 'model' field"
+    )
+
+
+def _common_alert(body: Mapping[str, Any], models: Sequence[ModelConfig]) -> DriftAlerted:
+    data = _data(body.get("data"), COMMON_ALERT_SCHEMA)
+    essentials = data.get("essentials")
+    if not isinstance(essentials, Mapping):
+        raise InvalidInput("common alert schema payload has no data.essentials")
+    custom = data.get("customProperties") or {}
+    named = custom.get("model") if isinstance(custom, Mapping) else None
+    model = _known_model(str(named), models) if named else _model_named_in(essentials, models)
+    condition = str(essentials.get("monitorCondition") or "Fired")
+    return DriftAlerted(
+        model=model,
+        source=f"azure-monitor/{essentials.get('monitoringService') or 'unknown'}",
+        alert_id=str(essentials.get("alertId") or "unnamed"),
+        description=str(
+            essentials.get("description") or essentials.get("alertRule") or "alert fired"
+        ),
+        fired_at=parse_time(essentials.get("firedDateTime")),
+        resolved=condition.lower() == "resolved",
+    )
+
+
+def _model_named_in(essentials: Mapping[str, Any], models: Sequence[ModelConfig]) -> str:
+    """The one configured model named by the alert rule or its configuration items."""
+    words: set[str] = set()
+    texts = [str(essentials.get("alertRule") or "")]
+    texts += [str(item) for item in essentials.get("configurationItems") or []]
+    for text in texts:
+        words.update(w for w in _tokens(text))
+    found = sorted({m.name for m in models if m.name in words})
+    if len(found) == 1:
+        return found[0]
+    rule = essentials.get("alertRule")
+    if not found:
+        raise UnknownModel(
+            f"alert rule {rule!r} names no configured model: set the alert's custom property "
+            "'model' or put the model name in the rule name"
+        )
+    raise InvalidInput(f"alert rule {rule!r} names several models ({', '.join(found)})")
+
+
+def _tokens(text: str) -> list[str]:
+    separators = "/_.: "
+    for separator in separators:
+        text = text.replace(separator, " ")
+    words = text.lower().split()
+    # model names may contain hyphens; offer both the whole word and its parts
+    return words + [part for word in words for part in word.split("-")]
+
+
+def _known_model(name: str, models: Sequence[ModelConfig]) -> str:
+    if any(m.name == name for m in models):
+        return name
+    known = ", ".join(m.name for m in models)
+    raise UnknownModel(f"unknown model {name!r}; configured models: {known}")
+
+
+def parse_retrain_request(
+    model: str, body: Any, *, models: Sequence[ModelConfig]
+) -> RetrainRequested:
+    """A manual retrain request: the model from the route, an optional JSON body
+    ``{"requested_by": "...", "reason": "..."}``."""
+    if body is None:
+        body = {}
+    if not isinstance(body, Mapping):
+        raise InvalidInput("the request body must be a JSON object (or empty)")
+    return RetrainRequested(
+        model=_known_model(model, models),
+        requested_by=str(body.get("requested_by") or "api"),
+        reason=str(body.get("reason") or "manual retrain"),
+    )
