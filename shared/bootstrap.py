@@ -1,0 +1,145 @@
+"""The composition root: builds the service from one Settings object.
+
+``get_service()`` builds it once per process on first use (never at import, so a bad
+setting fails the first invocation with a clear message instead of hiding every
+function). Tests and the local host build their own with ``build_service`` and install it
+with ``set_service``. Heavy adapters are imported here, inside the functions, so that
+importing the Function App stays cheap.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+import urllib.request
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from shared.service import RetrainService
+from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+
+_lock = threading.Lock()
+_service: RetrainService | None = None
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+def pipeline_sha256(pipeline_path: Path) -> str:
+    """A hash of the pipeline definition: its YAML and every file of its components."""
+    root = pipeline_path.parent
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts:
+            digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def post_event_to(url: str) -> Callable[[dict[str, Any]], None]:
+    """Deliver an event as Event Grid would: POST to the host's webhook, Notification."""
+
+    def notify(event: dict[str, Any]) -> None:
+        request = urllib.request.Request(
+            url,
+            data=json.dumps([event]).encode(),
+            headers={"Content-Type": "application/json", "aeg-event-type": "Notification"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=600) as response:
+            response.read()
+
+    return notify
+
+
+def build_service(
+    settings: Settings, *, notify: Callable[[dict[str, Any]], None] | None = None
+) -> RetrainService:
+    """Wire the real adapters for ``settings.backend`` (only "local" is built so far).
+
+    ``notify`` receives the backend's run-completion events; by default they are POSTed
+    to ``RETRAIN_LOCAL_EVENTS_URL`` (the local host's Event Grid webhook for the
+    run-completed function) or, when that is unset, handed straight to this service.
+    """
+    from azure.storage.blob import BlobServiceClient
+
+    from shared.adapters.blob import (
+        BlobArtifactStore,
+        BlobDataStore,
+        BlobStateStore,
+        container_client,
+    )
+    from shared.adapters.document_registry import DocumentModelRegistry
+    from shared.adapters.local_workspace import LocalWorkspace
+
+    blobs = BlobServiceClient.from_connection_string(settings.storage_connection_string)
+    state = BlobStateStore(container_client(blobs, settings.state_container))
+    clock = SystemClock()
+    service_box: list[RetrainService] = []
+
+    if notify is None and settings.local_events_url:
+        notify = post_event_to(settings.local_events_url)
+    if notify is None:
+
+        def notify(event: dict[str, Any]) -> None:
+            from shared.parsing import parse_run_event
+
+            service_box[0].handle(parse_run_event(event))
+
+    workspace = LocalWorkspace(
+        settings.local_workspace_dir,
+        settings.pipeline_path,
+        blob_service=blobs,
+        datastores={
+            settings.data_datastore: settings.data_container,
+            settings.artifact_datastore: settings.artifact_container,
+        },
+        notify=notify,
+    )
+    service = RetrainService(
+        models=settings.models,
+        gate=settings.gate,
+        data_datastore=settings.data_datastore,
+        state=state,
+        data=BlobDataStore(container_client(blobs, settings.data_container)),
+        artifacts=BlobArtifactStore(
+            container_client(blobs, settings.artifact_container),
+            datastore=settings.artifact_datastore,
+        ),
+        pipeline=workspace,
+        registry=DocumentModelRegistry(state, clock),
+        clock=clock,
+        code_version=settings.code_version,
+        pipeline_sha256=pipeline_sha256(settings.pipeline_path),
+    )
+    service_box.append(service)
+    log.info(
+        "retrain service ready: backend=%s, models=%s; gate: %s",
+        settings.backend,
+        ", ".join(m.name for m in settings.models),
+        settings.gate.describe(),
+    )
+    return service
+
+
+def get_service() -> RetrainService:
+    """The process's service, built from the environment on first use."""
+    global _service
+    with _lock:
+        if _service is None:
+            _service = build_service(Settings.from_env())
+        return _service
+
+
+def set_service(service: RetrainService | None) -> None:
+    """Install a service built elsewhere (tests, the local host); None to reset."""
+    global _service
+    with _lock:
+        _service = service
