@@ -106,6 +106,7 @@ def build_service(
     service = RetrainService(
         models=settings.models,
         gate=settings.gate,
+        data_container=settings.data_container,
         data_datastore=settings.data_datastore,
         state=state,
         data=BlobDataStore(container_client(blobs, settings.data_container)),

@@ -91,6 +91,7 @@ class RetrainService:
         *,
         models: Sequence[ModelConfig],
         gate: GatePolicy,
+        data_container: str,
         data_datastore: str,
         state: StateStore,
         data: DataStore,
@@ -103,6 +104,7 @@ class RetrainService:
     ) -> None:
         self.models = {m.name: m for m in models}
         self.gate = gate
+        self.data_container = data_container
         self._data_datastore = data_datastore
         self.state = state
         self.data = data

@@ -1,0 +1,14 @@
+"""The Function App: creates the app and registers one blueprint per trigger source.
+
+Nothing else happens at import: the service is built on the first invocation
+(shared.bootstrap.get_service), so a bad app setting cannot hide the functions.
+"""
+
+import azure.functions as func
+
+from functions import api, drift, new_data, run_completed, schedule
+
+app = func.FunctionApp()
+
+for blueprint in (new_data.bp, schedule.bp, drift.bp, run_completed.bp, api.bp):
+    app.register_functions(blueprint)
