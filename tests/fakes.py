@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from shared.errors import ConflictError, NotFound
-from shared.ports import JSON
+from shared.ports import JSON, DataFile, PipelineRun, PipelineSubmission
 
 
 class FakeClock:
@@ -56,3 +56,75 @@ class FakeStateStore:
 
     def list_keys(self, prefix: str) -> list[str]:
         return sorted(k for k in self.documents if k.startswith(prefix))
+
+
+class FakeDataStore:
+    """The data container as a dict of blob name -> bytes; ETags change on overwrite."""
+
+    def __init__(self) -> None:
+        self.blobs: dict[str, tuple[bytes, str]] = {}
+        self._etags = itertools.count(1)
+
+    def put(self, name: str, content: bytes | str) -> str:
+        data = content.encode() if isinstance(content, str) else content
+        etag = f'"0x{next(self._etags):04X}"'
+        self.blobs[name] = (data, etag)
+        return etag
+
+    def list_files(self, prefix: str) -> list[DataFile]:
+        return [
+            DataFile(name=name, etag=etag, size=len(data))
+            for name, (data, etag) in sorted(self.blobs.items())
+            if name.startswith(prefix)
+        ]
+
+    def read_bytes(self, name: str) -> bytes:
+        if name not in self.blobs:
+            raise NotFound(f"no data blob {name!r}")
+        return self.blobs[name][0]
+
+
+class FakeArtifactStore:
+    def __init__(self, datastore: str = "workspaceblobstore") -> None:
+        self.documents: dict[str, JSON] = {}
+        self.datastore = datastore
+
+    def write_json(self, path: str, document: Mapping[str, Any]) -> None:
+        self.documents[path] = json.loads(json.dumps(document, default=str))
+
+    def read_json(self, path: str) -> JSON:
+        if path not in self.documents:
+            raise NotFound(f"no artifact {path!r}")
+        return copy.deepcopy(self.documents[path])
+
+    def uri(self, path: str) -> str:
+        return f"azureml://datastores/{self.datastore}/paths/{path}"
+
+
+class FakePipeline:
+    """Records submissions; idempotent on the run key like the real backends."""
+
+    def __init__(self) -> None:
+        self.submissions: list[PipelineSubmission] = []
+        self.runs: dict[str, PipelineRun] = {}
+        self.fail_next: Exception | None = None
+
+    def submit(self, submission: PipelineSubmission) -> PipelineRun:
+        if self.fail_next is not None:
+            error, self.fail_next = self.fail_next, None
+            raise error
+        if submission.run_key in self.runs:
+            return self.runs[submission.run_key]
+        self.submissions.append(submission)
+        run = PipelineRun(run_id=submission.run_key, run_key=submission.run_key, status="Queued")
+        self.runs[run.run_id] = run
+        return run
+
+    def get_run(self, run_id: str) -> PipelineRun:
+        if run_id not in self.runs:
+            raise NotFound(f"no run {run_id!r}")
+        return self.runs[run_id]
+
+    def finish(self, run_id: str, status: str = "Completed", error: str | None = None) -> None:
+        run = self.runs[run_id]
+        self.runs[run_id] = PipelineRun(run.run_id, run.run_key, status, error=error)

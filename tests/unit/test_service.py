@@ -1,0 +1,197 @@
+"""The whole service driven through messages, with fakes that record what happened."""
+
+import pytest
+
+from shared.adapters.document_registry import DocumentModelRegistry
+from shared.errors import InvalidData, InvalidInput, PipelineError
+from shared.messages import DriftAlerted, NewDataArrived, RetrainRequested, ScheduleTicked
+from shared.parsing import parse_blob_created, parse_run_event
+from shared.service import RetrainService
+from shared.settings import GatePolicy, ModelConfig
+from tests import samples
+from tests.fakes import FakeArtifactStore, FakeClock, FakeDataStore, FakePipeline, FakeStateStore
+
+MODELS = (ModelConfig(name="co2", prefix="co2/", horizon=24),)
+GOOD = {
+    "candidate": {"mase": 0.3, "smape": 0.1, "rmse": 0.4, "mae": 0.35, "coverage": 0.9},
+    "baseline": {"mase": 1.4, "smape": 0.5, "rmse": 2.0, "mae": 1.8},
+}
+BAD = {"candidate": GOOD["candidate"] | {"mase": 1.6}, "baseline": GOOD["baseline"]}
+
+
+class World:
+    def __init__(self) -> None:
+        self.state = FakeStateStore()
+        self.data = FakeDataStore()
+        self.artifacts = FakeArtifactStore()
+        self.pipeline = FakePipeline()
+        self.clock = FakeClock()
+        self.registry = DocumentModelRegistry(self.state, self.clock)
+        self.service = RetrainService(
+            models=MODELS,
+            gate=GatePolicy(),
+            data_container="data",
+            data_datastore="trainingdata",
+            state=self.state,
+            data=self.data,
+            artifacts=self.artifacts,
+            pipeline=self.pipeline,
+            registry=self.registry,
+            clock=self.clock,
+        )
+
+    def arrive(self, name: str, content: str, *, event_id: str = "e1") -> NewDataArrived:
+        etag = self.data.put(name, content)
+        event = samples.blob_created(name, event_id=event_id, etag=etag, size=len(content))
+        return parse_blob_created(event, container="data", models=MODELS)
+
+    def complete(self, run_key: str, metrics: dict, status: str = "Completed"):
+        self.pipeline.finish(run_key, status, error="prep: boom" if status == "Failed" else None)
+        if status == "Completed":
+            self.artifacts.write_json(f"retrain/{run_key}/metrics/metrics.json", metrics)
+        event = samples.run_event(run_key, run_key=run_key, status=status)
+        return self.service.handle(parse_run_event(event))[0]
+
+    def ledger(self) -> list[dict]:
+        return self.service.list_ledger("co2")
+
+
+@pytest.fixture
+def world() -> World:
+    return World()
+
+
+def test_new_data_launches_one_run_with_the_snapshot(world):
+    [outcome] = world.service.handle(world.arrive("co2/a.csv", samples.csv_rows(2000, 3)))
+    assert outcome.action == "retrain"
+    [submission] = world.pipeline.submissions
+    assert submission.run_key == outcome.run_key
+    assert submission.tags == {"retrain_run_key": outcome.run_key, "retrain_model": "co2"}
+    assert submission.inputs["data"] == "azureml://datastores/trainingdata/paths/co2/"
+    assert submission.inputs["horizon"] == 24
+    manifest = world.artifacts.read_json(f"retrain/{outcome.run_key}/snapshot.json")
+    assert [f["name"] for f in manifest["files"]] == ["co2/a.csv"]
+    record = world.service.get_run(outcome.run_key)
+    assert (record["status"], record["pipeline_run_id"]) == ("Queued", outcome.run_key)
+
+
+def test_the_same_event_three_times_gives_one_run(world):
+    message = world.arrive("co2/a.csv", samples.csv_rows(2000, 3))
+    outcomes = [world.service.handle(message)[0] for _ in range(3)]
+    assert [o.action for o in outcomes] == ["retrain", "skip", "skip"]
+    assert "duplicate delivery" in outcomes[1].reason
+    assert len(world.pipeline.submissions) == 1
+    assert [e["action"] for e in world.ledger()] == ["retrain", "skip", "skip"]
+
+
+def test_another_event_for_the_same_data_is_deduped_by_run_key(world):
+    first = world.arrive("co2/a.csv", samples.csv_rows(2000, 3), event_id="e1")
+    world.service.handle(first)
+    again = NewDataArrived(**(first.__dict__ | {"event_id": "e2"}))
+    [outcome] = world.service.handle(again)
+    assert outcome.action == "skip"
+    assert "already covers this data snapshot" in outcome.reason
+    assert len(world.pipeline.submissions) == 1
+
+
+def test_completed_run_passing_the_gate_is_registered_and_promoted(world):
+    [launched] = world.service.handle(world.arrive("co2/a.csv", samples.csv_rows(2000, 3)))
+    outcome = world.complete(launched.run_key, GOOD)
+    assert outcome.action == "promoted"
+    assert "production: none -> v1" in outcome.reason
+    version = world.registry.get_version("co2", 1)
+    assert version.tags["gate"] == "passed"
+    assert version.lineage["run_key"] == launched.run_key
+    assert version.lineage["snapshot"]["files"][0]["name"] == "co2/a.csv"
+    assert version.lineage["trigger"]["kind"] == "NewDataArrived"
+    assert world.registry.get_alias("co2", "production").version == 1
+    record = world.service.get_run(launched.run_key)
+    assert record["finalised"] and record["promoted"] and record["model_version"] == 1
+
+
+def test_rejected_candidate_is_registered_but_not_promoted(world):
+    [first] = world.service.handle(world.arrive("co2/a.csv", samples.csv_rows(2000, 3)))
+    world.complete(first.run_key, GOOD)
+    [second] = world.service.handle(
+        world.arrive("co2/b.csv", samples.csv_rows(2003, 1), event_id="e2")
+    )
+    outcome = world.complete(second.run_key, BAD)
+    assert outcome.action == "rejected"
+    assert "MASE 1.600 >= 1" in outcome.reason
+    assert world.registry.get_version("co2", 2).tags["gate"] == "rejected"
+    assert world.registry.get_alias("co2", "production").version == 1
+
+
+def test_duplicate_run_event_finalises_once(world):
+    [launched] = world.service.handle(world.arrive("co2/a.csv", samples.csv_rows(2000, 3)))
+    world.complete(launched.run_key, GOOD)
+    event = samples.run_event(launched.run_key, run_key=launched.run_key)
+    [again] = world.service.handle(parse_run_event(event))
+    assert again.action == "skip"
+    assert len(world.registry.list_versions("co2")) == 1
+
+
+def test_failed_run_is_recorded_with_the_backend_error(world):
+    [launched] = world.service.handle(world.arrive("co2/a.csv", samples.csv_rows(2000, 3)))
+    outcome = world.complete(launched.run_key, {}, status="Failed")
+    assert outcome.action == "failed"
+    assert "prep: boom" in outcome.reason
+    assert world.service.get_run(launched.run_key)["error"] == "prep: boom"
+    assert world.registry.list_versions("co2") == []
+
+
+def test_bad_csv_is_quarantined_and_left_out_of_later_snapshots(world):
+    world.service.handle(world.arrive("co2/a.csv", samples.csv_rows(2000, 3)))
+    bad = world.arrive("co2/b.csv", "timestamp,value\n2003-01-01,abc\n", event_id="e2")
+    with pytest.raises(InvalidData, match="row 2: value 'abc' is not a number"):
+        world.service.handle(bad)
+    assert world.state.list_keys("quarantine/") == ["quarantine/co2/b.csv.json"]
+    [manual] = world.service.handle(RetrainRequested("co2", "me", "check"))
+    assert manual.action == "skip"  # the snapshot without the bad file already has its run
+    assert "quarantined" in world.ledger()[1]["reason"]
+
+
+def test_schedule_skips_when_nothing_new_and_drift_retrains_when_data_changed(world):
+    [launched] = world.service.handle(world.arrive("co2/a.csv", samples.csv_rows(2000, 3)))
+    world.complete(launched.run_key, GOOD)
+    [tick] = world.service.handle(ScheduleTicked(at=world.clock.now()))
+    assert tick.action == "skip" and "nothing new since run" in tick.reason
+    world.data.put("co2/b.csv", samples.csv_rows(2003, 1))  # arrived, event lost
+    [drift] = world.service.handle(DriftAlerted("co2", "generic", "a1", "psi", None))
+    assert drift.action == "retrain"
+    assert drift.run_key != launched.run_key
+
+
+def test_submit_failure_is_recorded_and_raised(world):
+    world.pipeline.fail_next = RuntimeError("endpoint unavailable")
+    with pytest.raises(PipelineError, match="endpoint unavailable"):
+        world.service.handle(world.arrive("co2/a.csv", samples.csv_rows(2000, 3)))
+    [key] = world.state.list_keys("runs/")
+    assert world.state.get(key)[0]["status"] == "SubmitFailed"
+
+
+def test_run_event_for_unknown_run_key_is_invalid_input(world):
+    with pytest.raises(InvalidInput, match="unknown run key 'co2-nope'"):
+        world.service.handle(parse_run_event(samples.run_event("x", run_key="co2-nope")))
+
+
+def test_foreign_run_is_ignored(world):
+    [outcome] = world.service.handle(parse_run_event(samples.run_event("x", run_key=None)))
+    assert outcome.action == "ignored"
+
+
+def test_dead_letter_keeps_payload_and_reason(world):
+    key = world.service.dead_letter("on_blob_created", b"{broken", InvalidInput("bad json"))
+    document, _ = world.state.get(key)
+    assert document["payload"] == "{broken"
+    assert document["reason"] == "bad json"
+    assert document["error_type"] == "InvalidInput"
+    assert key.startswith("deadletter/on_blob_created/")
+
+
+def test_queries(world):
+    [launched] = world.service.handle(world.arrive("co2/a.csv", samples.csv_rows(2000, 3)))
+    world.complete(launched.run_key, GOOD)
+    assert world.service.list_models()[0]["production_version"] == 1
+    [version] = world.service.list_versions("co2")
+    assert version["production"] and version["mase"] == 0.3

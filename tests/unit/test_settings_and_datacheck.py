@@ -1,0 +1,103 @@
+import json
+
+import pytest
+
+from shared.datacheck import check_csv
+from shared.errors import ConfigurationError, InvalidData
+from shared.settings import Settings
+
+MODELS = json.dumps([{"name": "co2", "prefix": "co2/", "horizon": 24}])
+
+
+def env(**overrides: str) -> dict[str, str]:
+    return {
+        "AzureWebJobsStorage": "UseDevelopmentStorage=true",
+        "RETRAIN_MODELS": MODELS,
+    } | overrides
+
+
+def test_defaults_and_models():
+    settings = Settings.from_env(env())
+    assert settings.backend == "local"
+    assert settings.schedule == "0 0 3 * * *"
+    assert settings.model("co2") is not None and settings.model("co2").horizon == 24
+    assert settings.model_for_blob("co2/x.csv").name == "co2"
+    assert settings.model_for_blob("other/x.csv") is None
+
+
+def test_every_problem_is_listed_at_once():
+    with pytest.raises(ConfigurationError) as error:
+        Settings.from_env(
+            {
+                "RETRAIN_MODELS": '[{"name": "Bad Name", "prefix": "/x"}]',
+                "RETRAIN_SCHEDULE": "0 3 * * *",
+                "RETRAIN_BACKEND": "azureml",
+                "RETRAIN_GATE_MAX_MASE": "abc",
+            }
+        )
+    text = str(error.value)
+    for expected in (
+        "RETRAIN_STORAGE_CONNECTION_STRING",
+        "must be lowercase",
+        "must look like 'name/'",
+        "six fields",
+        "not built yet",
+        "must be a number",
+    ):
+        assert expected in text
+
+
+@pytest.mark.parametrize(
+    ("models", "message"),
+    [
+        ("not json", "not valid JSON"),
+        ("[]", "non-empty JSON list"),
+        ('[{"name": "a", "prefix": "a/", "colour": "red"}]', "unknown field"),
+        ('[{"name": "a", "prefix": "a/"}, {"name": "a", "prefix": "b/"}]', "more than once"),
+        ('[{"name": "a", "prefix": "a/"}, {"name": "b", "prefix": "a/b/"}]', "overlap"),
+        ('[{"name": "a", "prefix": "a/", "horizon": 0}]', "horizon must be a positive"),
+    ],
+)
+def test_model_list_problems(models, message):
+    with pytest.raises(ConfigurationError, match=message):
+        Settings.from_env(env(RETRAIN_MODELS=models))
+
+
+def test_placeholder_values_fail_fast():
+    with pytest.raises(ConfigurationError, match="placeholder"):
+        Settings.from_env(env(AzureWebJobsStorage="<your connection string>"))
+
+
+def test_invalid_ncrontab_field():
+    with pytest.raises(ConfigurationError, match="not a valid NCRONTAB"):
+        Settings.from_env(env(RETRAIN_SCHEDULE="0 0 25 * * *"))
+
+
+def check(text: str) -> int:
+    return check_csv(text.encode(), name="co2/x.csv", time_column="timestamp", value_column="value")
+
+
+def test_datacheck_counts_rows_and_accepts_empty_values():
+    assert check("timestamp,value\n2024-01-01,1.5\n2024-02-01,\n") == 2
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("time,value\n2024-01-01,1\n", "missing column(s) timestamp; header is time, value"),
+        ("timestamp,value\n2024-01-01,1\n2024-02-01,abc\n", "row 3: value 'abc' is not a number"),
+        ("timestamp,value\nJan 2024,1\n", "row 2: timestamp 'Jan 2024' is not an ISO-8601"),
+        ("timestamp,value\n", "no data rows"),
+        ("timestamp,value\n2024-01-01,inf\n", "infinite"),
+    ],
+)
+def test_datacheck_names_the_problem(text, message):
+    with pytest.raises(InvalidData, match=message.replace("(", r"\(").replace(")", r"\)")):
+        check(text)
+
+
+def test_datacheck_rejects_non_csv_and_non_utf8():
+    with pytest.raises(InvalidData, match="only CSV"):
+        check_csv(b"x", name="co2/x.parquet", time_column="t", value_column="v")
+    with pytest.raises(InvalidData, match="not UTF-8"):
+        check_csv(b"\xff\xfe\x00", name="co2/x.csv", time_column="t", value_column="v")
