@@ -14,10 +14,14 @@ from shared.ports import JSON, DataFile, PipelineRun, PipelineSubmission
 
 
 class FakeClock:
-    def __init__(self, start: datetime | None = None) -> None:
+    """Exact time for tests; each reading moves it on by ``tick`` so records keep order."""
+
+    def __init__(self, start: datetime | None = None, tick: timedelta = timedelta(0)) -> None:
         self.current = start or datetime(2026, 1, 1, tzinfo=UTC)
+        self.tick = tick
 
     def now(self) -> datetime:
+        self.current += self.tick
         return self.current
 
     def advance(self, **kwargs: float) -> None:

@@ -1,5 +1,7 @@
 """The whole service driven through messages, with fakes that record what happened."""
 
+from datetime import timedelta
+
 import pytest
 
 from shared.adapters.document_registry import DocumentModelRegistry
@@ -25,7 +27,7 @@ class World:
         self.data = FakeDataStore()
         self.artifacts = FakeArtifactStore()
         self.pipeline = FakePipeline()
-        self.clock = FakeClock()
+        self.clock = FakeClock(tick=timedelta(milliseconds=1))
         self.registry = DocumentModelRegistry(self.state, self.clock)
         self.service = RetrainService(
             models=MODELS,
