@@ -1,0 +1,1323 @@
+"""The local workspace: a stand-in for Azure ML that runs the pipeline YAML for real.
+
+``LocalWorkspace`` implements the ``PipelineClient`` port. It reads the Azure ML CLI v2
+pipeline job YAML and the command-component YAMLs it references (with PyYAML, not
+azure-ai-ml, so it stays fast to import), and runs each step as a subprocess, the way a
+compute node would:
+
+* inputs given as ``azureml://datastores/<ds>/paths/<p>`` are downloaded from the Blob
+  container mapped to ``<ds>`` into the job folder (local paths are used as they are);
+* each command has its ``${{inputs.x}}`` / ``${{outputs.y}}`` placeholders replaced by
+  local paths and values, and its ``$[[ ... ]]`` optional segments kept only when the
+  optional inputs inside them are given;
+* a step whose fingerprint (component YAML, code folder, literal inputs, input content)
+  matches an earlier successful step reuses that step's outputs without running;
+* pipeline-level outputs with a datastore path are uploaded there when the steps finish;
+* completion is announced through ``notify`` as an Azure ML Event Grid event.
+
+Layout under ``root``::
+
+    jobs/<run id>/job.json            the run's state (read by get_run from any instance)
+    jobs/<run id>/logs/<step>.log     each step's stdout and stderr
+    jobs/<run id>/inputs/<name>/      downloaded inputs
+    jobs/<run id>/outputs/<step>/...  outputs of steps that are not reusable
+    cache/<fingerprint>/outputs/...   outputs of successful steps, reused by later runs
+
+``cache/`` can be deleted at any time; the next runs simply run every step again.
+Runs execute one at a time, in submission order, on a background thread. A run that was
+queued or running when its workspace closed is marked ``Canceled`` (no event is sent).
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import queue
+import re
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import IO, TYPE_CHECKING, Any
+
+import yaml
+from azure.core.exceptions import AzureError, ResourceNotFoundError
+
+from shared.adapters.blob import container_client
+from shared.errors import NotFound, PipelineError
+from shared.ports import PipelineRun, PipelineSubmission
+
+if TYPE_CHECKING:
+    from azure.storage.blob import BlobServiceClient
+
+logger = logging.getLogger(__name__)
+
+RUN_COMPLETED = "Microsoft.MachineLearningServices.RunCompleted"
+RUN_STATUS_CHANGED = "Microsoft.MachineLearningServices.RunStatusChanged"
+LOCAL_SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
+LOCAL_RESOURCE_GROUP = "local"
+
+URI_TYPES = frozenset({"uri_folder", "uri_file"})
+LITERAL_TYPES = frozenset({"string", "integer", "number", "boolean"})
+
+# Azure ML job names: letters, digits, '-' and '_', starting with a letter or digit.
+_JOB_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,254}$")
+_DATASTORE_URI = re.compile(r"^azureml://datastores/([^/]+)/paths/(.*)$")
+_PARENT_INPUT = re.compile(r"^\$\{\{\s*parent\.inputs\.([A-Za-z_][\w]*)\s*\}\}$")
+_PARENT_OUTPUT = re.compile(r"^\$\{\{\s*parent\.outputs\.([A-Za-z_][\w]*)\s*\}\}$")
+_PARENT_JOB_OUTPUT = re.compile(
+    r"^\$\{\{\s*parent\.jobs\.([A-Za-z_][\w-]*)\.outputs\.([A-Za-z_][\w]*)\s*\}\}$"
+)
+_PLACEHOLDER = re.compile(r"\$\{\{\s*(inputs|outputs)\.([A-Za-z_][\w]*)\s*\}\}")
+_OPTIONAL_SEGMENT = re.compile(r"\$\[\[(.*?)\]\]", re.DOTALL)
+_PATH_VARIABLE = re.compile(r"\$\{\{\s*(name|output_name)\s*\}\}")
+_SKIPPED_CODE_DIRS = frozenset({"__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache"})
+_STDERR_TAIL_LINES = 15
+
+
+# -- the pipeline definition ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ComponentInput:
+    """One input a command component declares."""
+
+    name: str
+    type: str
+    default: Any = None
+    optional: bool = False
+    enum: tuple[Any, ...] | None = None
+    min: float | None = None
+    max: float | None = None
+
+
+@dataclass(frozen=True)
+class Component:
+    """A command component: its YAML text (hashed into step fingerprints), code folder
+    (``None`` when it has no ``code:``), command template, inputs and outputs."""
+
+    source: str
+    text: str
+    code: Path | None
+    command: str
+    inputs: Mapping[str, ComponentInput]
+    outputs: Mapping[str, str]
+    deterministic: bool = True
+
+
+@dataclass(frozen=True)
+class ParentInput:
+    """A step input bound to ``${{parent.inputs.NAME}}``."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class StepOutput:
+    """A step input bound to ``${{parent.jobs.STEP.outputs.NAME}}``."""
+
+    step: str
+    output: str
+
+
+@dataclass(frozen=True)
+class LiteralBinding:
+    """A step input given in the pipeline YAML itself (a value, a path or a URI)."""
+
+    value: Any
+
+
+Binding = ParentInput | StepOutput | LiteralBinding
+
+
+@dataclass(frozen=True)
+class Step:
+    """A job of the pipeline: its component, input bindings and, for each component
+    output, the pipeline output it is bound to (``None`` for intermediate outputs)."""
+
+    name: str
+    component: Component
+    inputs: Mapping[str, Binding]
+    outputs: Mapping[str, str | None]
+
+
+@dataclass(frozen=True)
+class PipelineInput:
+    """A pipeline-level input: a literal value, or a path/URI when ``type`` is uri_*."""
+
+    name: str
+    type: str | None
+    value: Any
+
+
+@dataclass(frozen=True)
+class PipelineOutput:
+    """A pipeline-level output; ``path`` may hold ``${{name}}`` and ``${{output_name}}``."""
+
+    name: str
+    type: str
+    path: str | None
+
+
+@dataclass(frozen=True)
+class PipelineDefinition:
+    """A parsed pipeline job YAML; ``steps`` are in dependency order."""
+
+    path: Path
+    sha256: str
+    experiment_name: str | None
+    inputs: Mapping[str, PipelineInput]
+    outputs: Mapping[str, PipelineOutput]
+    steps: tuple[Step, ...]
+
+    def parent_inputs_used(self) -> set[str]:
+        return {
+            binding.name
+            for step in self.steps
+            for binding in step.inputs.values()
+            if isinstance(binding, ParentInput)
+        }
+
+
+def load_pipeline(path: Path) -> PipelineDefinition:
+    """Parse an Azure ML CLI v2 pipeline job YAML and its command components.
+
+    Raises ``PipelineError`` naming the file and the problem when the YAML is not a
+    pipeline this workspace can run.
+    """
+    path = Path(path).resolve()
+    text = _read_text(path)
+    document = _load_yaml(path, text)
+    if document.get("type", "pipeline") != "pipeline":
+        raise PipelineError(f"{path}: type is {document.get('type')!r}, expected 'pipeline'")
+    inputs = {
+        str(name): _pipeline_input(path, str(name), spec)
+        for name, spec in (document.get("inputs") or {}).items()
+    }
+    outputs = {
+        str(name): _pipeline_output(path, str(name), spec)
+        for name, spec in (document.get("outputs") or {}).items()
+    }
+    jobs = document.get("jobs")
+    if not isinstance(jobs, dict) or not jobs:
+        raise PipelineError(f"{path}: a pipeline needs at least one job under 'jobs:'")
+    steps = [_step(path, str(name), spec) for name, spec in jobs.items()]
+    ordered = _dependency_order(path, steps)
+    bound = {out for step in steps for out in step.outputs.values() if out is not None}
+    for name in outputs:
+        if name not in bound:
+            raise PipelineError(
+                f"{path}: pipeline output {name!r} is not bound to any step output "
+                f"(bind one with ${{{{parent.outputs.{name}}}}})"
+            )
+    experiment = document.get("experiment_name")
+    return PipelineDefinition(
+        path=path,
+        sha256=hashlib.sha256(text.encode()).hexdigest(),
+        experiment_name=str(experiment) if experiment else None,
+        inputs=inputs,
+        outputs=outputs,
+        steps=tuple(ordered),
+    )
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise PipelineError(f"cannot read {path}: {exc.strerror or exc}") from exc
+
+
+def _load_yaml(path: Path, text: str) -> dict[str, Any]:
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise PipelineError(f"{path} is not valid YAML: {exc}") from exc
+    if not isinstance(document, dict):
+        raise PipelineError(f"{path} does not hold a YAML mapping")
+    return document
+
+
+def _pipeline_input(path: Path, name: str, spec: Any) -> PipelineInput:
+    if not isinstance(spec, dict):
+        return PipelineInput(name=name, type=None, value=spec)
+    kind = spec.get("type")
+    if kind is not None and kind not in URI_TYPES | LITERAL_TYPES:
+        raise PipelineError(f"{path}: input {name!r} has type {kind!r}, not supported locally")
+    if kind in URI_TYPES:
+        value = spec.get("path")
+        if isinstance(value, str) and not _is_remote(value):
+            value = str((path.parent / value).resolve())
+    else:
+        value = spec.get("value", spec.get("default"))
+    return PipelineInput(name=name, type=kind, value=value)
+
+
+def _pipeline_output(path: Path, name: str, spec: Any) -> PipelineOutput:
+    spec = spec if isinstance(spec, dict) else {}
+    kind = str(spec.get("type", "uri_folder"))
+    if kind != "uri_folder":
+        raise PipelineError(f"{path}: output {name!r} has type {kind!r}; only uri_folder is run")
+    out_path = spec.get("path")
+    if out_path is not None and not _DATASTORE_URI.match(str(out_path)):
+        raise PipelineError(
+            f"{path}: output {name!r} path {out_path!r} is not an "
+            "azureml://datastores/<datastore>/paths/<path> URI"
+        )
+    return PipelineOutput(name=name, type=kind, path=str(out_path) if out_path else None)
+
+
+def _step(path: Path, name: str, spec: Any) -> Step:
+    where = f"{path}: job {name!r}"
+    if not isinstance(spec, dict):
+        raise PipelineError(f"{where} is not a mapping")
+    if spec.get("type", "command") != "command":
+        raise PipelineError(f"{where} has type {spec.get('type')!r}; only command jobs run")
+    component = _component(path, name, spec.get("component"))
+    inputs: dict[str, Binding] = {}
+    for input_name, value in (spec.get("inputs") or {}).items():
+        if input_name not in component.inputs:
+            raise PipelineError(
+                f"{where} binds input {input_name!r}, which {component.source} does not declare"
+            )
+        inputs[str(input_name)] = _binding(path, where, input_name, value)
+    outputs: dict[str, str | None] = dict.fromkeys(component.outputs)
+    for output_name, value in (spec.get("outputs") or {}).items():
+        if output_name not in component.outputs:
+            raise PipelineError(
+                f"{where} binds output {output_name!r}, which {component.source} does not declare"
+            )
+        if isinstance(value, str):
+            match = _PARENT_OUTPUT.match(value)
+            if not match:
+                raise PipelineError(
+                    f"{where}: output {output_name!r} must be ${{{{parent.outputs.NAME}}}}"
+                )
+            outputs[str(output_name)] = match.group(1)
+        elif value is not None and not (isinstance(value, dict) and "path" not in value):
+            raise PipelineError(
+                f"{where}: output {output_name!r} with its own path is not supported locally; "
+                "bind it to a pipeline output with a path instead"
+            )
+    return Step(name=name, component=component, inputs=inputs, outputs=outputs)
+
+
+def _binding(path: Path, where: str, input_name: str, value: Any) -> Binding:
+    if isinstance(value, dict):
+        if "path" in value:
+            value = value["path"]
+        elif "value" in value:
+            value = value["value"]
+        else:
+            raise PipelineError(f"{where}: input {input_name!r} gives neither path nor value")
+    if isinstance(value, str):
+        if match := _PARENT_INPUT.match(value):
+            return ParentInput(match.group(1))
+        if match := _PARENT_JOB_OUTPUT.match(value):
+            return StepOutput(match.group(1), match.group(2))
+        if "${{" in value:
+            raise PipelineError(f"{where}: input {input_name!r} uses an unsupported expression")
+    return LiteralBinding(value)
+
+
+def _component(pipeline_path: Path, step: str, reference: Any) -> Component:
+    where = f"{pipeline_path}: job {step!r}"
+    if isinstance(reference, dict):
+        return _parse_component(
+            f"the inline component of job {step!r}",
+            yaml.safe_dump(reference, sort_keys=True),
+            reference,
+            pipeline_path.parent,
+        )
+    if not isinstance(reference, str) or not reference:
+        raise PipelineError(f"{where} has no component")
+    if reference.startswith("azureml:"):
+        raise PipelineError(
+            f"{where} uses the registered component {reference!r}; the local workspace runs "
+            "component YAML files only (component: ./components/<name>/<name>.yml)"
+        )
+    component_path = (pipeline_path.parent / reference.removeprefix("file:")).resolve()
+    text = _read_text(component_path)
+    return _parse_component(
+        str(component_path), text, _load_yaml(component_path, text), component_path.parent
+    )
+
+
+def _parse_component(source: str, text: str, document: dict[str, Any], base: Path) -> Component:
+    if document.get("type", "command") != "command":
+        raise PipelineError(f"{source}: only command components can run locally")
+    command = document.get("command")
+    if not isinstance(command, str) or not command.strip():
+        raise PipelineError(f"{source} has no command")
+    inputs: dict[str, ComponentInput] = {}
+    for name, spec in (document.get("inputs") or {}).items():
+        spec = spec if isinstance(spec, dict) else {"type": "string", "default": spec}
+        kind = str(spec.get("type", "string"))
+        if kind not in URI_TYPES | LITERAL_TYPES:
+            raise PipelineError(f"{source}: input {name!r} has type {kind!r}, not run locally")
+        enum = spec.get("enum")
+        inputs[str(name)] = ComponentInput(
+            name=str(name),
+            type=kind,
+            default=spec.get("default"),
+            optional=bool(spec.get("optional", False)),
+            enum=tuple(enum) if isinstance(enum, list) else None,
+            min=spec.get("min"),
+            max=spec.get("max"),
+        )
+    outputs: dict[str, str] = {}
+    for name, spec in (document.get("outputs") or {}).items():
+        kind = str((spec or {}).get("type", "uri_folder")) if isinstance(spec, dict) else ""
+        if kind != "uri_folder":
+            raise PipelineError(f"{source}: output {name!r} must be a uri_folder")
+        outputs[str(name)] = kind
+    _check_command(source, command, inputs, outputs)
+    code = document.get("code")
+    return Component(
+        source=source,
+        text=text,
+        code=(base / str(code).removeprefix("file:")).resolve() if code else None,
+        command=command,
+        inputs=inputs,
+        outputs=outputs,
+        deterministic=bool(document.get("is_deterministic", True)),
+    )
+
+
+def _check_command(
+    source: str, command: str, inputs: Mapping[str, ComponentInput], outputs: Mapping[str, str]
+) -> None:
+    for kind, name in _PLACEHOLDER.findall(command):
+        declared = inputs if kind == "inputs" else outputs
+        if name not in declared:
+            raise PipelineError(f"{source}: the command uses {kind}.{name}, which is not declared")
+    outside = _OPTIONAL_SEGMENT.sub("", command)
+    for kind, name in _PLACEHOLDER.findall(outside):
+        if kind == "inputs" and inputs[name].optional:
+            raise PipelineError(
+                f"{source}: optional input {name!r} must be used inside $[[ ... ]] in the command"
+            )
+
+
+def _dependency_order(path: Path, steps: list[Step]) -> list[Step]:
+    """Steps in dependency order; among steps that are ready, the YAML order wins."""
+    by_name = {step.name: step for step in steps}
+    needs: dict[str, set[str]] = {}
+    for step in steps:
+        needs[step.name] = set()
+        for input_name, binding in step.inputs.items():
+            if not isinstance(binding, StepOutput):
+                continue
+            upstream = by_name.get(binding.step)
+            if upstream is None:
+                raise PipelineError(
+                    f"{path}: job {step.name!r} input {input_name!r} reads job "
+                    f"{binding.step!r}, which the pipeline does not have"
+                )
+            if binding.output not in upstream.component.outputs:
+                raise PipelineError(
+                    f"{path}: job {step.name!r} input {input_name!r} reads output "
+                    f"{binding.output!r}, which job {binding.step!r} does not have"
+                )
+            needs[step.name].add(binding.step)
+    ordered: list[Step] = []
+    done: set[str] = set()
+    while len(ordered) < len(steps):
+        ready = [s for s in steps if s.name not in done and needs[s.name] <= done]
+        if not ready:
+            cycle = sorted(set(by_name) - done)
+            raise PipelineError(f"{path}: jobs {cycle} depend on each other in a cycle")
+        ordered.append(ready[0])
+        done.add(ready[0].name)
+    return ordered
+
+
+def _is_remote(value: str) -> bool:
+    return value.startswith(("azureml:", "http://", "https://", "wasbs://", "abfss://"))
+
+
+# -- resolving a submission into a plan -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Value:
+    text: str
+
+
+@dataclass(frozen=True)
+class _Uri:
+    key: str
+    source: str
+    type: str
+
+
+@dataclass(frozen=True)
+class _Upstream:
+    step: str
+    output: str
+
+
+_Resolved = _Value | _Uri | _Upstream
+_Plan = dict[str, dict[str, _Resolved]]
+
+
+def _plan(definition: PipelineDefinition, overrides: Mapping[str, Any]) -> _Plan:
+    """Resolve every step input to a rendered value, a URI to fetch or an upstream output;
+    absent optional inputs are left out. Raises ``PipelineError`` for bad values."""
+    known = set(definition.inputs) | definition.parent_inputs_used()
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise PipelineError(f"the pipeline has no input(s) {unknown}; it takes {sorted(known)}")
+    values: dict[str, Any] = {name: given.value for name, given in definition.inputs.items()}
+    for name, override in overrides.items():
+        declared = definition.inputs.get(name)
+        if isinstance(override, str) and declared is not None and declared.type in URI_TYPES:
+            override = (
+                override if _is_remote(override) else str(Path(override).expanduser().resolve())
+            )
+        values[name] = override
+    plan: _Plan = {}
+    for step in definition.steps:
+        resolved: dict[str, _Resolved] = {}
+        for name, spec in step.component.inputs.items():
+            where = f"job {step.name!r} input {name!r}"
+            binding = step.inputs.get(name)
+            key = f"{step.name}.{name}"
+            value: Any = None
+            if isinstance(binding, StepOutput):
+                if spec.type != "uri_folder":
+                    raise PipelineError(f"{where} is a {spec.type} but is bound to a step output")
+                resolved[name] = _Upstream(binding.step, binding.output)
+                continue
+            if isinstance(binding, ParentInput):
+                value = values.get(binding.name)
+                key = binding.name
+            elif isinstance(binding, LiteralBinding):
+                value = binding.value
+                if spec.type in URI_TYPES and isinstance(value, str) and not _is_remote(value):
+                    value = str((definition.path.parent / value).resolve())
+            if value is None:
+                value = spec.default
+            if value is None:
+                if spec.optional:
+                    continue
+                bound = (
+                    f" (pipeline input {binding.name!r} is not set)"
+                    if isinstance(binding, ParentInput)
+                    else ""
+                )
+                raise PipelineError(f"{where} is required and has no value{bound}")
+            if spec.type in URI_TYPES:
+                if not isinstance(value, str):
+                    raise PipelineError(f"{where} is a {spec.type} and needs a path, not {value!r}")
+                resolved[name] = _Uri(key=key, source=value, type=spec.type)
+            else:
+                resolved[name] = _Value(_render_literal(where, spec, value))
+        plan[step.name] = resolved
+    return plan
+
+
+def _render_literal(where: str, spec: ComponentInput, value: Any) -> str:
+    """The text a literal takes on the command line, after checking it fits its type."""
+    kind = spec.type
+    number: float | None = None
+    if kind == "string":
+        text = str(value)
+    elif kind == "boolean":
+        if isinstance(value, str) and value.strip().lower() in {"true", "false"}:
+            value = value.strip().lower() == "true"
+        if not isinstance(value, bool):
+            raise PipelineError(f"{where} must be a boolean, got {value!r}")
+        text = str(value)
+    elif kind == "integer":
+        if (isinstance(value, float) and value.is_integer()) or (
+            isinstance(value, str) and re.fullmatch(r"\s*[-+]?\d+\s*", value)
+        ):
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise PipelineError(f"{where} must be an integer, got {value!r}")
+        number, text = value, str(value)
+    else:  # number
+        if isinstance(value, str):
+            try:
+                value = float(value) if not re.fullmatch(r"\s*[-+]?\d+\s*", value) else int(value)
+            except ValueError:
+                raise PipelineError(f"{where} must be a number, got {value!r}") from None
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise PipelineError(f"{where} must be a number, got {value!r}")
+        number, text = value, repr(value) if isinstance(value, float) else str(value)
+    if spec.enum is not None and value not in spec.enum and text not in map(str, spec.enum):
+        raise PipelineError(f"{where} must be one of {list(spec.enum)}, got {value!r}")
+    if number is not None and spec.min is not None and number < spec.min:
+        raise PipelineError(f"{where} must be at least {spec.min}, got {number}")
+    if number is not None and spec.max is not None and number > spec.max:
+        raise PipelineError(f"{where} must be at most {spec.max}, got {number}")
+    return text
+
+
+def render_command(
+    template: str, inputs: Mapping[str, str], outputs: Mapping[str, str]
+) -> list[str]:
+    """The argv of a component command, as Azure ML builds it: ``$[[ ... ]]`` segments are
+    kept only when every input they mention is given, then the command is split like a
+    shell would and ``${{inputs.x}}`` / ``${{outputs.y}}`` are replaced inside each word
+    (so a path with spaces stays one argument)."""
+
+    def segment(match: re.Match[str]) -> str:
+        body = match.group(1)
+        given = all(
+            kind == "outputs" or name in inputs for kind, name in _PLACEHOLDER.findall(body)
+        )
+        return body if given else ""
+
+    def normalise(match: re.Match[str]) -> str:
+        return "${{" + f"{match.group(1)}.{match.group(2)}" + "}}"
+
+    def substitute(match: re.Match[str]) -> str:
+        kind, name = match.groups()
+        table = inputs if kind == "inputs" else outputs
+        if name not in table:
+            raise PipelineError(f"the command uses {kind}.{name}, which has no value")
+        return table[name]
+
+    text = _PLACEHOLDER.sub(normalise, _OPTIONAL_SEGMENT.sub(segment, template))
+    return [_PLACEHOLDER.sub(substitute, word) for word in shlex.split(text)]
+
+
+# -- fingerprints -----------------------------------------------------------------------
+
+
+def _update_with_tree(digest: Any, root: Path, *, skip_caches: bool = False) -> None:
+    """Feed every file under ``root`` (relative path and bytes) into ``digest``."""
+    if root.is_file():
+        _update_with_file(digest, root.name, root)
+        return
+    for path in sorted(_files_under(root, skip_caches=skip_caches)):
+        _update_with_file(digest, path.relative_to(root).as_posix(), path)
+
+
+def _files_under(root: Path, *, skip_caches: bool) -> Iterator[Path]:
+    for directory, subdirs, files in os.walk(root):
+        if skip_caches:
+            subdirs[:] = [d for d in subdirs if d not in _SKIPPED_CODE_DIRS]
+        for name in files:
+            if skip_caches and name.endswith((".pyc", ".pyo")):
+                continue
+            yield Path(directory) / name
+
+
+def _update_with_file(digest: Any, name: str, path: Path) -> None:
+    encoded = name.encode()
+    digest.update(b"F%d:" % len(encoded) + encoded)
+    digest.update(b"%d:" % path.stat().st_size)
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+
+
+def _update_with_text(digest: Any, *parts: str) -> None:
+    for part in parts:
+        encoded = part.encode()
+        digest.update(b"T%d:" % len(encoded) + encoded)
+
+
+# -- the workspace ----------------------------------------------------------------------
+
+
+class RunFailed(PipelineError):
+    """A run failed; the message says which step or input and why."""
+
+
+class _Canceled(Exception):
+    pass
+
+
+@dataclass
+class _Run:
+    run_id: str
+    submission: PipelineSubmission
+    definition: PipelineDefinition
+    plan: _Plan
+    record: dict[str, Any]
+    directory: Path
+    downloads: dict[str, Path] = field(default_factory=dict)
+    outputs: dict[tuple[str, str], Path] = field(default_factory=dict)
+
+
+def experiment_id(experiment_name: str) -> str:
+    """A stable id for an experiment name (Azure ML assigns a GUID per experiment)."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"azureml://experiments/{experiment_name}"))
+
+
+def _utc_now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+class LocalWorkspace:
+    """The ``PipelineClient`` port over the local backend: runs the pipeline YAML at
+    ``pipeline_path`` with subprocesses and keeps its state under ``root``.
+
+    ``datastores`` maps Azure ML datastore names (``workspaceblobstore``, ...) to Blob
+    container names in ``blob_service``. ``notify`` receives an Event Grid event (a dict in
+    the Event Grid schema) when a run completes or fails. ``python`` replaces a leading
+    ``python`` in component commands.
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        pipeline_path: Path,
+        *,
+        blob_service: BlobServiceClient,
+        datastores: Mapping[str, str],
+        notify: Callable[[dict[str, Any]], None] | None = None,
+        python: str = sys.executable,
+        workspace_name: str = "local",
+    ) -> None:
+        self._root = Path(root).resolve()
+        self._jobs = self._root / "jobs"
+        self._cache = self._root / "cache"
+        self._jobs.mkdir(parents=True, exist_ok=True)
+        self._cache.mkdir(parents=True, exist_ok=True)
+        self._pipeline_path = Path(pipeline_path).resolve()
+        load_pipeline(self._pipeline_path)  # fail fast on a broken pipeline
+        self._blob_service = blob_service
+        self._datastores = dict(datastores)
+        self._notify = notify
+        self._python = python
+        self._workspace_name = workspace_name
+        self._lock = threading.RLock()
+        self._changed = threading.Condition(self._lock)
+        self._queue: queue.Queue[_Run | None] = queue.Queue()
+        self._closed = False
+        self._process: subprocess.Popen[str] | None = None
+        self._worker = threading.Thread(
+            target=self._work, name=f"local-workspace-{workspace_name}", daemon=True
+        )
+        self._worker.start()
+
+    @property
+    def root(self) -> Path:
+        return self._root
+
+    # -- PipelineClient ---------------------------------------------------------------
+
+    def submit(self, submission: PipelineSubmission) -> PipelineRun:
+        run_id = submission.run_key
+        if not _JOB_NAME.match(run_id):
+            raise PipelineError(
+                f"run key {run_id!r} cannot be an Azure ML job name: use letters, digits, "
+                "'-' and '_' (at most 255), starting with a letter or digit"
+            )
+        directory = self._jobs / run_id
+        with self._lock:
+            if self._closed:
+                raise PipelineError("the local workspace is closed; no new runs are accepted")
+            if directory.exists():
+                return self._existing(run_id, submission)
+            definition = load_pipeline(self._pipeline_path)
+            plan = _plan(definition, submission.inputs)
+            try:
+                directory.mkdir()
+            except FileExistsError:  # another workspace on the same root won the name
+                return self._existing(run_id, submission)
+            record = self._new_record(run_id, submission, definition)
+            self._save(directory, record)
+            self._queue.put(
+                _Run(run_id, submission, definition, plan, record, directory),
+            )
+        logger.info("queued run %s of model %s", run_id, submission.model)
+        return _to_run(record)
+
+    def get_run(self, run_id: str) -> PipelineRun:
+        return _to_run(self._load(run_id))
+
+    def wait(self, run_id: str, timeout: float) -> PipelineRun:
+        """Block until the run finishes (and its completion event, if any, was handed to
+        ``notify``) and return it; ``TimeoutError`` after ``timeout`` seconds (the run goes
+        on)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            record = self._load(run_id)
+            run = _to_run(record)
+            if run.finished and record.get("notified") is not False:
+                return run
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                state = "finished, notify still busy" if run.finished else f"still {run.status}"
+                raise TimeoutError(
+                    f"run {run_id} is {state} after {timeout:g} s "
+                    f"(logs: {self._jobs / run_id / 'logs'})"
+                )
+            with self._changed:
+                self._changed.wait(min(remaining, 0.1))
+
+    def close(self) -> None:
+        """Stop the worker: the running step is terminated and runs still queued or
+        running are marked Canceled. Safe to call more than once."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            process = self._process
+            while True:
+                try:
+                    pending = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if pending is not None:
+                    self._cancel(pending)
+            self._queue.put(None)
+        if process is not None and process.poll() is None:
+            _terminate(process)
+        self._worker.join(timeout=30)
+        if self._worker.is_alive():
+            logger.warning("local workspace worker did not stop within 30 s")
+
+    def __enter__(self) -> LocalWorkspace:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- job records --------------------------------------------------------------------
+
+    def _new_record(
+        self, run_id: str, submission: PipelineSubmission, definition: PipelineDefinition
+    ) -> dict[str, Any]:
+        return {
+            "run_id": run_id,
+            "run_key": submission.run_key,
+            "model": submission.model,
+            "experiment": submission.experiment,
+            "tags": dict(submission.tags),
+            "inputs": dict(submission.inputs),
+            "pipeline": str(definition.path),
+            "pipeline_sha256": definition.sha256,
+            "status": "Queued",
+            "error": None,
+            "outputs": {},
+            "submitted_at": _utc_now(),
+            "started_at": None,
+            "finished_at": None,
+            "duration_s": None,
+            "steps": {
+                step.name: {"status": "NotStarted", "reused": False} for step in definition.steps
+            },
+        }
+
+    def _existing(self, run_id: str, submission: PipelineSubmission) -> PipelineRun:
+        record = self._load(run_id, wait_for_writer=True)
+        if record.get("inputs") != dict(submission.inputs):
+            logger.warning(
+                "run %s already exists with other inputs; returning it unchanged", run_id
+            )
+        logger.info("run %s already exists (%s); nothing started", run_id, record["status"])
+        return _to_run(record)
+
+    def _save(self, directory: Path, record: Mapping[str, Any]) -> None:
+        with self._changed:
+            temporary = directory / f".job.{uuid.uuid4().hex}.tmp"
+            temporary.write_text(json.dumps(record, indent=2, default=str), encoding="utf-8")
+            os.replace(temporary, directory / "job.json")
+            self._changed.notify_all()
+
+    def _load(self, run_id: str, *, wait_for_writer: bool = False) -> dict[str, Any]:
+        if not _JOB_NAME.match(run_id):
+            raise NotFound(f"no run {run_id!r} in the local workspace")
+        path = self._jobs / run_id / "job.json"
+        deadline = time.monotonic() + (5.0 if wait_for_writer else 0.0)
+        while True:
+            try:
+                record: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+                return record
+            except FileNotFoundError:
+                if time.monotonic() >= deadline:
+                    raise NotFound(f"no run {run_id!r} in the local workspace") from None
+                time.sleep(0.05)
+
+    # -- the worker ---------------------------------------------------------------------
+
+    def _work(self) -> None:
+        while True:
+            run = self._queue.get()
+            if run is None:
+                return
+            try:
+                self._execute(run)
+            except Exception:  # never let one run kill the worker
+                logger.exception("local workspace worker: unexpected error in run %s", run.run_id)
+
+    def _cancel(self, run: _Run) -> None:
+        run.record.update(
+            status="Canceled",
+            error="the local workspace closed before the run finished",
+            finished_at=_utc_now(),
+        )
+        self._save(run.directory, run.record)
+        logger.info("run %s canceled: the workspace closed", run.run_id)
+
+    def _execute(self, run: _Run) -> None:
+        record = run.record
+        with self._lock:
+            if self._closed:
+                self._cancel(run)
+                return
+            record.update(status="Running", started_at=_utc_now())
+            self._save(run.directory, record)
+        logger.info("run %s started (%d steps)", run.run_id, len(run.definition.steps))
+        started = time.monotonic()
+        try:
+            for step in run.definition.steps:
+                self._run_step(run, step)
+            record["outputs"] = self._upload_outputs(run)
+            record["status"] = "Completed"
+        except _Canceled:
+            record["status"] = "Canceled"
+            record["error"] = "the local workspace closed before the run finished"
+        except RunFailed as exc:
+            record["status"] = "Failed"
+            record["error"] = str(exc)
+        except Exception as exc:
+            logger.exception("run %s: unexpected error", run.run_id)
+            record["status"] = "Failed"
+            record["error"] = f"the local workspace failed: {exc!r}"
+        record["finished_at"] = _utc_now()
+        record["duration_s"] = round(time.monotonic() - started, 3)
+        announce = self._notify is not None and record["status"] in {"Completed", "Failed"}
+        if announce:
+            record["notified"] = False
+        self._save(run.directory, record)
+        if record["status"] == "Failed":
+            logger.error(
+                "run %s failed after %.1f s: %s", run.run_id, record["duration_s"], record["error"]
+            )
+        else:
+            logger.info(
+                "run %s %s in %.1f s", run.run_id, record["status"].lower(), record["duration_s"]
+            )
+        if announce:
+            self._announce(record)
+            record["notified"] = True
+            self._save(run.directory, record)
+
+    def _run_step(self, run: _Run, step: Step) -> None:
+        prefix = f"{run.run_id}/{step.name}"
+        state: dict[str, Any] = run.record["steps"][step.name]
+        state.update(status="Running", started_at=_utc_now())
+        self._save(run.directory, run.record)
+        logger.info("[%s] step started", prefix)
+        started = time.monotonic()
+        try:
+            fingerprint, input_values = self._prepare_inputs(run, step)
+            state["fingerprint"] = fingerprint
+            entry = self._cache / fingerprint
+            if step.component.deterministic and (entry / "meta.json").is_file():
+                meta = json.loads((entry / "meta.json").read_text(encoding="utf-8"))
+                for output in step.component.outputs:
+                    run.outputs[(step.name, output)] = entry / "outputs" / output
+                state.update(reused=True, reused_from=meta.get("run_id"))
+                logger.info(
+                    "[%s] reused outputs of %s from run %s",
+                    prefix,
+                    step.name,
+                    meta.get("run_id"),
+                )
+            else:
+                self._run_command(run, step, input_values, state)
+                self._store_outputs(run, step, fingerprint)
+        except BaseException as exc:
+            state.update(
+                status="Canceled" if isinstance(exc, _Canceled) else "Failed",
+                duration_s=round(time.monotonic() - started, 3),
+            )
+            self._save(run.directory, run.record)
+            raise
+        state.update(
+            status="Completed",
+            duration_s=round(time.monotonic() - started, 3),
+            outputs={o: str(run.outputs[(step.name, o)]) for o in step.component.outputs},
+        )
+        self._save(run.directory, run.record)
+        logger.info(
+            "[%s] step finished in %.2f s%s",
+            prefix,
+            state["duration_s"],
+            " (reused)" if state["reused"] else "",
+        )
+
+    def _prepare_inputs(self, run: _Run, step: Step) -> tuple[str, dict[str, str]]:
+        """Fetch the step's inputs; return its fingerprint and the command's input values."""
+        component = step.component
+        digest = hashlib.sha256()
+        _update_with_text(digest, "component", component.text, "python", self._python)
+        if component.code is not None:
+            if not component.code.is_dir():
+                raise RunFailed(f"step {step.name!r}: code folder {component.code} does not exist")
+            _update_with_text(digest, "code")
+            _update_with_tree(digest, component.code, skip_caches=True)
+        values: dict[str, str] = {}
+        for name in sorted(component.inputs):
+            resolved = run.plan[step.name].get(name)
+            if resolved is None:
+                _update_with_text(digest, "absent", name)
+            elif isinstance(resolved, _Value):
+                _update_with_text(digest, "literal", name, resolved.text)
+                values[name] = resolved.text
+            else:
+                if isinstance(resolved, _Uri):
+                    path = self._materialise(run, step, name, resolved)
+                else:
+                    path = run.outputs[(resolved.step, resolved.output)]
+                _update_with_text(digest, "content", name)
+                _update_with_tree(digest, path)
+                values[name] = str(path)
+        return digest.hexdigest(), values
+
+    def _run_command(
+        self, run: _Run, step: Step, input_values: Mapping[str, str], state: dict[str, Any]
+    ) -> None:
+        output_root = run.directory / "outputs" / step.name
+        shutil.rmtree(output_root, ignore_errors=True)
+        output_paths: dict[str, str] = {}
+        for output in step.component.outputs:
+            path = output_root / output
+            path.mkdir(parents=True)
+            run.outputs[(step.name, output)] = path
+            output_paths[output] = str(path)
+        try:
+            argv = render_command(step.component.command, input_values, output_paths)
+        except (PipelineError, ValueError) as exc:
+            raise RunFailed(f"step {step.name!r}: cannot build its command: {exc}") from exc
+        if argv and argv[0] in {"python", "python3"}:
+            argv[0] = self._python
+        if step.component.code is not None:
+            cwd = step.component.code
+        else:
+            cwd = run.directory / "work" / step.name
+            cwd.mkdir(parents=True, exist_ok=True)
+        log_path = run.directory / "logs" / f"{step.name}.log"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        state["log"] = str(log_path)
+        logger.debug("[%s/%s] %s", run.run_id, step.name, shlex.join(argv))
+        exit_code, stderr_tail = self._run_process(
+            argv, cwd, log_path, f"{run.run_id}/{step.name}", run.run_id
+        )
+        state["exit_code"] = exit_code
+        if self._closed:
+            raise _Canceled()
+        if exit_code != 0:
+            how = (
+                f"was killed by signal {-exit_code}"
+                if exit_code < 0
+                else f"failed with exit code {exit_code}"
+            )
+            tail = "\n".join(stderr_tail) or "(nothing on stderr)"
+            raise RunFailed(
+                f"step {step.name!r} {how}; last lines of its stderr:\n{tail}\n"
+                f"(full log: {log_path})"
+            )
+
+    def _run_process(
+        self, argv: list[str], cwd: Path, log_path: Path, prefix: str, run_id: str
+    ) -> tuple[int, list[str]]:
+        env = dict(os.environ, PYTHONUNBUFFERED="1", AZUREML_RUN_ID=run_id)
+        tail: collections.deque[str] = collections.deque(maxlen=_STDERR_TAIL_LINES)
+        write_lock = threading.Lock()
+        with log_path.open("w", encoding="utf-8") as log:
+
+            def pump(stream: IO[str], is_stderr: bool) -> None:
+                for raw in stream:
+                    line = raw.rstrip("\r\n")
+                    with write_lock:
+                        log.write(line + "\n")
+                        log.flush()
+                    logger.info("[%s] %s", prefix, line)
+                    if is_stderr:
+                        tail.append(line)
+
+            with self._lock:
+                if self._closed:
+                    raise _Canceled()
+                try:
+                    process = subprocess.Popen(
+                        argv,
+                        cwd=cwd,
+                        env=env,
+                        stdin=subprocess.DEVNULL,
+                        stdout=subprocess.PIPE,
+                        stderr=subprocess.PIPE,
+                        text=True,
+                        encoding="utf-8",
+                        errors="replace",
+                        start_new_session=os.name == "posix",
+                    )
+                except OSError as exc:
+                    raise RunFailed(f"step {prefix}: cannot run {argv[0]!r}: {exc}") from exc
+                self._process = process
+            assert process.stdout is not None and process.stderr is not None
+            reader = threading.Thread(target=pump, args=(process.stderr, True), daemon=True)
+            reader.start()
+            try:
+                pump(process.stdout, False)
+                reader.join()
+                exit_code = process.wait()
+            finally:
+                with self._lock:
+                    self._process = None
+        return exit_code, list(tail)
+
+    def _store_outputs(self, run: _Run, step: Step, fingerprint: str) -> None:
+        """Move a successful step's outputs into the cache, where later runs find them."""
+        if not step.component.deterministic:
+            return
+        entry = self._cache / fingerprint
+        staging = self._cache / f".staging-{uuid.uuid4().hex}"
+        (staging / "outputs").mkdir(parents=True)
+        for output in step.component.outputs:
+            os.replace(run.outputs[(step.name, output)], staging / "outputs" / output)
+        meta = {
+            "run_id": run.run_id,
+            "step": step.name,
+            "component": step.component.source,
+            "created_at": _utc_now(),
+        }
+        (staging / "meta.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
+        try:
+            os.rename(staging, entry)
+        except OSError:  # the same step finished meanwhile in another workspace: keep theirs
+            if not (entry / "meta.json").is_file():
+                raise
+            shutil.rmtree(staging, ignore_errors=True)
+        for output in step.component.outputs:
+            run.outputs[(step.name, output)] = entry / "outputs" / output
+
+    # -- data in and out ------------------------------------------------------------------
+
+    def _materialise(self, run: _Run, step: Step, name: str, uri: _Uri) -> Path:
+        """The local path of an input, downloading it ("download" mode) on first use."""
+        if uri.key in run.downloads:
+            return run.downloads[uri.key]
+        where = f"step {step.name!r} input {name!r}"
+        match = _DATASTORE_URI.match(uri.source)
+        if match is None:
+            if _is_remote(uri.source):
+                raise RunFailed(
+                    f"{where}: {uri.source!r} is not supported locally; use an "
+                    "azureml://datastores/<datastore>/paths/<path> URI or a local path"
+                )
+            path = Path(uri.source)
+            if uri.type == "uri_folder" and not path.is_dir():
+                raise RunFailed(f"{where}: folder {path} does not exist")
+            if uri.type == "uri_file" and not path.is_file():
+                raise RunFailed(f"{where}: file {path} does not exist")
+            run.downloads[uri.key] = path
+            return path
+        datastore, blob_path = match.groups()
+        container_name = self._datastores.get(datastore)
+        if container_name is None:
+            raise RunFailed(
+                f"{where}: datastore {datastore!r} is not known to the local workspace "
+                f"(known: {sorted(self._datastores)}); map it to a Blob container"
+            )
+        target = run.directory / "inputs" / _safe_name(uri.key)
+        shutil.rmtree(target, ignore_errors=True)
+        target.mkdir(parents=True)
+        container = self._blob_service.get_container_client(container_name)
+        try:
+            if uri.type == "uri_file":
+                path = self._download_file(container, blob_path, target, where, container_name)
+            else:
+                self._download_folder(container, blob_path, target, where, container_name)
+                path = target
+        except AzureError as exc:
+            raise RunFailed(f"{where}: cannot download {uri.source}: {exc}") from exc
+        run.downloads[uri.key] = path
+        return path
+
+    def _download_file(
+        self, container: Any, blob_path: str, target: Path, where: str, container_name: str
+    ) -> Path:
+        if not blob_path or blob_path.endswith("/"):
+            raise RunFailed(f"{where}: a uri_file needs a blob path, got {blob_path!r}")
+        destination = target / _safe_relative(blob_path.rsplit("/", 1)[-1], where)
+        try:
+            with destination.open("wb") as handle:
+                container.download_blob(blob_path).readinto(handle)
+        except ResourceNotFoundError:
+            raise RunFailed(
+                f"{where}: blob {blob_path!r} does not exist in container {container_name!r}"
+            ) from None
+        return destination
+
+    def _download_folder(
+        self, container: Any, blob_path: str, target: Path, where: str, container_name: str
+    ) -> None:
+        prefix = blob_path if not blob_path or blob_path.endswith("/") else blob_path + "/"
+        count = 0
+        try:
+            for blob in container.list_blobs(name_starts_with=prefix or None):
+                relative = str(blob.name)[len(prefix) :]
+                if not relative or relative.endswith("/"):
+                    continue
+                destination = target / _safe_relative(relative, where)
+                destination.parent.mkdir(parents=True, exist_ok=True)
+                with destination.open("wb") as handle:
+                    container.download_blob(blob.name).readinto(handle)
+                count += 1
+        except ResourceNotFoundError:
+            raise RunFailed(f"{where}: container {container_name!r} does not exist") from None
+        if count == 0:
+            raise RunFailed(f"{where}: no blobs under {prefix!r} in container {container_name!r}")
+
+    def _upload_outputs(self, run: _Run) -> dict[str, str]:
+        bound = {
+            pipeline_output: (step.name, output)
+            for step in run.definition.steps
+            for output, pipeline_output in step.outputs.items()
+            if pipeline_output is not None
+        }
+        uris: dict[str, str] = {}
+        for name, spec in run.definition.outputs.items():
+            if spec.path is None:
+                continue
+            uri = _expand_output_path(spec.path, job_name=run.run_id, output_name=name)
+            match = _DATASTORE_URI.match(uri)
+            assert match is not None  # checked when the pipeline was loaded
+            datastore, blob_path = match.groups()
+            container_name = self._datastores.get(datastore)
+            if container_name is None:
+                raise RunFailed(
+                    f"output {name!r}: datastore {datastore!r} is not known to the local "
+                    f"workspace (known: {sorted(self._datastores)})"
+                )
+            prefix = blob_path if not blob_path or blob_path.endswith("/") else blob_path + "/"
+            source = run.outputs[bound[name]]
+            try:
+                container = container_client(self._blob_service, container_name)
+                count = 0
+                for path in sorted(_files_under(source, skip_caches=False)):
+                    with path.open("rb") as handle:
+                        container.upload_blob(
+                            prefix + path.relative_to(source).as_posix(), handle, overwrite=True
+                        )
+                    count += 1
+            except AzureError as exc:
+                raise RunFailed(f"output {name!r}: cannot upload to {uri}: {exc}") from exc
+            logger.info("[%s] uploaded %d file(s) of output %s to %s", run.run_id, count, name, uri)
+            uris[name] = uri
+        return uris
+
+    # -- events ---------------------------------------------------------------------------
+
+    def _announce(self, record: Mapping[str, Any]) -> None:
+        if self._notify is None:
+            return
+        event = self._run_event(record)
+        try:
+            self._notify(event)
+        except Exception:
+            logger.exception("notify failed for run %s (%s)", record["run_id"], event["eventType"])
+
+    def _run_event(self, record: Mapping[str, Any]) -> dict[str, Any]:
+        """The Event Grid event Azure ML sends when this run ends (Event Grid schema)."""
+        completed = record["status"] == "Completed"
+        experiment = str(record["experiment"])
+        data: dict[str, Any] = {
+            "experimentId": experiment_id(experiment),
+            "experimentName": experiment,
+            "runId": record["run_id"],
+            "runType": "azureml.PipelineRun",
+            "runTags": dict(record.get("tags") or {}),
+            "runProperties": {"azureml.runsource": "azureml.PipelineRun"},
+        }
+        if not completed:
+            data["runStatus"] = record["status"]
+        return {
+            "id": str(uuid.uuid4()),
+            "topic": (
+                f"/subscriptions/{LOCAL_SUBSCRIPTION}/resourceGroups/{LOCAL_RESOURCE_GROUP}"
+                f"/providers/Microsoft.MachineLearningServices/workspaces/{self._workspace_name}"
+            ),
+            "subject": f"experiments/{data['experimentId']}/runs/{record['run_id']}",
+            "eventType": RUN_COMPLETED if completed else RUN_STATUS_CHANGED,
+            "eventTime": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "data": data,
+            "dataVersion": "2",
+            "metadataVersion": "1",
+        }
+
+
+def _to_run(record: Mapping[str, Any]) -> PipelineRun:
+    return PipelineRun(
+        run_id=str(record["run_id"]),
+        run_key=str(record["run_key"]),
+        status=str(record["status"]),
+        outputs=dict(record.get("outputs") or {}),
+        error=record.get("error"),
+    )
+
+
+def _expand_output_path(template: str, *, job_name: str, output_name: str) -> str:
+    def variable(match: re.Match[str]) -> str:
+        return job_name if match.group(1) == "name" else output_name
+
+    return _PATH_VARIABLE.sub(variable, template)
+
+
+def _safe_name(key: str) -> str:
+    return re.sub(r"[^\w.-]", "_", key)
+
+
+def _safe_relative(relative: str, where: str) -> Path:
+    path = Path(relative)
+    if path.is_absolute() or ".." in path.parts:
+        raise RunFailed(f"{where}: refusing blob name {relative!r} (it escapes the job folder)")
+    return path
+
+
+def _terminate(process: subprocess.Popen[str]) -> None:
+    """SIGTERM the step's process group, then SIGKILL it if it lingers."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        if os.name == "posix":
+            os.killpg(process.pid, signal.SIGTERM)
+        else:
+            process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            if os.name == "posix":
+                os.killpg(process.pid, signal.SIGKILL)
+            else:
+                process.kill()
+
+
+__all__ = [
+    "RUN_COMPLETED",
+    "RUN_STATUS_CHANGED",
+    "LocalWorkspace",
+    "PipelineDefinition",
+    "RunFailed",
+    "experiment_id",
+    "load_pipeline",
+    "render_command",
+]
