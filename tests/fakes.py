@@ -9,8 +9,14 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from shared.adapters.document_registry import DocumentModelRegistry
 from shared.errors import ConflictError, NotFound
+from shared.messages import NewDataArrived
+from shared.parsing import parse_blob_created, parse_run_event
 from shared.ports import JSON, DataFile, PipelineRun, PipelineSubmission
+from shared.service import Outcome, RetrainService
+from shared.settings import GatePolicy, ModelConfig
+from tests import samples
 
 
 class FakeClock:
@@ -132,3 +138,43 @@ class FakePipeline:
     def finish(self, run_id: str, status: str = "Completed", error: str | None = None) -> None:
         run = self.runs[run_id]
         self.runs[run_id] = PipelineRun(run.run_id, run.run_key, status, error=error)
+
+
+class FakeWorld:
+    """The service wired to fakes, with helpers that play Event Grid and the backend."""
+
+    def __init__(self, models: tuple[ModelConfig, ...]) -> None:
+        self.models = models
+        self.state = FakeStateStore()
+        self.data = FakeDataStore()
+        self.artifacts = FakeArtifactStore()
+        self.pipeline = FakePipeline()
+        self.clock = FakeClock(tick=timedelta(milliseconds=1))
+        self.registry = DocumentModelRegistry(self.state, self.clock)
+        self.service = RetrainService(
+            models=models,
+            gate=GatePolicy(),
+            data_container="data",
+            data_datastore="trainingdata",
+            state=self.state,
+            data=self.data,
+            artifacts=self.artifacts,
+            pipeline=self.pipeline,
+            registry=self.registry,
+            clock=self.clock,
+        )
+
+    def arrive(self, name: str, content: str, *, event_id: str = "e1") -> NewDataArrived:
+        etag = self.data.put(name, content)
+        event = samples.blob_created(name, event_id=event_id, etag=etag, size=len(content))
+        return parse_blob_created(event, container="data", models=self.models)
+
+    def complete(self, run_key: str, metrics: JSON, status: str = "Completed") -> Outcome:
+        self.pipeline.finish(run_key, status, error="prep: boom" if status == "Failed" else None)
+        if status == "Completed":
+            self.artifacts.write_json(f"retrain/{run_key}/metrics/metrics.json", metrics)
+        event = samples.run_event(run_key, run_key=run_key, status=status)
+        return self.service.handle(parse_run_event(event))[0]
+
+    def ledger(self) -> list[JSON]:
+        return self.service.list_ledger("co2")

@@ -65,7 +65,7 @@ def test_malformed_blob_events_say_what_is_wrong(mutate, message):
 
 def test_non_object_event_is_rejected():
     with pytest.raises(InvalidInput, match="JSON object"):
-        parse_blob_created(["not", "an", "event"], container="data", models=MODELS)  # type: ignore[arg-type]
+        parse_blob_created(["not", "an", "event"], container="data", models=MODELS)
 
 
 def test_run_completed_event_carries_run_key_from_tags():

@@ -1,17 +1,13 @@
 """The whole service driven through messages, with fakes that record what happened."""
 
-from datetime import timedelta
-
 import pytest
 
-from shared.adapters.document_registry import DocumentModelRegistry
 from shared.errors import InvalidData, InvalidInput, PipelineError
 from shared.messages import DriftAlerted, NewDataArrived, RetrainRequested, ScheduleTicked
-from shared.parsing import parse_blob_created, parse_run_event
-from shared.service import RetrainService
-from shared.settings import GatePolicy, ModelConfig
+from shared.parsing import parse_run_event
+from shared.settings import ModelConfig
 from tests import samples
-from tests.fakes import FakeArtifactStore, FakeClock, FakeDataStore, FakePipeline, FakeStateStore
+from tests.fakes import FakeWorld
 
 MODELS = (ModelConfig(name="co2", prefix="co2/", horizon=24),)
 GOOD = {
@@ -21,46 +17,9 @@ GOOD = {
 BAD = {"candidate": GOOD["candidate"] | {"mase": 1.6}, "baseline": GOOD["baseline"]}
 
 
-class World:
-    def __init__(self) -> None:
-        self.state = FakeStateStore()
-        self.data = FakeDataStore()
-        self.artifacts = FakeArtifactStore()
-        self.pipeline = FakePipeline()
-        self.clock = FakeClock(tick=timedelta(milliseconds=1))
-        self.registry = DocumentModelRegistry(self.state, self.clock)
-        self.service = RetrainService(
-            models=MODELS,
-            gate=GatePolicy(),
-            data_container="data",
-            data_datastore="trainingdata",
-            state=self.state,
-            data=self.data,
-            artifacts=self.artifacts,
-            pipeline=self.pipeline,
-            registry=self.registry,
-            clock=self.clock,
-        )
-
-    def arrive(self, name: str, content: str, *, event_id: str = "e1") -> NewDataArrived:
-        etag = self.data.put(name, content)
-        event = samples.blob_created(name, event_id=event_id, etag=etag, size=len(content))
-        return parse_blob_created(event, container="data", models=MODELS)
-
-    def complete(self, run_key: str, metrics: dict, status: str = "Completed"):
-        self.pipeline.finish(run_key, status, error="prep: boom" if status == "Failed" else None)
-        if status == "Completed":
-            self.artifacts.write_json(f"retrain/{run_key}/metrics/metrics.json", metrics)
-        event = samples.run_event(run_key, run_key=run_key, status=status)
-        return self.service.handle(parse_run_event(event))[0]
-
-    def ledger(self) -> list[dict]:
-        return self.service.list_ledger("co2")
-
-
 @pytest.fixture
-def world() -> World:
-    return World()
+def world() -> FakeWorld:
+    return FakeWorld(MODELS)
 
 
 def test_new_data_launches_one_run_with_the_snapshot(world):

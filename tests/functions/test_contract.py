@@ -1,0 +1,67 @@
+"""The platform contract: the functions the host will index, their triggers and bindings."""
+
+import subprocess
+import sys
+
+from tests.functions.conftest import indexed_functions
+
+EXPECTED = {
+    "on_blob_created": ("eventGridTrigger", {"name": "event"}),
+    "on_run_completed": ("eventGridTrigger", {"name": "event"}),
+    "on_schedule": (
+        "timerTrigger",
+        {"name": "timer", "schedule": "%RETRAIN_SCHEDULE%", "runOnStartup": False},
+    ),
+    "on_drift_alert": (
+        "httpTrigger",
+        {"name": "req", "route": "drift", "methods": ["POST"], "authLevel": "function"},
+    ),
+    "retrain_model": (
+        "httpTrigger",
+        {"route": "models/{model}/retrain", "methods": ["POST"], "authLevel": "function"},
+    ),
+    "get_run": ("httpTrigger", {"route": "runs/{run_key}", "methods": ["GET"]}),
+    "list_models": ("httpTrigger", {"route": "models", "methods": ["GET"]}),
+    "list_model_versions": (
+        "httpTrigger",
+        {"route": "models/{model}/versions", "methods": ["GET"]},
+    ),
+    "get_model_ledger": ("httpTrigger", {"route": "models/{model}/ledger", "methods": ["GET"]}),
+}
+
+
+def _plain(value):
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return getattr(value, "value", value)
+
+
+def test_function_names_triggers_and_bindings():
+    functions = indexed_functions()
+    assert set(functions) == set(EXPECTED)
+    for name, (trigger_type, settings) in EXPECTED.items():
+        trigger = functions[name].get_trigger()
+        assert trigger.get_binding_name() == trigger_type, name
+        binding = {k: _plain(v) for k, v in trigger.get_dict_repr().items()}
+        for key, value in settings.items():
+            assert binding[key] == value, (name, key)
+
+
+def test_http_functions_have_their_http_output_binding():
+    for function in indexed_functions().values():
+        if function.get_trigger().get_binding_name() == "httpTrigger":
+            types = [b.get_binding_name() for b in function.get_bindings()]
+            assert types == ["httpTrigger", "http"], function.get_function_name()
+
+
+def test_importing_the_app_imports_nothing_heavy():
+    code = (
+        "import sys, function_app; "
+        "heavy = ('azure.ai.ml', 'statsmodels', 'pandas', 'numpy'); "
+        "heavy = [m for m in heavy if m in sys.modules]; "
+        "print(','.join(heavy))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == ""
