@@ -1,0 +1,146 @@
+"""The whole local stack in one object: Azurite, the local Functions host serving
+``function_app``, and the service wired to the local workspace.
+
+Used by the demo and the end-to-end tests. The host delivers new blobs in the data
+container to ``on_blob_created`` as Event Grid BlobCreated events, and the local workspace
+announces finished runs by POSTing Azure ML RunCompleted events to the host's Event Grid
+webhook for ``on_run_completed`` — the same paths events take on Azure.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from azure.storage.blob import BlobServiceClient
+
+import function_app
+from localdev.azurite import Azurite
+from localdev.host import BlobSubscription, LocalFunctionsHost
+from shared.adapters.blob import container_client
+from shared.bootstrap import build_service, set_service
+from shared.ports import JSON
+from shared.service import RetrainService
+from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LocalStack:
+    settings: Settings
+    host: LocalFunctionsHost
+    service: RetrainService
+    blobs: BlobServiceClient
+    _resources: ExitStack
+
+    def upload(self, name: str, content: bytes | str) -> None:
+        """Land a data blob, as a producer would; the host turns it into BlobCreated."""
+        container_client(self.blobs, self.settings.data_container).upload_blob(
+            name, content, overwrite=True
+        )
+
+    def request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        """Call the host over HTTP (``path`` like ``/api/models``); returns status, JSON."""
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(
+            self.host.base_url + path,
+            data=data,
+            method=method,
+            headers={"Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                return response.status, json.loads(response.read() or b"null")
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read() or b"null")
+
+    def ledger(self, model: str) -> list[JSON]:
+        return self.service.list_ledger(model)
+
+    def wait_for(
+        self, what: str, check: Callable[[], Any], *, timeout: float = 600, every: float = 0.2
+    ) -> Any:
+        """Poll ``check`` until it returns something truthy; TimeoutError naming ``what``."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = check()
+            if value:
+                return value
+            time.sleep(every)
+        raise TimeoutError(f"gave up waiting for {what} after {timeout:.0f} s")
+
+    def wait_for_ledger(self, model: str, count: int, *, timeout: float = 60) -> list[JSON]:
+        """The ledger once it holds at least ``count`` entries."""
+        found: list[JSON] = self.wait_for(
+            f"{count} ledger entries for {model}",
+            lambda: (entries := self.ledger(model)) and len(entries) >= count and entries,
+            timeout=timeout,
+        )
+        return found
+
+    def wait_for_run(self, run_key: str, *, timeout: float = 900) -> JSON:
+        """The run record once the service has finalised it (gate decided or failed)."""
+        record: JSON = self.wait_for(
+            f"run {run_key} to be finalised",
+            lambda: (r := self.service.get_run(run_key)).get("finalised") and r,
+            timeout=timeout,
+        )
+        return record
+
+    def close(self) -> None:
+        set_service(None)
+        self._resources.close()
+
+
+def start_stack(
+    workdir: Path,
+    *,
+    models: list[dict[str, Any]],
+    connection_string: str | None = None,
+    extra_settings: dict[str, str] | None = None,
+) -> LocalStack:
+    """Start everything under ``workdir``; Azurite too unless ``connection_string`` is given."""
+    resources = ExitStack()
+    try:
+        if connection_string is None:
+            azurite = resources.enter_context(Azurite(in_memory=True, workdir=workdir / "azurite"))
+            connection_string = azurite.connection_string
+        app_settings = {
+            "AzureWebJobsStorage": connection_string,
+            "RETRAIN_MODELS": json.dumps(models),
+            "RETRAIN_LOCAL_WORKSPACE_DIR": str(workdir / "workspace"),
+            **(extra_settings or {}),
+        }
+        app_settings.setdefault("RETRAIN_SCHEDULE", "0 0 3 * * *")
+        data_container = app_settings.get("RETRAIN_DATA_CONTAINER", "data")
+        host = LocalFunctionsHost(
+            function_app.create_app(),
+            app_settings=app_settings,
+            blob_subscriptions=[
+                BlobSubscription(connection_string, data_container, "on_blob_created")
+            ],
+        )
+        # Make sure the watched container exists before the watcher starts.
+        blobs = BlobServiceClient.from_connection_string(connection_string)
+        container_client(blobs, data_container)
+        host.start()
+        resources.callback(host.stop)
+        app_settings["RETRAIN_LOCAL_EVENTS_URL"] = host.eventgrid_url("on_run_completed")
+        settings = Settings.from_env(app_settings)
+        service = build_service(settings)
+        resources.callback(service.pipeline.close)  # type: ignore[attr-defined]
+        set_service(service)
+        log.info("local stack up: host %s, storage %s", host.base_url, blobs.url)
+        return LocalStack(settings, host, service, blobs, resources)
+    except BaseException:
+        resources.close()
+        raise
