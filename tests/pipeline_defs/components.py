@@ -1,0 +1,23 @@
+"""Import a pipeline step's module from its code folder (steps are scripts, not packages)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+ROOT = Path(__file__).resolve().parents[2] / "pipeline_defs"
+
+
+def load_step(component: str, module: str) -> ModuleType:
+    name = f"_step_{component}_{module}"
+    if name in sys.modules:
+        return sys.modules[name]
+    path = ROOT / "components" / component / "src" / f"{module}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    loaded = importlib.util.module_from_spec(spec)
+    sys.modules[name] = loaded
+    spec.loader.exec_module(loaded)
+    return loaded
