@@ -150,6 +150,7 @@ class Azurite:
             command = self._command(executable, workdir)
             logger.debug("Starting Azurite: %s (log: %s)", " ".join(command), log_path)
             self._log_file = open(log_path, "ab")  # noqa: SIM115 - closed in stop()
+            log_offset = self._log_file.tell()  # an earlier run may have written to it
             try:
                 self._process = subprocess.Popen(
                     command,
@@ -165,7 +166,7 @@ class Azurite:
                 raise AzuriteStartError(f"Could not run {executable}: {error}") from error
             _running.add(self)
         try:
-            self._port = self._wait_until_listening(log_path)
+            self._port = self._wait_until_listening(log_path, log_offset)
         except BaseException:
             self._stop(remove_workdir=False)  # keep the log the error message points at
             raise
@@ -273,11 +274,11 @@ class Azurite:
             command += ["--debug", str(workdir / "azurite-debug.log")]
         return command
 
-    def _wait_until_listening(self, log_path: Path) -> int:
+    def _wait_until_listening(self, log_path: Path, log_offset: int) -> int:
         assert self._process is not None
         deadline = time.monotonic() + self.startup_timeout
         while True:
-            text = _read_text(log_path)
+            text = _read_text(log_path, log_offset)
             match = _LISTENING.search(text)
             port = int(match.group(1)) if match else self.requested_port
             if port and _port_answers(self.host, port):
@@ -370,9 +371,11 @@ def _port_answers(host: str, port: int) -> bool:
         return False
 
 
-def _read_text(path: Path) -> str:
+def _read_text(path: Path, offset: int = 0) -> str:
     try:
-        return path.read_text(encoding="utf-8", errors="replace")
+        with path.open("rb") as file:
+            file.seek(offset)
+            return file.read().decode("utf-8", errors="replace")
     except OSError:
         return ""
 
