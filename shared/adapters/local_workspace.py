@@ -726,19 +726,17 @@ class LocalWorkspace:
         with self._lock:
             if self._closed:
                 raise PipelineError("the local workspace is closed; no new runs are accepted")
-            if directory.exists():
-                return self._existing(run_id, submission)
-            definition = load_pipeline(self._pipeline_path)
-            plan = _plan(definition, submission.inputs)
-            try:
-                directory.mkdir()
-            except FileExistsError:  # another workspace on the same root won the name
-                return self._existing(run_id, submission)
-            record = self._new_record(run_id, submission, definition)
-            self._save(directory, record)
-            self._queue.put(
-                _Run(run_id, submission, definition, plan, record, directory),
-            )
+            record = None
+            if not directory.exists():
+                definition = load_pipeline(self._pipeline_path)
+                plan = _plan(definition, submission.inputs)
+                with contextlib.suppress(FileExistsError):  # else another workspace won it
+                    directory.mkdir()
+                    record = self._new_record(run_id, submission, definition)
+                    self._save(directory, record)
+                    self._queue.put(_Run(run_id, submission, definition, plan, record, directory))
+        if record is None:
+            return self._existing(run_id, submission)
         logger.info("queued run %s of model %s", run_id, submission.model)
         return _to_run(record)
 
