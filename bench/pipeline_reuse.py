@@ -37,9 +37,10 @@ if str(REPO_ROOT) not in sys.path:  # run as a script: make the repository impor
 from azure.storage.blob import BlobServiceClient  # noqa: E402
 
 from localdev.azurite import Azurite  # noqa: E402
-from shared.adapters.blob import container_client  # noqa: E402
+from shared.adapters.blob import BlobDataStore, container_client  # noqa: E402
 from shared.adapters.local_workspace import LocalWorkspace  # noqa: E402
 from shared.ports import PipelineRun, PipelineSubmission  # noqa: E402
+from shared.snapshot import Snapshot  # noqa: E402
 
 logger = logging.getLogger("bench.pipeline_reuse")
 
@@ -109,13 +110,10 @@ def co2_csv() -> tuple[bytes, int]:
 
 
 def snapshot_manifest(blob_service: BlobServiceClient, prefix: str) -> dict[str, Any]:
-    """The manifest the service writes for a data snapshot: every blob under the prefix."""
-    container = blob_service.get_container_client(DATA_CONTAINER)
-    files = [
-        {"name": blob.name, "etag": str(blob.etag), "size": int(blob.size)}
-        for blob in container.list_blobs(name_starts_with=prefix)
-    ]
-    return {"files": sorted(files, key=lambda f: f["name"])}
+    """The manifest the service writes for a data snapshot of the prefix."""
+    data = BlobDataStore(container_client(blob_service, DATA_CONTAINER))
+    model = prefix.strip("/")
+    return Snapshot(model=model, prefix=prefix, files=tuple(data.list_files(prefix))).manifest()
 
 
 def run_once(
