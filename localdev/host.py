@@ -618,9 +618,9 @@ class LocalFunctionsHost:
         if self._server is not None:
             raise HostError("the host is already started")
         self._stopping.clear()
+        self._server = _Server(self, (self.host, self.requested_port))
         if self.set_environ:
             self._export_settings()
-        self._server = _Server(self, (self.host, self.requested_port))
         serve = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": 0.1},
@@ -880,7 +880,8 @@ class LocalFunctionsHost:
 
         failures = []
         for event in decoded:
-            result = self._invoke(function, event, HOST_API_REASON)
+            reason = f"EventGrid trigger fired at {_iso(_utcnow())}"
+            result = self._invoke(function, event, reason)
             if not result.succeeded:
                 failures.append(f"event {event.id}: {result.error!r}")
         if failures:
@@ -1493,6 +1494,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    if logging.getLogger().level > logging.DEBUG:
+        logging.getLogger("azure").setLevel(logging.WARNING)  # one line per SDK request
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     try:
         watches = [_parse_watch(text) for text in args.watch]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import os
 import re
 import threading
 import time
@@ -351,6 +353,39 @@ def test_eventgrid_function_exception_is_500_and_host_keeps_serving(
 
     assert 200 <= notify(host, [eventgrid_event("/fine")]).status < 300
     assert [e.subject for e in recorder.of("on_event")] == ["fail", "/fine"]
+
+
+def test_invocations_are_logged_like_the_functions_host(
+    host: LocalFunctionsHost, caplog: pytest.LogCaptureFixture
+):
+    caplog.set_level(logging.INFO, logger="localdev.host")
+
+    notify(host, [eventgrid_event()])
+
+    assert re.search(
+        r"Executing 'Functions\.on_event' \(Reason='EventGrid trigger fired at [^']+', "
+        r"Id=[0-9a-f-]{36}\)",
+        caplog.text,
+    )
+    assert re.search(
+        r"Executed 'Functions\.on_event' \(Succeeded, Id=[0-9a-f-]{36}, Duration=\d+ms\)",
+        caplog.text,
+    )
+
+
+def test_set_environ_exposes_app_settings_while_running():
+    app = func.FunctionApp()
+
+    @app.route(route="setting", auth_level=func.AuthLevel.ANONYMOUS)
+    def setting(req: func.HttpRequest) -> str:
+        return os.environ.get("LOCALDEV_TEST_SETTING", "unset")
+
+    assert "LOCALDEV_TEST_SETTING" not in os.environ
+    with LocalFunctionsHost(
+        app, app_settings={"LOCALDEV_TEST_SETTING": "on"}, set_environ=True
+    ) as host:
+        assert call("GET", f"{host.base_url}/api/setting").text == "on"
+    assert "LOCALDEV_TEST_SETTING" not in os.environ
 
 
 # -- timers ------------------------------------------------------------------------------------
