@@ -22,6 +22,9 @@ Layout under ``root``::
     jobs/<run id>/inputs/<name>/      downloaded inputs
     jobs/<run id>/outputs/<step>/...  outputs of steps that are not reusable
     cache/<fingerprint>/outputs/...   outputs of successful steps, reused by later runs
+    cache/<fingerprint>/published/    where those outputs were last uploaded: a reused
+                                      output is republished by a copy inside the storage
+                                      account (no upload), as Azure ML moves no data either
 
 ``cache/`` can be deleted at any time; the next runs simply run every step again.
 Runs execute one at a time, in submission order, on a background thread. A run that was
@@ -54,6 +57,7 @@ from types import TracebackType
 from typing import IO, TYPE_CHECKING, Any
 
 import yaml
+from azure.core import MatchConditions
 from azure.core.exceptions import AzureError, ResourceNotFoundError
 
 from shared.adapters.blob import container_client
@@ -61,7 +65,7 @@ from shared.errors import NotFound, PipelineError
 from shared.ports import PipelineRun, PipelineSubmission
 
 if TYPE_CHECKING:
-    from azure.storage.blob import BlobServiceClient
+    from azure.storage.blob import BlobClient, BlobServiceClient, ContainerClient
 
 logger = logging.getLogger(__name__)
 
@@ -833,9 +837,7 @@ class LocalWorkspace:
 
     def _save(self, directory: Path, record: Mapping[str, Any]) -> None:
         with self._changed:
-            temporary = directory / f".job.{uuid.uuid4().hex}.tmp"
-            temporary.write_text(json.dumps(record, indent=2, default=str), encoding="utf-8")
-            os.replace(temporary, directory / "job.json")
+            _write_json_atomically(directory / "job.json", record)
             self._changed.notify_all()
 
     def _load(self, run_id: str, *, wait_for_writer: bool = False) -> dict[str, Any]:
@@ -1211,18 +1213,77 @@ class LocalWorkspace:
             source = run.outputs[bound[name]]
             try:
                 container = container_client(self._blob_service, container_name)
-                count = 0
-                for path in sorted(_files_under(source, skip_caches=False)):
-                    with path.open("rb") as handle:
-                        container.upload_blob(
-                            prefix + path.relative_to(source).as_posix(), handle, overwrite=True
-                        )
-                    count += 1
+                uploaded, copied = self._publish(source, container, prefix)
             except AzureError as exc:
                 raise RunFailed(f"output {name!r}: cannot upload to {uri}: {exc}") from exc
-            logger.info("[%s] uploaded %d file(s) of output %s to %s", run.run_id, count, name, uri)
+            logger.info(
+                "[%s] published output %s to %s (%d file(s) uploaded, %d copied in storage)",
+                run.run_id,
+                name,
+                uri,
+                uploaded,
+                copied,
+            )
             uris[name] = uri
         return uris
+
+    def _publish(self, source: Path, container: ContainerClient, prefix: str) -> tuple[int, int]:
+        """Upload every file of an output folder under ``prefix``; return (uploaded, copied).
+
+        A reused output was published before by the run that produced it; its files are
+        then copied inside the storage account (conditional on the source blob being
+        unchanged) instead of uploaded again, as Azure ML moves no data for reused steps.
+        """
+        record_path = self._publication_record(source)
+        previous = _read_json(record_path) if record_path else None
+        files: dict[str, str] = {}
+        uploaded = copied = 0
+        for path in sorted(_files_under(source, skip_caches=False)):
+            relative = path.relative_to(source).as_posix()
+            blob = container.get_blob_client(prefix + relative)
+            etag = self._copy_published(blob, previous, relative)
+            if etag is None:
+                with path.open("rb") as handle:
+                    etag = str(blob.upload_blob(handle, overwrite=True)["etag"])
+                uploaded += 1
+            else:
+                copied += 1
+            files[relative] = etag
+        if record_path is not None:
+            record = {"container": container.container_name, "prefix": prefix, "files": files}
+            _write_json_atomically(record_path, record)
+        return uploaded, copied
+
+    def _publication_record(self, source: Path) -> Path | None:
+        """Where a cached output remembers its last publication (None if not cached)."""
+        if source.parent.name != "outputs" or source.parent.parent.parent != self._cache:
+            return None
+        return source.parent.parent / "published" / f"{source.name}.json"
+
+    def _copy_published(
+        self, blob: BlobClient, previous: Mapping[str, Any] | None, relative: str
+    ) -> str | None:
+        """Copy the previously published blob to ``blob``; its new ETag, or None if the
+        source is gone, changed or the copy did not finish at once."""
+        if not previous or relative not in previous.get("files", {}):
+            return None
+        source = self._blob_service.get_blob_client(
+            previous["container"], previous["prefix"] + relative
+        )
+        try:
+            result = blob.start_copy_from_url(
+                source.url,
+                source_etag=previous["files"][relative],
+                source_match_condition=MatchConditions.IfNotModified,
+            )
+        except AzureError as exc:
+            logger.debug("copy of %s failed (%s); uploading instead", source.url, exc)
+            return None
+        if result.get("copy_status") != "success":
+            with contextlib.suppress(AzureError):
+                blob.abort_copy(str(result["copy_id"]))
+            return None
+        return str(result["etag"])
 
     # -- events ---------------------------------------------------------------------------
 
@@ -1279,6 +1340,21 @@ def _expand_output_path(template: str, *, job_name: str, output_name: str) -> st
         return job_name if match.group(1) == "name" else output_name
 
     return _PATH_VARIABLE.sub(variable, template)
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return document if isinstance(document, dict) else None
+
+
+def _write_json_atomically(path: Path, document: Mapping[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    temporary.write_text(json.dumps(document, indent=2, default=str), encoding="utf-8")
+    os.replace(temporary, path)
 
 
 def _safe_name(key: str) -> str:

@@ -280,6 +280,30 @@ def test_a_rerun_with_the_same_inputs_reuses_every_step(env, caplog):
     assert env.artifact_names("runs/again/") == env.artifact_names("runs/base/")
     assert env.artifact_json("runs/again/metrics/metrics.json") == {"count": 3, "total": 9.0}
     assert [e["data"]["runId"] for e in env.events] == ["base", "again"]
+    # ... by copying the blobs "base" published inside the storage account, not uploading.
+    assert (
+        "[again] published output metrics to azureml://datastores/workspaceblobstore/paths/"
+        "runs/again/metrics/ (0 file(s) uploaded, 2 copied in storage)"
+    ) in messages
+
+
+@pytest.mark.azurite
+def test_a_reused_output_is_uploaded_again_when_its_earlier_publication_changed(env):
+    env.run("base")
+    env.artifacts.upload_blob("runs/base/metrics/metrics.json", b"tampered", overwrite=True)
+    env.artifacts.delete_blob("runs/base/model/model.json")
+
+    env.run("again")
+
+    assert env.reused("again") == {"prep": True, "train": True, "report": True}
+    assert env.artifact_json("runs/again/metrics/metrics.json") == {"count": 3, "total": 9.0}
+    assert env.artifact_json("runs/again/model/model.json") == {"total": 9.0}
+    assert env.artifact_names("runs/again/") == [
+        "metrics/detail/summary.txt",
+        "metrics/metrics.json",
+        "model/model.json",
+        "prepared/values.json",
+    ]
 
 
 @pytest.mark.azurite
