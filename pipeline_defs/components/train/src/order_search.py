@@ -267,7 +267,7 @@ def _prepare(y: Any) -> _Prepared:
         notes.append(
             f"dropped {first} leading and {values.size - 1 - last} trailing missing values"
         )
-    series = pd.Series(values, index=series.index).iloc[first : last + 1]
+    series = pd.Series(values, index=series.index, name=series.name).iloc[first : last + 1]
     values = series.to_numpy(dtype=float)
     n_missing = int(np.isnan(values).sum())
     if n_missing:
@@ -641,6 +641,21 @@ def _results_for(endog: Any, spec: _Spec, params: Sequence[float]) -> Any:
         warnings.simplefilter("ignore")
         model = _sarimax(endog, spec, simple_differencing=False)
         results = model.filter(np.asarray(params, dtype=float), cov_type="none")
+    return _compact(results)
+
+
+def _compact(results: Any) -> Any:
+    """Drop the state-space model's cached Cython filter objects from a results object.
+
+    statsmodels rebuilds them on demand (forecasting, ``append``), but pickling them makes
+    ``model.pkl`` about four times larger (35 MB instead of 9 MB for a 38-state model on 176
+    points). The object stays a plain ``SARIMAXResultsWrapper``.
+    """
+    models = {id(m): m for m in (results.model.ssm, results.filter_results.model)}
+    for ssm in models.values():
+        for attr in ("_kalman_filters", "_kalman_smoothers", "_simulators", "_statespaces"):
+            if isinstance(getattr(ssm, attr, None), dict):
+                setattr(ssm, attr, {})
     return results
 
 
@@ -661,7 +676,7 @@ def _nominal_model(endog: Any, spec: _Spec, constant: float, variance: float) ->
             endog, order=spec.order, seasonal_order=spec.seasonal_order, trend=spec.trend
         )
         params = [constant, variance] if spec.constant else [variance]
-        return model.filter(np.asarray(params, dtype=float), cov_type="none")
+        return _compact(model.filter(np.asarray(params, dtype=float), cov_type="none"))
 
 
 # --------------------------------------------------------------------------------------------
