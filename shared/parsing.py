@@ -22,6 +22,13 @@ RUN_STATUS_CHANGED = SystemEventNames.MachineLearningServicesRunStatusChangedEve
 COMMON_ALERT_SCHEMA = "azureMonitorCommonAlertSchema"
 RUN_KEY_TAG = "retrain_run_key"
 MODEL_TAG = "retrain_model"
+_RUN_STATES = {
+    s.lower(): s
+    for s in (
+        *("NotStarted", "Queued", "Preparing", "Starting", "Running", "Finalizing"),
+        *("Completed", "Failed", "Canceled", "CancelRequested"),
+    )
+}
 
 
 def _envelope(event: Mapping[str, Any]) -> tuple[str, str, str, datetime | None, Any]:
@@ -115,9 +122,11 @@ def parse_run_event(event: Mapping[str, Any]) -> PipelineRunCompleted:
     if event_type == RUN_COMPLETED:
         status = "Completed"
     elif event_type == RUN_STATUS_CHANGED:
-        status = str(data.get("runStatus") or "")
-        if not status:
+        raw_status = str(data.get("runStatus") or "")
+        if not raw_status:
             raise InvalidInput(f"{RUN_STATUS_CHANGED} event {event_id} has no runStatus")
+        # Azure ML's documented example says "failed"; the service speaks "Failed".
+        status = _RUN_STATES.get(raw_status.lower(), raw_status)
     else:
         raise InvalidInput(f"expected {RUN_COMPLETED} or {RUN_STATUS_CHANGED}, got {event_type!r}")
     run_id = data.get("runId")

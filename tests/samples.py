@@ -73,13 +73,13 @@ def run_event(
         "runProperties": {"azureml.runsource": "azureml.PipelineRun"},
     }
     if not completed:
-        data["runStatus"] = status
+        data["runStatus"] = status.lower()  # the documentation's example is lowercase
     return {
         "topic": (
             "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/ml/providers/"
             "Microsoft.MachineLearningServices/workspaces/ws"
         ),
-        "subject": f"experiments/830a9d2d-07f8-4b6e-9e7d-b4c3b6b1c6a0/{run_id}",
+        "subject": f"experiments/830a9d2d-07f8-4b6e-9e7d-b4c3b6b1c6a0/runs/{run_id}",
         "eventType": "Microsoft.MachineLearningServices."
         + ("RunCompleted" if completed else "RunStatusChanged"),
         "eventTime": "2026-01-01T00:00:00.000000Z",

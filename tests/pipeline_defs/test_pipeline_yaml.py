@@ -21,7 +21,7 @@ def test_pipeline_loads_with_azure_ai_ml(job):
 
     assert isinstance(job, PipelineJob)
     assert set(job.jobs) == {"prep", "train", "evaluate"}
-    assert job.settings.default_compute == "azureml:cpu-cluster"
+    assert job.settings.default_compute == "cpu-cluster"
 
 
 def test_components_are_command_components_with_their_own_code(job):
