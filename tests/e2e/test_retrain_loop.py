@@ -6,6 +6,7 @@ the host, the gate decides, the model is registered and promoted."""
 from __future__ import annotations
 
 import json
+import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -122,13 +123,36 @@ def test_duplicate_deliveries_give_one_run_and_bad_input_is_kept(stack: LocalSta
     }
     for _ in range(3):
         assert deliver(stack, "on_blob_created", [event])
-    entries = stack.wait_for_ledger("co2", 4)
-    assert [e["action"] for e in entries[1:4]] == ["skip", "skip", "skip"]
-    assert {e["run_key"] for e in entries[:4]} == {first["run_key"]}
+    triggers = stack.wait_for(
+        "four trigger decisions",
+        lambda: len(t := [e for e in stack.ledger("co2") if e["kind"] == "trigger"]) >= 4 and t,
+    )
+    assert [e["action"] for e in triggers] == ["retrain", "skip", "skip", "skip"]
+    assert f"run {first['run_key']}" in triggers[1]["reason"]
+    assert triggers[1]["reason"].endswith("already covers this data snapshot")
+    assert (
+        triggers[2]["reason"]
+        == triggers[3]["reason"]
+        == ("duplicate delivery of event redelivered-event")
+    )
     assert len(stack.service.state.list_keys("runs/")) == 1
 
-    # A malformed event and an unknown prefix: answered, dead-lettered, host still up.
-    assert deliver(stack, "on_blob_created", [{"id": "x", "eventType": "nope"}])
+    # An event the host cannot even decode is refused with the reason (Event Grid retries,
+    # then dead-letters it on its side); one it can decode but we cannot use, an unknown
+    # prefix and a bad file are answered and dead-lettered by us. The host stays up.
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        deliver(stack, "on_blob_created", [{"id": "x", "eventType": "nope"}])
+    assert refused.value.code == 400
+    assert "lacks subject" in refused.value.read().decode()
+    malformed = {
+        "id": "x",
+        "eventType": "nope",
+        "subject": "/blobServices/default",
+        "eventTime": "2026-01-01T00:00:00Z",
+        "data": {},
+        "dataVersion": "",
+    }
+    assert deliver(stack, "on_blob_created", [malformed])
     stack.upload("weather/today.csv", "timestamp,value\n2020-01-01,1\n")
     stack.upload("co2/bad.csv", "timestamp,value\n2002-01-01,abc\n")
     letters = stack.wait_for(
@@ -137,7 +161,7 @@ def test_duplicate_deliveries_give_one_run_and_bad_input_is_kept(stack: LocalSta
         timeout=60,
     )
     reasons = [stack.service.state.get(k)[0]["reason"] for k in letters]
-    assert any("missing subject" in r for r in reasons)
+    assert any("expected a Microsoft.Storage.BlobCreated event, got 'nope'" in r for r in reasons)
     assert any("no model owns blob 'weather/today.csv'" in r for r in reasons)
     assert any("row 2: value 'abc' is not a number" in r for r in reasons)
     status, models = stack.request("GET", "/api/models")
