@@ -1,0 +1,371 @@
+"""Benchmark: our ARIMA order search against statsforecast's AutoARIMA (and pmdarima).
+
+Fits the same 8 real series with ``pipeline_defs/components/train/src/order_search.py``,
+with statsforecast ``AutoARIMA`` and, unless ``--no-pmdarima``, with pmdarima
+``auto_arima``; forecasts the last ``h`` points after fitting on the rest, and prints per
+series the fit time, MASE and sMAPE of each, then the geometric mean of the per-series time
+ratios ours / AutoARIMA and the mean MASE and sMAPE of each method. Writes everything as
+JSON to ``bench/results/order_search.json``.
+
+Series (season m, horizon h): pmdarima airpassengers (12, 12), pmdarima wineind (12, 12),
+statsmodels co2 resampled to month starts by mean and interpolated (12, 24), statsmodels
+elnino flattened to one monthly series (12, 24), pmdarima woolyrnq (4, 12), statsmodels
+nile (1, 12), pmdarima lynx (1, 12), statsmodels annual sunspots (1, 12). All ship inside
+the packages; nothing is downloaded.
+
+Fairness: BLAS is single-threaded for every method (the variables are set before numpy is
+imported). Each method is warmed up once on a short series before timing, which excludes
+statsforecast's first-call compilation and import costs (and ours, and pmdarima's). Each fit
+is timed ``--repeats`` times, interleaving the methods, and the fastest is kept, because
+other work on the machine inflates single timings (pmdarima, minutes per round and only a
+reference, is timed once). MASE is scaled by the in-sample
+mean absolute error of the seasonal naive forecast (lag m; lag 1 when m = 1); sMAPE is in
+percent, ``200 |y - f| / (|y| + |f|)``.
+
+The peers are not project dependencies: install them with
+``.venv/bin/pip install --no-deps -r bench/requirements-bench.txt``.
+
+Run from the repository root::
+
+    .venv/bin/python bench/order_search.py
+
+Exit status: 0 when the target holds (time ratio <= 1 and our mean MASE <= AutoARIMA's),
+2 when it does not, 3 when a peer package is missing.
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = "1"
+
+import argparse  # noqa: E402
+import importlib.util  # noqa: E402
+import json  # noqa: E402
+import math  # noqa: E402
+import platform  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+import warnings  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+from datetime import UTC, datetime  # noqa: E402
+from pathlib import Path  # noqa: E402
+from types import ModuleType  # noqa: E402
+from typing import Any  # noqa: E402
+
+import numpy as np  # noqa: E402
+import statsmodels  # noqa: E402
+import statsmodels.api as sm  # noqa: E402
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SRC = REPO_ROOT / "pipeline_defs" / "components" / "train" / "src"
+RESULTS = REPO_ROOT / "bench" / "results" / "order_search.json"
+INSTALL_HINT = "pip install --no-deps -r bench/requirements-bench.txt"
+TARGET_TIME_RATIO = 1.0
+
+Forecaster = Callable[[np.ndarray, int, int], tuple[np.ndarray, str]]
+
+
+@dataclass(frozen=True)
+class Series:
+    name: str
+    values: np.ndarray
+    season_length: int
+    horizon: int
+
+    @property
+    def train(self) -> np.ndarray:
+        return self.values[: -self.horizon]
+
+    @property
+    def holdout(self) -> np.ndarray:
+        return self.values[-self.horizon :]
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=(
+            "Time and score our ARIMA order search against statsforecast AutoARIMA (and "
+            "pmdarima auto_arima) on 8 real series; writes bench/results/order_search.json."
+        )
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="timed fits per method and series; min kept"
+    )
+    parser.add_argument("--no-pmdarima", action="store_true", help="skip pmdarima auto_arima")
+    parser.add_argument(
+        "--series", action="append", help="only this series (repeatable); default: all 8"
+    )
+    parser.add_argument(
+        "--n-jobs", type=int, default=None, help="our search's n_jobs (default: usable cores)"
+    )
+    parser.add_argument(
+        "--executor",
+        choices=("process", "thread", "serial"),
+        default="process",
+        help="our search's executor (default: process)",
+    )
+    parser.add_argument("--output", type=Path, default=RESULTS, help="JSON output path")
+    return parser.parse_args(argv)
+
+
+def load_order_search() -> ModuleType:
+    """Import the train step's module from its code folder, under its own name."""
+    spec = importlib.util.spec_from_file_location("order_search", SRC / "order_search.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["order_search"] = module  # worker processes unpickle tasks by module name
+    spec.loader.exec_module(module)
+    return module
+
+
+def load_series(pmdarima_datasets: Any) -> list[Series]:
+    pm = pmdarima_datasets
+    co2 = sm.datasets.co2.load_pandas().data["co2"].resample("MS").mean().interpolate()
+    elnino = sm.datasets.elnino.load_pandas().data.drop(columns="YEAR")
+    nile = sm.datasets.nile.load_pandas().data["volume"]
+    sunspots = sm.datasets.sunspots.load_pandas().data["SUNACTIVITY"]
+
+    def arr(x: Any) -> np.ndarray:
+        return np.asarray(x, dtype=float).ravel()
+
+    return [
+        Series("airpassengers", arr(pm.load_airpassengers()), 12, 12),
+        Series("wineind", arr(pm.load_wineind()), 12, 12),
+        Series("co2", arr(co2), 12, 24),
+        Series("elnino", arr(elnino.to_numpy()), 12, 24),
+        Series("woolyrnq", arr(pm.load_woolyrnq()), 4, 12),
+        Series("nile", arr(nile), 1, 12),
+        Series("lynx", arr(pm.load_lynx()), 1, 12),
+        Series("sunspots", arr(sunspots), 1, 12),
+    ]
+
+
+def mase(train: np.ndarray, actual: np.ndarray, forecast: np.ndarray, m: int) -> float:
+    lag = m if m > 1 else 1
+    scale = float(np.mean(np.abs(train[lag:] - train[:-lag])))
+    return float(np.mean(np.abs(actual - forecast)) / scale)
+
+
+def smape(actual: np.ndarray, forecast: np.ndarray) -> float:
+    return float(np.mean(200.0 * np.abs(actual - forecast) / (np.abs(actual) + np.abs(forecast))))
+
+
+def _label(order: Any, seasonal: Any, m: int) -> str:
+    text = "ARIMA({},{},{})".format(*order)
+    if m > 1:
+        text += "({},{},{})[{}]".format(*seasonal[:3], m)
+    return text
+
+
+def ours_forecaster(module: ModuleType, n_jobs: int | None, executor: str) -> Forecaster:
+    def fit(y: np.ndarray, m: int, h: int) -> tuple[np.ndarray, str]:
+        result = module.search_order(y, season_length=m, n_jobs=n_jobs, executor=executor)
+        label = module._label(result.order, result.seasonal_order, result.trend)
+        return np.asarray(result.results.forecast(h), dtype=float), label
+
+    return fit
+
+
+def statsforecast_forecaster(auto_arima_class: Any) -> Forecaster:
+    def fit(y: np.ndarray, m: int, h: int) -> tuple[np.ndarray, str]:
+        model = auto_arima_class(season_length=m).fit(y)
+        p, q, sp, sq, _period, d, sd = model.model_["arma"]
+        label = _label((p, d, q), (sp, sd, sq), m)
+        coef = model.model_.get("coef", {})
+        if "drift" in coef:
+            label += " with drift"
+        elif "intercept" in coef:
+            label += " with mean"
+        return np.asarray(model.predict(h)["mean"], dtype=float), label
+
+    return fit
+
+
+def pmdarima_forecaster(auto_arima: Callable[..., Any]) -> Forecaster:
+    def fit(y: np.ndarray, m: int, h: int) -> tuple[np.ndarray, str]:
+        model = auto_arima(y, m=m, seasonal=m > 1, suppress_warnings=True, error_action="ignore")
+        label = _label(model.order, model.seasonal_order, m)
+        return np.asarray(model.predict(h), dtype=float), label
+
+    return fit
+
+
+def time_fit(fit: Forecaster, series: Series) -> tuple[float, np.ndarray, str]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        start = time.perf_counter()
+        forecast, label = fit(series.train, series.season_length, series.horizon)
+        return time.perf_counter() - start, forecast, label
+
+
+def geometric_mean(values: list[float]) -> float:
+    return math.exp(sum(math.log(v) for v in values) / len(values))
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        import pmdarima
+        from statsforecast.models import AutoARIMA
+    except ImportError as exc:
+        print(
+            f"bench: missing peer package ({exc.name}); install the benchmark's peers with:\n"
+            f"    {INSTALL_HINT}",
+            file=sys.stderr,
+        )
+        return 3
+
+    module = load_order_search()
+    methods: dict[str, Forecaster] = {
+        "ours": ours_forecaster(module, args.n_jobs, args.executor),
+        "autoarima": statsforecast_forecaster(AutoARIMA),
+    }
+    if not args.no_pmdarima:
+        methods["pmdarima"] = pmdarima_forecaster(pmdarima.auto_arima)
+
+    all_series = load_series(pmdarima.datasets)
+    if args.series:
+        unknown = set(args.series) - {s.name for s in all_series}
+        if unknown:
+            print(f"bench: unknown series {sorted(unknown)}", file=sys.stderr)
+            return 1
+        all_series = [s for s in all_series if s.name in args.series]
+
+    print(
+        f"order search benchmark: {len(all_series)} series, methods {', '.join(methods)}; "
+        f"BLAS threads 1; best of {args.repeats} timed fits; each method warmed up once "
+        "before timing (excludes statsforecast's first-call compilation/imports)",
+        flush=True,
+    )
+    warm = Series("warm-up", all_series[0].values[:60], 12, 12)
+    for fit in methods.values():
+        time_fit(fit, warm)
+
+    rows: list[dict[str, Any]] = []
+    for series in all_series:
+        row: dict[str, Any] = {
+            "series": series.name,
+            "season_length": series.season_length,
+            "horizon": series.horizon,
+            "n_train": int(series.train.size),
+        }
+        times: dict[str, list[float]] = {name: [] for name in methods}
+        for repeat in range(max(1, args.repeats)):
+            for name, fit in methods.items():
+                if name == "pmdarima" and repeat > 0:
+                    continue  # minutes per round, and only for reference: timed once
+                seconds, forecast, label = time_fit(fit, series)
+                times[name].append(seconds)
+                row[name] = {
+                    "model": label,
+                    "mase": mase(series.train, series.holdout, forecast, series.season_length),
+                    "smape": smape(series.holdout, forecast),
+                }
+        for name in methods:
+            row[name]["seconds"] = min(times[name])
+            row[name]["all_seconds"] = times[name]
+        rows.append(row)
+        print(format_row(row, methods), flush=True)
+
+    summary = summarise(rows, methods)
+    print(format_summary(summary, methods))
+    met = summary["time_ratio_ours_autoarima"] <= TARGET_TIME_RATIO and (
+        summary["mean_mase"]["ours"] <= summary["mean_mase"]["autoarima"]
+    )
+    print(
+        f"target (time ratio <= {TARGET_TIME_RATIO:g} and mean MASE <= AutoARIMA's): "
+        + ("MET" if met else "MISSED")
+    )
+    write_json(args, rows, summary, met, methods)
+    return 0 if met else 2
+
+
+def format_row(row: dict[str, Any], methods: dict[str, Forecaster]) -> str:
+    head = f"{row['series']:<14} m={row['season_length']:<2} h={row['horizon']:<2} "
+    head += f"n={row['n_train']:<4}"
+    parts = [
+        f"{name}: {row[name]['seconds']:7.3f}s MASE {row[name]['mase']:.3f} "
+        f"sMAPE {row[name]['smape']:6.2f} {row[name]['model']:<24}"
+        for name in methods
+    ]
+    return head + " | " + " | ".join(parts)
+
+
+def summarise(rows: list[dict[str, Any]], methods: dict[str, Forecaster]) -> dict[str, Any]:
+    summary: dict[str, Any] = {
+        "mean_mase": {n: float(np.mean([r[n]["mase"] for r in rows])) for n in methods},
+        "mean_smape": {n: float(np.mean([r[n]["smape"] for r in rows])) for n in methods},
+        "total_seconds": {n: float(sum(r[n]["seconds"] for r in rows)) for n in methods},
+    }
+    for name in methods:
+        if name == "autoarima":
+            continue
+        ratios = [r[name]["seconds"] / r["autoarima"]["seconds"] for r in rows]
+        summary[f"time_ratio_{name}_autoarima"] = geometric_mean(ratios)
+    return summary
+
+
+def format_summary(summary: dict[str, Any], methods: dict[str, Forecaster]) -> str:
+    lines = [
+        f"geometric-mean time ratio ours / AutoARIMA: {summary['time_ratio_ours_autoarima']:.3f}"
+    ]
+    if "pmdarima" in methods:
+        lines.append(
+            "geometric-mean time ratio pmdarima / AutoARIMA: "
+            f"{summary['time_ratio_pmdarima_autoarima']:.3f}"
+        )
+    for name in methods:
+        lines.append(
+            f"{name:<10} mean MASE {summary['mean_mase'][name]:.3f}  "
+            f"mean sMAPE {summary['mean_smape'][name]:.2f}  "
+            f"total time {summary['total_seconds'][name]:.2f}s"
+        )
+    return "\n".join(lines)
+
+
+def write_json(
+    args: argparse.Namespace,
+    rows: list[dict[str, Any]],
+    summary: dict[str, Any],
+    met: bool,
+    methods: dict[str, Forecaster],
+) -> None:
+    versions = {"statsmodels": statsmodels.__version__, "numpy": np.__version__}
+    for package in ("statsforecast", "pmdarima", "pandas", "scipy"):
+        try:
+            versions[package] = __import__(package).__version__
+        except ImportError:
+            versions[package] = None
+    payload = {
+        "benchmark": "order_search",
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS"),
+        },
+        "versions": versions,
+        "settings": {
+            "repeats": args.repeats,
+            "n_jobs": args.n_jobs,
+            "executor": args.executor,
+            "methods": list(methods),
+            "timing": "min over repeats, after one warm-up fit per method",
+        },
+        "series": rows,
+        "summary": summary,
+        "target": {"time_ratio_max": TARGET_TIME_RATIO, "mase_vs": "autoarima", "met": met},
+    }
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(payload, indent=2))
+    print(f"wrote {args.output}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run(parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
