@@ -165,13 +165,10 @@ class RetrainService:
             run_key=decision.run_key,
         )
         self._ledger(config.name, "trigger", outcome, trigger=message.describe())
-        log.info(
-            "%s: %s (%s) because %s",
-            config.name,
-            outcome.action.upper(),
-            message.describe(),
-            outcome.reason,
-        )
+        if isinstance(decision, Retrain):
+            log.info("%s: RETRAIN as run %s, on %s", config.name, decision.run_key, decision.reason)
+        else:
+            log.info("%s: SKIP %s: %s", config.name, message.describe(), decision.reason)
         return outcome
 
     def _event_key(self, message: TriggerMessage) -> str | None:
