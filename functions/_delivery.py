@@ -18,9 +18,13 @@ from shared.service import Outcome, RetrainService
 log = logging.getLogger(__name__)
 
 
-def event_to_dict(event: func.EventGridEvent | func.CloudEvent) -> dict[str, Any]:
-    """The event as it came over the wire (Event Grid schema or CloudEvents 1.0)."""
-    if isinstance(event, func.CloudEvent):
+def event_to_dict(event: Any) -> dict[str, Any]:
+    """The event as it came over the wire (Event Grid schema or CloudEvents 1.0).
+
+    Duck-typed on ``specversion``: ``func.CloudEvent`` only exists from azure-functions
+    1.25, and the worker may bring its own copy of the library.
+    """
+    if getattr(event, "specversion", None):
         return {
             "specversion": event.specversion,
             "id": event.id,
@@ -46,9 +50,17 @@ def deliver(
 ) -> list[Outcome] | InvalidInput:
     """Parse and handle one input. Input that cannot be processed is dead-lettered with
     the reason and returned as the error; any other failure is dead-lettered as
-    retryable and re-raised so the platform retries the delivery."""
-    service = get_service()
+    retryable and re-raised so the platform retries the delivery. When the service itself
+    cannot be built (bad settings, storage unreachable) there is nowhere to dead-letter:
+    the payload goes to the log and the error is re-raised."""
     payload = raw if isinstance(raw, str | bytes) else json.dumps(raw, default=str)
+    try:
+        service = get_service()
+    except Exception:
+        log.exception(
+            "%s: the service could not start; input not processed: %.2000r", source, payload
+        )
+        raise
     try:
         return service.handle(parse(service))
     except InvalidInput as exc:

@@ -8,7 +8,7 @@ from functions._delivery import (
     request_json,
 )
 from shared.bootstrap import get_service
-from shared.errors import NotFound
+from shared.errors import InvalidInput, NotFound
 from shared.parsing import parse_retrain_request
 
 bp = func.Blueprint()
@@ -57,4 +57,8 @@ def get_model_ledger(req: func.HttpRequest) -> func.HttpResponse:
     service = get_service()
     if model not in service.models:
         return error_response(NotFound(f"unknown model {model!r}"))
-    return json_response({"model": model, "ledger": service.list_ledger(model)})
+    raw_limit = req.params.get("limit", "100")
+    if not raw_limit.isdigit():
+        return error_response(InvalidInput(f"limit must be a whole number, got {raw_limit!r}"))
+    entries = service.list_ledger(model, limit=int(raw_limit))
+    return json_response({"model": model, "ledger": entries})

@@ -78,7 +78,7 @@ def judge(metrics: Mapping[str, Any], policy: GatePolicy) -> Verdict:
         ),
         Check(
             "beats_baseline",
-            mase < limit or (policy.min_improvement == 0 and mase <= base),
+            mase <= limit,
             f"MASE {mase:.3f} vs seasonal naive {base:.3f}"
             + (f" (needs <= {limit:.3f})" if policy.min_improvement else ""),
         ),

@@ -50,7 +50,8 @@ class DriftAlerted:
 
     def describe(self) -> str:
         state = "resolved" if self.resolved else "fired"
-        return f"drift alert {self.alert_id} from {self.source} {state}: {self.description}"
+        name = self.alert_id or "(unnamed)"
+        return f"drift alert {name} from {self.source} {state}: {self.description}"
 
 
 @dataclass(frozen=True)
@@ -58,9 +59,11 @@ class RetrainRequested:
     model: str
     requested_by: str
     reason: str
+    force: bool = False  # start a new attempt even if this snapshot was trained already
 
     def describe(self) -> str:
-        return f"manual request by {self.requested_by}: {self.reason}"
+        forced = " (forced)" if self.force else ""
+        return f"manual request by {self.requested_by}{forced}: {self.reason}"
 
 
 @dataclass(frozen=True)

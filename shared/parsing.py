@@ -6,6 +6,7 @@ message naming what was wrong.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -155,10 +156,10 @@ def parse_drift_alert(body: Any, *, models: Sequence[ModelConfig]) -> DriftAlert
         return DriftAlerted(
             model=model,
             source=str(body.get("source") or "generic"),
-            alert_id=str(body.get("alert_id") or body.get("id") or "unnamed"),
+            alert_id=str(body.get("alert_id") or body.get("id") or ""),
             description=str(body.get("reason") or "drift reported"),
             fired_at=parse_time(body.get("detected_at")),
-            resolved=bool(body.get("resolved", False)),
+            resolved=_flag(body, "resolved"),
         )
     raise InvalidInput(
         "unrecognised drift alert: expected the Azure Monitor common alert schema "
@@ -178,7 +179,7 @@ def _common_alert(body: Mapping[str, Any], models: Sequence[ModelConfig]) -> Dri
     return DriftAlerted(
         model=model,
         source=f"azure-monitor/{essentials.get('monitoringService') or 'unknown'}",
-        alert_id=str(essentials.get("alertId") or "unnamed"),
+        alert_id=str(essentials.get("alertId") or ""),
         description=str(
             essentials.get("description") or essentials.get("alertRule") or "alert fired"
         ),
@@ -188,31 +189,39 @@ def _common_alert(body: Mapping[str, Any], models: Sequence[ModelConfig]) -> Dri
 
 
 def _model_named_in(essentials: Mapping[str, Any], models: Sequence[ModelConfig]) -> str:
-    """The one configured model named by the alert rule or its configuration items."""
-    words: set[str] = set()
+    """The one configured model named by the alert rule or its configuration items.
+
+    A model name counts when it stands between separators (start, end, or any character
+    other than a letter or digit); when one match contains another (``sales`` in
+    ``sales-eu``), the longer wins.
+    """
     texts = [str(essentials.get("alertRule") or "")]
     texts += [str(item) for item in essentials.get("configurationItems") or []]
-    for text in texts:
-        words.update(w for w in _tokens(text))
-    found = sorted({m.name for m in models if m.name in words})
+    text = " ".join(texts).lower()
+    found = {
+        m.name
+        for m in models
+        if re.search(rf"(?<![a-z0-9]){re.escape(m.name)}(?![a-z0-9])", text) is not None
+    }
+    found = {name for name in found if not any(name != o and name in o for o in found)}
     if len(found) == 1:
-        return found[0]
+        return found.pop()
     rule = essentials.get("alertRule")
     if not found:
         raise UnknownModel(
             f"alert rule {rule!r} names no configured model: set the alert's custom property "
             "'model' or put the model name in the rule name"
         )
-    raise InvalidInput(f"alert rule {rule!r} names several models ({', '.join(found)})")
+    raise InvalidInput(f"alert rule {rule!r} names several models ({', '.join(sorted(found))})")
 
 
-def _tokens(text: str) -> list[str]:
-    separators = "/_.: "
-    for separator in separators:
-        text = text.replace(separator, " ")
-    words = text.lower().split()
-    # model names may contain hyphens; offer both the whole word and its parts
-    return words + [part for word in words for part in word.split("-")]
+def _flag(body: Mapping[str, Any], key: str) -> bool:
+    value = body.get(key, False)
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    raise InvalidInput(f"{key!r} must be true or false, got {value!r}")
 
 
 def _known_model(name: str, models: Sequence[ModelConfig]) -> str:
@@ -226,7 +235,7 @@ def parse_retrain_request(
     model: str, body: Any, *, models: Sequence[ModelConfig]
 ) -> RetrainRequested:
     """A manual retrain request: the model from the route, an optional JSON body
-    ``{"requested_by": "...", "reason": "..."}``."""
+    ``{"requested_by": "...", "reason": "...", "force": false}``."""
     if body is None:
         body = {}
     if not isinstance(body, Mapping):
@@ -235,4 +244,5 @@ def parse_retrain_request(
         model=_known_model(model, models),
         requested_by=str(body.get("requested_by") or "api"),
         reason=str(body.get("reason") or "manual retrain"),
+        force=_flag(body, "force"),
     )

@@ -1,25 +1,34 @@
 """The trigger policy: one pure function that turns a trigger into Retrain or Skip.
 
 Built now: duplicate deliveries, non-committing blob APIs, resolved alerts, empty
-snapshots, and "this snapshot already has a run" (the run key dedupes every trigger that
-sees the same data). Coalescing of bursts, cooldown, one active run per model and data
-sufficiency are later work (see docs/architecture.md).
+snapshots, "this snapshot already has a run" (the run key dedupes every trigger that sees
+the same data), resubmission of a run whose submit failed or got stuck, and a manual
+``force`` that starts a new attempt on the same data. Coalescing of bursts, cooldown, one
+active run per model and data sufficiency are later work (see docs/architecture.md).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from shared.messages import (
     COMMITTING_BLOB_APIS,
     DriftAlerted,
     NewDataArrived,
+    RetrainRequested,
     ScheduleTicked,
     TriggerMessage,
 )
+from shared.parsing import parse_time
 from shared.snapshot import Snapshot, run_key
+
+# A run record still "Submitting" this long after it was written means the instance that
+# wrote it died before submitting: the next trigger may submit it.
+STUCK_SUBMITTING = timedelta(minutes=15)
+FINISHED = frozenset({"Completed", "Failed", "Canceled"})
 
 
 @dataclass(frozen=True)
@@ -28,6 +37,7 @@ class Retrain:
     run_key: str
     snapshot: Snapshot
     reason: str
+    resume: bool = False  # submit the existing run record again instead of creating one
 
     decision = "retrain"
 
@@ -44,17 +54,25 @@ class Skip:
 Decision = Retrain | Skip
 
 
+def attempt_key(snapshot: Snapshot, attempt: int) -> str:
+    """The run key of the n-th attempt on a snapshot (the first has no suffix)."""
+    base = run_key(snapshot)
+    return base if attempt <= 1 else f"{base}-r{attempt}"
+
+
 def decide(
     message: TriggerMessage,
     *,
     snapshot: Snapshot,
     event_seen: bool,
     existing_run: Mapping[str, Any] | None,
+    attempts: int = 0,
+    now: datetime | None = None,
 ) -> Decision:
     """Retrain or Skip, with the reason in words.
 
     ``event_seen``: this delivery's event id was processed before. ``existing_run``: the
-    run record already stored under this snapshot's run key, if any.
+    latest run record for this snapshot, if any, and ``attempts`` how many there are.
     """
     model = snapshot.model
     if isinstance(message, NewDataArrived) and message.api not in COMMITTING_BLOB_APIS:
@@ -63,15 +81,30 @@ def decide(
         event_id = getattr(message, "event_id", None) or getattr(message, "alert_id", "?")
         return Skip(model, f"duplicate delivery of event {event_id}")
     if isinstance(message, DriftAlerted) and message.resolved:
-        return Skip(model, f"alert {message.alert_id} was resolved; nothing to do")
+        return Skip(model, f"alert {message.alert_id or '(unnamed)'} was resolved; nothing to do")
     if snapshot.empty:
         return Skip(model, f"no data files under {snapshot.prefix!r} yet")
-    key = run_key(snapshot)
-    if existing_run is not None:
-        status = existing_run.get("status", "unknown")
-        if isinstance(message, ScheduleTicked):
-            why = f"nothing new since run {key} ({status})"
-        else:
-            why = f"run {key} ({status}) already covers this data snapshot"
-        return Skip(model, why, run_key=key)
-    return Retrain(model=model, run_key=key, snapshot=snapshot, reason=message.describe())
+    if existing_run is None:
+        return Retrain(model, attempt_key(snapshot, 1), snapshot, message.describe())
+    key = str(existing_run.get("run_key") or run_key(snapshot))
+    status = str(existing_run.get("status", "unknown"))
+    if status == "SubmitFailed" or _stuck(existing_run, now):
+        why = "its submit failed" if status == "SubmitFailed" else "it was never submitted"
+        return Retrain(
+            model, key, snapshot, f"{message.describe()}; resubmitting run {key}: {why}", True
+        )
+    if isinstance(message, RetrainRequested) and message.force:
+        if status not in FINISHED:
+            return Skip(model, f"run {key} ({status}) is still going; force waits for it", key)
+        new_key = attempt_key(snapshot, attempts + 1)
+        return Retrain(model, new_key, snapshot, f"{message.describe()} (forced after {key})")
+    if isinstance(message, ScheduleTicked):
+        return Skip(model, f"nothing new since run {key} ({status})", run_key=key)
+    return Skip(model, f"run {key} ({status}) already covers this data snapshot", run_key=key)
+
+
+def _stuck(run: Mapping[str, Any], now: datetime | None) -> bool:
+    if run.get("status") != "Submitting" or now is None:
+        return False
+    created = parse_time(run.get("created_at"))
+    return created is not None and now - created > STUCK_SUBMITTING

@@ -22,6 +22,7 @@ import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from shared.datacheck import check_csv
@@ -37,7 +38,7 @@ from shared.messages import (
     ScheduleTicked,
     TriggerMessage,
 )
-from shared.parsing import MODEL_TAG, RUN_KEY_TAG
+from shared.parsing import MODEL_TAG, RUN_KEY_TAG, parse_time
 from shared.policy import Decision, Retrain, Skip, decide
 from shared.ports import (
     JSON,
@@ -46,6 +47,7 @@ from shared.ports import (
     Clock,
     DataStore,
     ModelRegistry,
+    ModelVersion,
     PipelineClient,
     PipelineSubmission,
     StateStore,
@@ -57,6 +59,16 @@ log = logging.getLogger(__name__)
 
 PRODUCTION = "production"
 MAX_DEAD_LETTER_PAYLOAD = 1024 * 1024
+# A finalisation claim older than this is taken to belong to an instance that died.
+FINALISE_LEASE = timedelta(minutes=10)
+
+
+def _status_unless_finished(status: str) -> Callable[[JSON], None]:
+    def change(record: JSON) -> None:
+        if not record.get("finalised") and record.get("status") not in RUN_TERMINAL_STATES:
+            record["status"] = status
+
+    return change
 
 
 @dataclass(frozen=True)
@@ -81,6 +93,14 @@ class Outcome:
 
 def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def _attempt(key: str, base: str) -> int:
+    """1 for ``runs/<base>.json``, n for ``runs/<base>-r<n>.json``, 0 for other keys."""
+    rest = key.removeprefix(f"runs/{base}").removesuffix(".json")
+    if rest == "":
+        return 1
+    return int(rest[2:]) if rest.startswith("-r") and rest[2:].isdigit() else 0
 
 
 class RetrainService:
@@ -114,11 +134,7 @@ class RetrainService:
         self.clock = clock
         self._code_version = code_version
         self._pipeline_sha256 = pipeline_sha256
-
-    # ---------------------------------------------------------------- routing
-
-    def _routes(self) -> dict[type, Callable[[Any], list[Outcome]]]:
-        return {
+        self._routes: dict[type, Callable[[Any], list[Outcome]]] = {
             NewDataArrived: lambda m: [self.on_trigger(m)],
             DriftAlerted: lambda m: [self.on_trigger(m)],
             RetrainRequested: lambda m: [self.on_trigger(m)],
@@ -126,15 +142,26 @@ class RetrainService:
             PipelineRunCompleted: lambda m: [self.on_run_event(m)],
         }
 
+    # ---------------------------------------------------------------- routing
+
     def handle(self, message: Message) -> list[Outcome]:
         """Process one message; one outcome per model it concerned."""
-        return self._routes()[type(message)](message)
+        return self._routes[type(message)](message)
 
     # ---------------------------------------------------------------- triggers
 
     def on_schedule(self, tick: ScheduleTicked) -> list[Outcome]:
-        """A schedule tick asks every model; each retrains only if its data changed."""
-        return [self.on_trigger(tick, model=name) for name in sorted(self.models)]
+        """A schedule tick asks every model; each retrains only if its data changed. A
+        failure for one model is dead-lettered and does not stop the others (a timer
+        invocation is not retried)."""
+        outcomes = []
+        for name in sorted(self.models):
+            try:
+                outcomes.append(self.on_trigger(tick, model=name))
+            except Exception as exc:
+                self.dead_letter("on_schedule", f"{tick.describe()} for model {name}", exc)
+                outcomes.append(Outcome(name, "failed", f"{type(exc).__name__}: {exc}"))
+        return outcomes
 
     def on_trigger(self, message: TriggerMessage, *, model: str | None = None) -> Outcome:
         name = model or getattr(message, "model", None)
@@ -150,9 +177,14 @@ class RetrainService:
         ):
             self._check_data(message, config)
         snapshot = self._snapshot(config)
-        existing = self._run_or_none(snapshot) if not snapshot.empty else None
+        existing, attempts = self._latest_run(snapshot)
         decision: Decision = decide(
-            message, snapshot=snapshot, event_seen=event_seen, existing_run=existing
+            message,
+            snapshot=snapshot,
+            event_seen=event_seen,
+            existing_run=existing,
+            attempts=attempts,
+            now=self.clock.now(),
         )
         if isinstance(decision, Retrain):
             decision = self._launch(decision, message)
@@ -174,11 +206,12 @@ class RetrainService:
     def _event_key(self, message: TriggerMessage) -> str | None:
         if isinstance(message, NewDataArrived):
             return f"events/{_digest('eventgrid:' + message.event_id)}.json"
-        if isinstance(message, DriftAlerted):
+        if isinstance(message, DriftAlerted) and message.alert_id:
             fired = message.fired_at.isoformat() if message.fired_at else ""
             state = "resolved" if message.resolved else "fired"
-            return f"events/{_digest(f'alert:{message.alert_id}:{fired}:{state}')}.json"
-        return None
+            alert = f"alert:{message.model}:{message.alert_id}:{fired}:{state}"
+            return f"events/{_digest(alert)}.json"
+        return None  # an alert without an id cannot be told apart from a new one
 
     def _exists(self, key: str) -> bool:
         try:
@@ -212,10 +245,11 @@ class RetrainService:
                 "reason": str(exc),
                 "at": self.clock.now().isoformat(),
             }
+            key = f"quarantine/{message.blob_name}.json"
             try:
-                self.state.create(f"quarantine/{message.blob_name}.json", record)
-            except ConflictError:
-                pass
+                self.state.create(key, record)
+            except ConflictError:  # an earlier version of the file was quarantined
+                self.state.replace(key, record, etag=self.state.get(key)[1])
             outcome = Outcome(config.name, "skip", f"quarantined: {exc}")
             self._ledger(config.name, "trigger", outcome, trigger=message.describe())
             log.warning("%s: QUARANTINED %s: %s", config.name, message.blob_name, exc)
@@ -224,36 +258,56 @@ class RetrainService:
             log.info("%s: %s is gone already; deciding on what is there", config.name, message)
 
     def _snapshot(self, config: ModelConfig) -> Snapshot:
+        """The model's data files now, minus quarantined versions (name and ETag: a fixed
+        file uploaded under the same name joins again)."""
         quarantined = {
-            key.removeprefix("quarantine/").removesuffix(".json")
-            for key in self.state.list_keys(f"quarantine/{config.prefix}")
+            (q["blob"], q["etag"])
+            for q in (
+                self.state.get(k)[0] for k in self.state.list_keys(f"quarantine/{config.prefix}")
+            )
         }
-        files = tuple(f for f in self.data.list_files(config.prefix) if f.name not in quarantined)
+        files = tuple(
+            f for f in self.data.list_files(config.prefix) if (f.name, f.etag) not in quarantined
+        )
         return Snapshot(model=config.name, prefix=config.prefix, files=files)
 
-    def _run_or_none(self, snapshot: Snapshot) -> JSON | None:
-        try:
-            return self.state.get(f"runs/{run_key(snapshot)}.json")[0]
-        except NotFound:
-            return None
+    def _latest_run(self, snapshot: Snapshot) -> tuple[JSON | None, int]:
+        """The newest run record of this snapshot (attempts ``-r2``, ``-r3``...) and how
+        many attempts there are."""
+        if snapshot.empty:
+            return None, 0
+        base = run_key(snapshot)
+        keys = [k for k in self.state.list_keys(f"runs/{base}") if _attempt(k, base) > 0]
+        if not keys:
+            return None, 0
+        latest = max(keys, key=lambda k: _attempt(k, base))
+        return self.state.get(latest)[0], len(keys)
 
     def _launch(self, decision: Retrain, message: TriggerMessage) -> Decision:
-        """Write the run record (the lock), then submit the pipeline under the run key."""
+        """Write the run record (the lock), then submit the pipeline under the run key.
+
+        A resumed decision (the earlier submit failed or never happened) takes over the
+        existing record instead; submitting the same run key twice is harmless because the
+        backend's submit is idempotent on it.
+        """
         key, config = decision.run_key, self.models[decision.model]
         now = self.clock.now().isoformat()
-        record = {
-            "run_key": key,
-            "model": decision.model,
-            "status": "Submitting",
-            "created_at": now,
-            "updated_at": now,
-            "trigger": {"kind": type(message).__name__, "reason": decision.reason},
-            "snapshot": decision.snapshot.manifest(),
-        }
-        try:
-            self.state.create(f"runs/{key}.json", record)
-        except ConflictError:
-            return Skip(decision.model, f"run {key} was started concurrently", run_key=key)
+        if decision.resume:
+            self._update_run(key, {"status": "Submitting", "resubmitted_at": now, "error": None})
+        else:
+            record = {
+                "run_key": key,
+                "model": decision.model,
+                "status": "Submitting",
+                "created_at": now,
+                "updated_at": now,
+                "trigger": {"kind": type(message).__name__, "reason": decision.reason},
+                "snapshot": decision.snapshot.manifest(),
+            }
+            try:
+                self.state.create(f"runs/{key}.json", record)
+            except ConflictError:
+                return Skip(decision.model, f"run {key} was started concurrently", run_key=key)
         manifest_path = f"retrain/{key}/snapshot.json"
         self.artifacts.write_json(manifest_path, decision.snapshot.manifest())
         inputs: dict[str, str | int | float] = {
@@ -272,39 +326,69 @@ class RetrainService:
         except Exception as exc:
             self._update_run(key, {"status": "SubmitFailed", "error": str(exc)})
             raise PipelineError(f"could not submit the pipeline for run {key}: {exc}") from exc
-        self._update_run(key, {"status": run.status, "pipeline_run_id": run.run_id})
+
+        def submitted(record: JSON) -> None:
+            # The run may have finished (and been finalised) before this write lands.
+            record["pipeline_run_id"] = run.run_id
+            if record.get("status") in ("Submitting", "SubmitFailed"):
+                record["status"] = run.status
+
+        self._update_run(key, submitted)
         return decision
 
     # ---------------------------------------------------------------- run results
 
     def on_run_event(self, message: PipelineRunCompleted) -> Outcome:
-        """Read a finished run's metrics, gate, register and promote."""
+        """Read a finished run's metrics, gate, register and promote.
+
+        Finalisation is claimed with an ETag-conditional write (``finalising_at``) so two
+        deliveries cannot both do it; a claim older than ``FINALISE_LEASE`` (its holder
+        died) may be taken over, and every step is safe to repeat: registration finds the
+        version an earlier attempt registered for the run key, promotion is a
+        compare-and-swap. If finalising fails, the claim is released and the error
+        re-raised, so the platform's retry finishes the job.
+        """
         if message.run_key is None:
             reason = f"run {message.run_id} has no {RUN_KEY_TAG} tag: not a retraining run"
             log.info("ignored: %s", reason)
             return Outcome(None, "ignored", reason)
         key = message.run_key
+        for _ in range(5):
+            try:
+                record, etag = self.state.get(f"runs/{key}.json")
+            except NotFound:
+                raise InvalidInput(f"run event for unknown run key {key!r}") from None
+            model = str(record["model"])
+            expected = record.get("pipeline_run_id")
+            if expected and message.run_id != expected:
+                reason = f"event for run {message.run_id}, but run key {key} is run {expected}"
+                return Outcome(model, "ignored", reason, run_key=key)
+            if record.get("finalised"):
+                return Outcome(model, "skip", f"run {key} was already finalised", run_key=key)
+            if message.status not in RUN_TERMINAL_STATES:
+                self._update_run(key, _status_unless_finished(message.status))
+                return Outcome(model, "status", f"run {key} is {message.status}", run_key=key)
+            if self._claimed(record):
+                return Outcome(model, "skip", f"run {key} is being finalised already", key)
+            claim = dict(record, status=message.status, finalising_at=self.clock.now().isoformat())
+            try:
+                self.state.replace(f"runs/{key}.json", claim, etag=etag)
+                break
+            except ConflictError:
+                continue  # the record changed (e.g. a status update): look again
+        else:
+            raise ConflictError(f"run record {key} kept changing; the event will be retried")
         try:
-            record, etag = self.state.get(f"runs/{key}.json")
-        except NotFound:
-            raise InvalidInput(f"run event for unknown run key {key!r}") from None
-        model = str(record["model"])
-        if record.get("finalised"):
-            return Outcome(model, "skip", f"run {key} was already finalised", run_key=key)
-        if message.status not in RUN_TERMINAL_STATES:
-            self._update_run(key, {"status": message.status})
-            return Outcome(model, "status", f"run {key} is {message.status}", run_key=key)
-        # Claim the finalisation: only the instance whose write wins goes on.
-        claimed = dict(record, status=message.status, finalising_at=self.clock.now().isoformat())
-        if record.get("finalising_at"):
-            return Outcome(model, "skip", f"run {key} is being finalised already", run_key=key)
-        try:
-            self.state.replace(f"runs/{key}.json", claimed, etag=etag)
-        except ConflictError:
-            return Outcome(model, "skip", f"run {key} is being finalised already", run_key=key)
-        if message.status != "Completed":
-            return self._finalise_failed(model, key, message)
-        return self._finalise_completed(model, key, record)
+            if message.status != "Completed":
+                return self._finalise_failed(model, key, message)
+            return self._finalise_completed(model, key, claim)
+        except Exception:
+            self._update_run(key, {"finalising_at": None})
+            raise
+
+    def _claimed(self, record: Mapping[str, Any]) -> bool:
+        claimed_at = parse_time(record.get("finalising_at"))
+        return claimed_at is not None and self.clock.now() - claimed_at < FINALISE_LEASE
 
     def _finalise_failed(self, model: str, key: str, message: PipelineRunCompleted) -> Outcome:
         try:
@@ -328,7 +412,7 @@ class RetrainService:
         verdict = judge(metrics, self.gate)
         log.info("%s: gate for run %s %s", model, key, verdict.reason)
         champion = self.registry.get_alias(model, PRODUCTION)
-        version = self.registry.register(
+        version = self._registered_version(model, key) or self.registry.register(
             model,
             artifact_uri=self.artifacts.uri(f"retrain/{key}/model/"),
             tags={
@@ -349,8 +433,11 @@ class RetrainService:
                 "code_version": self._code_version,
             },
         )
+        self._update_run(key, {"model_version": version.version})
         promoted, reason = False, verdict.reason
-        if verdict.passed:
+        if verdict.passed and champion.version == version.version:
+            promoted, reason = True, f"{verdict.reason}; already in production"
+        elif verdict.passed:
             try:
                 self.registry.set_alias(model, PRODUCTION, version.version, etag=champion.etag)
                 promoted = True
@@ -365,30 +452,40 @@ class RetrainService:
                 "status": "Completed",
                 "metrics": metrics,
                 "gate": verdict.as_record(),
-                "model_version": version.version,
                 "promoted": promoted,
                 "previous_champion": champion.version,
                 "finalised": True,
             },
         )
-        outcome = Outcome(
-            model,
-            action,
-            reason,
-            run_key=key,
-            details={"version": version.version, "mase": metrics["candidate"].get("mase")},
-        )
+        mase = (metrics.get("candidate") or {}).get("mase")
+        details = {"version": version.version, "mase": mase}
+        outcome = Outcome(model, action, reason, run_key=key, details=details)
         self._ledger(model, "gate", outcome)
         log.info("%s: %s v%s: %s", model, action.upper(), version.version, reason)
         return outcome
 
+    def _registered_version(self, model: str, key: str) -> ModelVersion | None:
+        """The version an earlier, interrupted finalisation registered for this run."""
+        found = [v for v in self.registry.list_versions(model) if v.tags.get("run_key") == key]
+        return found[-1] if found else None
+
     # ---------------------------------------------------------------- records
 
-    def _update_run(self, key: str, changes: Mapping[str, Any], attempts: int = 5) -> None:
-        """Merge ``changes`` into the run record with an ETag-conditional write."""
+    def _update_run(
+        self,
+        key: str,
+        changes: Mapping[str, Any] | Callable[[JSON], None],
+        attempts: int = 5,
+    ) -> None:
+        """Apply ``changes`` (a mapping to merge, or a function that edits the record) with
+        an ETag-conditional write, re-reading and retrying when someone wrote first."""
         for _ in range(attempts):
             record, etag = self.state.get(f"runs/{key}.json")
-            record.update(changes, updated_at=self.clock.now().isoformat())
+            if callable(changes):
+                changes(record)
+            else:
+                record.update(changes)
+            record["updated_at"] = self.clock.now().isoformat()
             try:
                 self.state.replace(f"runs/{key}.json", record, etag=etag)
                 return
@@ -456,5 +553,9 @@ class RetrainService:
             for v in self.registry.list_versions(model)
         ]
 
-    def list_ledger(self, model: str) -> list[JSON]:
-        return [self.state.get(key)[0] for key in self.state.list_keys(f"ledger/{model}/")]
+    def list_ledger(self, model: str, *, limit: int | None = None) -> list[JSON]:
+        """The model's decisions, oldest first; with ``limit``, only the newest ones."""
+        keys = self.state.list_keys(f"ledger/{model}/")
+        if limit is not None:
+            keys = keys[-limit:] if limit > 0 else []
+        return [self.state.get(key)[0] for key in keys]

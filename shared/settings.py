@@ -98,12 +98,6 @@ class Settings:
     code_version: str = "dev"
     gate: GatePolicy = field(default_factory=GatePolicy)
 
-    def model(self, name: str) -> ModelConfig | None:
-        return next((m for m in self.models if m.name == name), None)
-
-    def model_for_blob(self, blob_name: str) -> ModelConfig | None:
-        return next((m for m in self.models if blob_name.startswith(m.prefix)), None)
-
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Read and validate the app settings; one error lists every problem."""
@@ -130,7 +124,8 @@ class Settings:
         if backend not in BACKENDS:
             problems.append(
                 f"RETRAIN_BACKEND={backend!r} is not available; built backends: "
-                f"{', '.join(BACKENDS)} (the Azure ML backend is not built yet, see docs/azure.md)"
+                f"{', '.join(BACKENDS)} (the Azure ML backend is not built yet, "
+                "see docs/local-vs-azure.md)"
             )
         gate: GatePolicy | None = None
         try:

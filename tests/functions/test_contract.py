@@ -20,13 +20,22 @@ EXPECTED = {
         "httpTrigger",
         {"route": "models/{model}/retrain", "methods": ["POST"], "authLevel": "function"},
     ),
-    "get_run": ("httpTrigger", {"route": "runs/{run_key}", "methods": ["GET"]}),
-    "list_models": ("httpTrigger", {"route": "models", "methods": ["GET"]}),
+    "get_run": (
+        "httpTrigger",
+        {"route": "runs/{run_key}", "methods": ["GET"], "authLevel": "function"},
+    ),
+    "list_models": (
+        "httpTrigger",
+        {"route": "models", "methods": ["GET"], "authLevel": "function"},
+    ),
     "list_model_versions": (
         "httpTrigger",
-        {"route": "models/{model}/versions", "methods": ["GET"]},
+        {"route": "models/{model}/versions", "methods": ["GET"], "authLevel": "function"},
     ),
-    "get_model_ledger": ("httpTrigger", {"route": "models/{model}/ledger", "methods": ["GET"]}),
+    "get_model_ledger": (
+        "httpTrigger",
+        {"route": "models/{model}/ledger", "methods": ["GET"], "authLevel": "function"},
+    ),
 }
 
 
@@ -57,7 +66,8 @@ def test_http_functions_have_their_http_output_binding():
 def test_importing_the_app_imports_nothing_heavy():
     code = (
         "import sys, function_app; "
-        "heavy = ('azure.ai.ml', 'statsmodels', 'pandas', 'numpy'); "
+        "heavy = ('azure.ai.ml', 'statsmodels', 'pandas', 'numpy', 'yaml', "
+        "'shared.adapters.local_workspace', 'azure.storage.blob'); "
         "heavy = [m for m in heavy if m in sys.modules]; "
         "print(','.join(heavy))"
     )

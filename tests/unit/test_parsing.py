@@ -112,6 +112,28 @@ def test_common_alert_naming_no_model_explains_how_to_name_one():
         parse_drift_alert(samples.common_alert(rule="cpu-high"), models=MODELS)
 
 
+def test_rule_names_pick_the_longest_model_name():
+    models = [*MODELS, ModelConfig(name="sales", prefix="sales/all/")]
+    alert = parse_drift_alert(samples.common_alert(rule="sales-eu-drift"), models=models)
+    assert alert.model == "sales-eu"
+    assert parse_drift_alert(samples.common_alert(rule="sales drift"), models=models).model == (
+        "sales"
+    )
+    with pytest.raises(UnknownModel):
+        parse_drift_alert(samples.common_alert(rule="wholesales-drift"), models=models)
+
+
+def test_generic_resolved_flag_must_be_a_boolean():
+    body = {"model": "co2", "resolved": "false"}
+    assert parse_drift_alert(body, models=MODELS).resolved is False
+    with pytest.raises(InvalidInput, match="'resolved' must be true or false"):
+        parse_drift_alert(body | {"resolved": "maybe"}, models=MODELS)
+
+
+def test_manual_force_flag():
+    assert parse_retrain_request("co2", {"force": True}, models=MODELS).force
+
+
 def test_generic_drift_json():
     alert = parse_drift_alert({"model": "co2", "reason": "PSI 0.4"}, models=MODELS)
     assert (alert.model, alert.source, alert.description) == ("co2", "generic", "PSI 0.4")

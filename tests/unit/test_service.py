@@ -156,3 +156,192 @@ def test_queries(world):
     assert world.service.list_models()[0]["production_version"] == 1
     [version] = world.service.list_versions("co2")
     assert version["production"] and version["mase"] == 0.3
+
+
+# ---------------------------------------------------------------- recovery and races
+
+
+class FlakyRegistry:
+    """The real registry, but ``register`` fails the first time (a storage outage)."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+        self.failures = 1
+
+    def register(self, *args, **kwargs):
+        if self.failures:
+            self.failures -= 1
+            raise OSError("storage unavailable")
+        return self.inner.register(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
+def launch(world) -> str:
+    [launched] = world.service.handle(world.arrive("co2/a.csv", samples.csv_rows(2000, 3)))
+    return launched.run_key
+
+
+def test_failed_finalisation_releases_its_claim_and_the_retry_finishes(world):
+    key = launch(world)
+    world.service.registry = FlakyRegistry(world.registry)
+    with pytest.raises(OSError, match="storage unavailable"):
+        world.complete(key, GOOD)
+    assert not world.service.get_run(key).get("finalising_at")
+    outcome = world.complete(key, GOOD)  # Event Grid's retry
+    assert outcome.action == "promoted"
+    assert len(world.registry.list_versions("co2")) == 1
+
+
+def test_a_stale_claim_is_taken_over_and_registration_is_not_repeated(world):
+    key = launch(world)
+    # An instance registered the version, then died while holding the claim.
+    world.registry.register("co2", artifact_uri="u", tags={"run_key": key}, lineage={})
+    record, etag = world.state.get(f"runs/{key}.json")
+    record["finalising_at"] = world.clock.now().isoformat()
+    world.state.replace(f"runs/{key}.json", record, etag=etag)
+    assert world.complete(key, GOOD).action == "skip"  # claim still fresh
+    world.clock.advance(minutes=11)
+    outcome = world.complete(key, GOOD)
+    assert outcome.action == "promoted"
+    assert [v.version for v in world.registry.list_versions("co2")] == [1]
+
+
+class InterferingStore:
+    """Writes a status update to the run record just before the first claim lands."""
+
+    def __init__(self, inner, key) -> None:
+        self.inner, self.key, self.armed = inner, key, True
+
+    def replace(self, key, document, *, etag):
+        if self.armed and key == self.key and "finalising_at" in document:
+            self.armed = False
+            current, current_etag = self.inner.get(key)
+            self.inner.replace(key, current | {"status": "Finalizing"}, etag=current_etag)
+        return self.inner.replace(key, document, etag=etag)
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
+def test_a_concurrent_status_write_does_not_lose_the_completion(world):
+    key = launch(world)
+    world.service.state = InterferingStore(world.state, f"runs/{key}.json")
+    assert world.complete(key, GOOD).action == "promoted"
+    assert world.service.get_run(key)["finalised"] is True
+
+
+def test_a_failed_submit_is_resubmitted_by_the_retry(world):
+    world.pipeline.fail_next = RuntimeError("endpoint unavailable")
+    message = world.arrive("co2/a.csv", samples.csv_rows(2000, 3))
+    with pytest.raises(PipelineError):
+        world.service.handle(message)
+    [outcome] = world.service.handle(message)  # Event Grid redelivers
+    assert outcome.action == "retrain"
+    assert "resubmitting run" in outcome.reason and "its submit failed" in outcome.reason
+    assert [s.run_key for s in world.pipeline.submissions] == [outcome.run_key]
+    record = world.service.get_run(outcome.run_key)
+    assert (record["status"], record["error"]) == ("Queued", None)
+
+
+def test_a_run_stuck_in_submitting_is_resubmitted_after_a_while(world):
+    key = launch(world)
+    record, etag = world.state.get(f"runs/{key}.json")
+    world.state.replace(f"runs/{key}.json", record | {"status": "Submitting"}, etag=etag)
+    [early] = world.service.handle(RetrainRequested("co2", "me", "again"))
+    assert early.action == "skip"
+    world.clock.advance(minutes=16)
+    [late] = world.service.handle(RetrainRequested("co2", "me", "again"))
+    assert late.action == "retrain" and "it was never submitted" in late.reason
+    assert late.run_key == key
+
+
+def test_force_starts_a_new_attempt_on_the_same_data(world):
+    key = launch(world)
+    [waiting] = world.service.handle(RetrainRequested("co2", "me", "new code", force=True))
+    assert waiting.action == "skip" and "force waits" in waiting.reason
+    world.complete(key, GOOD)
+    [forced] = world.service.handle(RetrainRequested("co2", "me", "new code", force=True))
+    assert forced.action == "retrain" and forced.run_key == f"{key}-r2"
+    [tick] = world.service.handle(ScheduleTicked(at=world.clock.now()))
+    assert f"nothing new since run {key}-r2" in tick.reason
+
+
+def test_completion_before_the_submit_bookkeeping_keeps_the_final_state(world):
+    original = world.pipeline.submit
+
+    def submit_and_finish_at_once(submission):
+        run = original(submission)
+        world.complete(run.run_key, GOOD)
+        return run
+
+    world.pipeline.submit = submit_and_finish_at_once
+    key = launch(world)
+    record = world.service.get_run(key)
+    assert (record["status"], record["finalised"], record["pipeline_run_id"]) == (
+        "Completed",
+        True,
+        key,
+    )
+
+
+def test_events_from_another_run_with_the_same_tag_are_ignored(world):
+    key = launch(world)
+    event = samples.run_event("child-step-run", run_key=key)
+    [outcome] = world.service.handle(parse_run_event(event))
+    assert outcome.action == "ignored" and "child-step-run" in outcome.reason
+    assert not world.service.get_run(key).get("finalised")
+
+
+def test_unnamed_alerts_are_not_deduplicated_and_named_ones_per_model():
+    models = (ModelConfig(name="a", prefix="a/"), ModelConfig(name="b", prefix="b/"))
+    world = FakeWorld(models)
+    for name in ("a", "b"):
+        world.data.put(f"{name}/x.csv", samples.csv_rows(2000, 3))
+    unnamed = [world.service.handle(DriftAlerted(m, "generic", "", "psi", None))[0] for m in "ab"]
+    assert [o.action for o in unnamed] == ["retrain", "retrain"]
+    world.data.put("a/y.csv", samples.csv_rows(2003, 1))
+    world.data.put("b/y.csv", samples.csv_rows(2003, 1))
+    named = [world.service.handle(DriftAlerted(m, "generic", "same", "psi", None))[0] for m in "ab"]
+    assert [o.action for o in named] == ["retrain", "retrain"]
+    [again] = world.service.handle(DriftAlerted("a", "generic", "same", "psi", None))
+    assert "duplicate delivery" in again.reason
+
+
+def test_a_fixed_file_under_the_quarantined_name_joins_again(world):
+    bad = world.arrive("co2/a.csv", "timestamp,value\n2003-01-01,abc\n", event_id="e1")
+    with pytest.raises(InvalidData):
+        world.service.handle(bad)
+    [fixed] = world.service.handle(
+        world.arrive("co2/a.csv", samples.csv_rows(2000, 3), event_id="e2")
+    )
+    assert fixed.action == "retrain"
+    assert [s.inputs["data"] for s in world.pipeline.submissions] == [
+        "azureml://datastores/trainingdata/paths/co2/"
+    ]
+    manifest = world.artifacts.read_json(f"retrain/{fixed.run_key}/snapshot.json")
+    assert [f["name"] for f in manifest["files"]] == ["co2/a.csv"]
+
+
+def test_one_model_failing_on_a_tick_does_not_stop_the_others():
+    models = (ModelConfig(name="a", prefix="a/"), ModelConfig(name="b", prefix="b/"))
+    world = FakeWorld(models)
+    world.data.put("a/x.csv", samples.csv_rows(2000, 3))
+    world.data.put("b/x.csv", samples.csv_rows(2000, 3))
+    world.pipeline.fail_next = RuntimeError("quota exceeded")
+    outcomes = world.service.handle(ScheduleTicked(at=world.clock.now()))
+    assert [(o.model, o.action) for o in outcomes] == [("a", "failed"), ("b", "retrain")]
+    [letter] = world.state.list_keys("deadletter/on_schedule/")
+    assert "quota exceeded" in world.state.get(letter)[0]["reason"]
+
+
+def test_ledger_limit_returns_the_newest(world):
+    for n in range(3):
+        world.service.handle(RetrainRequested("co2", f"user{n}", "why"))
+    newest = world.service.list_ledger("co2", limit=2)
+    assert [e["trigger"] for e in newest] == [
+        "manual request by user1: why",
+        "manual request by user2: why",
+    ]
+    assert world.service.list_ledger("co2", limit=0) == []

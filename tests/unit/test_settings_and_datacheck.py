@@ -20,9 +20,8 @@ def test_defaults_and_models():
     settings = Settings.from_env(env())
     assert settings.backend == "local"
     assert settings.schedule == "0 0 3 * * *"
-    assert settings.model("co2") is not None and settings.model("co2").horizon == 24
-    assert settings.model_for_blob("co2/x.csv").name == "co2"
-    assert settings.model_for_blob("other/x.csv") is None
+    [model] = settings.models
+    assert (model.name, model.prefix, model.horizon, model.season_length) == ("co2", "co2/", 24, 12)
 
 
 def test_every_problem_is_listed_at_once():
