@@ -327,7 +327,10 @@ def choose_d(x: np.ndarray, max_d: int = MAX_D) -> tuple[int, list[float]]:
 
 
 def seasonal_strength(x: np.ndarray, m: int) -> float:
-    """Seasonal strength ``F_s`` of Wang, Smith & Hyndman (2006) from an STL decomposition."""
+    """Seasonal strength ``F_s`` of Wang, Smith & Hyndman (2006) from an STL decomposition.
+
+    The seasonal smoother spans 11 periods, the first window of R's ``mstl`` (7 + 4 k).
+    """
     res = STL(x, period=m, seasonal=11, robust=False).fit()
     remainder = np.asarray(res.resid)
     seasonal = np.asarray(res.seasonal)
@@ -335,10 +338,6 @@ def seasonal_strength(x: np.ndarray, m: int) -> float:
     if denom <= 0:
         return 0.0
     return float(min(1.0, max(0.0, 1.0 - np.var(remainder) / denom)))
-
-
-def _odd(k: int) -> int:
-    return k if k % 2 == 1 else k + 1
 
 
 def choose_sd(x: np.ndarray, m: int) -> tuple[int, float | None, str | None]:
@@ -457,13 +456,14 @@ def _aicc(neg2loglik: float, n_params: int, nobs: int) -> float:
     return aic + 2.0 * n_params * (n_params + 1) / (nobs - n_params - 1)
 
 
-def _fit_css(w: np.ndarray, spec: _Spec) -> _Fit:
+def _fit_css(w: np.ndarray, spec: _Spec, common: int = 0) -> _Fit:
     """Fit one candidate to the differenced series ``w`` by conditional sum of squares.
 
     Residuals are ``e = theta(B)^-1 phi(B) (w - mean)``, conditioning on the first
-    ``p + P*m`` values (R's ``method="CSS"``); the approximate AICc uses
-    ``n* log(sigma^2)`` with ``n*`` the length of ``w`` for every candidate, as ``auto.arima``
-    does with ``approximation=TRUE``.
+    ``p + P*m`` values (R's ``method="CSS"``). The approximate AICc is the Gaussian
+    ``n log(2 pi sigma^2) + n + penalty`` over the residuals from index ``common`` on, a
+    sample shared by every candidate of the search (Ng & Perron 2005: information criteria
+    compare models only on a common effective sample).
     """
     start = time.perf_counter()
     k = spec.n_coef
@@ -517,8 +517,20 @@ def _fit_css(w: np.ndarray, spec: _Spec) -> _Fit:
     reason = _root_check(spec, arma)
     if reason:
         return _Fit(spec, STATUS_FAILED, None, reason, _since(start), "css")
-    sigma2 = sse / n_used
-    nstar = w.size
+    # The criterion is scored on the residuals from ``common`` on, the same sample for every
+    # candidate: otherwise a model conditioning on more values (seasonal AR) is scored on
+    # fewer, harder-to-predict-free observations and looks better than it is.
+    mean, phi, theta = _polys(spec, coef)
+    e = lfilter([1.0], theta, np.convolve(w - mean, phi)[ncond : w.size])
+    e = e[max(0, common - ncond) :]
+    nstar = int(e.size)
+    if nstar <= n_params + 1:
+        return _Fit(
+            spec, STATUS_FAILED, None, "too few observations to score", _since(start), "css"
+        )
+    sigma2 = float(np.dot(e, e)) / nstar
+    if not sigma2 > 0:
+        return _Fit(spec, STATUS_FAILED, None, "zero residual variance", _since(start), "css")
     neg2ll = nstar * (math.log(2.0 * math.pi * sigma2) + 1.0)
     crit = _aicc(neg2ll, n_params, nstar)
     status, message = STATUS_OK, ""
@@ -924,11 +936,15 @@ class _Search:
     def stepwise(self, w: np.ndarray, d: int, sd: int, m: int, bounds: _Bounds) -> list[_Fit]:
         """CSS stepwise search; returns the usable fits, best approximate AICc first."""
         fits: dict[_Spec, _Fit] = {}
+        # Every candidate is scored on the residuals after the largest conditioning window
+        # the search can reach (at most half the differenced series).
+        common = min(bounds.max_p + bounds.max_sp * m, w.size // 2)
+        self.diagnostics["css_common_window"] = common
 
         def run(specs: list[_Spec]) -> None:
             done = [f.seconds for f in fits.values()]
             per_task = float(np.mean(done)) if done else 0.0
-            for f in self.runner.map(_fit_css, [(w, s) for s in specs], per_task):
+            for f in self.runner.map(_fit_css, [(w, s, common) for s in specs], per_task):
                 fits[f.spec] = f
                 self.record(f)
 
@@ -974,9 +990,13 @@ class _Search:
         # to the pool.
         exact = [_fit_exact(*args[0])]
         self.record(exact[0])
-        for f in self.runner.map(_fit_exact, args[1:], exact[0].seconds):
-            exact.append(f)
-            self.record(f)
+        if self.over_budget():
+            self.note_budget("during the exact refits; the best refitted so far is used")
+            self.skip([f.spec for f in todo[1:]], "ml")
+        else:
+            for f in self.runner.map(_fit_exact, args[1:], exact[0].seconds):
+                exact.append(f)
+                self.record(f)
         usable = sorted(
             (f for f in exact if f.status in (STATUS_OK, STATUS_NOT_CONVERGED)),
             key=lambda f: (f.status != STATUS_OK, f.criterion),
