@@ -590,30 +590,64 @@ def _sarimax(endog: Any, spec: _Spec, *, simple_differencing: bool) -> SARIMAX:
     )
 
 
-def _fit_exact(endog: Any, spec: _Spec, start_params: Sequence[float], maxiter: int) -> _Fit:
-    """Refit one candidate by exact Gaussian ML; returns its parameters and exact AICc."""
+class _OutOfTime(Exception):
+    """Raised from the optimiser's callback when the search's deadline has passed."""
+
+    def __init__(self, unconstrained: np.ndarray) -> None:
+        super().__init__("deadline passed")
+        self.unconstrained = unconstrained
+
+
+def _fit_exact(
+    endog: Any,
+    spec: _Spec,
+    start_params: Sequence[float],
+    maxiter: int,
+    deadline: float = math.inf,
+) -> _Fit:
+    """Refit one candidate by exact Gaussian ML; returns its parameters and exact AICc.
+
+    ``deadline`` is a ``time.monotonic()`` value (system-wide on Linux, so valid in forked
+    workers): past it the optimiser is stopped and the fit keeps the parameters it had
+    reached, with status ``over_budget``.
+    """
     start = time.perf_counter()
     has_gaps = bool(np.isnan(np.asarray(endog, dtype=float)).any())
     messages: list[str] = []
+    stopped = False
+
+    def check_deadline(xk: np.ndarray) -> None:
+        if time.monotonic() > deadline:
+            raise _OutOfTime(np.array(xk, dtype=float))
+
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             model = _sarimax(endog, spec, simple_differencing=not has_gaps)
             if model.k_params == 0:  # e.g. a random walk: only the concentrated scale
-                res = model.filter(np.array([]), cov_type="none")
+                params = np.array([])
             else:
-                res = model.fit(
-                    start_params=np.asarray(start_params, dtype=float) if start_params else None,
-                    method="lbfgs",
-                    maxiter=maxiter,
-                    disp=False,
-                    cov_type="none",
-                    low_memory=True,
-                )
+                try:
+                    params = model.fit(
+                        start_params=np.asarray(start_params, dtype=float)
+                        if start_params
+                        else None,
+                        method="lbfgs",
+                        maxiter=maxiter,
+                        disp=False,
+                        cov_type="none",
+                        low_memory=True,
+                        callback=check_deadline,
+                        return_params=True,
+                    )
+                except _OutOfTime as out:
+                    params = model.transform_params(out.unconstrained)
+                    stopped = True
+            res = model.filter(np.asarray(params, dtype=float), cov_type="none", low_memory=True)
         messages = _warning_messages(caught)
     except Exception as exc:
         return _Fit(spec, STATUS_FAILED, None, f"exact fit failed: {exc}", _since(start), "ml")
-    params = np.asarray(res.params, dtype=float)
+    params = np.asarray(params, dtype=float)
     llf = float(res.llf)
     if not np.all(np.isfinite(params)) or not math.isfinite(llf):
         return _Fit(spec, STATUS_FAILED, None, "non-finite likelihood", _since(start), "ml")
@@ -622,10 +656,12 @@ def _fit_exact(endog: Any, spec: _Spec, start_params: Sequence[float], maxiter: 
         return _Fit(spec, STATUS_FAILED, None, reason, _since(start), "ml")
     nobs = int(res.nobs_effective)
     crit = _aicc(-2.0 * llf, spec.n_coef + 1, nobs)
-    retvals = getattr(res, "mle_retvals", None) or {}
-    converged = bool(retvals.get("converged", True))
+    converged = not any("ConvergenceWarning" in m for m in messages)
     status = STATUS_OK if converged else STATUS_NOT_CONVERGED
-    if not converged:
+    if stopped:
+        status = STATUS_OVER_BUDGET
+        messages.insert(0, "optimizer stopped at the time budget; parameters reached so far")
+    elif not converged:
         messages.insert(0, f"optimizer did not converge in {maxiter} iterations")
     return _Fit(
         spec,
@@ -985,7 +1021,8 @@ class _Search:
             self.skip([f.spec for f in todo], "ml")
             return self._first_usable(ranked, exact=False)
         endog = self.prepared.endog
-        args = [(endog, f.spec, f.params, EXACT_MAXITER) for f in todo]
+        deadline = time.monotonic() + max(0.0, self.budget - self.elapsed())
+        args = [(endog, f.spec, f.params, EXACT_MAXITER, deadline) for f in todo]
         # The best candidate first, in the parent: its cost decides whether the rest go
         # to the pool.
         exact = [_fit_exact(*args[0])]
@@ -997,8 +1034,10 @@ class _Search:
             for f in self.runner.map(_fit_exact, args[1:], exact[0].seconds):
                 exact.append(f)
                 self.record(f)
+        if any(f.status == STATUS_OVER_BUDGET for f in exact):
+            self.note_budget("during the exact refits; a refit kept the parameters it reached")
         usable = sorted(
-            (f for f in exact if f.status in (STATUS_OK, STATUS_NOT_CONVERGED)),
+            (f for f in exact if f.criterion is not None),
             key=lambda f: (f.status != STATUS_OK, f.criterion),
         )
         chosen = self._first_usable(usable, exact=True)
