@@ -90,6 +90,16 @@ def test_the_results_object_pickles_and_forecasts(co2):
     assert restored.get_forecast(6).conf_int(alpha=0.2).shape == (6, 2)
 
 
+@pytest.mark.parametrize("factor", [1e-9, 1e9])
+def test_the_search_does_not_depend_on_the_units(nile, factor):
+    base = order_search.search_order(nile.to_numpy(), season_length=1, n_jobs=1)
+    scaled = order_search.search_order(nile.to_numpy() * factor, season_length=1, n_jobs=1)
+    assert (scaled.order, scaled.trend) == (base.order, base.trend)
+    assert np.allclose(scaled.results.forecast(5) / factor, base.results.forecast(5), rtol=1e-6)
+    n_eff = base.results.nobs_effective
+    assert scaled.criterion == pytest.approx(base.criterion + 2 * n_eff * np.log(factor))
+
+
 def test_a_short_slice_still_gets_a_model(nile):
     result = order_search.search_order(nile.iloc[:15].to_numpy(), season_length=1)
     assert np.all(np.isfinite(result.results.forecast(5)))

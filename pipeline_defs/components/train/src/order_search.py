@@ -57,7 +57,10 @@ from scipy.optimize import least_squares
 from scipy.signal import lfilter
 from statsmodels.tsa.seasonal import STL
 from statsmodels.tsa.statespace.sarimax import SARIMAX
-from statsmodels.tsa.statespace.tools import constrain_stationary_univariate
+from statsmodels.tsa.statespace.tools import (
+    constrain_stationary_univariate,
+    unconstrain_stationary_univariate,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -237,6 +240,11 @@ class _Prepared:
     n_obs: int
     n_missing: int
     notes: list[str]
+    scale: float = 1.0  # the fits run on series / scale (ARMA coefficients do not change)
+
+    @property
+    def scaled_endog(self) -> pd.Series | np.ndarray:
+        return self.endog / self.scale
 
 
 def _prepare(y: Any) -> _Prepared:
@@ -281,14 +289,16 @@ def _prepare(y: Any) -> _Prepared:
         filled = values.copy()
     endog: pd.Series | np.ndarray
     endog = series if isinstance(series.index, pd.DatetimeIndex | pd.PeriodIndex) else values
-    return _Prepared(endog, filled, len(values), n_missing, notes)
+    scale = float(np.std(filled))
+    if not (math.isfinite(scale) and scale > 0):
+        scale = 1.0
+    return _Prepared(endog, filled, len(values), n_missing, notes, scale)
 
 
 def _is_constant(x: np.ndarray) -> bool:
     if x.size == 0:
         return True
-    scale = max(1.0, float(np.max(np.abs(x))))
-    return bool(np.ptp(x) <= 1e-10 * scale)
+    return bool(np.ptp(x) <= 1e-10 * float(np.max(np.abs(x))))
 
 
 # --------------------------------------------------------------------------------------------
@@ -376,6 +386,7 @@ class _Fit:
     seconds: float
     method: str
     params: tuple[float, ...] = ()  # SARIMAX parameter vector (concentrated scale)
+    coef: tuple[float, ...] = ()  # CSS coefficients: mean (if any), AR, MA, SAR, SMA
 
     def candidate(self) -> Candidate:
         return Candidate(
@@ -456,7 +467,13 @@ def _aicc(neg2loglik: float, n_params: int, nobs: int) -> float:
     return aic + 2.0 * n_params * (n_params + 1) / (nobs - n_params - 1)
 
 
-def _fit_css(w: np.ndarray, spec: _Spec, common: int = 0) -> _Fit:
+def _fit_css(
+    w: np.ndarray,
+    spec: _Spec,
+    common: int = 0,
+    log_scale: float = 0.0,
+    start_from: _Fit | None = None,
+) -> _Fit:
     """Fit one candidate to the differenced series ``w`` by conditional sum of squares.
 
     Residuals are ``e = theta(B)^-1 phi(B) (w - mean)``, conditioning on the first
@@ -488,8 +505,8 @@ def _fit_css(w: np.ndarray, spec: _Spec, common: int = 0) -> _Fit:
             return np.full(n_used, 1e10)
         return np.asarray(e)
 
-    z0 = np.zeros(k)
-    if spec.constant:
+    z0 = _warm_start(spec, start_from) if start_from is not None else np.zeros(k)
+    if spec.constant and not (start_from is not None and start_from.spec.constant):
         z0[0] = float(np.mean(w))
     converged = True
     try:
@@ -531,7 +548,7 @@ def _fit_css(w: np.ndarray, spec: _Spec, common: int = 0) -> _Fit:
     sigma2 = float(np.dot(e, e)) / nstar
     if not sigma2 > 0:
         return _Fit(spec, STATUS_FAILED, None, "zero residual variance", _since(start), "css")
-    neg2ll = nstar * (math.log(2.0 * math.pi * sigma2) + 1.0)
+    neg2ll = nstar * (math.log(2.0 * math.pi * sigma2) + 1.0 + 2.0 * log_scale)
     crit = _aicc(neg2ll, n_params, nstar)
     status, message = STATUS_OK, ""
     if not converged:
@@ -545,7 +562,41 @@ def _fit_css(w: np.ndarray, spec: _Spec, common: int = 0) -> _Fit:
         _since(start),
         "css",
         params=tuple(float(v) for v in _css_to_sarimax(spec, coef)),
+        coef=tuple(float(v) for v in coef),
     )
+
+
+def _blocks(spec: _Spec, coef: Sequence[float]) -> list[np.ndarray]:
+    """A coefficient vector split into [mean], AR, MA, seasonal AR, seasonal MA."""
+    x = np.asarray(coef, dtype=float)
+    out = [x[: int(spec.constant)]]
+    i = int(spec.constant)
+    for k in (spec.p, spec.q, spec.sp, spec.sq):
+        out.append(x[i : i + k])
+        i += k
+    return out
+
+
+def _warm_start(spec: _Spec, previous: _Fit) -> np.ndarray:
+    """Unconstrained start values for ``spec`` from a neighbour's CSS coefficients.
+
+    Shared lags keep the neighbour's values, new lags start at zero; a block whose truncated
+    polynomial is no longer stationary (or invertible) starts at zero. Starting where the
+    search already is keeps each fit short and away from the spurious boundary optima that
+    the CSS objective has along AR/MA cancellation ridges.
+    """
+    old = _blocks(previous.spec, previous.coef)
+    z = [old[0] if spec.constant and previous.spec.constant else np.zeros(int(spec.constant))]
+    for (k, sign), block in zip(
+        ((spec.p, 1.0), (spec.q, -1.0), (spec.sp, 1.0), (spec.sq, -1.0)), old[1:], strict=True
+    ):
+        values = np.zeros(k)
+        shared = min(k, block.size)
+        values[:shared] = block[:shared]
+        with np.errstate(all="ignore"):
+            free = unconstrain_stationary_univariate(sign * values) if k else values
+        z.append(free if np.all(np.isfinite(free)) and np.all(np.abs(free) < 50) else np.zeros(k))
+    return np.concatenate(z)
 
 
 def _constrain(spec: _Spec, z: np.ndarray) -> np.ndarray:
@@ -604,12 +655,14 @@ def _fit_exact(
     start_params: Sequence[float],
     maxiter: int,
     deadline: float = math.inf,
+    log_scale: float = 0.0,
 ) -> _Fit:
     """Refit one candidate by exact Gaussian ML; returns its parameters and exact AICc.
 
     ``deadline`` is a ``time.monotonic()`` value (system-wide on Linux, so valid in forked
     workers): past it the optimiser is stopped and the fit keeps the parameters it had
-    reached, with status ``over_budget``.
+    reached, with status ``over_budget``. ``log_scale`` is ``log(s)`` when ``endog`` was
+    divided by ``s``: the criterion is reported for the series in its own units.
     """
     start = time.perf_counter()
     has_gaps = bool(np.isnan(np.asarray(endog, dtype=float)).any())
@@ -655,7 +708,7 @@ def _fit_exact(
     if reason:
         return _Fit(spec, STATUS_FAILED, None, reason, _since(start), "ml")
     nobs = int(res.nobs_effective)
-    crit = _aicc(-2.0 * llf, spec.n_coef + 1, nobs)
+    crit = _aicc(-2.0 * llf + 2.0 * nobs * log_scale, spec.n_coef + 1, nobs)
     converged = not any("ConvergenceWarning" in m for m in messages)
     status = STATUS_OK if converged else STATUS_NOT_CONVERGED
     if stopped:
@@ -683,7 +736,7 @@ def _warning_messages(caught: list[warnings.WarningMessage]) -> list[str]:
     return seen
 
 
-def _results_for(endog: Any, spec: _Spec, params: Sequence[float]) -> Any:
+def _results_for(endog: Any, spec: _Spec, params: Sequence[float] | np.ndarray) -> Any:
     """The statsmodels results object for the model in levels at the given parameters."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -922,6 +975,14 @@ class _Search:
         self.notes: list[str] = list(prepared.notes)
         self.diagnostics: dict[str, Any] = {"season_length": m, "n_jobs": runner.n_jobs}
         self.budget_hit = False
+        self.log_scale = math.log(prepared.scale)
+
+    def unscale(self, spec: _Spec, params: Sequence[float]) -> np.ndarray:
+        """Parameters fitted to ``series / scale`` for the series itself: the intercept scales."""
+        out = np.asarray(params, dtype=float).copy()
+        if spec.constant and out.size:
+            out[0] *= self.prepared.scale
+        return out
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.start
@@ -977,10 +1038,11 @@ class _Search:
         common = min(bounds.max_p + bounds.max_sp * m, w.size // 2)
         self.diagnostics["css_common_window"] = common
 
-        def run(specs: list[_Spec]) -> None:
+        def run(specs: list[_Spec], start_from: _Fit | None = None) -> None:
             done = [f.seconds for f in fits.values()]
             per_task = float(np.mean(done)) if done else 0.0
-            for f in self.runner.map(_fit_css, [(w, s, common) for s in specs], per_task):
+            tasks = [(w, s, common, self.log_scale, start_from) for s in specs]
+            for f in self.runner.map(_fit_css, tasks, per_task):
                 fits[f.spec] = f
                 self.record(f)
 
@@ -999,7 +1061,7 @@ class _Search:
                 )
                 self.skip(batch, "css")
                 break
-            run(batch)
+            run(batch, best)
             new_best = _best(fits.values())
             if new_best is None or new_best.spec == best.spec:
                 break
@@ -1020,9 +1082,9 @@ class _Search:
             self.note_budget("before the exact refit; the winner keeps its CSS estimates")
             self.skip([f.spec for f in todo], "ml")
             return self._first_usable(ranked, exact=False)
-        endog = self.prepared.endog
+        endog = self.prepared.scaled_endog
         deadline = time.monotonic() + max(0.0, self.budget - self.elapsed())
-        args = [(endog, f.spec, f.params, EXACT_MAXITER, deadline) for f in todo]
+        args = [(endog, f.spec, f.params, EXACT_MAXITER, deadline, self.log_scale) for f in todo]
         # The best candidate first, in the parent: its cost decides whether the rest go
         # to the pool.
         exact = [_fit_exact(*args[0])]
@@ -1049,16 +1111,17 @@ class _Search:
     def _first_usable(self, fits: list[_Fit], *, exact: bool) -> tuple[_Fit, Any] | None:
         for f in fits:
             try:
-                results = _results_for(self.prepared.endog, f.spec, f.params)
+                results = _results_for(self.prepared.endog, f.spec, self.unscale(f.spec, f.params))
             except Exception as exc:
                 self.notes.append(f"{f.spec.label()}: could not build results ({exc})")
                 continue
             if not _forecast_is_finite(results, max(2, f.spec.m)):
                 self.notes.append(f"{f.spec.label()}: rejected, its forecast is not finite")
                 continue
-            if not exact:  # report the exact AICc at the CSS estimates
-                crit = _aicc(-2.0 * float(results.llf), f.spec.n_coef + 1, _nobs_eff(results))
-                f = _Fit(f.spec, f.status, crit, "CSS estimates", f.seconds, "css", f.params)
+            # The exact AICc of the returned object, on the series in its own units.
+            crit = _aicc(-2.0 * float(results.llf), f.spec.n_coef + 1, _nobs_eff(results))
+            message = f.message if exact else "CSS estimates"
+            f = _Fit(f.spec, f.status, crit, message, f.seconds, f.method, f.params)
             return f, results
         return None
 
@@ -1070,7 +1133,9 @@ class _Search:
         if (d, sd) != (1, 0):
             specs.append(_Spec(0, 1, 0, 0, 0, 0, 1, False))
         for spec in specs:
-            fit = _fit_exact(self.prepared.endog, spec, (), EXACT_MAXITER)
+            fit = _fit_exact(
+                self.prepared.scaled_endog, spec, (), EXACT_MAXITER, math.inf, self.log_scale
+            )
             fit = _Fit(
                 spec, fit.status, fit.criterion, fit.message, fit.seconds, "fallback", fit.params
             )
@@ -1157,6 +1222,7 @@ def _run(search: _Search) -> SearchResult:
 
     d, sd, m = search.differencing()
     w = _difference(x, d, sd, m)
+    w_scaled = w / search.prepared.scale
     if w.size >= 2 and _is_constant(w):
         spec = _Spec(0, d, 0, 0, sd, 0, m, bool(abs(float(np.mean(w))) > 0))
         fit, results = search.deterministic(spec, w)
@@ -1168,7 +1234,7 @@ def _run(search: _Search) -> SearchResult:
     if w.size < 4:
         reason = f"only {w.size} values after differencing (d={d}, D={sd}): too few for ARMA terms"
     else:
-        ranked = search.stepwise(w, d, sd, m, _bounds(d, sd, m, x.size))
+        ranked = search.stepwise(w_scaled, d, sd, m, _bounds(d, sd, m, x.size))
         if not ranked:
             reason = "no candidate could be fitted"
         else:
