@@ -100,6 +100,18 @@ def test_the_search_does_not_depend_on_the_units(nile, factor):
     assert scaled.criterion == pytest.approx(base.criterion + 2 * n_eff * np.log(factor))
 
 
+def test_a_datetime_index_without_freq_gets_the_inferred_one(co2):
+    series = co2.iloc[:60].set_axis(pd.DatetimeIndex(list(co2.index[:60])))
+    assert series.index.freq is None
+    result = order_search.search_order(series, season_length=12)
+    assert result.results.forecast(2).index[0] == co2.index[60]
+
+    irregular = series.drop(series.index[[5, 9]])
+    result = order_search.search_order(irregular, season_length=12)
+    assert any("no regular frequency" in note for note in result.notes)
+    assert np.all(np.isfinite(result.results.forecast(2)))
+
+
 def test_a_short_slice_still_gets_a_model(nile):
     result = order_search.search_order(nile.iloc[:15].to_numpy(), season_length=1)
     assert np.all(np.isfinite(result.results.forecast(5)))

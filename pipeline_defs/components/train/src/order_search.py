@@ -310,8 +310,20 @@ def _prepare(y: Any) -> _Prepared:
         filled = pd.Series(values).interpolate(method="linear").to_numpy(dtype=float)
     else:
         filled = values.copy()
-    endog: pd.Series | np.ndarray
-    endog = series if isinstance(series.index, pd.DatetimeIndex | pd.PeriodIndex) else values
+    endog: pd.Series | np.ndarray = values
+    if isinstance(series.index, pd.PeriodIndex):
+        endog = series
+    elif isinstance(series.index, pd.DatetimeIndex):
+        if series.index.freq is None:
+            inferred = pd.infer_freq(series.index) if len(series) >= 3 else None
+            if inferred is None:
+                notes.append(
+                    "the DatetimeIndex has no regular frequency: the model is indexed by position"
+                )
+            else:
+                series = series.set_axis(pd.DatetimeIndex(series.index, freq=inferred))
+        if series.index.freq is not None:
+            endog = series
     scale = float(np.std(filled))
     if not (math.isfinite(scale) and scale > 0):
         scale = 1.0
