@@ -315,7 +315,9 @@ def _prepare(y: Any) -> _Prepared:
         endog = series
     elif isinstance(series.index, pd.DatetimeIndex):
         if series.index.freq is None:
-            inferred = pd.infer_freq(series.index) if len(series) >= 3 else None
+            with warnings.catch_warnings():  # pandas 3 warns that it will return an offset
+                warnings.simplefilter("ignore")
+                inferred = pd.infer_freq(series.index) if len(series) >= 3 else None
             if inferred is None:
                 notes.append(
                     "the DatetimeIndex has no regular frequency: the model is indexed by position"
