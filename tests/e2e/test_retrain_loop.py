@@ -103,6 +103,17 @@ def test_csv_upload_becomes_a_promoted_model(stack: LocalStack):
     assert [e["action"] for e in ledger] == ["retrain", "promoted"]
     assert "production: none -> v1" in ledger[1]["reason"]
 
+    # The timer and the drift webhook reach the same policy through the host.
+    stack.host.fire_timer("on_schedule")
+    status, drift = stack.request(
+        "POST", "/api/drift", {"model": "co2", "reason": "PSI 0.31", "alert_id": "psi-1"}
+    )
+    assert status == 202
+    assert drift["outcomes"][0]["reason"].endswith("already covers this data snapshot")
+    tick, alert = stack.ledger("co2")[2:]
+    assert tick["reason"] == f"nothing new since run {decision['run_key']} (Completed)"
+    assert "drift alert psi-1 from generic fired: PSI 0.31" in alert["trigger"]
+
 
 def test_duplicate_deliveries_give_one_run_and_bad_input_is_kept(stack: LocalStack):
     stack.upload("co2/1990-2001.csv", co2_csv("1990", "2001"))
