@@ -54,3 +54,11 @@ def test_the_service_supplies_every_pipeline_input():
     definition = yaml.safe_load(PIPELINE.read_text())
     supplied = {"data", "manifest", *ModelConfig(name="m", prefix="m/").pipeline_inputs()}
     assert supplied == set(definition["inputs"])
+
+
+def test_every_step_uses_the_one_conda_environment():
+    for component in ("prep", "train", "evaluate"):
+        definition = yaml.safe_load(
+            (ROOT / "components" / component / f"{component}.yml").read_text()
+        )
+        assert definition["environment"]["conda_file"] == "../../environment/conda.yml", component
