@@ -66,6 +66,11 @@ import statsmodels  # noqa: E402
 import statsmodels.api as sm  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:  # run as a script: make the repository importable
+    sys.path.insert(0, str(REPO_ROOT))
+
+from localdev.datasets import co2_monthly  # noqa: E402
+
 SRC = REPO_ROOT / "pipeline_defs" / "components" / "train" / "src"
 RESULTS = REPO_ROOT / "bench" / "results" / "order_search.json"
 INSTALL_HINT = "pip install --no-deps -r bench/requirements-bench.txt"
@@ -145,7 +150,7 @@ def load_order_search() -> ModuleType:
 
 def load_series(pmdarima_datasets: Any) -> list[Series]:
     pm = pmdarima_datasets
-    co2 = sm.datasets.co2.load_pandas().data["co2"].resample("MS").mean().interpolate()
+    co2 = co2_monthly()
     elnino = sm.datasets.elnino.load_pandas().data.drop(columns="YEAR")
     nile = sm.datasets.nile.load_pandas().data["volume"]
     sunspots = sm.datasets.sunspots.load_pandas().data["SUNACTIVITY"]

@@ -37,6 +37,7 @@ if str(REPO_ROOT) not in sys.path:  # run as a script: make the repository impor
 from azure.storage.blob import BlobServiceClient  # noqa: E402
 
 from localdev.azurite import Azurite  # noqa: E402
+from localdev.datasets import co2_monthly, series_csv  # noqa: E402
 from shared.adapters.blob import BlobDataStore, container_client  # noqa: E402
 from shared.adapters.local_workspace import LocalWorkspace  # noqa: E402
 from shared.ports import PipelineRun, PipelineSubmission  # noqa: E402
@@ -100,13 +101,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def co2_csv() -> tuple[bytes, int]:
     """The monthly CO2 series as CSV (timestamp,value) and its number of rows."""
-    from statsmodels.datasets import co2
-
-    frame = co2.load_pandas().data
-    monthly = frame["co2"].resample("MS").mean().interpolate()
-    table = monthly.rename("value").rename_axis("timestamp").reset_index()
-    table["timestamp"] = table["timestamp"].dt.strftime("%Y-%m-%d")
-    return table.to_csv(index=False).encode(), len(table)
+    monthly = co2_monthly()
+    return series_csv(monthly).encode(), len(monthly)
 
 
 def snapshot_manifest(blob_service: BlobServiceClient, prefix: str) -> dict[str, Any]:

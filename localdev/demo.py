@@ -17,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 
+from localdev.datasets import co2_monthly, series_csv
 from localdev.stack import LocalStack, start_stack
 from shared.ports import JSON
 from shared.settings import APP_ROOT
@@ -35,16 +36,12 @@ BATCHES = (("1958", "1985"), ("1986", "1993"), ("1994", "2001"))
 
 def co2_batches() -> list[tuple[str, str]]:
     """(blob name, CSV text) per batch of the monthly CO2 series."""
-    import statsmodels.api as sm
-
-    weekly = sm.datasets.co2.load_pandas().data["co2"]
-    monthly = weekly.resample("MS").mean().interpolate()
+    monthly = co2_monthly()
     batches = []
     for number, (start, end) in enumerate(BATCHES, start=1):
         part = monthly.loc[start:end]
-        lines = ["timestamp,value"] + [f"{t:%Y-%m-%d},{v:.3f}" for t, v in part.items()]
         name = f"co2/batch-{number}-{part.index[0]:%Y%m}-{part.index[-1]:%Y%m}.csv"
-        batches.append((name, "\n".join(lines) + "\n"))
+        batches.append((name, series_csv(part)))
     return batches
 
 

@@ -23,12 +23,12 @@ from shared.messages import (
     TriggerMessage,
 )
 from shared.parsing import parse_time
+from shared.ports import RUN_TERMINAL_STATES
 from shared.snapshot import Snapshot, run_key
 
 # A run record still "Submitting" this long after it was written means the instance that
 # wrote it died before submitting: the next trigger may submit it.
 STUCK_SUBMITTING = timedelta(minutes=15)
-FINISHED = frozenset({"Completed", "Failed", "Canceled"})
 
 
 @dataclass(frozen=True)
@@ -94,7 +94,7 @@ def decide(
             model, key, snapshot, f"{message.describe()}; resubmitting run {key}: {why}", True
         )
     if isinstance(message, RetrainRequested) and message.force:
-        if status not in FINISHED:
+        if status not in RUN_TERMINAL_STATES:
             return Skip(model, f"run {key} ({status}) is still going; force waits for it", key)
         new_key = attempt_key(snapshot, attempts + 1)
         return Retrain(model, new_key, snapshot, f"{message.describe()} (forced after {key})")

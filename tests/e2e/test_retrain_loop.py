@@ -13,8 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import statsmodels.api as sm
 
+from localdev.datasets import co2_monthly, series_csv
 from localdev.stack import LocalStack, start_stack
 
 pytestmark = [pytest.mark.azurite, pytest.mark.slow]
@@ -32,12 +32,7 @@ MODELS = [
 
 
 def co2_csv(start: str, end: str) -> str:
-    weekly = sm.datasets.co2.load_pandas().data["co2"]
-    monthly = weekly.resample("MS").mean().interpolate().loc[start:end]
-    lines = ["timestamp,value"] + [
-        f"{stamp:%Y-%m-%d},{value:.3f}" for stamp, value in monthly.items()
-    ]
-    return "\n".join(lines) + "\n"
+    return series_csv(co2_monthly().loc[start:end])
 
 
 @pytest.fixture

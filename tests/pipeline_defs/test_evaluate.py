@@ -3,6 +3,7 @@ import pandas as pd
 import pytest
 from statsmodels.tsa.statespace.sarimax import SARIMAX
 
+from localdev.datasets import co2_monthly
 from tests.pipeline_defs.components import load_step
 
 evaluate = load_step("evaluate", "evaluate")
@@ -30,10 +31,7 @@ def test_seasonal_naive_repeats_the_last_season():
 
 
 def test_a_real_model_beats_seasonal_naive_on_co2():
-    import statsmodels.api as sm
-
-    co2 = sm.datasets.co2.load_pandas().data["co2"].resample("MS").mean().interpolate()
-    series = co2.loc["1985":"2001"]
+    series = co2_monthly().loc["1985":"2001"]
     train, holdout = series.iloc[:-24], series.iloc[-24:]
     results = SARIMAX(train, order=(1, 1, 1), seasonal_order=(0, 1, 1, 12)).fit(disp=False)
     metrics, forecasts = evaluate.evaluate(train, holdout, results, season_length=12)

@@ -9,6 +9,7 @@ import pytest
 import statsmodels.api as sm
 from statsmodels.tsa.statespace.sarimax import SARIMAXResultsWrapper
 
+from localdev.datasets import co2_monthly
 from tests.pipeline_defs.components import load_step
 
 order_search = load_step("train", "order_search")
@@ -25,9 +26,7 @@ def nile() -> pd.Series:
 
 @pytest.fixture(scope="module")
 def co2() -> pd.Series:
-    weekly = sm.datasets.co2.load_pandas().data["co2"]
-    monthly = weekly.resample("MS").mean().interpolate()
-    return monthly.loc["1990":"1999"]
+    return co2_monthly().loc["1990":"1999"]
 
 
 def assert_sound_record(result) -> None:

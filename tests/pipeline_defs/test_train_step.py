@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import statsmodels.api as sm
 
+from localdev import datasets
 from tests.pipeline_defs.components import ROOT, load_step
 
 # train.py imports its sibling module by name, as it does when run from its code folder.
@@ -34,8 +34,7 @@ def write_prepared(
 
 @pytest.fixture(scope="module")
 def co2_monthly() -> pd.Series:
-    weekly = sm.datasets.co2.load_pandas().data["co2"]
-    return weekly.resample("MS").mean().interpolate().loc["1992":"1999"]
+    return datasets.co2_monthly().loc["1992":"1999"]
 
 
 def test_the_script_writes_a_model_that_unpickles_and_forecasts_without_our_code(
