@@ -185,7 +185,7 @@ def launch(world) -> str:
 
 def test_failed_finalisation_releases_its_claim_and_the_retry_finishes(world):
     key = launch(world)
-    world.service.registry = FlakyRegistry(world.registry)
+    world.service.context.registry = FlakyRegistry(world.registry)
     with pytest.raises(OSError, match="storage unavailable"):
         world.complete(key, GOOD)
     assert not world.service.get_run(key).get("finalising_at")
@@ -227,7 +227,7 @@ class InterferingStore:
 
 def test_a_concurrent_status_write_does_not_lose_the_completion(world):
     key = launch(world)
-    world.service.state = InterferingStore(world.state, f"runs/{key}.json")
+    world.service.context.state = InterferingStore(world.state, f"runs/{key}.json")
     assert world.complete(key, GOOD).action == "promoted"
     assert world.service.get_run(key)["finalised"] is True
 

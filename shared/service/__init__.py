@@ -1,0 +1,118 @@
+"""The Azure-free service layer: what happens to each message.
+
+``RetrainService.handle`` looks the message's type up in the routing table
+(``shared.service.handlers.HANDLERS``) and calls its handler with the shared
+``Context`` (ports and configuration):
+
+- ``triggers``: new data, schedule ticks, drift alerts and manual requests go through the
+  trigger policy; Retrain writes the run record and submits the pipeline;
+- ``runs``: a pipeline run's status changes and completion (claimed once);
+- ``promotion``: a completed run's gate verdict, registration and promotion;
+- ``queries``: read-only views for the API.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from shared.messages import Message
+from shared.ports import (
+    JSON,
+    ArtifactStore,
+    Clock,
+    DataStore,
+    ModelRegistry,
+    PipelineClient,
+    StateStore,
+)
+from shared.service import queries
+from shared.service.context import Context
+from shared.service.handlers import HANDLERS
+from shared.service.outcome import Outcome
+from shared.settings import GatePolicy, ModelConfig
+
+__all__ = ["Context", "Outcome", "RetrainService"]
+
+
+class RetrainService:
+    """Routes messages to their handlers and answers queries. Built by ``shared.bootstrap``."""
+
+    def __init__(
+        self,
+        *,
+        models: Sequence[ModelConfig],
+        gate: GatePolicy,
+        data_container: str,
+        data_datastore: str,
+        state: StateStore,
+        data: DataStore,
+        artifacts: ArtifactStore,
+        pipeline: PipelineClient,
+        registry: ModelRegistry,
+        clock: Clock,
+        code_version: str = "dev",
+        pipeline_sha256: str = "",
+    ) -> None:
+        self.context = Context(
+            models={m.name: m for m in models},
+            gate=gate,
+            data_container=data_container,
+            data_datastore=data_datastore,
+            state=state,
+            data=data,
+            artifacts=artifacts,
+            pipeline=pipeline,
+            registry=registry,
+            clock=clock,
+            code_version=code_version,
+            pipeline_sha256=pipeline_sha256,
+        )
+
+    @property
+    def models(self) -> dict[str, ModelConfig]:
+        return self.context.models
+
+    @property
+    def clock(self) -> Clock:
+        return self.context.clock
+
+    @property
+    def data_container(self) -> str:
+        return self.context.data_container
+
+    @property
+    def state(self) -> StateStore:
+        return self.context.state
+
+    @property
+    def pipeline(self) -> PipelineClient:
+        return self.context.pipeline
+
+    @property
+    def registry(self) -> ModelRegistry:
+        return self.context.registry
+
+    def handle(self, message: Message) -> list[Outcome]:
+        """Process one message; one outcome per model it concerned."""
+        return HANDLERS[type(message)](message, self.context)
+
+    def dead_letter(
+        self, source: str, payload: str | bytes, error: Exception, *, retryable: bool = False
+    ) -> str:
+        """Keep an input that could not be processed, with the reason; returns its key."""
+        return self.context.dead_letter(source, payload, error, retryable=retryable)
+
+    # ---------------------------------------------------------------- queries
+
+    def get_run(self, run_key: str) -> JSON:
+        return queries.get_run(self.context, run_key)
+
+    def list_models(self) -> list[JSON]:
+        return queries.list_models(self.context)
+
+    def list_versions(self, model: str) -> list[JSON]:
+        return queries.list_versions(self.context, model)
+
+    def list_ledger(self, model: str, *, limit: int | None = None) -> list[JSON]:
+        """The model's decisions, oldest first; with ``limit``, only the newest ones."""
+        return queries.list_ledger(self.context, model, limit=limit)

@@ -1,0 +1,110 @@
+"""What every handler works with: the ports, the configuration, and the few record
+operations they share (run records, the ledger, dead letters, processed-event marks).
+
+State kept in the StateStore (see docs/architecture.md): ``runs/<run key>.json``,
+``events/<id>.json``, ``ledger/<model>/<time>-<id>.json``, ``quarantine/<blob>.json``,
+``deadletter/<source>/<time>-<id>.json``.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from shared.errors import ConflictError, NotFound
+from shared.ports import (
+    JSON,
+    ArtifactStore,
+    Clock,
+    DataStore,
+    ModelRegistry,
+    PipelineClient,
+    StateStore,
+)
+from shared.service.outcome import Outcome
+from shared.settings import GatePolicy, ModelConfig
+
+log = logging.getLogger(__name__)
+
+MAX_DEAD_LETTER_PAYLOAD = 1024 * 1024
+
+
+@dataclass
+class Context:
+    """The ports and configuration the handlers share. Built by ``RetrainService``."""
+
+    models: dict[str, ModelConfig]
+    gate: GatePolicy
+    data_container: str
+    data_datastore: str
+    state: StateStore
+    data: DataStore
+    artifacts: ArtifactStore
+    pipeline: PipelineClient
+    registry: ModelRegistry
+    clock: Clock
+    code_version: str = "dev"
+    pipeline_sha256: str = ""
+
+    # ------------------------------------------------------------ state helpers
+
+    def exists(self, key: str) -> bool:
+        try:
+            self.state.get(key)
+        except NotFound:
+            return False
+        return True
+
+    def update_run(
+        self,
+        key: str,
+        changes: Mapping[str, Any] | Callable[[JSON], None],
+        attempts: int = 5,
+    ) -> JSON:
+        """Apply ``changes`` (a mapping to merge, or a function that edits the record) with
+        an ETag-conditional write, re-reading and retrying when someone wrote first.
+        Returns the record as written."""
+        for _ in range(attempts):
+            record, etag = self.state.get(f"runs/{key}.json")
+            if callable(changes):
+                changes(record)
+            else:
+                record.update(changes)
+            record["updated_at"] = self.clock.now().isoformat()
+            try:
+                self.state.replace(f"runs/{key}.json", record, etag=etag)
+                return record
+            except ConflictError:
+                continue
+        raise ConflictError(f"run record {key} kept changing; gave up after {attempts} tries")
+
+    def ledger(self, model: str, kind: str, outcome: Outcome, **extra: Any) -> None:
+        """Append one decision to the model's ledger (the audit trail)."""
+        now = self.clock.now()
+        key = f"ledger/{model}/{now:%Y%m%dT%H%M%S%fZ}-{uuid.uuid4().hex[:8]}.json"
+        self.state.create(key, {"at": now.isoformat(), "kind": kind, **outcome.as_dict(), **extra})
+
+    def dead_letter(
+        self, source: str, payload: str | bytes, error: Exception, *, retryable: bool = False
+    ) -> str:
+        """Keep an input that could not be processed, with the reason; returns its key."""
+        now = self.clock.now()
+        text = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else payload
+        key = f"deadletter/{source}/{now:%Y%m%dT%H%M%S%fZ}-{uuid.uuid4().hex[:8]}.json"
+        self.state.create(
+            key,
+            {
+                "received_at": now.isoformat(),
+                "source": source,
+                "error_type": type(error).__name__,
+                "reason": str(error),
+                "retryable": retryable,
+                "payload": text[:MAX_DEAD_LETTER_PAYLOAD],
+                "payload_truncated": len(text) > MAX_DEAD_LETTER_PAYLOAD,
+            },
+        )
+        log.warning("dead-lettered %s input as %s: %s", source, key, error)
+        return key

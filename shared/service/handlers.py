@@ -1,0 +1,38 @@
+"""The routing table: which handler takes each message type.
+
+Handlers are plain functions ``(message, context) -> list[Outcome]``, one module per
+kind of message: ``triggers`` (new data, schedule, drift, manual), ``runs`` (run status
+and completion, which hands a completed run to ``promotion``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from shared.messages import (
+    DriftAlerted,
+    NewDataArrived,
+    PipelineRunCompleted,
+    RetrainRequested,
+    ScheduleTicked,
+)
+from shared.service.context import Context
+from shared.service.outcome import Outcome
+from shared.service.runs import handle_run_event
+from shared.service.triggers import handle_schedule, handle_trigger
+
+Handler = Callable[[Any, Context], list[Outcome]]
+
+
+def _one_trigger(message: Any, ctx: Context) -> list[Outcome]:
+    return [handle_trigger(message, ctx)]
+
+
+HANDLERS: dict[type, Handler] = {
+    NewDataArrived: _one_trigger,
+    DriftAlerted: _one_trigger,
+    RetrainRequested: _one_trigger,
+    ScheduleTicked: handle_schedule,
+    PipelineRunCompleted: handle_run_event,
+}
