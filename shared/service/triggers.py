@@ -24,6 +24,7 @@ from shared.policy import Decision, Retrain, Skip, decide
 from shared.ports import JSON, PipelineSubmission
 from shared.service.context import Context
 from shared.service.outcome import Outcome
+from shared.service.promotion import PRODUCTION
 from shared.settings import ModelConfig
 from shared.snapshot import Snapshot, run_key
 
@@ -174,6 +175,22 @@ def _latest_run(snapshot: Snapshot, ctx: Context) -> tuple[JSON | None, int]:
     return ctx.state.get(latest)[0], len(keys)
 
 
+def _champion(model: str, ctx: Context) -> JSON | None:
+    """The production version a new run is compared with: its version, run key and model
+    folder in the artifact datastore (None for the first model). Kept in the run record,
+    so promotion moves the alias only if it still points there."""
+    alias = ctx.registry.get_alias(model, PRODUCTION)
+    if alias.version is None:
+        return None
+    version = ctx.registry.get_version(model, alias.version)
+    champion_key = version.tags.get("run_key") or version.lineage.get("run_key")
+    return {
+        "version": alias.version,
+        "run_key": champion_key,
+        "model_uri": ctx.artifacts.uri(f"retrain/{champion_key}/model/") if champion_key else None,
+    }
+
+
 def _launch(decision: Retrain, message: TriggerMessage, ctx: Context) -> Decision:
     """Write the run record (the lock), then submit the pipeline under the run key.
 
@@ -183,8 +200,12 @@ def _launch(decision: Retrain, message: TriggerMessage, ctx: Context) -> Decisio
     """
     key, config = decision.run_key, ctx.models[decision.model]
     now = ctx.clock.now().isoformat()
+    champion = _champion(decision.model, ctx)
     if decision.resume:
-        ctx.update_run(key, {"status": "Submitting", "resubmitted_at": now, "error": None})
+        ctx.update_run(
+            key,
+            {"status": "Submitting", "resubmitted_at": now, "error": None, "champion": champion},
+        )
     else:
         record = {
             "run_key": key,
@@ -194,6 +215,7 @@ def _launch(decision: Retrain, message: TriggerMessage, ctx: Context) -> Decisio
             "updated_at": now,
             "trigger": {"kind": type(message).__name__, "reason": decision.reason},
             "snapshot": decision.snapshot.manifest(),
+            "champion": champion,
         }
         try:
             ctx.state.create(f"runs/{key}.json", record)

@@ -345,3 +345,18 @@ def test_ledger_limit_returns_the_newest(world):
         "manual request by user2: why",
     ]
     assert world.service.list_ledger("co2", limit=0) == []
+
+
+def test_a_run_records_the_champion_it_will_be_compared_with(world):
+    first = launch(world)
+    assert world.service.get_run(first)["champion"] is None
+    assert world.complete(first, GOOD).action == "promoted"
+    [second] = world.service.handle(
+        world.arrive("co2/b.csv", samples.csv_rows(2003, 3), event_id="e2")
+    )
+    champion = world.service.get_run(second.run_key)["champion"]
+    assert champion == {
+        "version": 1,
+        "run_key": first,
+        "model_uri": f"azureml://datastores/workspaceblobstore/paths/retrain/{first}/model/",
+    }
