@@ -101,6 +101,23 @@ def test_failed_run_is_recorded_with_the_backend_error(world):
     assert world.registry.list_versions("co2") == []
 
 
+def test_a_failed_run_does_not_block_a_later_retrain_of_the_same_data(world):
+    first = launch(world)
+    world.complete(first, {}, status="Failed")
+    [tick] = world.service.handle(ScheduleTicked(at=world.clock.now()))
+    assert tick.action == "retrain" and tick.run_key == f"{first}-r2"
+    assert "failed, trying again" in tick.reason
+    world.complete(tick.run_key, {}, status="Canceled")
+    [third] = world.service.handle(RetrainRequested("co2", "me", "again"))
+    assert third.run_key == f"{first}-r3"
+    world.complete(third.run_key, {}, status="Failed")
+    [given_up] = world.service.handle(ScheduleTicked(at=world.clock.now()))
+    assert given_up.action == "skip" and "attempt 3 of 3" in given_up.reason
+    [forced] = world.service.handle(RetrainRequested("co2", "me", "fixed", force=True))
+    assert forced.run_key == f"{first}-r4"
+    assert len(world.pipeline.submissions) == 4
+
+
 def test_bad_csv_is_quarantined_and_left_out_of_later_snapshots(world):
     world.service.handle(world.arrive("co2/a.csv", samples.csv_rows(2000, 3)))
     bad = world.arrive("co2/b.csv", "timestamp,value\n2003-01-01,abc\n", event_id="e2")
