@@ -80,5 +80,15 @@ class PipelineRunCompleted:
         return f"pipeline run {self.run_id} {self.status}"
 
 
+@dataclass(frozen=True)
+class SweepTicked:
+    """The reconciliation timer fired: finalise runs whose completion event never came."""
+
+    at: datetime
+
+    def describe(self) -> str:
+        return f"sweep at {self.at.isoformat()}"
+
+
 TriggerMessage = NewDataArrived | ScheduleTicked | DriftAlerted | RetrainRequested
-Message = TriggerMessage | PipelineRunCompleted
+Message = TriggerMessage | PipelineRunCompleted | SweepTicked

@@ -86,6 +86,7 @@ class Settings:
     storage_connection_string: str
     models: tuple[ModelConfig, ...]
     schedule: str = "0 0 3 * * *"
+    sweep_schedule: str = "0 */5 * * * *"
     backend: str = "local"
     data_container: str = "data"
     state_container: str = "retrain-state"
@@ -119,7 +120,9 @@ class Settings:
             )
         models = _parse_models(get("RETRAIN_MODELS"), problems)
         schedule = get("RETRAIN_SCHEDULE", cls.schedule) or cls.schedule
-        _check_ncrontab(schedule, problems)
+        _check_ncrontab("RETRAIN_SCHEDULE", schedule, problems)
+        sweep_schedule = get("RETRAIN_SWEEP_SCHEDULE", cls.sweep_schedule) or cls.sweep_schedule
+        _check_ncrontab("RETRAIN_SWEEP_SCHEDULE", sweep_schedule, problems)
         backend = get("RETRAIN_BACKEND", "local") or "local"
         if backend not in BACKENDS:
             problems.append(
@@ -165,6 +168,7 @@ class Settings:
             storage_connection_string=connection,
             models=models,
             schedule=schedule,
+            sweep_schedule=sweep_schedule,
             backend=backend,
             local_events_url=events_url or None,
             gate=gate,
@@ -179,17 +183,17 @@ def _float(raw: str | None, name: str) -> float:
         raise ConfigurationError(f"{name} must be a number, got {raw!r}") from None
 
 
-def _check_ncrontab(expression: str, problems: list[str]) -> None:
+def _check_ncrontab(name: str, expression: str, problems: list[str]) -> None:
     from croniter import croniter
 
     fields = expression.split()
     if len(fields) != 6:
         problems.append(
-            f"RETRAIN_SCHEDULE={expression!r} must be an NCRONTAB expression with six fields "
+            f"{name}={expression!r} must be an NCRONTAB expression with six fields "
             "(second minute hour day month day-of-week), e.g. '0 0 3 * * *'"
         )
     elif not croniter.is_valid(expression, second_at_beginning=True):
-        problems.append(f"RETRAIN_SCHEDULE={expression!r} is not a valid NCRONTAB expression")
+        problems.append(f"{name}={expression!r} is not a valid NCRONTAB expression")
 
 
 _MODEL_FIELDS = {f for f in ModelConfig.__dataclass_fields__}

@@ -747,6 +747,13 @@ class LocalWorkspace:
     def get_run(self, run_id: str) -> PipelineRun:
         return _to_run(self._load(run_id))
 
+    def find_run(self, run_key: str) -> PipelineRun | None:
+        # Local jobs are named by their run key, as the service asks Azure ML to name them.
+        try:
+            return self.get_run(run_key)
+        except NotFound:
+            return None
+
     def wait(self, run_id: str, timeout: float) -> PipelineRun:
         """Block until the run finishes (and its completion event, if any, was handed to
         ``notify``) and return it; ``TimeoutError`` after ``timeout`` seconds (the run goes

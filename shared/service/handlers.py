@@ -2,7 +2,8 @@
 
 Handlers are plain functions ``(message, context) -> list[Outcome]``, one module per
 kind of message: ``triggers`` (new data, schedule, drift, manual), ``runs`` (run status
-and completion, which hands a completed run to ``promotion``).
+and completion, which hands a completed run to ``promotion``; the sweep that finalises
+runs whose completion event never came).
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ from shared.messages import (
     PipelineRunCompleted,
     RetrainRequested,
     ScheduleTicked,
+    SweepTicked,
 )
 from shared.service.context import Context
 from shared.service.outcome import Outcome
-from shared.service.runs import handle_run_event
+from shared.service.runs import handle_run_event, handle_sweep
 from shared.service.triggers import handle_schedule, handle_trigger
 
 Handler = Callable[[Any, Context], list[Outcome]]
@@ -35,4 +37,5 @@ HANDLERS: dict[type, Handler] = {
     RetrainRequested: _one_trigger,
     ScheduleTicked: handle_schedule,
     PipelineRunCompleted: handle_run_event,
+    SweepTicked: handle_sweep,
 }

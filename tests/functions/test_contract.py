@@ -12,6 +12,10 @@ EXPECTED = {
         "timerTrigger",
         {"name": "timer", "schedule": "%RETRAIN_SCHEDULE%", "runOnStartup": False},
     ),
+    "on_sweep": (
+        "timerTrigger",
+        {"name": "timer", "schedule": "%RETRAIN_SWEEP_SCHEDULE%", "runOnStartup": False},
+    ),
     "on_drift_alert": (
         "httpTrigger",
         {"name": "req", "route": "drift", "methods": ["POST"], "authLevel": "function"},
