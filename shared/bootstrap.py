@@ -91,6 +91,7 @@ def build_service(
     to ``RETRAIN_LOCAL_EVENTS_URL`` (the local host's Event Grid webhook for the
     run-completed function) or, when that is unset, handed straight to this service.
     """
+    from localdev.workspace import LocalWorkspace
     from shared.adapters.blob import (
         BlobArtifactStore,
         BlobDataStore,
@@ -98,7 +99,6 @@ def build_service(
         container_client,
     )
     from shared.adapters.document_registry import DocumentModelRegistry
-    from shared.adapters.local_workspace import LocalWorkspace
 
     blobs = blob_service(settings.storage)
     state = BlobStateStore(container_client(blobs, settings.state_container))

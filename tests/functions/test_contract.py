@@ -71,7 +71,7 @@ def test_importing_the_app_imports_nothing_heavy():
     code = (
         "import sys, function_app; "
         "heavy = ('azure.ai.ml', 'statsmodels', 'pandas', 'numpy', 'yaml', "
-        "'shared.adapters.local_workspace', 'azure.storage.blob'); "
+        "'localdev.workspace', 'azure.storage.blob'); "
         "heavy = [m for m in heavy if m in sys.modules]; "
         "print(','.join(heavy))"
     )
