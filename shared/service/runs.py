@@ -42,11 +42,14 @@ def _status_unless_finished(status: str) -> Callable[[JSON], None]:
 
 def handle_run_event(message: PipelineRunCompleted, ctx: Context) -> list[Outcome]:
     """Record a status change; on a terminal status, finalise the run once."""
-    if message.run_key is None:
-        reason = f"run {message.run_id} has no {RUN_KEY_TAG} tag: not a retraining run"
+    key = message.run_key or ctx.run_key_of_job(message.run_id)
+    if key is None:
+        reason = (
+            f"run {message.run_id} has no {RUN_KEY_TAG} tag and is no job the service "
+            "started: not a retraining run"
+        )
         log.info("ignored: %s", reason)
         return [Outcome(None, "ignored", reason)]
-    key = message.run_key
     for _ in range(5):
         try:
             record, etag = ctx.state.get(f"runs/{key}.json")
@@ -136,6 +139,7 @@ def _reconcile(key: str, ctx: Context) -> Outcome | None:
             submit(key, ctx)
             return Outcome(model, "retrain", f"sweep resubmitted run {key}", run_key=key)
         ctx.update_run(key, {"pipeline_run_id": found.run_id, "status": found.status})
+        ctx.remember_job(found.run_id, key)
         run_id = found.run_id
     try:
         run = ctx.pipeline.get_run(str(run_id))

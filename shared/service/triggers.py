@@ -262,6 +262,8 @@ def submit(key: str, ctx: Context) -> JSON:
         ctx.update_run(key, {"status": "SubmitFailed", "error": str(exc)})
         raise PipelineError(f"could not submit the pipeline for run {key}: {exc}") from exc
 
+    ctx.remember_job(run.run_id, key)
+
     def submitted(record: JSON) -> None:
         # The run may have finished (and been finalised) before this write lands.
         record["pipeline_run_id"] = run.run_id

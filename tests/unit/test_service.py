@@ -437,3 +437,14 @@ def test_the_sweep_gives_up_on_a_run_with_no_result_after_the_timeout(world):
     assert record["finalised"] and "still Queued" in record["error"]
     [retry] = world.service.handle(ScheduleTicked(at=world.clock.now()))
     assert retry.run_key == f"{key}-r2"
+
+
+def test_a_run_event_without_our_tags_is_mapped_to_its_run_by_job_name(world):
+    key = launch(world)
+    world.pipeline.finish(key, "Completed")
+    world.artifacts.write_json(f"retrain/{key}/metrics/metrics.json", GOOD)
+    event = samples.run_event(key, run_key=None)  # a batch endpoint's job: no retrain tags
+    [outcome] = world.service.handle(parse_run_event(event))
+    assert outcome.run_key == key and outcome.action == "promoted"
+    [ignored] = world.service.handle(parse_run_event(samples.run_event("other", run_key=None)))
+    assert ignored.action == "ignored" and "not a retraining run" in ignored.reason
