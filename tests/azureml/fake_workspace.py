@@ -26,7 +26,8 @@ one matching request, in order. ``Fault.processed`` says whether the request tak
 before the fault strikes: a lost response after the job was created is the "ambiguous
 failure" the adapter must resolve by looking the job up before invoking again.
 
-Jobs move with ``fake.set_status(name, ...)`` / ``fake.finish(name, ...)``, and
+Jobs move with ``fake.set_status(name, ...)`` / ``fake.finish(name, ...)`` (``on_finish``
+lets an end-to-end test write a completed job's outputs where the service reads them), and
 ``fake.run_event(name)`` builds the Azure ML Event Grid event (``RunCompleted`` or
 ``RunStatusChanged``) Event Grid would deliver for the job.
 """
@@ -39,7 +40,7 @@ import itertools
 import json
 import re
 from collections import defaultdict, deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -250,6 +251,7 @@ class FakeAzureML(HttpTransport):  # type: ignore[type-arg]
         deployments: tuple[str, ...] = (DEPLOYMENT,),
         default_deployment: str | None = DEPLOYMENT,
         page_size: int = 50,
+        on_finish: Callable[[str, dict[str, Any]], None] | None = None,
     ) -> None:
         # The service ignores invoke's job name for pipeline-component deployments
         # (azure-sdk-for-python#32763); honour_job_name=True models a service that keeps it.
@@ -257,6 +259,9 @@ class FakeAzureML(HttpTransport):  # type: ignore[type-arg]
         self.deployments = list(deployments)
         self.default_deployment = default_deployment
         self.page_size = page_size
+        # Called by finish() with the job name and resource: an end-to-end test writes the
+        # job's outputs (metrics.json, the model) to its artifact store here.
+        self.on_finish = on_finish
         self.requests: list[Recorded] = []
         self.sleeps: list[float] = []
         self.jobs: dict[str, dict[str, Any]] = {}
@@ -345,6 +350,8 @@ class FakeAzureML(HttpTransport):  # type: ignore[type-arg]
 
     def finish(self, name: str, status: str = "Completed", *, error: str | None = None) -> None:
         """Drive a job to a terminal status; a failed job keeps ``error`` for run history."""
+        if status == "Completed" and self.on_finish is not None:
+            self.on_finish(name, self.jobs[name])
         self.set_status(name, status)
         if error is not None:
             self.job_errors[name] = error

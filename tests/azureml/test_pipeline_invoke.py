@@ -320,3 +320,20 @@ def test_a_factory_makes_the_client_on_first_use(fake: FakeAzureML, ml_client: A
     assert client.find_run(KEY) is None
     assert client.find_run(KEY) is None
     assert made == [ml_client]
+
+
+def test_on_finish_sees_the_job_outputs_before_it_completes(
+    ml_client: Any, fake: FakeAzureML, retry: Any
+) -> None:
+    seen: list[tuple[str, str, str]] = []
+    fake.on_finish = lambda name, job: seen.append(
+        (name, job["properties"]["status"], job["properties"]["outputs"]["metrics"]["uri"])
+    )
+    client = AzureMLPipelineClient(ml_client, endpoint_name=ENDPOINT, retry=retry)
+    run = client.submit(submission())
+
+    fake.finish(run.run_id)
+
+    metrics = f"azureml://datastores/workspaceblobstore/paths/retrain/{KEY}/metrics/"
+    assert seen == [(run.run_id, "NotStarted", metrics)]
+    assert client.get_run(run.run_id).status == "Completed"
