@@ -9,6 +9,7 @@ importing the Function App stays cheap.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -19,11 +20,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from shared.ports import ModelRegistry, PipelineClient, StateStore
 from shared.service import RetrainService
-from shared.settings import Settings, StorageSettings
+from shared.settings import AzureMLSettings, Settings, StorageSettings
 
 if TYPE_CHECKING:
+    from azure.ai.ml import MLClient
     from azure.core.credentials import TokenCredential
+    from azure.core.pipeline.transport import HttpTransport
     from azure.storage.blob import BlobServiceClient
 
 log = logging.getLogger(__name__)
@@ -67,63 +71,56 @@ def blob_service(storage: StorageSettings) -> BlobServiceClient:
     """A Blob service client from a connection string or an identity-based connection."""
     from azure.storage.blob import BlobServiceClient
 
+    from shared.adapters.azure.workspace import default_credential
+
     if storage.connection_string is not None:
         return BlobServiceClient.from_connection_string(storage.connection_string)
     return BlobServiceClient(
-        str(storage.blob_service_uri), credential=credential(storage.managed_identity_client_id)
+        str(storage.blob_service_uri),
+        credential=default_credential(storage.managed_identity_client_id),
     )
 
 
-def credential(managed_identity_client_id: str | None) -> TokenCredential:
-    """DefaultAzureCredential: the Function App's managed identity on Azure (the
-    user-assigned one when its client id is given), a developer's login elsewhere."""
-    from azure.identity import DefaultAzureCredential
-
-    return DefaultAzureCredential(managed_identity_client_id=managed_identity_client_id)
-
-
 def build_service(
-    settings: Settings, *, notify: Callable[[dict[str, Any]], None] | None = None
+    settings: Settings,
+    *,
+    notify: Callable[[dict[str, Any]], None] | None = None,
+    azure_transport: HttpTransport | None = None,
+    azure_credential: TokenCredential | None = None,
 ) -> RetrainService:
-    """Wire the real adapters for ``settings.backend`` (only "local" is built so far).
+    """Wire the real adapters for ``settings.backend``.
 
-    ``notify`` receives the backend's run-completion events; by default they are POSTed
-    to ``RETRAIN_LOCAL_EVENTS_URL`` (the local host's Event Grid webhook for the
-    run-completed function) or, when that is unset, handed straight to this service.
+    Local backend: ``notify`` receives the local workspace's run-completion events; by
+    default they are POSTed to ``RETRAIN_LOCAL_EVENTS_URL`` (the local host's Event Grid
+    webhook for the run-completed function) or, when that is unset, handed straight to
+    this service. Azure ML backend: ``azure_transport`` and ``azure_credential`` replace
+    azure-core's HTTP transport and ``DefaultAzureCredential`` (tests play a workspace
+    with them; production passes neither).
     """
-    from localdev.workspace import LocalWorkspace
     from shared.adapters.blob import (
         BlobArtifactStore,
         BlobDataStore,
         BlobStateStore,
         container_client,
     )
-    from shared.adapters.document_registry import DocumentModelRegistry
 
     blobs = blob_service(settings.storage)
     state = BlobStateStore(container_client(blobs, settings.state_container))
     clock = SystemClock()
     service_box: list[RetrainService] = []
+    pipeline: PipelineClient
+    registry: ModelRegistry
+    if settings.azureml is not None:
+        pipeline, registry = _azureml_backend(
+            settings, settings.azureml, state, clock, azure_transport, azure_credential
+        )
+        target = settings.azureml.describe()
+    else:
+        pipeline = _local_backend(settings, blobs, notify, service_box)
+        from shared.adapters.document_registry import DocumentModelRegistry
 
-    if notify is None and settings.local_events_url:
-        notify = post_event_to(settings.local_events_url)
-    if notify is None:
-
-        def notify(event: dict[str, Any]) -> None:
-            from shared.parsing import parse_run_event
-
-            service_box[0].handle(parse_run_event(event))
-
-    workspace = LocalWorkspace(
-        settings.local_workspace_dir,
-        settings.pipeline_path,
-        blob_service=blobs,
-        datastores={
-            settings.data_datastore: settings.data_container,
-            settings.artifact_datastore: settings.artifact_container,
-        },
-        notify=notify,
-    )
+        registry = DocumentModelRegistry(state, clock)
+        target = f"local workspace in {settings.local_workspace_dir}"
     service = RetrainService(
         models=settings.models,
         gate=settings.gate,
@@ -135,20 +132,98 @@ def build_service(
             container_client(blobs, settings.artifact_container),
             datastore=settings.artifact_datastore,
         ),
-        pipeline=workspace,
-        registry=DocumentModelRegistry(state, clock),
+        pipeline=pipeline,
+        registry=registry,
         clock=clock,
         code_version=settings.code_version,
         pipeline_sha256=pipeline_sha256(settings.pipeline_path),
     )
     service_box.append(service)
     log.info(
-        "retrain service ready: backend=%s, models=%s; gate: %s",
+        "retrain service ready: backend=%s (%s), storage %s, models=%s; gate: %s",
         settings.backend,
+        target,
+        settings.storage.describe(),
         ", ".join(m.name for m in settings.models),
         settings.gate.describe(),
     )
     return service
+
+
+def _azureml_backend(
+    settings: Settings,
+    azureml: AzureMLSettings,
+    state: StateStore,
+    clock: SystemClock,
+    transport: HttpTransport | None,
+    credential: TokenCredential | None,
+) -> tuple[PipelineClient, ModelRegistry]:
+    """The published pipeline (batch endpoint, or the v1 submit URL) and the workspace
+    registry, sharing one MLClient made on first use (azure.ai.ml loads lazily)."""
+    from shared.adapters.azure.pipeline import AzureMLPipelineClient
+    from shared.adapters.azure.registry import AzureMLModelRegistry
+    from shared.adapters.azure.v1 import V1PipelineEndpointClient
+    from shared.adapters.azure.workspace import connect, default_credential
+
+    token_credential = credential or default_credential(azureml.managed_identity_client_id)
+
+    @functools.cache
+    def ml_client() -> MLClient:
+        return connect(
+            subscription_id=azureml.subscription_id,
+            resource_group=azureml.resource_group,
+            workspace_name=azureml.workspace,
+            credential=token_credential,
+            transport=transport,
+        )
+
+    pipeline: PipelineClient
+    if azureml.invoke == "v1_pipeline_endpoint":
+        pipeline = V1PipelineEndpointClient(
+            str(azureml.v1_endpoint_url),
+            ml_client=ml_client,
+            credential=token_credential,
+            transport=transport,
+            artifact_datastore=settings.artifact_datastore,
+        )
+    else:
+        pipeline = AzureMLPipelineClient(
+            ml_client,
+            endpoint_name=azureml.endpoint,
+            deployment_name=azureml.deployment,
+            artifact_datastore=settings.artifact_datastore,
+        )
+    return pipeline, AzureMLModelRegistry(ml_client, state=state, clock=clock)
+
+
+def _local_backend(
+    settings: Settings,
+    blobs: BlobServiceClient,
+    notify: Callable[[dict[str, Any]], None] | None,
+    service_box: list[RetrainService],
+) -> PipelineClient:
+    """The local workspace (local-only code: it never ships in the Function App)."""
+    from localdev.workspace import LocalWorkspace
+
+    if notify is None and settings.local_events_url:
+        notify = post_event_to(settings.local_events_url)
+    if notify is None:
+
+        def notify(event: dict[str, Any]) -> None:
+            from shared.parsing import parse_run_event
+
+            service_box[0].handle(parse_run_event(event))
+
+    return LocalWorkspace(
+        settings.local_workspace_dir,
+        settings.pipeline_path,
+        blob_service=blobs,
+        datastores={
+            settings.data_datastore: settings.data_container,
+            settings.artifact_datastore: settings.artifact_container,
+        },
+        notify=notify,
+    )
 
 
 def get_service() -> RetrainService:

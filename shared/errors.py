@@ -8,7 +8,8 @@
     ├── ConfigurationError       settings are missing or invalid (raised at start-up)
     ├── ConflictError            a conditional write lost: the blob exists or its ETag moved
     ├── NotFound                 a get_x for something that does not exist
-    └── PipelineError            the training pipeline could not be submitted or its run failed
+    ├── PipelineError            the training pipeline could not be submitted or its run failed
+    └── RegistryError            the model registry (Azure ML workspace) could not be used
 
 Messages say what was wrong and, where it helps, what to do about it.
 """
@@ -46,3 +47,7 @@ class NotFound(RetrainError):
 
 class PipelineError(RetrainError):
     """The training pipeline could not be submitted, or its run failed."""
+
+
+class RegistryError(RetrainError):
+    """The workspace model registry could not be read or written."""

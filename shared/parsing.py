@@ -134,8 +134,14 @@ def parse_run_event(event: Mapping[str, Any]) -> PipelineRunCompleted:
     run_id = data.get("runid")
     if not run_id:
         raise InvalidInput(f"{event_type} event {event_id} has no runId")
-    tags = data.get("runtags") or {}
-    run_key = tags.get(RUN_KEY_TAG) if isinstance(tags, Mapping) else None
+    # Our run key travels as a job tag (pipeline jobs, v1) or, for a batch endpoint's job,
+    # which cannot carry tags, as a job property.
+    run_key = None
+    for where in ("runtags", "runproperties"):
+        found = data.get(where)
+        if isinstance(found, Mapping) and found.get(RUN_KEY_TAG):
+            run_key = found[RUN_KEY_TAG]
+            break
     return PipelineRunCompleted(
         run_id=str(run_id),
         run_key=str(run_key) if run_key else None,

@@ -294,6 +294,7 @@ def test_the_completion_event_names_the_job_and_carries_the_run_key_property(
     # v2 invoke cannot tag the job: the key is a run property, not a run tag.
     assert event["data"]["runProperties"]["retrain_run_key"] == KEY
     assert "retrain_run_key" not in event["data"]["runTags"]
+    assert message.run_key == KEY  # the parser reads the property when there is no tag
 
 
 def test_a_failed_job_produces_a_terminal_status_event(

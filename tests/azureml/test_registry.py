@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from shared.adapters.azure.registry import AzureMLModelRegistry, RegistryError
+from shared.adapters.azure.registry import AzureMLModelRegistry
 from shared.adapters.azure.workspace import RetryPolicy
-from shared.errors import ConflictError, NotFound
+from shared.errors import ConflictError, NotFound, RegistryError
 from tests.azureml.conftest import Sleeps
 from tests.azureml.fake_workspace import (
     MANAGEMENT_AUDIENCE,

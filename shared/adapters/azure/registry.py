@@ -40,7 +40,7 @@ from azure.core.exceptions import ResourceNotFoundError
 from shared.adapters.azure.pipeline import _Client
 from shared.adapters.azure.workspace import RetryPolicy, classify, describe
 from shared.adapters.document_registry import DocumentModelRegistry
-from shared.errors import ConflictError, NotFound, RetrainError
+from shared.errors import ConflictError, NotFound, RegistryError
 from shared.parsing import MODEL_TAG
 from shared.ports import AliasState, Clock, ModelVersion, StateStore
 
@@ -54,10 +54,6 @@ P_ARTIFACT = "retrain_artifact_uri"
 P_LINEAGE = "retrain_lineage"
 P_COMPLETE = "retrain_lineage_complete"
 _TAG_LIMIT = 256
-
-
-class RegistryError(RetrainError):
-    """The workspace model registry could not be read or written."""
 
 
 class _WorkspaceAliases(DocumentModelRegistry):
@@ -188,6 +184,11 @@ class AzureMLModelRegistry:
                 describe(exc),
             )
         return state
+
+    def reconcile(self, name: str) -> None:
+        """The sweep's repair: the production tag follows the alias (a crash between
+        moving the alias and tagging leaves them apart)."""
+        self.repair_mirror(name)
 
     def repair_mirror(self, name: str, alias: str = "production") -> dict[int, str]:
         """Make the workspace versions' ``<alias>`` tags agree with the alias in the
