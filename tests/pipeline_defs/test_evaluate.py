@@ -361,3 +361,69 @@ def test_main_without_champion_and_with_missing_inputs(tmp_path, co2, capsys):
     (tmp_path / "model" / "model_eval.pkl").unlink()
     code, _ = run_main(tmp_path)
     assert code == 2 and "model_eval.pkl" in capsys.readouterr().err
+
+
+# -- MLflow ---------------------------------------------------------------------------------
+
+
+class RecordingMlflow:
+    """Stands in for the mlflow module: records what the step logs."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.fail = fail
+        self.runs: list[str | None] = []
+        self.params: dict = {}
+        self.metrics: dict = {}
+        self.steps: list[tuple[str, float, int]] = []
+        self.tags: dict = {}
+        self.artifacts: list[str] = []
+
+    def start_run(self, run_name=None):
+        import contextlib
+
+        self.runs.append(run_name)
+        if self.fail:
+            raise ConnectionError("tracking server unreachable")
+        return contextlib.nullcontext()
+
+    def log_params(self, params):
+        self.params.update(params)
+
+    def log_metrics(self, metrics):
+        self.metrics.update(metrics)
+
+    def log_metric(self, key, value, step):
+        self.steps.append((key, value, step))
+
+    def set_tag(self, key, value):
+        self.tags[key] = value
+
+    def log_artifact(self, path):
+        self.artifacts.append(Path(path).name)
+
+
+def test_mlflow_gets_params_metrics_per_window_and_per_fold_and_the_files(tmp_path, co2):
+    write_inputs(tmp_path, co2)
+    champion = write_champion(tmp_path / "champion", co2.loc[:"1997"])
+    code, metrics = run_main(tmp_path, "--champion", str(champion), "--backtest_folds", "4")
+    assert code == 0
+    client = RecordingMlflow()
+    assert evaluate.log_to_mlflow(metrics, tmp_path / "metrics", client, run_key="co2-1")
+    assert client.params["backtest_folds"] == 4 and client.params["champion"] is True
+    assert client.metrics["candidate.holdout.mase"] == metrics["candidate"]["holdout"]["mase"]
+    assert client.metrics["champion.backtest.smape"] == metrics["champion"]["backtest"]["smape"]
+    assert len(client.metrics) == 3 * 2 * 5
+    folds = [(k, v, s) for k, v, s in client.steps if k == "baseline.fold_mase"]
+    assert [(v, s) for _, v, s in folds] == [
+        (f["mase"], i) for i, f in enumerate(metrics["baseline"]["folds"])
+    ]
+    assert client.tags == {"retrain_run_key": "co2-1"}
+    assert client.artifacts == ["metrics.json", "forecast.png"]
+
+
+def test_mlflow_failures_and_absence_never_fail_the_step(tmp_path, co2, monkeypatch):
+    write_inputs(tmp_path, co2)
+    _, metrics = run_main(tmp_path)
+    assert not evaluate.log_to_mlflow(metrics, tmp_path / "metrics", RecordingMlflow(fail=True))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    assert evaluate.import_mlflow() is None

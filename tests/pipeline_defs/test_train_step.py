@@ -74,8 +74,10 @@ def test_the_script_writes_both_fits_that_unpickle_and_forecast_without_our_code
     assert run.returncode == 0, run.stderr
     lines = run.stdout.strip().splitlines()
     assert len(lines) > 5 and all(line.startswith("train: ") for line in lines)
-    assert lines[-2].startswith("train: chose ARIMA(")
-    assert lines[-1].startswith("train: final fit (")
+    candidates = [line for line in lines if line.startswith("train: [")]
+    [chose] = [line for line in lines if line.startswith("train: chose ARIMA(")]
+    [final_line] = [line for line in lines if line.startswith("train: final fit (")]
+    assert lines.index(final_line) == lines.index(chose) + 1
 
     record = json.loads((out / "model.json").read_text())
     assert record["frequency"] == "MS" and record["season_length"] == 12
@@ -95,7 +97,7 @@ def test_the_script_writes_both_fits_that_unpickle_and_forecast_without_our_code
     assert final["params"] == evaluation["params"]
     assert record["criterion_name"] == "aicc" and np.isfinite(evaluation["criterion"])
     assert record["seasonal_order"][3] == 12
-    assert len(record["search"]["tried"]) == len(lines) - 2
+    assert len(record["search"]["tried"]) == len(candidates)
 
     # A fresh interpreter, outside the code folder: only statsmodels is needed to unpickle.
     check = (
@@ -231,3 +233,18 @@ def test_bad_prep_json_and_csv_are_named(tmp_path, capsys, co2_monthly):
     (prepared / "holdout.csv").write_text("timestamp,value\n2000-03-01,3\n")
     code, err = run_main(args, capsys)
     assert code == 2 and "has 2 observed value(s)" in err and "at least 3" in err
+
+
+def test_mlflow_gets_the_model_and_both_fits(tmp_path, co2_monthly):
+    from tests.pipeline_defs.test_evaluate import RecordingMlflow
+
+    prepared = write_prepared(tmp_path, co2_monthly.iloc[-48:-12], holdout=co2_monthly.iloc[-12:])
+    result, final, record = train.train(prepared, time_budget=30)
+    train.write_outputs(tmp_path / "model", result, final, record)
+    client = RecordingMlflow()
+    assert train.log_to_mlflow(record, tmp_path / "model", client)
+    assert client.params["order"] == record["order"]
+    assert client.params["final_train_end"] == "1999-12-01T00:00:00"
+    assert client.metrics["final_fit.n_obs"] == 48 and client.metrics["evaluation_fit.n_obs"] == 36
+    assert client.artifacts == ["model.json"]
+    assert not train.log_to_mlflow(record, tmp_path / "model", RecordingMlflow(fail=True))

@@ -28,6 +28,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 import argparse  # noqa: E402
+import importlib  # noqa: E402
 import json  # noqa: E402
 import pickle  # noqa: E402
 import platform  # noqa: E402
@@ -230,6 +231,53 @@ def train(prepared: Path, time_budget: float) -> tuple[SearchResult, FinalFit, d
     return result, final, model_record(result, series, info, time_budget, final, full)
 
 
+def log_to_mlflow(record: dict[str, Any], folder: Path, client: Any = None) -> bool:
+    """Log the chosen model, both fits' criteria and model.json to the active MLflow run
+    (the step's run on Azure ML); True when logged. Skipped with a line when MLflow is not
+    installed or no ``MLFLOW_TRACKING_URI`` is set; failures never fail the step.
+    ``client`` replaces the ``mlflow`` module (tests)."""
+    mlflow = client
+    if mlflow is None:
+        if not os.environ.get("MLFLOW_TRACKING_URI"):
+            print("train: MLflow: no MLFLOW_TRACKING_URI, not logging", flush=True)
+            return False
+        try:
+            mlflow = importlib.import_module("mlflow")
+        except ImportError:
+            print("train: MLflow: not installed, not logging", flush=True)
+            return False
+    attached = "MLFLOW_RUN_ID" in os.environ
+    evaluation, final = record["evaluation_fit"], record["final_fit"] or {}
+    try:
+        with mlflow.start_run(run_name=None if attached else "local-train"):
+            mlflow.log_params(
+                {
+                    "model": record["search"]["model"],
+                    "order": record["order"],
+                    "seasonal_order": record["seasonal_order"],
+                    "trend": record["trend"],
+                    "time_budget_s": record["time_budget_s"],
+                    "final_fit_method": final.get("method"),
+                    "evaluation_train_end": evaluation["train_end"],
+                    "final_train_end": final.get("train_end"),
+                }
+            )
+            values = {
+                "evaluation_fit.criterion": evaluation.get("criterion"),
+                "evaluation_fit.n_obs": evaluation["n_obs"],
+                "final_fit.criterion": final.get("criterion"),
+                "final_fit.n_obs": final.get("n_obs"),
+                "search.seconds": record["search"]["seconds"],
+                "search.n_tried": record["search"]["n_tried"],
+            }
+            mlflow.log_metrics({k: float(v) for k, v in values.items() if v is not None})
+            mlflow.log_artifact(str(folder / "model.json"))
+    except Exception as exc:  # tracking must never fail the step
+        print(f"train: MLflow: logging failed ({type(exc).__name__}: {exc})", flush=True)
+        return False
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
@@ -253,6 +301,8 @@ def main(argv: list[str] | None = None) -> int:
         f"wrote {args.model_output / 'model.pkl'}",
         flush=True,
     )
+    if log_to_mlflow(record, args.model_output):
+        print("train: logged to MLflow", flush=True)
     return 0
 
 
