@@ -17,6 +17,7 @@ compute node would:
 
 Layout under ``root``::
 
+    mlflow.db                         MLflow store the steps log to (MLFLOW_TRACKING_URI)
     jobs/<run id>/job.json            the run's state (read by get_run from any instance)
     jobs/<run id>/logs/<step>.log     each step's stdout and stderr
     jobs/<run id>/inputs/<name>/      downloaded inputs
@@ -162,6 +163,12 @@ class LocalWorkspace:
             target=self._work, name=f"local-workspace-{workspace_name}", daemon=True
         )
         self._worker.start()
+
+    @property
+    def mlflow_tracking_uri(self) -> str:
+        """Where steps log with MLflow (given to them as ``MLFLOW_TRACKING_URI`` unless the
+        environment already sets one): an sqlite store under the workspace folder."""
+        return f"sqlite:///{self._root / 'mlflow.db'}"
 
     @property
     def root(self) -> Path:
@@ -497,6 +504,10 @@ class LocalWorkspace:
         self, argv: list[str], cwd: Path, log_path: Path, prefix: str, run_id: str
     ) -> tuple[int, list[str]]:
         env = dict(os.environ, PYTHONUNBUFFERED="1", AZUREML_RUN_ID=run_id)
+        # Steps that log with MLflow write to a store under the workspace folder, as Azure ML
+        # points them at the workspace's tracking server (open it with `mlflow ui
+        # --backend-store-uri sqlite:///<root>/mlflow.db`).
+        env.setdefault("MLFLOW_TRACKING_URI", self.mlflow_tracking_uri)
         tail: collections.deque[str] = collections.deque(maxlen=_STDERR_TAIL_LINES)
         write_lock = threading.Lock()
         with log_path.open("w", encoding="utf-8") as log:

@@ -458,3 +458,36 @@ def test_wait_times_out_and_close_cancels_running_and_queued_runs(tmp_path):
     assert workspace.get_run("slow").status == "Canceled"
     assert workspace.get_run("queued").status == "Canceled"
     assert events == []
+
+
+ENV_PIPELINE = """\
+    type: pipeline
+    jobs:
+      show:
+        type: command
+        component:
+          type: command
+          command: python -c "import os; print('tracking', os.environ['MLFLOW_TRACKING_URI'])"
+"""
+
+
+def test_steps_get_an_mlflow_store_under_the_workspace_folder(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    pipeline = tmp_path / "env.yml"
+    pipeline.write_text(textwrap.dedent(ENV_PIPELINE))
+    with LocalWorkspace(
+        tmp_path / "ws",
+        pipeline,
+        blob_service=BlobServiceClient.from_connection_string(
+            "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;"
+            "BlobEndpoint=http://127.0.0.1:9/devstoreaccount1;"
+        ),
+        datastores={},
+        notify=lambda event: None,
+    ) as workspace:
+        workspace.submit(PipelineSubmission(run_key="env", model="m", inputs={}))
+        assert workspace.wait("env", TIMEOUT).status == "Completed"
+        expected = f"sqlite:///{(tmp_path / 'ws').resolve() / 'mlflow.db'}"
+        assert workspace.mlflow_tracking_uri == expected
+    log = (tmp_path / "ws" / "jobs" / "env" / "logs" / "show.log").read_text()
+    assert f"tracking {expected}" in log

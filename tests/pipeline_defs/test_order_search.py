@@ -208,3 +208,20 @@ def test_the_process_runner_returns_what_the_serial_one_does(nile):
     assert runner.parallel_batches == 1
     assert [f.spec for f in parallel] == specs
     assert [f.criterion for f in parallel] == pytest.approx([f.criterion for f in serial])
+
+
+@pytest.mark.slow
+def test_the_final_fit_re_estimates_the_chosen_order_on_all_the_data():
+    series = co2_monthly()
+    evaluation = order_search.search_order(
+        series.iloc[:-24], season_length=12, time_budget_s=30, n_jobs=1
+    )
+    final = order_search.refit_final(series, evaluation)
+    assert final.method == "ml" and final.status == "ok", final.message
+    assert final.results.model.order == evaluation.order
+    assert final.results.model.seasonal_order == evaluation.seasonal_order
+    assert final.results.nobs == len(series) == final.n_obs
+    assert not np.allclose(final.results.params, evaluation.results.params)
+    forecast = final.results.get_forecast(2).predicted_mean
+    assert forecast.index[0] == pd.Timestamp("2002-01-01")
+    assert final.criterion is not None and np.isfinite(final.criterion)

@@ -48,12 +48,60 @@ def test_outputs_are_keyed_by_job_name_in_the_workspace_datastore():
         )
 
 
-def test_the_service_supplies_every_pipeline_input():
+OPTIONAL_INPUTS = {"champion", "run_key"}  # bound by evaluate, given only when known
+DEFAULTED_INPUTS = {"backtest_folds", "backtest_horizon"}  # literals with a default of 0
+
+
+def test_the_service_supplies_every_required_pipeline_input():
     from shared.settings import ModelConfig
 
     definition = yaml.safe_load(PIPELINE.read_text())
     supplied = {"data", "manifest", *ModelConfig(name="m", prefix="m/").pipeline_inputs()}
-    assert supplied == set(definition["inputs"])
+    declared = set(definition["inputs"])
+    assert supplied <= declared | OPTIONAL_INPUTS
+    assert declared - supplied <= DEFAULTED_INPUTS
+    assert {definition["inputs"][name] for name in DEFAULTED_INPUTS} == {0}
+
+
+def test_champion_and_run_key_are_optional_bindings_of_evaluate(job):
+    from azure.ai.ml import load_job
+
+    evaluate_step = job.jobs["evaluate"]
+    component_inputs = evaluate_step.component.inputs
+    for name in OPTIONAL_INPUTS:
+        assert component_inputs[name].optional is True, name
+        assert str(evaluate_step.inputs[name]._data) == f"${{{{parent.inputs.{name}}}}}"
+    assert component_inputs["champion"].type == "uri_folder"
+    assert "$[[--champion ${{inputs.champion}}]]" in evaluate_step.component.command
+    assert "$[[--run_key ${{inputs.run_key}}]]" in evaluate_step.component.command
+    for name in DEFAULTED_INPUTS:
+        assert evaluate_step.inputs[name]._data == f"${{{{parent.inputs.{name}}}}}"
+
+    # Left out: valid, and sent as the SDK sends a DSL pipeline whose optional input is None
+    # (no pipeline input, the step keeps its binding).
+    assert job._validate().passed
+    rest = job._to_rest_object().properties
+    assert "champion" not in rest.inputs and "run_key" not in rest.inputs
+    assert rest.jobs["evaluate"]["inputs"]["champion"]["value"] == "${{parent.inputs.champion}}"
+
+    # Given at submission: a uri_folder pipeline input.
+    uri = "azureml://datastores/workspaceblobstore/paths/retrain/co2-0123456789abcdef/model/"
+    given = load_job(
+        source=PIPELINE,
+        params_override=[
+            {"inputs.champion": {"type": "uri_folder", "path": uri}},
+            {"inputs.run_key": "co2-0123456789abcdef"},
+            {"inputs.backtest_folds": 4},
+        ],
+    )
+    assert given._validate().passed
+    inputs = given._to_rest_object().properties.inputs
+    assert inputs["champion"].as_dict() == {"uri": uri, "jobInputType": "uri_folder"}
+    assert inputs["run_key"].as_dict() == {
+        "value": "co2-0123456789abcdef",
+        "jobInputType": "literal",
+    }
+    assert inputs["backtest_folds"].as_dict() == {"value": "4", "jobInputType": "literal"}
 
 
 def test_every_step_uses_the_one_conda_environment():

@@ -1,14 +1,20 @@
 """Train step: choose and fit an ARIMA/SARIMAX model for the prepared training series.
 
-Reads ``train.csv`` (``timestamp,value``, ascending, evenly spaced) and ``prep.json``
-(``frequency``, ``season_length``, ``horizon``) from ``--prepared``, runs the stepwise order
-search of ``order_search.py`` within ``--time_budget`` seconds, and writes to
-``--model_output``:
+Reads ``train.csv`` and ``holdout.csv`` (``timestamp,value``, ascending, evenly spaced) and
+``prep.json`` (``frequency``, ``season_length``, ``horizon``) from ``--prepared``, runs the
+stepwise order search of ``order_search.py`` on the training split within ``--time_budget``
+seconds, then refits the chosen order on all the data (training split + holdout), and writes
+to ``--model_output``:
 
-- ``model.pkl``: the fitted statsmodels results object (pickle; needs only statsmodels to load,
-  then ``results.get_forecast(h)``);
-- ``model.json``: order, seasonal order, trend, criterion, training range, frequency and the
-  full record of the search.
+- ``model.pkl``: the final fit on all the data: what is registered and served; its forecast
+  starts right after the last observation (a statsmodels results object, pickled; needs only
+  statsmodels to load, then ``results.get_forecast(h)``);
+- ``model_eval.pkl``: the evaluation fit on the training split only: what the evaluate step
+  scores on the holdout and the backtest (the holdout is unseen by its parameters);
+- ``model.json``: order, seasonal order, trend, frequency, the full record of the search and
+  both fits under ``evaluation_fit`` and ``final_fit`` (file, training range, number of
+  observations, criterion, parameters). Its top-level ``train_start``, ``train_end``,
+  ``n_obs`` and ``criterion`` describe ``model.pkl`` (the final fit).
 
 Bad input exits with status 2 and one line on stderr saying what was wrong.
 """
@@ -22,6 +28,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 import argparse  # noqa: E402
+import importlib  # noqa: E402
 import json  # noqa: E402
 import pickle  # noqa: E402
 import platform  # noqa: E402
@@ -29,9 +36,16 @@ import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import statsmodels  # noqa: E402
-from order_search import SearchResult, SeriesTooShortError, search_order  # noqa: E402
+from order_search import (  # noqa: E402
+    FinalFit,
+    SearchResult,
+    SeriesTooShortError,
+    refit_final,
+    search_order,
+)
 
 REQUIRED_PREP_KEYS = ("frequency", "season_length", "horizon")
 
@@ -77,7 +91,8 @@ def read_prep_info(path: Path) -> dict[str, Any]:
 
 
 def read_train_series(path: Path, frequency: str) -> pd.Series:
-    """``train.csv`` as a float Series on a DatetimeIndex carrying ``frequency``."""
+    """``train.csv`` (or ``holdout.csv``) as a float Series on a DatetimeIndex carrying
+    ``frequency``."""
     if not path.is_file():
         raise InputError(f"missing {path.name} in {path.parent}")
     try:
@@ -112,19 +127,67 @@ def read_train_series(path: Path, frequency: str) -> pd.Series:
     return pd.Series(values.to_numpy(dtype=float), index=index, name="value")
 
 
+def all_data(train: pd.Series, holdout: pd.Series, frequency: str) -> pd.Series:
+    """The training split followed by the holdout, checked to continue it at ``frequency``."""
+    combined = pd.concat([train, holdout])
+    try:
+        index = pd.DatetimeIndex(combined.index, freq=frequency)
+    except ValueError as exc:
+        raise InputError(
+            f"holdout.csv does not continue train.csv at frequency {frequency!r}"
+        ) from exc
+    return combined.set_axis(index)
+
+
+def _params(results: Any) -> dict[str, float]:
+    names = list(getattr(results.model, "param_names", []))
+    values = [float(v) for v in np.asarray(results.params, dtype=float)]
+    return dict(zip(names, values, strict=False)) if len(names) == len(values) else {}
+
+
+def fit_record(results: Any, series: pd.Series, *, file: str) -> dict[str, Any]:
+    """One fit for ``model.json``: which file holds it, its data range and its parameters."""
+    return {
+        "file": file,
+        "n_obs": int(series.notna().sum()),
+        "train_start": series.index[0].isoformat(),
+        "train_end": series.index[-1].isoformat(),
+        "params": _params(results),
+    }
+
+
 def model_record(
-    result: SearchResult, series: pd.Series, info: dict[str, Any], time_budget: float
+    result: SearchResult,
+    series: pd.Series,
+    info: dict[str, Any],
+    time_budget: float,
+    final: FinalFit | None = None,
+    full: pd.Series | None = None,
 ) -> dict[str, Any]:
-    """What ``model.json`` holds: the model, its training range and the search record."""
+    """What ``model.json`` holds: the model, both fits and the search record.
+
+    Without ``final`` (the search alone) the top level describes the evaluation fit.
+    """
+    evaluation = fit_record(result.results, series, file="model_eval.pkl") | {
+        "criterion_name": result.criterion_name,
+        "criterion": result.to_record()["criterion"],
+    }
+    top = evaluation
+    final_record: dict[str, Any] | None = None
+    if final is not None and full is not None:
+        final_record = fit_record(final.results, full, file="model.pkl") | final.to_record()
+        top = final_record
     return {
         "order": list(result.order),
         "seasonal_order": list(result.seasonal_order),
         "trend": result.trend,
         "criterion_name": result.criterion_name,
-        "criterion": result.to_record()["criterion"],
-        "n_obs": int(series.notna().sum()),
-        "train_start": series.index[0].isoformat(),
-        "train_end": series.index[-1].isoformat(),
+        "criterion": top["criterion"],
+        "n_obs": top["n_obs"],
+        "train_start": top["train_start"],
+        "train_end": top["train_end"],
+        "evaluation_fit": evaluation,
+        "final_fit": final_record,
         "frequency": info["frequency"],
         "season_length": int(info["season_length"]),
         "horizon": int(info["horizon"]),
@@ -136,19 +199,25 @@ def model_record(
     }
 
 
-def write_outputs(folder: Path, result: SearchResult, record: dict[str, Any]) -> None:
+def write_outputs(
+    folder: Path, result: SearchResult, final: FinalFit, record: dict[str, Any]
+) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    with (folder / "model.pkl").open("wb") as handle:
-        pickle.dump(result.results, handle, protocol=pickle.HIGHEST_PROTOCOL)
+    for name, results in (("model.pkl", final.results), ("model_eval.pkl", result.results)):
+        with (folder / name).open("wb") as handle:
+            pickle.dump(results, handle, protocol=pickle.HIGHEST_PROTOCOL)
     (folder / "model.json").write_text(json.dumps(record, indent=2))
 
 
-def train(prepared: Path, time_budget: float) -> tuple[SearchResult, dict[str, Any]]:
-    """Read the prepared folder, search, and return the result with its JSON record."""
+def train(prepared: Path, time_budget: float) -> tuple[SearchResult, FinalFit, dict[str, Any]]:
+    """Read the prepared folder, search on the training split, refit the chosen order on
+    all the data, and return both fits with their JSON record."""
     if not prepared.is_dir():
         raise InputError(f"prepared folder {prepared} does not exist")
     info = read_prep_info(prepared / "prep.json")
     series = read_train_series(prepared / "train.csv", info["frequency"])
+    holdout = read_train_series(prepared / "holdout.csv", info["frequency"])
+    full = all_data(series, holdout, info["frequency"])
     try:
         result = search_order(
             series,
@@ -158,25 +227,82 @@ def train(prepared: Path, time_budget: float) -> tuple[SearchResult, dict[str, A
         )
     except SeriesTooShortError as exc:
         raise InputError(f"train.csv: {exc}") from exc
-    return result, model_record(result, series, info, time_budget)
+    final = refit_final(full, result, time_budget_s=time_budget)
+    return result, final, model_record(result, series, info, time_budget, final, full)
+
+
+def log_to_mlflow(record: dict[str, Any], folder: Path, client: Any = None) -> bool:
+    """Log the chosen model, both fits' criteria and model.json to the active MLflow run
+    (the step's run on Azure ML); True when logged. Skipped with a line when MLflow is not
+    installed or no ``MLFLOW_TRACKING_URI`` is set; failures never fail the step.
+    ``client`` replaces the ``mlflow`` module (tests)."""
+    mlflow = client
+    if mlflow is None:
+        if not os.environ.get("MLFLOW_TRACKING_URI"):
+            print("train: MLflow: no MLFLOW_TRACKING_URI, not logging", flush=True)
+            return False
+        try:
+            mlflow = importlib.import_module("mlflow")
+        except ImportError:
+            print("train: MLflow: not installed, not logging", flush=True)
+            return False
+    attached = "MLFLOW_RUN_ID" in os.environ
+    evaluation, final = record["evaluation_fit"], record["final_fit"] or {}
+    try:
+        with mlflow.start_run(run_name=None if attached else "local-train"):
+            mlflow.log_params(
+                {
+                    "model": record["search"]["model"],
+                    "order": record["order"],
+                    "seasonal_order": record["seasonal_order"],
+                    "trend": record["trend"],
+                    "time_budget_s": record["time_budget_s"],
+                    "final_fit_method": final.get("method"),
+                    "evaluation_train_end": evaluation["train_end"],
+                    "final_train_end": final.get("train_end"),
+                }
+            )
+            values = {
+                "evaluation_fit.criterion": evaluation.get("criterion"),
+                "evaluation_fit.n_obs": evaluation["n_obs"],
+                "final_fit.criterion": final.get("criterion"),
+                "final_fit.n_obs": final.get("n_obs"),
+                "search.seconds": record["search"]["seconds"],
+                "search.n_tried": record["search"]["n_tried"],
+            }
+            mlflow.log_metrics({k: float(v) for k, v in values.items() if v is not None})
+            mlflow.log_artifact(str(folder / "model.json"))
+    except Exception as exc:  # tracking must never fail the step
+        print(f"train: MLflow: logging failed ({type(exc).__name__}: {exc})", flush=True)
+        return False
+    return True
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        result, record = train(args.prepared, args.time_budget)
+        result, final, record = train(args.prepared, args.time_budget)
     except InputError as exc:
         print(f"train: error: {exc}", file=sys.stderr, flush=True)
         return 2
-    write_outputs(args.model_output, result, record)
+    write_outputs(args.model_output, result, final, record)
+    evaluation, production = record["evaluation_fit"], record["final_fit"]
     fallback = f"; fallback: {result.fallback_reason}" if result.fallback_reason else ""
     print(
         f"train: chose {record['search']['model']} {result.criterion_name}="
         f"{result.criterion:.3f} from {len(result.tried)} candidates in {result.seconds:.2f}s "
-        f"on {record['n_obs']} points ({record['train_start']} .. {record['train_end']})"
-        f"{fallback}; wrote {args.model_output / 'model.pkl'}",
+        f"on {evaluation['n_obs']} points ({evaluation['train_start']} .. "
+        f"{evaluation['train_end']}){fallback}; wrote {args.model_output / 'model_eval.pkl'}",
         flush=True,
     )
+    print(
+        f"train: final fit ({final.method}, {final.seconds:.2f}s) on {production['n_obs']} "
+        f"points ({production['train_start']} .. {production['train_end']}); "
+        f"wrote {args.model_output / 'model.pkl'}",
+        flush=True,
+    )
+    if log_to_mlflow(record, args.model_output):
+        print("train: logged to MLflow", flush=True)
     return 0
 
 
