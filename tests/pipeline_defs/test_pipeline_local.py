@@ -12,7 +12,7 @@ import pytest
 from azure.storage.blob import BlobServiceClient
 
 from localdev.datasets import co2_monthly, series_csv
-from shared.adapters.local_workspace import LocalWorkspace
+from localdev.workspace import LocalWorkspace
 from shared.ports import PipelineSubmission
 from tests.pipeline_defs.components import ROOT
 
