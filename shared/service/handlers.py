@@ -2,7 +2,8 @@
 
 Handlers are plain functions ``(message, context) -> list[Outcome]``, one module per
 kind of message: ``triggers`` (new data, schedule, drift, manual), ``runs`` (run status
-and completion, which hands a completed run to ``promotion``).
+and completion, which hands a completed run to ``promotion``), ``operator`` (rollback,
+manual promotion, pin, unpin).
 """
 
 from __future__ import annotations
@@ -13,11 +14,16 @@ from typing import Any
 from shared.messages import (
     DriftAlerted,
     NewDataArrived,
+    PinRequested,
     PipelineRunCompleted,
+    PromoteRequested,
     RetrainRequested,
+    RollbackRequested,
     ScheduleTicked,
+    UnpinRequested,
 )
 from shared.service.context import Context
+from shared.service.operator import handle_pin, handle_unpin, handle_version_change
 from shared.service.outcome import Outcome
 from shared.service.runs import handle_run_event
 from shared.service.triggers import handle_schedule, handle_trigger
@@ -35,4 +41,8 @@ HANDLERS: dict[type, Handler] = {
     RetrainRequested: _one_trigger,
     ScheduleTicked: handle_schedule,
     PipelineRunCompleted: handle_run_event,
+    RollbackRequested: handle_version_change,
+    PromoteRequested: handle_version_change,
+    PinRequested: handle_pin,
+    UnpinRequested: handle_unpin,
 }
