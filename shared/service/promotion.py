@@ -170,8 +170,7 @@ def _register(
             "metrics": metrics,
             "metrics_uri": ctx.artifacts.uri(f"retrain/{key}/metrics/"),
             "gate": verdict.as_record(),
-            "evaluation_fit": metrics.get("model"),
-            "final_fit": _final_fit(key, ctx),
+            **_fits(key, metrics, ctx),
             "report_url": report_url,
             "pipeline_definition_sha256": ctx.pipeline_sha256,
             "code_version": ctx.code_version,
@@ -179,15 +178,20 @@ def _register(
     )
 
 
-def _final_fit(key: str, ctx: Context) -> JSON | None:
-    """What the train step recorded about the registered fit (model.json, without the
-    order-search log, which stays in the artifact)."""
+def _fits(key: str, metrics: Mapping[str, Any], ctx: Context) -> JSON:
+    """The evaluation fit (scored by the gate) and the final fit (refit on all the data:
+    what is registered and served), from the train step's model.json when it has them
+    (without the order-search log, which stays in the artifact)."""
+    path = f"retrain/{key}/model/model.json"
     try:
-        fit = ctx.artifacts.read_json(f"retrain/{key}/model/model.json")
+        fit = {k: v for k, v in ctx.artifacts.read_json(path).items() if k != "search"}
     except NotFound:
-        return None
-    return {k: v for k, v in fit.items() if k != "search"} | {
-        "model_json_uri": ctx.artifacts.uri(f"retrain/{key}/model/model.json")
+        fit = {}
+    evaluation, final = fit.get("evaluation_fit"), fit.get("final_fit")
+    return {
+        "evaluation_fit": evaluation if isinstance(evaluation, dict) else metrics.get("model"),
+        "final_fit": final if isinstance(final, dict) else (fit or None),
+        "model_json_uri": ctx.artifacts.uri(path) if fit else None,
     }
 
 

@@ -73,7 +73,12 @@ def test_a_promotion_records_history_report_and_lineage(world):
     key = arrive(world, "2000", 2000, "e0")
     world.artifacts.write_json(
         f"retrain/{key}/model/model.json",
-        {"order": [1, 1, 1], "train_end": "2000-12-01", "search": {"tried": 40}},
+        {
+            "order": [1, 1, 1],
+            "search": {"tried": 40},
+            "evaluation_fit": {"file": "model_eval.pkl", "train_end": "1999-12-01"},
+            "final_fit": {"file": "model.pkl", "train_end": "2000-12-01"},
+        },
     )
     outcome = world.complete(key, metrics_v2(candidate=0.5))
     assert outcome.action == "promoted"
@@ -84,12 +89,9 @@ def test_a_promotion_records_history_report_and_lineage(world):
     assert record["promotion"].endswith("production: none -> v1")
     lineage = world.registry.get_version("co2", 1).lineage
     assert lineage["gate"]["checks"][0]["name"] == "beats_seasonal_naive"
-    assert lineage["final_fit"]["order"] == [1, 1, 1] and "search" not in lineage["final_fit"]
-    assert lineage["evaluation_fit"] == {
-        "order": [1, 1, 1],
-        "seasonal_order": [0, 1, 1, 12],
-        "trend": None,
-    }
+    assert lineage["final_fit"] == {"file": "model.pkl", "train_end": "2000-12-01"}
+    assert lineage["evaluation_fit"]["file"] == "model_eval.pkl"
+    assert lineage["model_json_uri"].endswith(f"retrain/{key}/model/model.json")
     [entry] = world.service.list_history("co2")["history"]
     assert (entry["action"], entry["by"], entry["from_version"], entry["to_version"]) == (
         "promoted",
@@ -100,6 +102,14 @@ def test_a_promotion_records_history_report_and_lineage(world):
     assert entry["run_key"] == key and entry["reason"].startswith("passed: backtest MASE")
     gate_entry = world.ledger()[-1]
     assert gate_entry["kind"] == "gate" and gate_entry["gate"]["passed"] is True
+
+
+def test_without_model_json_the_evaluation_fit_comes_from_the_metrics(world):
+    key = arrive(world, "2000", 2000, "e0")
+    world.complete(key, metrics_v2(candidate=0.5))
+    lineage = world.registry.get_version("co2", 1).lineage
+    assert lineage["evaluation_fit"]["order"] == [1, 1, 1]
+    assert lineage["final_fit"] is None
 
 
 def test_champion_that_could_not_be_rescored_keeps_production(world):
