@@ -38,8 +38,8 @@ from azure.storage.blob import BlobServiceClient  # noqa: E402
 
 from localdev.azurite import Azurite  # noqa: E402
 from localdev.datasets import co2_monthly, series_csv  # noqa: E402
+from localdev.workspace import LocalWorkspace  # noqa: E402
 from shared.adapters.blob import BlobDataStore, container_client  # noqa: E402
-from shared.adapters.local_workspace import LocalWorkspace  # noqa: E402
 from shared.ports import PipelineRun, PipelineSubmission  # noqa: E402
 from shared.snapshot import Snapshot  # noqa: E402
 

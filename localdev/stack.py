@@ -121,6 +121,7 @@ def start_stack(
             **(extra_settings or {}),
         }
         app_settings.setdefault("RETRAIN_SCHEDULE", "0 0 3 * * *")
+        app_settings.setdefault("RETRAIN_SWEEP_SCHEDULE", "0 */5 * * * *")
         data_container = app_settings.get("RETRAIN_DATA_CONTAINER", "data")
         host = LocalFunctionsHost(
             function_app.create_app(),

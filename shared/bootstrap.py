@@ -17,10 +17,14 @@ import urllib.request
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shared.service import RetrainService
-from shared.settings import Settings
+from shared.settings import Settings, StorageSettings
+
+if TYPE_CHECKING:
+    from azure.core.credentials import TokenCredential
+    from azure.storage.blob import BlobServiceClient
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +63,25 @@ def post_event_to(url: str) -> Callable[[dict[str, Any]], None]:
     return notify
 
 
+def blob_service(storage: StorageSettings) -> BlobServiceClient:
+    """A Blob service client from a connection string or an identity-based connection."""
+    from azure.storage.blob import BlobServiceClient
+
+    if storage.connection_string is not None:
+        return BlobServiceClient.from_connection_string(storage.connection_string)
+    return BlobServiceClient(
+        str(storage.blob_service_uri), credential=credential(storage.managed_identity_client_id)
+    )
+
+
+def credential(managed_identity_client_id: str | None) -> TokenCredential:
+    """DefaultAzureCredential: the Function App's managed identity on Azure (the
+    user-assigned one when its client id is given), a developer's login elsewhere."""
+    from azure.identity import DefaultAzureCredential
+
+    return DefaultAzureCredential(managed_identity_client_id=managed_identity_client_id)
+
+
 def build_service(
     settings: Settings, *, notify: Callable[[dict[str, Any]], None] | None = None
 ) -> RetrainService:
@@ -68,8 +91,7 @@ def build_service(
     to ``RETRAIN_LOCAL_EVENTS_URL`` (the local host's Event Grid webhook for the
     run-completed function) or, when that is unset, handed straight to this service.
     """
-    from azure.storage.blob import BlobServiceClient
-
+    from localdev.workspace import LocalWorkspace
     from shared.adapters.blob import (
         BlobArtifactStore,
         BlobDataStore,
@@ -77,9 +99,8 @@ def build_service(
         container_client,
     )
     from shared.adapters.document_registry import DocumentModelRegistry
-    from shared.adapters.local_workspace import LocalWorkspace
 
-    blobs = BlobServiceClient.from_connection_string(settings.storage_connection_string)
+    blobs = blob_service(settings.storage)
     state = BlobStateStore(container_client(blobs, settings.state_container))
     clock = SystemClock()
     service_box: list[RetrainService] = []

@@ -130,6 +130,16 @@ class UnpinRequested:
         return f"unpin by {self.requested_by}: {self.reason}"
 
 
+@dataclass(frozen=True)
+class SweepTicked:
+    """The reconciliation timer fired: finalise runs whose completion event never came."""
+
+    at: datetime
+
+    def describe(self) -> str:
+        return f"sweep at {self.at.isoformat()}"
+
+
 TriggerMessage = NewDataArrived | ScheduleTicked | DriftAlerted | RetrainRequested
 OperatorMessage = RollbackRequested | PromoteRequested | PinRequested | UnpinRequested
-Message = TriggerMessage | PipelineRunCompleted | OperatorMessage
+Message = TriggerMessage | PipelineRunCompleted | SweepTicked | OperatorMessage

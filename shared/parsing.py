@@ -128,28 +128,29 @@ def parse_blob_created(
 def parse_run_event(event: Mapping[str, Any]) -> PipelineRunCompleted:
     """An Azure ML ``RunCompleted`` or ``RunStatusChanged`` event."""
     event_id, event_type, _subject, _time, raw = _envelope(event)
-    data = _data(raw, event_type)
+    # Azure ML's sources disagree on the casing of these keys (runStatus, RunStatus...).
+    data = {str(k).lower(): v for k, v in _data(raw, event_type).items()}
     if event_type == RUN_COMPLETED:
         status = "Completed"
     elif event_type == RUN_STATUS_CHANGED:
-        raw_status = str(data.get("runStatus") or "")
+        raw_status = str(data.get("runstatus") or "")
         if not raw_status:
             raise InvalidInput(f"{RUN_STATUS_CHANGED} event {event_id} has no runStatus")
         # Azure ML's documented example says "failed"; the service speaks "Failed".
         status = _RUN_STATES.get(raw_status.lower(), raw_status)
     else:
         raise InvalidInput(f"expected {RUN_COMPLETED} or {RUN_STATUS_CHANGED}, got {event_type!r}")
-    run_id = data.get("runId")
+    run_id = data.get("runid")
     if not run_id:
         raise InvalidInput(f"{event_type} event {event_id} has no runId")
-    tags = data.get("runTags") or {}
+    tags = data.get("runtags") or {}
     run_key = tags.get(RUN_KEY_TAG) if isinstance(tags, Mapping) else None
     return PipelineRunCompleted(
         run_id=str(run_id),
         run_key=str(run_key) if run_key else None,
         status=status,
         event_id=event_id,
-        experiment=data.get("experimentName"),
+        experiment=data.get("experimentname"),
     )
 
 

@@ -2,8 +2,10 @@
 
 Built now: duplicate deliveries, non-committing blob APIs, resolved alerts, empty
 snapshots, "this snapshot already has a run" (the run key dedupes every trigger that sees
-the same data), resubmission of a run whose submit failed or got stuck, and a manual
-``force`` that starts a new attempt on the same data. Coalescing of bursts, cooldown, one
+the same data), resubmission of a run whose submit failed or got stuck, a new attempt when
+the snapshot's latest run failed or was cancelled (up to ``MAX_AUTOMATIC_ATTEMPTS`` per
+snapshot, so a run that fails on its data is not retried for ever by the schedule), and a
+manual ``force`` that starts a new attempt on the same data. Coalescing of bursts, cooldown, one
 active run per model and data sufficiency are later work (see docs/architecture.md).
 """
 
@@ -29,6 +31,10 @@ from shared.snapshot import Snapshot, run_key
 # A run record still "Submitting" this long after it was written means the instance that
 # wrote it died before submitting: the next trigger may submit it.
 STUCK_SUBMITTING = timedelta(minutes=15)
+# Attempts on one snapshot that triggers may start on their own after failed runs; a
+# manual request with force may always start another.
+MAX_AUTOMATIC_ATTEMPTS = 3
+UNSUCCESSFUL_STATES = frozenset({"Failed", "Canceled"})
 
 
 @dataclass(frozen=True)
@@ -98,6 +104,17 @@ def decide(
             return Skip(model, f"run {key} ({status}) is still going; force waits for it", key)
         new_key = attempt_key(snapshot, attempts + 1)
         return Retrain(model, new_key, snapshot, f"{message.describe()} (forced after {key})")
+    if status in UNSUCCESSFUL_STATES:
+        if attempts < MAX_AUTOMATIC_ATTEMPTS:
+            new_key = attempt_key(snapshot, attempts + 1)
+            why = f"{message.describe()}; run {key} on this data {status.lower()}, trying again"
+            return Retrain(model, new_key, snapshot, why)
+        return Skip(
+            model,
+            f"run {key} ({status}) was attempt {attempts} of {MAX_AUTOMATIC_ATTEMPTS} on this "
+            "data; fix the cause, then ask for a run with force",
+            run_key=key,
+        )
     if isinstance(message, ScheduleTicked):
         return Skip(model, f"nothing new since run {key} ({status})", run_key=key)
     return Skip(model, f"run {key} ({status}) already covers this data snapshot", run_key=key)

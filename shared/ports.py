@@ -51,6 +51,10 @@ class StateStore(Protocol):
         """Keys under ``prefix`` in lexicographic order; empty when none."""
         ...
 
+    def delete(self, key: str) -> None:
+        """Remove the document; nothing happens when it is absent."""
+        ...
+
 
 @dataclass(frozen=True)
 class DataFile:
@@ -141,6 +145,12 @@ class PipelineClient(Protocol):
         """The run's current state; ``NotFound`` if unknown."""
         ...
 
+    def find_run(self, run_key: str) -> PipelineRun | None:
+        """The run started for ``run_key`` (found by its job name or tag), or None when
+        the backend has none: how the service tells an ambiguous failed submit that did
+        start a job from one that did not."""
+        ...
+
 
 @dataclass(frozen=True)
 class ModelVersion:
@@ -192,4 +202,9 @@ class ModelRegistry(Protocol):
     def set_alias(self, name: str, alias: str, version: int, *, etag: str | None) -> AliasState:
         """Compare-and-swap: point ``alias`` at ``version`` only if it still has ``etag``
         (``None``: only if the alias is unset). ``ConflictError`` when it moved."""
+        ...
+
+    def reconcile(self, name: str) -> None:
+        """Repair what a crash between two writes may have left inconsistent (e.g. a
+        workspace's production tag that disagrees with the alias); called by the sweep."""
         ...

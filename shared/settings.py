@@ -23,7 +23,10 @@ from shared.gate import GatePolicy, policy_problems
 APP_ROOT = Path(__file__).resolve().parent.parent
 MODEL_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,40}$")
 _PLACEHOLDER = re.compile(r"^(<.*>|changeme|todo|xxx+)$", re.IGNORECASE)
-BACKENDS = ("local",)
+BACKENDS = ("local", "azureml")
+INVOKE_FORMS = ("batch_endpoint", "v1_pipeline_endpoint")
+# Set by the platform in every deployed Function App (never by the local host).
+AZURE_HOST_MARKERS = ("WEBSITE_INSTANCE_ID", "CONTAINER_NAME")
 
 
 @dataclass(frozen=True)
@@ -64,9 +67,10 @@ class ModelConfig:
 class Settings:
     """Everything the app is configured with. See docs/settings.md."""
 
-    storage_connection_string: str
+    storage: StorageSettings
     models: tuple[ModelConfig, ...]
     schedule: str = "0 0 3 * * *"
+    sweep_schedule: str = "0 */5 * * * *"
     backend: str = "local"
     data_container: str = "data"
     state_container: str = "retrain-state"
@@ -78,6 +82,8 @@ class Settings:
     local_events_url: str | None = None
     code_version: str = "dev"
     gate: GatePolicy = field(default_factory=GatePolicy)
+    azureml: AzureMLSettings | None = None
+    on_azure: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -92,21 +98,33 @@ class Settings:
                 return None
             return value
 
-        connection = get("RETRAIN_STORAGE_CONNECTION_STRING") or get("AzureWebJobsStorage")
-        if not connection:
-            problems.append(
-                "RETRAIN_STORAGE_CONNECTION_STRING (or AzureWebJobsStorage) is not set: "
-                "the service keeps its state in Blob storage"
-            )
+        storage = _storage_settings(get, problems)
+        on_azure = any(env.get(marker) for marker in AZURE_HOST_MARKERS)
         models = _parse_models(get("RETRAIN_MODELS"), problems)
         schedule = get("RETRAIN_SCHEDULE", cls.schedule) or cls.schedule
-        _check_ncrontab(schedule, problems)
-        backend = get("RETRAIN_BACKEND", "local") or "local"
+        _check_ncrontab("RETRAIN_SCHEDULE", schedule, problems)
+        sweep_schedule = get("RETRAIN_SWEEP_SCHEDULE", cls.sweep_schedule) or cls.sweep_schedule
+        _check_ncrontab("RETRAIN_SWEEP_SCHEDULE", sweep_schedule, problems)
+        default_backend = "azureml" if on_azure else "local"
+        backend = get("RETRAIN_BACKEND", default_backend) or default_backend
+        azureml: AzureMLSettings | None = None
         if backend not in BACKENDS:
             problems.append(
-                f"RETRAIN_BACKEND={backend!r} is not available; built backends: "
-                f"{', '.join(BACKENDS)} (the Azure ML backend is not built yet, "
-                "see docs/local-vs-azure.md)"
+                f"RETRAIN_BACKEND={backend!r} is not a backend; choose one of {', '.join(BACKENDS)}"
+            )
+        elif backend == "azureml":
+            azureml = _azureml_settings(get, problems)
+        elif on_azure:
+            problems.append(
+                "RETRAIN_BACKEND=local cannot run inside a deployed Function App: it trains in "
+                "the app's own process, which has no pandas or statsmodels and a read-only app "
+                "folder; use RETRAIN_BACKEND=azureml (the default on Azure)"
+            )
+        else:
+            _check_writable(
+                "RETRAIN_LOCAL_WORKSPACE_DIR",
+                Path(get("RETRAIN_LOCAL_WORKSPACE_DIR") or cls.local_workspace_dir),
+                problems,
             )
         gate = _gate_policy(get, problems)
         events_url = get("RETRAIN_LOCAL_EVENTS_URL")
@@ -117,7 +135,7 @@ class Settings:
             )
         if problems:
             raise ConfigurationError("invalid app settings:\n  - " + "\n  - ".join(problems))
-        assert connection is not None and gate is not None
+        assert storage is not None and gate is not None
         optional: dict[str, Any] = {}
         for attr, name in (
             ("data_container", "RETRAIN_DATA_CONTAINER"),
@@ -134,9 +152,12 @@ class Settings:
             if env.get(name):
                 optional[attr] = Path(env[name])
         return cls(
-            storage_connection_string=connection,
+            storage=storage,
+            azureml=azureml,
+            on_azure=on_azure,
             models=models,
             schedule=schedule,
+            sweep_schedule=sweep_schedule,
             backend=backend,
             local_events_url=events_url or None,
             gate=gate,
@@ -186,17 +207,17 @@ def _gate_field(where: str, attr: str) -> str:
     return f"{where}.gate.{attr}"
 
 
-def _check_ncrontab(expression: str, problems: list[str]) -> None:
+def _check_ncrontab(name: str, expression: str, problems: list[str]) -> None:
     from croniter import croniter
 
     fields = expression.split()
     if len(fields) != 6:
         problems.append(
-            f"RETRAIN_SCHEDULE={expression!r} must be an NCRONTAB expression with six fields "
+            f"{name}={expression!r} must be an NCRONTAB expression with six fields "
             "(second minute hour day month day-of-week), e.g. '0 0 3 * * *'"
         )
     elif not croniter.is_valid(expression, second_at_beginning=True):
-        problems.append(f"RETRAIN_SCHEDULE={expression!r} is not a valid NCRONTAB expression")
+        problems.append(f"{name}={expression!r} is not a valid NCRONTAB expression")
 
 
 _MODEL_FIELDS = {f for f in ModelConfig.__dataclass_fields__}
@@ -261,3 +282,132 @@ def _parse_models(raw: str | None, problems: list[str]) -> tuple[ModelConfig, ..
         if second.startswith(first):
             problems.append(f"RETRAIN_MODELS prefixes {first!r} and {second!r} overlap")
     return tuple(models)
+
+
+@dataclass(frozen=True)
+class StorageSettings:
+    """How to reach the Blob storage account: a connection string (Azurite, or an account
+    key), or an identity-based connection (``<prefix>__blobServiceUri`` or
+    ``<prefix>__accountName``, with ``__credential=managedidentity`` and ``__clientId`` for
+    a user-assigned identity), as the Functions host reads ``AzureWebJobsStorage``."""
+
+    source: str
+    connection_string: str | None = None
+    blob_service_uri: str | None = None
+    managed_identity_client_id: str | None = None
+
+    def describe(self) -> str:
+        if self.connection_string is not None:
+            return f"connection string from {self.source}"
+        who = (
+            f"managed identity {self.managed_identity_client_id}"
+            if self.managed_identity_client_id
+            else "DefaultAzureCredential"
+        )
+        return f"{self.blob_service_uri} with {who} (from {self.source})"
+
+
+_STORAGE_PREFIXES = ("RETRAIN_STORAGE", "AzureWebJobsStorage")
+
+
+def _storage_settings(get: Any, problems: list[str]) -> StorageSettings | None:
+    """The app's own storage setting first (RETRAIN_STORAGE_CONNECTION_STRING or the
+    identity-based RETRAIN_STORAGE__*), then the host's AzureWebJobsStorage(__*)."""
+    for prefix in _STORAGE_PREFIXES:
+        name = "RETRAIN_STORAGE_CONNECTION_STRING" if prefix == "RETRAIN_STORAGE" else prefix
+        connection = get(name)
+        if connection:
+            return StorageSettings(source=name, connection_string=connection)
+        uri, account = get(f"{prefix}__blobServiceUri"), get(f"{prefix}__accountName")
+        if uri or account:
+            credential = (get(f"{prefix}__credential") or "").lower()
+            client_id = get(f"{prefix}__clientId")
+            if credential not in ("", "managedidentity"):
+                problems.append(
+                    f"{prefix}__credential must be 'managedidentity' (or unset), got {credential!r}"
+                )
+            if client_id and credential != "managedidentity":
+                problems.append(f"{prefix}__clientId needs {prefix}__credential=managedidentity")
+            if uri and not uri.startswith("https://"):
+                problems.append(f"{prefix}__blobServiceUri must be an https URL, got {uri!r}")
+            return StorageSettings(
+                source=f"{prefix}__*",
+                blob_service_uri=uri or f"https://{account}.blob.core.windows.net",
+                managed_identity_client_id=client_id or None,
+            )
+    problems.append(
+        "no storage account is configured: set RETRAIN_STORAGE_CONNECTION_STRING or "
+        "AzureWebJobsStorage (a connection string), or the identity-based "
+        "AzureWebJobsStorage__accountName / __blobServiceUri (the service keeps its state in "
+        "Blob storage)"
+    )
+    return None
+
+
+@dataclass(frozen=True)
+class AzureMLSettings:
+    """The Azure ML workspace and the published pipeline the service invokes."""
+
+    subscription_id: str
+    resource_group: str
+    workspace: str
+    endpoint: str = "retrain-pipeline"
+    deployment: str | None = None
+    invoke: str = "batch_endpoint"
+    v1_endpoint_url: str | None = None
+    managed_identity_client_id: str | None = None
+    registry: str | None = None
+
+    def describe(self) -> str:
+        target = (
+            f"v1 pipeline endpoint {self.v1_endpoint_url}"
+            if self.invoke == "v1_pipeline_endpoint"
+            else f"batch endpoint {self.endpoint}"
+            + (f" (deployment {self.deployment})" if self.deployment else " (its default)")
+        )
+        return f"workspace {self.workspace} in {self.resource_group}, {target}"
+
+
+def _azureml_settings(get: Any, problems: list[str]) -> AzureMLSettings | None:
+    required = {
+        "subscription_id": "AZUREML_SUBSCRIPTION_ID",
+        "resource_group": "AZUREML_RESOURCE_GROUP",
+        "workspace": "AZUREML_WORKSPACE",
+    }
+    values = {attr: get(name) for attr, name in required.items()}
+    for attr, name in required.items():
+        if not values[attr]:
+            problems.append(f"{name} is not set: RETRAIN_BACKEND=azureml needs the workspace")
+    invoke = get("RETRAIN_INVOKE", "batch_endpoint") or "batch_endpoint"
+    v1_url = get("RETRAIN_V1_PIPELINE_ENDPOINT_URL")
+    if invoke not in INVOKE_FORMS:
+        problems.append(f"RETRAIN_INVOKE={invoke!r} must be one of {', '.join(INVOKE_FORMS)}")
+    elif invoke == "v1_pipeline_endpoint" and not (v1_url or "").startswith("https://"):
+        problems.append(
+            "RETRAIN_INVOKE=v1_pipeline_endpoint needs RETRAIN_V1_PIPELINE_ENDPOINT_URL, the "
+            f"https REST endpoint of the PipelineEndpoint or PublishedPipeline (got {v1_url!r})"
+        )
+    if not all(values.values()):
+        return None
+    return AzureMLSettings(
+        subscription_id=str(values["subscription_id"]),
+        resource_group=str(values["resource_group"]),
+        workspace=str(values["workspace"]),
+        endpoint=get("RETRAIN_BATCH_ENDPOINT") or "retrain-pipeline",
+        deployment=get("RETRAIN_BATCH_DEPLOYMENT") or None,
+        invoke=invoke,
+        v1_endpoint_url=v1_url or None,
+        managed_identity_client_id=get("AZURE_CLIENT_ID") or None,
+        registry=get("AZUREML_REGISTRY") or None,
+    )
+
+
+def _check_writable(name: str, folder: Path, problems: list[str]) -> None:
+    """The folder exists (or can be made) and this process may write in it."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        problems.append(f"{name}={str(folder)!r} cannot be created: {exc.strerror or exc}")
+        return
+    if not os.access(folder, os.W_OK):
+        problems.append(f"{name}={str(folder)!r} is not writable by this process")

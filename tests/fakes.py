@@ -67,6 +67,9 @@ class FakeStateStore:
     def list_keys(self, prefix: str) -> list[str]:
         return sorted(k for k in self.documents if k.startswith(prefix))
 
+    def delete(self, key: str) -> None:
+        self.documents.pop(key, None)
+
 
 class FakeDataStore:
     """The data container as a dict of blob name -> bytes; ETags change on overwrite."""
@@ -143,6 +146,9 @@ class FakePipeline:
         if run_id not in self.runs:
             raise NotFound(f"no run {run_id!r}")
         return self.runs[run_id]
+
+    def find_run(self, run_key: str) -> PipelineRun | None:
+        return next((r for r in self.runs.values() if r.run_key == run_key), None)
 
     def finish(self, run_id: str, status: str = "Completed", error: str | None = None) -> None:
         run = self.runs[run_id]

@@ -80,6 +80,10 @@ class BlobStateStore:
     def list_keys(self, prefix: str) -> list[str]:
         return sorted(b.name for b in self._container.list_blobs(name_starts_with=prefix))
 
+    def delete(self, key: str) -> None:
+        with contextlib.suppress(ResourceNotFoundError):
+            self._container.delete_blob(key)
+
 
 class BlobDataStore:
     """The data container: one prefix per model, CSV blobs under it."""

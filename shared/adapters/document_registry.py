@@ -119,6 +119,9 @@ class DocumentModelRegistry:
             return AliasState(alias=alias, version=None, etag=None)
         return AliasState(alias=alias, version=int(document["version"]), etag=etag)
 
+    def reconcile(self, name: str) -> None:
+        """Nothing to repair: versions and aliases live in the same store."""
+
     def set_alias(self, name: str, alias: str, version: int, *, etag: str | None) -> AliasState:
         _check_name("model name", name)
         _check_name("alias", alias)

@@ -8,6 +8,7 @@ State kept in the StateStore (see docs/architecture.md): ``runs/<run key>.json``
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
 from collections.abc import Callable, Mapping
@@ -80,6 +81,18 @@ class Context:
             except ConflictError:
                 continue
         raise ConflictError(f"run record {key} kept changing; gave up after {attempts} tries")
+
+    def remember_job(self, job_name: str, run_key: str) -> None:
+        """Index the backend's job name, so a run event without our tags finds its run."""
+        with contextlib.suppress(ConflictError):
+            self.state.create(f"jobs/{job_name}.json", {"run_key": run_key})
+
+    def run_key_of_job(self, job_name: str) -> str | None:
+        """The run key the service submitted as job ``job_name``; None if it did not."""
+        try:
+            return str(self.state.get(f"jobs/{job_name}.json")[0]["run_key"])
+        except NotFound:
+            return None
 
     def ledger(self, model: str, kind: str, outcome: Outcome, **extra: Any) -> None:
         """Append one decision to the model's ledger (the audit trail)."""

@@ -7,6 +7,7 @@ run record (create-if-absent: the run key is the lock) and submits the training 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 
@@ -198,7 +199,7 @@ def _launch(decision: Retrain, message: TriggerMessage, ctx: Context) -> Decisio
     existing record instead; submitting the same run key twice is harmless because the
     backend's submit is idempotent on it.
     """
-    key, config = decision.run_key, ctx.models[decision.model]
+    key = decision.run_key
     now = ctx.clock.now().isoformat()
     champion = _champion(decision.model, ctx)
     if decision.resume:
@@ -221,8 +222,29 @@ def _launch(decision: Retrain, message: TriggerMessage, ctx: Context) -> Decisio
             ctx.state.create(f"runs/{key}.json", record)
         except ConflictError:
             return Skip(decision.model, f"run {key} was started concurrently", run_key=key)
+        mark_active(key, decision.model, ctx)
+    ctx.artifacts.write_json(f"retrain/{key}/snapshot.json", decision.snapshot.manifest())
+    submit(key, ctx)
+    return decision
+
+
+def mark_active(key: str, model: str, ctx: Context) -> None:
+    """List the run under ``active/`` until it is finalised, so the sweep reads only the
+    runs still open instead of every run ever started."""
+    with contextlib.suppress(ConflictError):
+        ctx.state.create(
+            f"active/{key}.json",
+            {"run_key": key, "model": model, "since": ctx.clock.now().isoformat()},
+        )
+
+
+def submit(key: str, ctx: Context) -> JSON:
+    """Submit the pipeline for the run record ``key`` (its snapshot manifest is written
+    already). A failed submit marks the record ``SubmitFailed`` and raises
+    ``PipelineError``; the next trigger or the sweep submits it again."""
+    record = ctx.state.get(f"runs/{key}.json")[0]
+    config = ctx.models[str(record["model"])]
     manifest_path = f"retrain/{key}/snapshot.json"
-    ctx.artifacts.write_json(manifest_path, decision.snapshot.manifest())
     inputs: dict[str, str | int | float] = {
         "data": f"azureml://datastores/{ctx.data_datastore}/paths/{config.prefix}",
         "manifest": ctx.artifacts.uri(manifest_path),
@@ -230,9 +252,9 @@ def _launch(decision: Retrain, message: TriggerMessage, ctx: Context) -> Decisio
     }
     submission = PipelineSubmission(
         run_key=key,
-        model=decision.model,
+        model=config.name,
         inputs=inputs,
-        tags={RUN_KEY_TAG: key, MODEL_TAG: decision.model},
+        tags={RUN_KEY_TAG: key, MODEL_TAG: config.name},
     )
     try:
         run = ctx.pipeline.submit(submission)
@@ -240,11 +262,12 @@ def _launch(decision: Retrain, message: TriggerMessage, ctx: Context) -> Decisio
         ctx.update_run(key, {"status": "SubmitFailed", "error": str(exc)})
         raise PipelineError(f"could not submit the pipeline for run {key}: {exc}") from exc
 
+    ctx.remember_job(run.run_id, key)
+
     def submitted(record: JSON) -> None:
         # The run may have finished (and been finalised) before this write lands.
         record["pipeline_run_id"] = run.run_id
         if record.get("status") in ("Submitting", "SubmitFailed"):
             record["status"] = run.status
 
-    ctx.update_run(key, submitted)
-    return decision
+    return ctx.update_run(key, submitted)

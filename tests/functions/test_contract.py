@@ -12,6 +12,10 @@ EXPECTED = {
         "timerTrigger",
         {"name": "timer", "schedule": "%RETRAIN_SCHEDULE%", "runOnStartup": False},
     ),
+    "on_sweep": (
+        "timerTrigger",
+        {"name": "timer", "schedule": "%RETRAIN_SWEEP_SCHEDULE%", "runOnStartup": False},
+    ),
     "on_drift_alert": (
         "httpTrigger",
         {"name": "req", "route": "drift", "methods": ["POST"], "authLevel": "function"},
@@ -99,7 +103,7 @@ def test_importing_the_app_imports_nothing_heavy():
     code = (
         "import sys, function_app; "
         "heavy = ('azure.ai.ml', 'statsmodels', 'pandas', 'numpy', 'yaml', "
-        "'shared.adapters.local_workspace', 'azure.storage.blob'); "
+        "'localdev.workspace', 'azure.storage.blob'); "
         "heavy = [m for m in heavy if m in sys.modules]; "
         "print(','.join(heavy))"
     )

@@ -21,14 +21,14 @@ from typing import Any
 import pytest
 from azure.storage.blob import BlobServiceClient, ContainerClient
 
-from shared.adapters.local_workspace import LocalWorkspace, experiment_id
+from localdev.workspace import LocalWorkspace, experiment_id
 from shared.parsing import parse_run_event
 from shared.ports import PipelineRun, PipelineSubmission
 
 MINI = Path(__file__).parent / "fixtures" / "mini_pipeline" / "pipeline.yml"
 MANIFEST = {"files": [{"name": "mini/a.csv", "etag": "0x1", "size": 16}]}
 TIMEOUT = 120.0
-LOGGER = "shared.adapters.local_workspace"
+LOGGER = "localdev.workspace.runner"
 
 
 @dataclass

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from azure.storage.blob import BlobServiceClient
 
-from shared.adapters.local_workspace import (
+from localdev.workspace import (
     LiteralBinding,
     LocalWorkspace,
     ParentInput,

@@ -160,3 +160,16 @@ def test_parse_time_handles_seven_fraction_digits_and_naive_times():
     )
     assert parse_time("2019-03-22T13:58:24") == datetime(2019, 3, 22, 13, 58, 24, tzinfo=UTC)
     assert parse_time(None) is None
+
+
+def test_run_event_keys_are_read_whatever_their_casing():
+    event = samples.run_event("job-1", run_key="co2-abc", status="Failed")
+    event["data"] = {
+        "RunId": "job-1",
+        "RunStatus": "FAILED",
+        "RunTags": {"retrain_run_key": "co2-abc"},
+        "ExperimentName": "retrain",
+    }
+    message = parse_run_event(event)
+    assert (message.run_id, message.status, message.run_key) == ("job-1", "Failed", "co2-abc")
+    assert message.experiment == "retrain"

@@ -3,8 +3,15 @@
 import pytest
 
 from shared.errors import InvalidData, InvalidInput, PipelineError
-from shared.messages import DriftAlerted, NewDataArrived, RetrainRequested, ScheduleTicked
+from shared.messages import (
+    DriftAlerted,
+    NewDataArrived,
+    RetrainRequested,
+    ScheduleTicked,
+    SweepTicked,
+)
 from shared.parsing import parse_run_event
+from shared.ports import PipelineRun
 from shared.settings import ModelConfig
 from tests import samples
 from tests.fakes import FakeWorld, metrics_v2
@@ -98,6 +105,23 @@ def test_failed_run_is_recorded_with_the_backend_error(world):
     assert "prep: boom" in outcome.reason
     assert world.service.get_run(launched.run_key)["error"] == "prep: boom"
     assert world.registry.list_versions("co2") == []
+
+
+def test_a_failed_run_does_not_block_a_later_retrain_of_the_same_data(world):
+    first = launch(world)
+    world.complete(first, {}, status="Failed")
+    [tick] = world.service.handle(ScheduleTicked(at=world.clock.now()))
+    assert tick.action == "retrain" and tick.run_key == f"{first}-r2"
+    assert "failed, trying again" in tick.reason
+    world.complete(tick.run_key, {}, status="Canceled")
+    [third] = world.service.handle(RetrainRequested("co2", "me", "again"))
+    assert third.run_key == f"{first}-r3"
+    world.complete(third.run_key, {}, status="Failed")
+    [given_up] = world.service.handle(ScheduleTicked(at=world.clock.now()))
+    assert given_up.action == "skip" and "attempt 3 of 3" in given_up.reason
+    [forced] = world.service.handle(RetrainRequested("co2", "me", "fixed", force=True))
+    assert forced.run_key == f"{first}-r4"
+    assert len(world.pipeline.submissions) == 4
 
 
 def test_bad_csv_is_quarantined_and_left_out_of_later_snapshots(world):
@@ -359,3 +383,67 @@ def test_a_run_records_the_champion_it_will_be_compared_with(world):
         "run_key": first,
         "model_uri": f"azureml://datastores/workspaceblobstore/paths/retrain/{first}/model/",
     }
+
+
+def sweep(world):
+    return world.service.handle(SweepTicked(at=world.clock.now()))
+
+
+def test_the_sweep_finalises_a_run_whose_completion_event_was_lost(world):
+    key = launch(world)
+    assert sweep(world) == []  # still queued: nothing to do
+    world.pipeline.finish(key, "Completed")
+    world.artifacts.write_json(f"retrain/{key}/metrics/metrics.json", GOOD)
+    [outcome] = sweep(world)
+    assert outcome.action == "promoted"
+    assert world.service.get_run(key)["finalised"] is True
+    assert world.state.list_keys("active/") == []
+    assert sweep(world) == []
+    event = samples.run_event(key, run_key=key)  # the event comes after all
+    [late] = world.service.handle(parse_run_event(event))
+    assert late.action == "skip" and "already finalised" in late.reason
+
+
+def test_the_sweep_finds_a_job_an_ambiguous_submit_started_instead_of_submitting_again(world):
+    world.pipeline.fail_next = TimeoutError("the invoke timed out after the request was sent")
+    message = world.arrive("co2/a.csv", samples.csv_rows(2000, 3))
+    with pytest.raises(PipelineError):
+        world.service.handle(message)
+    [key] = [k.removeprefix("runs/").removesuffix(".json") for k in world.state.list_keys("runs/")]
+    world.pipeline.runs[key] = PipelineRun(key, key, "Running")  # the job did start
+    assert sweep(world) == []
+    record = world.service.get_run(key)
+    assert (record["pipeline_run_id"], record["status"]) == (key, "Running")
+    assert world.pipeline.submissions == []
+
+
+def test_the_sweep_resubmits_a_failed_submit_that_started_nothing(world):
+    world.pipeline.fail_next = ConnectionResetError("reset")
+    with pytest.raises(PipelineError):
+        world.service.handle(world.arrive("co2/a.csv", samples.csv_rows(2000, 3)))
+    [outcome] = sweep(world)
+    assert outcome.action == "retrain" and "resubmitted" in outcome.reason
+    [submission] = world.pipeline.submissions
+    assert world.service.get_run(submission.run_key)["status"] == "Queued"
+
+
+def test_the_sweep_gives_up_on_a_run_with_no_result_after_the_timeout(world):
+    key = launch(world)
+    world.clock.advance(hours=25)
+    [outcome] = sweep(world)
+    assert outcome.action == "failed" and "timed out" in outcome.reason
+    record = world.service.get_run(key)
+    assert record["finalised"] and "still Queued" in record["error"]
+    [retry] = world.service.handle(ScheduleTicked(at=world.clock.now()))
+    assert retry.run_key == f"{key}-r2"
+
+
+def test_a_run_event_without_our_tags_is_mapped_to_its_run_by_job_name(world):
+    key = launch(world)
+    world.pipeline.finish(key, "Completed")
+    world.artifacts.write_json(f"retrain/{key}/metrics/metrics.json", GOOD)
+    event = samples.run_event(key, run_key=None)  # a batch endpoint's job: no retrain tags
+    [outcome] = world.service.handle(parse_run_event(event))
+    assert outcome.run_key == key and outcome.action == "promoted"
+    [ignored] = world.service.handle(parse_run_event(samples.run_event("other", run_key=None)))
+    assert ignored.action == "ignored" and "not a retraining run" in ignored.reason

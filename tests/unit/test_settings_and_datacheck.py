@@ -40,10 +40,68 @@ def test_every_problem_is_listed_at_once():
         "must be lowercase",
         "must look like 'name/'",
         "six fields",
-        "not built yet",
+        "AZUREML_WORKSPACE is not set",
         "must be a number",
     ):
         assert expected in text
+
+
+AZURE = {"WEBSITE_INSTANCE_ID": "abc123", "AzureWebJobsStorage__accountName": "retrainsa"}
+WORKSPACE = {
+    "AZUREML_SUBSCRIPTION_ID": "00000000-0000-0000-0000-000000000001",
+    "AZUREML_RESOURCE_GROUP": "rg",
+    "AZUREML_WORKSPACE": "ws",
+}
+
+
+def test_on_azure_the_default_backend_is_azure_ml_with_identity_based_storage():
+    settings = Settings.from_env({"RETRAIN_MODELS": MODELS} | AZURE | WORKSPACE)
+    assert settings.on_azure and settings.backend == "azureml"
+    assert settings.azureml is not None and settings.azureml.workspace == "ws"
+    assert settings.azureml.endpoint == "retrain-pipeline"
+    assert settings.storage.connection_string is None
+    assert settings.storage.blob_service_uri == "https://retrainsa.blob.core.windows.net"
+
+
+def test_a_user_assigned_identity_is_taken_from_the_storage_setting():
+    settings = Settings.from_env(
+        {
+            "RETRAIN_MODELS": MODELS,
+            "RETRAIN_STORAGE__blobServiceUri": "https://sa.blob.core.windows.net",
+            "RETRAIN_STORAGE__credential": "managedidentity",
+            "RETRAIN_STORAGE__clientId": "11111111-2222-3333-4444-555555555555",
+            "AzureWebJobsStorage": "UseDevelopmentStorage=true",
+        }
+    )
+    assert settings.storage.source == "RETRAIN_STORAGE__*"
+    assert settings.storage.managed_identity_client_id == "11111111-2222-3333-4444-555555555555"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"RETRAIN_BACKEND": "local"}, "RETRAIN_BACKEND=local cannot run inside a deployed"),
+        ({"AZUREML_WORKSPACE": ""}, "AZUREML_WORKSPACE is not set"),
+        ({"RETRAIN_INVOKE": "v1_pipeline_endpoint"}, "needs RETRAIN_V1_PIPELINE_ENDPOINT_URL"),
+        ({"RETRAIN_INVOKE": "carrier-pigeon"}, "RETRAIN_INVOKE='carrier-pigeon' must be one of"),
+        ({"AzureWebJobsStorage__credential": "key"}, "__credential must be 'managedidentity'"),
+        ({"RETRAIN_BACKEND": "sagemaker"}, "RETRAIN_BACKEND='sagemaker' is not a backend"),
+    ],
+)
+def test_settings_that_cannot_work_on_azure_are_refused_by_name(overrides, message):
+    with pytest.raises(ConfigurationError, match=message):
+        Settings.from_env({"RETRAIN_MODELS": MODELS} | AZURE | WORKSPACE | overrides)
+
+
+def test_a_local_workspace_folder_that_cannot_be_written_is_refused(tmp_path):
+    # (a file where a folder should be: root may write anywhere, so permissions cannot
+    # show it on a CI box that runs as root)
+    blocker = tmp_path / "app"
+    blocker.write_text("a read-only package would refuse the same way")
+    with pytest.raises(
+        ConfigurationError, match=r"RETRAIN_LOCAL_WORKSPACE_DIR=.*cannot be created"
+    ):
+        Settings.from_env(env(RETRAIN_LOCAL_WORKSPACE_DIR=str(blocker / "workspace")))
 
 
 @pytest.mark.parametrize(

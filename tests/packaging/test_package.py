@@ -1,0 +1,101 @@
+"""The Function App as Azure runs it: packaged as Core Tools packages it, read-only, with
+only requirements.txt installed into a fresh virtual environment (no pandas, no
+statsmodels, no dev tools)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.packaging.package import ROOT, build_package, fresh_venv, package_files
+
+# Root ignores file modes, so the tests (often run as root in CI containers) also refuse,
+# inside the deployed process, every write under the package folder with an audit hook:
+# the same EROFS a Function App running from a package gets.
+READ_ONLY_GUARD = """
+import errno, os, sys
+_ROOT = os.path.realpath(os.getcwd())
+_WRITES = {"os.mkdir", "os.rename", "os.remove", "os.rmdir", "os.symlink", "shutil.rmtree"}
+def _guard(event, args):
+    if event == "open" and isinstance(args[0], (str, bytes, os.PathLike)):
+        mode, flags = args[1] or "r", args[2] or 0
+        if not (any(c in str(mode) for c in "wax+") or flags & (os.O_WRONLY | os.O_RDWR)):
+            return
+    elif event not in _WRITES or not args or not isinstance(args[0], (str, os.PathLike)):
+        return
+    if os.path.realpath(os.fsdecode(args[0])).startswith(_ROOT + os.sep):
+        raise OSError(errno.EROFS, "Read-only file system", os.fsdecode(args[0]))
+sys.addaudithook(_guard)
+"""
+
+
+def test_the_package_holds_the_app_and_no_local_only_code():
+    files = {str(f) for f in package_files()}
+    for needed in ("function_app.py", "host.json", "requirements.txt", "shared/bootstrap.py"):
+        assert needed in files
+    assert any(f.startswith("functions/") for f in files)
+    for local_only in ("localdev/", "tests/", "bench/", "scripts/", "docs/", "node_modules/"):
+        assert not [f for f in files if f.startswith(local_only)], local_only
+    assert not [f for f in files if "__pycache__" in f or f.startswith(".venv")]
+
+
+@pytest.fixture(scope="module")
+def deployed() -> Iterator[tuple[Path, Path]]:
+    """(python of a fresh venv with requirements.txt, read-only package folder)."""
+    base = Path(tempfile.mkdtemp(prefix="retrain-deployed-"))
+    try:
+        python = fresh_venv(base / "venv", ROOT / "requirements.txt")
+        package = build_package(base / "wwwroot")
+        yield python, package
+    finally:
+        for folder, _, _ in os.walk(base):
+            os.chmod(folder, 0o755)
+        shutil.rmtree(base)
+
+
+def run_in(deployed: tuple[Path, Path], code: str, env: dict[str, str]) -> str:
+    """Run ``code`` with the deployed venv, from the read-only package folder."""
+    python, package = deployed
+    result = subprocess.run(
+        [str(python), "-c", READ_ONLY_GUARD + code],
+        cwd=package,
+        env={"PATH": "/usr/bin:/bin", "HOME": "/tmp", "PYTHONDONTWRITEBYTECODE": "1"} | env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
+@pytest.mark.slow
+def test_the_read_only_guard_refuses_writes_in_the_package(deployed):
+    out = run_in(
+        deployed,
+        "try:\n    open('x.txt', 'w')\nexcept OSError as e:\n    print(e.errno == errno.EROFS)",
+        {},
+    )
+    assert out.strip() == "True"
+
+
+@pytest.mark.slow
+def test_the_packaged_app_imports_and_indexes_read_only_with_only_its_requirements(deployed):
+    out = run_in(
+        deployed,
+        "import importlib.util, json, sys, function_app\n"
+        "names = sorted(f.get_function_name() for f in function_app.app.get_functions())\n"
+        "print(json.dumps({'functions': names, 'pandas': bool(importlib.util.find_spec("
+        "'pandas')), 'heavy': [m for m in ('azure.ai.ml', 'yaml') if m in sys.modules]}))",
+        {"PYTHONPATH": str(deployed[1])},
+    )
+    report = json.loads(out.splitlines()[-1])
+    assert "on_blob_created" in report["functions"] and "on_sweep" in report["functions"]
+    assert report["pandas"] is False  # as on Azure: the app must never need it
+    assert report["heavy"] == []
