@@ -1,3 +1,8 @@
+"""The HTTP API: manual retraining, status, versions, ledger, promotion history, operator
+actions (rollback, manual promotion, pin, unpin) and the HTML audit reports."""
+
+from collections.abc import Callable
+
 import azure.functions as func
 
 from functions._delivery import (
@@ -8,8 +13,16 @@ from functions._delivery import (
     request_json,
 )
 from shared.bootstrap import get_service
-from shared.errors import InvalidInput, NotFound
-from shared.parsing import parse_retrain_request
+from shared.errors import ConflictError, InvalidInput, NotFound
+from shared.messages import OperatorMessage
+from shared.parsing import (
+    parse_pin_request,
+    parse_retrain_request,
+    parse_version_change,
+    parse_version_number,
+)
+from shared.service import RetrainService
+from shared.settings import ModelConfig
 
 bp = func.Blueprint()
 
@@ -62,3 +75,94 @@ def get_model_ledger(req: func.HttpRequest) -> func.HttpResponse:
         return error_response(InvalidInput(f"limit must be a whole number, got {raw_limit!r}"))
     entries = service.list_ledger(model, limit=int(raw_limit))
     return json_response({"model": model, "ledger": entries})
+
+
+# ---------------------------------------------------------------- operator actions
+
+
+def _operate(
+    req: func.HttpRequest, parse: Callable[[str, object, RetrainService], OperatorMessage]
+) -> func.HttpResponse:
+    """Parse, handle and answer an operator request synchronously: 200 with the outcome,
+    400 bad input, 404 unknown model or version, 409 production moved (decide again).
+    Nothing is dead-lettered: the caller is there to read the answer."""
+    service = get_service()
+    try:
+        message = parse(req.route_params["model"], request_json(req), service)
+        outcomes = service.handle(message)
+    except ConflictError as exc:
+        return json_response({"error": type(exc).__name__, "message": str(exc)}, 409)
+    except (InvalidInput, NotFound) as exc:
+        return error_response(exc)
+    return json_response({"outcomes": [o.as_dict() for o in outcomes]})
+
+
+def _models(service: RetrainService) -> list[ModelConfig]:
+    return list(service.models.values())
+
+
+@bp.function_name("rollback_model")
+@bp.route(route="models/{model}/rollback", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+def rollback_model(req: func.HttpRequest) -> func.HttpResponse:
+    return _operate(
+        req, lambda m, b, s: parse_version_change(m, b, models=_models(s), rollback=True)
+    )
+
+
+@bp.function_name("promote_model")
+@bp.route(route="models/{model}/promote", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+def promote_model(req: func.HttpRequest) -> func.HttpResponse:
+    return _operate(
+        req, lambda m, b, s: parse_version_change(m, b, models=_models(s), rollback=False)
+    )
+
+
+@bp.function_name("pin_model")
+@bp.route(route="models/{model}/pin", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+def pin_model(req: func.HttpRequest) -> func.HttpResponse:
+    return _operate(req, lambda m, b, s: parse_pin_request(m, b, models=_models(s), pin=True))
+
+
+@bp.function_name("unpin_model")
+@bp.route(route="models/{model}/unpin", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+def unpin_model(req: func.HttpRequest) -> func.HttpResponse:
+    return _operate(req, lambda m, b, s: parse_pin_request(m, b, models=_models(s), pin=False))
+
+
+@bp.function_name("get_model_history")
+@bp.route(route="models/{model}/history", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+def get_model_history(req: func.HttpRequest) -> func.HttpResponse:
+    try:
+        return json_response(get_service().list_history(req.route_params["model"]))
+    except NotFound as exc:
+        return error_response(exc)
+
+
+# ---------------------------------------------------------------- audit reports
+
+
+def _html(page: str) -> func.HttpResponse:
+    return func.HttpResponse(page, status_code=200, mimetype="text/html", charset="utf-8")
+
+
+@bp.function_name("get_run_report")
+@bp.route(route="runs/{run_key}/report", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+def get_run_report(req: func.HttpRequest) -> func.HttpResponse:
+    try:
+        return _html(get_service().run_report(req.route_params["run_key"]))
+    except NotFound as exc:
+        return error_response(exc)
+
+
+@bp.function_name("get_version_report")
+@bp.route(
+    route="models/{model}/versions/{version}/report",
+    methods=["GET"],
+    auth_level=func.AuthLevel.FUNCTION,
+)
+def get_version_report(req: func.HttpRequest) -> func.HttpResponse:
+    try:
+        version = parse_version_number(req.route_params["version"])
+        return _html(get_service().version_report(req.route_params["model"], version))
+    except (InvalidInput, NotFound) as exc:
+        return error_response(exc)

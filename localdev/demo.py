@@ -53,20 +53,27 @@ def show_run(record: JSON) -> None:
     if record.get("status") != "Completed":
         print(f"    run {record['run_key']} {record['status']}: {record.get('error')}")
         return
-    candidate, baseline = record["metrics"]["candidate"], record["metrics"]["baseline"]
-    model = record["metrics"].get("model", {})
+    metrics = record.get("metrics") or {}
+    model = metrics.get("model") or {}
     print(
         f"    model: ARIMA{tuple(model.get('order') or ())}"
         f"{tuple(model.get('seasonal_order') or ())} trend={model.get('trend')}"
     )
+    backtest = metrics.get("backtest") or {}
     print(
-        f"    holdout: MASE {candidate['mase']:.3f}  sMAPE {candidate['smape']:.3f}%  "
-        f"RMSE {candidate['rmse']:.3f}  80% coverage {candidate.get('coverage', 0):.0%}"
-        f"   (seasonal naive: MASE {baseline['mase']:.3f}, RMSE {baseline['rmse']:.3f})"
+        f"    backtest ({backtest.get('folds')} folds x {backtest.get('horizon')} steps), "
+        "MASE / RMSE:"
     )
+    for who in ("candidate", "champion", "baseline"):
+        section = (metrics.get(who) or {}).get("backtest")
+        if section:
+            print(f"      {who:<10} {section['mase']:.3f} / {section['rmse']:.3f}")
+    if metrics.get("champion_error"):
+        print(f"      champion could not be re-scored: {metrics['champion_error']}")
     print(f"    gate: {record['gate']['reason']}")
     promoted = "PROMOTED to production" if record["promoted"] else "not promoted"
     print(f"    registered co2 v{record['model_version']}: {promoted}")
+    print(f"    audit report: GET {record.get('report_url')}")
 
 
 def run_demo(stack: LocalStack, *, run_timeout: float) -> int:
@@ -112,7 +119,7 @@ def run_demo(stack: LocalStack, *, run_timeout: float) -> int:
 
     heading("Where co2 stands")
     _, versions = stack.request("GET", "/api/models/co2/versions")
-    print("    version  gate      MASE    production  run key")
+    print("    version  gate      MASE*   production  run key   (*backtest)")
     for v in versions["versions"]:
         mase = f"{v['mase']:.3f}" if v["mase"] is not None else "-"
         star = "yes" if v["production"] else ""

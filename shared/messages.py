@@ -81,6 +81,56 @@ class PipelineRunCompleted:
 
 
 @dataclass(frozen=True)
+class RollbackRequested:
+    """An operator moves production back to an earlier version."""
+
+    model: str
+    version: int
+    reason: str
+    requested_by: str
+    expected_version: int | None = None  # refuse unless production is this version now
+
+    def describe(self) -> str:
+        return f"rollback to v{self.version} by {self.requested_by}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class PromoteRequested:
+    """An operator puts a registered version into production by hand."""
+
+    model: str
+    version: int
+    reason: str
+    requested_by: str
+    expected_version: int | None = None
+
+    def describe(self) -> str:
+        return f"manual promotion of v{self.version} by {self.requested_by}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class PinRequested:
+    """Hold production where it is: automatic promotion then only registers."""
+
+    model: str
+    reason: str
+    requested_by: str
+
+    def describe(self) -> str:
+        return f"pin by {self.requested_by}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class UnpinRequested:
+    model: str
+    reason: str
+    requested_by: str
+
+    def describe(self) -> str:
+        return f"unpin by {self.requested_by}: {self.reason}"
+
+
+@dataclass(frozen=True)
 class SweepTicked:
     """The reconciliation timer fired: finalise runs whose completion event never came."""
 
@@ -91,4 +141,5 @@ class SweepTicked:
 
 
 TriggerMessage = NewDataArrived | ScheduleTicked | DriftAlerted | RetrainRequested
-Message = TriggerMessage | PipelineRunCompleted | SweepTicked
+OperatorMessage = RollbackRequested | PromoteRequested | PinRequested | UnpinRequested
+Message = TriggerMessage | PipelineRunCompleted | SweepTicked | OperatorMessage

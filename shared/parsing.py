@@ -14,7 +14,16 @@ from typing import Any
 from azure.eventgrid import SystemEventNames
 
 from shared.errors import InvalidInput, UnknownModel
-from shared.messages import DriftAlerted, NewDataArrived, PipelineRunCompleted, RetrainRequested
+from shared.messages import (
+    DriftAlerted,
+    NewDataArrived,
+    PinRequested,
+    PipelineRunCompleted,
+    PromoteRequested,
+    RetrainRequested,
+    RollbackRequested,
+    UnpinRequested,
+)
 from shared.settings import ModelConfig
 
 BLOB_CREATED = SystemEventNames.StorageBlobCreatedEventName.value
@@ -252,4 +261,76 @@ def parse_retrain_request(
         requested_by=str(body.get("requested_by") or "api"),
         reason=str(body.get("reason") or "manual retrain"),
         force=_flag(body, "force"),
+    )
+
+
+# ------------------------------------------------------------------ operator requests
+
+
+def _body_object(body: Any, what: str) -> Mapping[str, Any]:
+    if not isinstance(body, Mapping):
+        raise InvalidInput(f"the {what} request body must be a JSON object")
+    return body
+
+
+def _required_text(body: Mapping[str, Any], key: str, what: str) -> str:
+    value = body.get(key)
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInput(f"{what} needs {key!r}: a non-empty string (got {value!r})")
+    return value.strip()
+
+
+def parse_version_number(value: Any, key: str = "version") -> int:
+    """A model version: a positive whole number (``3``, ``"3"`` or ``"v3"``)."""
+    text = value.removeprefix("v") if isinstance(value, str) else None
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif text is not None and text.isdigit():
+        number = int(text)
+    else:
+        raise InvalidInput(f"{key!r} must be a version number such as 3, got {value!r}")
+    if number < 1:
+        raise InvalidInput(f"{key!r} must be 1 or more, got {number}")
+    return number
+
+
+def parse_version_change(
+    model: str, body: Any, *, models: Sequence[ModelConfig], rollback: bool
+) -> RollbackRequested | PromoteRequested:
+    """A rollback or manual promotion: ``{"version": 3, "reason": "...",
+    "requested_by": "...", "expected_version": 5}`` (``expected_version`` optional: the
+    production version the operator saw; refused if production moved since)."""
+    what = "a rollback" if rollback else "a manual promotion"
+    data = _body_object(body, "rollback" if rollback else "promote")
+    if "version" not in data:
+        raise InvalidInput(f"{what} needs 'version': the version to put in production")
+    expected = data.get("expected_version")
+    kind = RollbackRequested if rollback else PromoteRequested
+    return kind(
+        model=_known_model(model, models),
+        version=parse_version_number(data["version"]),
+        reason=_required_text(data, "reason", what),
+        requested_by=_required_text(data, "requested_by", what),
+        expected_version=(
+            None if expected is None else parse_version_number(expected, "expected_version")
+        ),
+    )
+
+
+def parse_pin_request(
+    model: str, body: Any, *, models: Sequence[ModelConfig], pin: bool
+) -> PinRequested | UnpinRequested:
+    """Pin or unpin production: ``{"reason": "...", "requested_by": "..."}`` (an unpin's
+    reason may be left out)."""
+    what = "a pin" if pin else "an unpin"
+    data = _body_object({} if body is None and not pin else body, "pin" if pin else "unpin")
+    if pin:
+        reason = _required_text(data, "reason", what)
+    else:
+        reason = str(data.get("reason") or "unpinned").strip() or "unpinned"
+    kind = PinRequested if pin else UnpinRequested
+    return kind(
+        model=_known_model(model, models),
+        reason=reason,
+        requested_by=_required_text(data, "requested_by", what),
     )

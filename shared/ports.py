@@ -91,6 +91,10 @@ class ArtifactStore(Protocol):
         """The JSON document at ``path``; ``NotFound`` if absent."""
         ...
 
+    def read_bytes(self, path: str) -> bytes:
+        """The file at ``path`` (e.g. a run's forecast.png); ``NotFound`` if absent."""
+        ...
+
     def uri(self, path: str) -> str: ...
 
 

@@ -7,6 +7,7 @@ docs/settings.md; the names are the app settings' names.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import os
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from shared.errors import ConfigurationError
+from shared.gate import GatePolicy, policy_problems
 
 APP_ROOT = Path(__file__).resolve().parent.parent
 MODEL_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,40}$")
@@ -40,6 +42,13 @@ class ModelConfig:
     value_column: str = "value"
     max_gap: int = 3
     time_budget: int = 60
+    # This model's own gate settings over the app-wide RETRAIN_GATE_* ones, e.g.
+    # {"min_improvement": 0.02, "significance": 0.1, "max_mase": null} (docs/settings.md).
+    gate: Mapping[str, Any] = field(default_factory=dict, hash=False)
+
+    def gate_policy(self, default: GatePolicy) -> GatePolicy:
+        """The gate policy for this model: ``default`` with this model's overrides."""
+        return default.with_overrides(self.gate)
 
     def pipeline_inputs(self) -> dict[str, str | int]:
         """The pipeline's literal inputs for this model."""
@@ -52,34 +61,6 @@ class ModelConfig:
             "max_gap": self.max_gap,
             "time_budget": self.time_budget,
         }
-
-
-@dataclass(frozen=True)
-class GatePolicy:
-    """When a candidate may be promoted.
-
-    ``max_mase``: the candidate's holdout MASE must be below this (1.0 means better than
-    the in-sample seasonal-naive forecast). ``min_improvement``: the candidate's holdout
-    MASE must be at least this fraction below the seasonal-naive baseline's MASE on the
-    same holdout (0.0: merely not worse).
-    """
-
-    max_mase: float = 1.0
-    min_improvement: float = 0.0
-
-    def __post_init__(self) -> None:
-        if not self.max_mase > 0:
-            raise ConfigurationError(f"RETRAIN_GATE_MAX_MASE must be > 0, got {self.max_mase}")
-        if not 0 <= self.min_improvement < 1:
-            raise ConfigurationError(
-                f"RETRAIN_GATE_MIN_IMPROVEMENT must be in [0, 1), got {self.min_improvement}"
-            )
-
-    def describe(self) -> str:
-        return (
-            f"promote when holdout MASE < {self.max_mase:g} and MASE is at least "
-            f"{self.min_improvement:.0%} below the seasonal-naive baseline's"
-        )
 
 
 @dataclass(frozen=True)
@@ -145,16 +126,7 @@ class Settings:
                 Path(get("RETRAIN_LOCAL_WORKSPACE_DIR") or cls.local_workspace_dir),
                 problems,
             )
-        gate: GatePolicy | None = None
-        try:
-            gate = GatePolicy(
-                max_mase=_float(get("RETRAIN_GATE_MAX_MASE", "1.0"), "RETRAIN_GATE_MAX_MASE"),
-                min_improvement=_float(
-                    get("RETRAIN_GATE_MIN_IMPROVEMENT", "0.0"), "RETRAIN_GATE_MIN_IMPROVEMENT"
-                ),
-            )
-        except ConfigurationError as exc:
-            problems.append(str(exc))
+        gate = _gate_policy(get, problems)
         events_url = get("RETRAIN_LOCAL_EVENTS_URL")
         if events_url and not events_url.startswith(("http://127.", "http://localhost")):
             problems.append(
@@ -193,11 +165,46 @@ class Settings:
         )
 
 
-def _float(raw: str | None, name: str) -> float:
-    try:
-        return float(raw or "")
-    except ValueError:
-        raise ConfigurationError(f"{name} must be a number, got {raw!r}") from None
+# App setting -> GatePolicy field, and how to read it ("" or unset keeps the default;
+# for RETRAIN_GATE_SIGNIFICANCE "0"/"off" and for RETRAIN_GATE_MAX_MASE "" mean none).
+GATE_SETTINGS = {
+    "min_improvement": "RETRAIN_GATE_MIN_IMPROVEMENT",
+    "first_model_min_improvement": "RETRAIN_GATE_FIRST_MODEL_MIN_IMPROVEMENT",
+    "significance": "RETRAIN_GATE_SIGNIFICANCE",
+    "test": "RETRAIN_GATE_TEST",
+    "loss": "RETRAIN_GATE_LOSS",
+    "max_mase": "RETRAIN_GATE_MAX_MASE",
+}
+_GATE_TEXT_FIELDS = ("test", "loss")
+_GATE_OPTIONAL_FIELDS = ("significance", "max_mase")
+
+
+def _gate_policy(get: Any, problems: list[str]) -> GatePolicy | None:
+    """The app-wide gate policy from RETRAIN_GATE_*; problems name the setting."""
+    values: dict[str, Any] = {}
+    unreadable = False
+    for attr, name in GATE_SETTINGS.items():
+        raw = get(name)
+        if raw is None or not raw.strip():
+            continue
+        text = raw.strip()
+        if attr in _GATE_TEXT_FIELDS:
+            values[attr] = text.lower()
+        elif attr in _GATE_OPTIONAL_FIELDS and text.lower() in ("none", "off", "null"):
+            values[attr] = None
+        else:
+            try:
+                values[attr] = float(text)
+            except ValueError:
+                problems.append(f"{name} must be a number, got {raw!r}")
+                unreadable = True
+    found = policy_problems(values, lambda attr: GATE_SETTINGS.get(attr, attr))
+    problems.extend(found)
+    return None if found or unreadable else GatePolicy(**values)
+
+
+def _gate_field(where: str, attr: str) -> str:
+    return f"{where}.gate.{attr}"
 
 
 def _check_ncrontab(name: str, expression: str, problems: list[str]) -> None:
@@ -241,8 +248,18 @@ def _parse_models(raw: str | None, problems: list[str]) -> tuple[ModelConfig, ..
         if unknown:
             problems.append(f"{where} has unknown field(s) {sorted(unknown)}")
             continue
+        gate = item.get("gate", {})
+        if gate is None:
+            gate = {}
+        if not isinstance(gate, dict):
+            problems.append(f"{where}.gate must be an object of gate settings, got {gate!r}")
+            continue
+        gate_problems = policy_problems(gate, functools.partial(_gate_field, where))
+        if gate_problems:
+            problems.extend(gate_problems)
+            continue
         try:
-            model = ModelConfig(**item)
+            model = ModelConfig(**(item | {"gate": gate}))
         except TypeError as exc:
             problems.append(f"{where}: {exc}")
             continue

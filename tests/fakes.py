@@ -100,7 +100,16 @@ class FakeDataStore:
 class FakeArtifactStore:
     def __init__(self, datastore: str = "workspaceblobstore") -> None:
         self.documents: dict[str, JSON] = {}
+        self.files: dict[str, bytes] = {}
         self.datastore = datastore
+
+    def write_bytes(self, path: str, content: bytes) -> None:
+        self.files[path] = content
+
+    def read_bytes(self, path: str) -> bytes:
+        if path not in self.files:
+            raise NotFound(f"no artifact {path!r}")
+        return self.files[path]
 
     def write_json(self, path: str, document: Mapping[str, Any]) -> None:
         self.documents[path] = json.loads(json.dumps(document, default=str))
@@ -184,3 +193,54 @@ class FakeWorld:
 
     def ledger(self) -> list[JSON]:
         return self.service.list_ledger("co2")
+
+
+def metrics_v2(
+    *,
+    candidate: float,
+    baseline: float = 1.0,
+    champion: float | None = None,
+    champion_error: str | None = None,
+    data_end: str = "2002-12-01T00:00:00",
+    folds: int = 3,
+    horizon: int = 4,
+    candidate_errors: list[list[float]] | None = None,
+    champion_errors: list[list[float]] | None = None,
+) -> JSON:
+    """metrics.json as the evaluate step writes it (schema 2), with backtest MASE values
+    as given and per-fold errors proportional to them (or as given)."""
+    origins = [f"2001-{m:02d}-01T00:00:00" for m in range(1, folds + 1)]
+    shape = [1.0, -0.6, 0.8, -1.2, 0.4, -0.9, 1.1, -0.3]
+
+    def section(mase: float, errors: list[list[float]] | None) -> JSON:
+        errors = errors or [
+            [mase * shape[(i + f) % len(shape)] for i in range(horizon)] for f in range(folds)
+        ]
+        values = {"mase": mase, "smape": 10 * mase, "rmse": mase, "mae": mase, "coverage": 0.8}
+        return {
+            "holdout": dict(values),
+            "backtest": dict(values),
+            "folds": [
+                {"origin": origin, "mase": mase, "errors": fold_errors}
+                for origin, fold_errors in zip(origins, errors, strict=True)
+            ],
+            "holdout_errors": errors[-1],
+        }
+
+    return {
+        "schema": 2,
+        "horizon": horizon,
+        "season_length": 12,
+        "interval": 0.8,
+        "holdout_start": "2002-01-01T00:00:00",
+        "holdout_end": data_end,
+        "data_end": data_end,
+        "mase_scale": 1.0,
+        "backtest": {"folds": folds, "horizon": horizon, "origins": origins},
+        "candidate": section(candidate, candidate_errors),
+        "baseline": section(baseline, None) | {"name": "seasonal_naive"},
+        "champion": None if champion is None else section(champion, champion_errors),
+        **({"champion_error": champion_error} if champion_error else {}),
+        "model": {"order": [1, 1, 1], "seasonal_order": [0, 1, 1, 12], "trend": None},
+        "champion_model": None if champion is None else {"order": [0, 1, 1]},
+    }

@@ -131,5 +131,11 @@ class BlobArtifactStore:
             raise NotFound(f"artifact {path!r} is not a JSON object")
         return document
 
+    def read_bytes(self, path: str) -> bytes:
+        try:
+            return bytes(self._container.download_blob(path).readall())
+        except ResourceNotFoundError as exc:
+            raise NotFound(f"no artifact {path!r} in datastore {self._datastore!r}") from exc
+
     def uri(self, path: str) -> str:
         return f"azureml://datastores/{self._datastore}/paths/{path}"

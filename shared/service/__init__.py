@@ -8,7 +8,8 @@
   trigger policy; Retrain writes the run record and submits the pipeline;
 - ``runs``: a pipeline run's status changes and completion (claimed once);
 - ``promotion``: a completed run's gate verdict, registration and promotion;
-- ``queries``: read-only views for the API.
+- ``operator``: rollback, manual promotion, pin and unpin;
+- ``queries``: read-only views for the API, and the audit reports (``audit``).
 """
 
 from __future__ import annotations
@@ -116,3 +117,15 @@ class RetrainService:
     def list_ledger(self, model: str, *, limit: int | None = None) -> list[JSON]:
         """The model's decisions, oldest first; with ``limit``, only the newest ones."""
         return queries.list_ledger(self.context, model, limit=limit)
+
+    def list_history(self, model: str) -> JSON:
+        """The model's promotion history (alias moves, pins), oldest first, and its pin."""
+        return queries.list_history(self.context, model)
+
+    def run_report(self, run_key: str) -> str:
+        """The run's audit report, a self-contained HTML page."""
+        return queries.run_report(self.context, run_key)
+
+    def version_report(self, model: str, version: int) -> str:
+        """A registered version's audit report, a self-contained HTML page."""
+        return queries.version_report(self.context, model, version)

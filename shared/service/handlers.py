@@ -3,7 +3,8 @@
 Handlers are plain functions ``(message, context) -> list[Outcome]``, one module per
 kind of message: ``triggers`` (new data, schedule, drift, manual), ``runs`` (run status
 and completion, which hands a completed run to ``promotion``; the sweep that finalises
-runs whose completion event never came).
+runs whose completion event never came), ``operator`` (rollback, manual promotion, pin,
+unpin).
 """
 
 from __future__ import annotations
@@ -14,12 +15,17 @@ from typing import Any
 from shared.messages import (
     DriftAlerted,
     NewDataArrived,
+    PinRequested,
     PipelineRunCompleted,
+    PromoteRequested,
     RetrainRequested,
+    RollbackRequested,
     ScheduleTicked,
     SweepTicked,
+    UnpinRequested,
 )
 from shared.service.context import Context
+from shared.service.operator import handle_pin, handle_unpin, handle_version_change
 from shared.service.outcome import Outcome
 from shared.service.runs import handle_run_event, handle_sweep
 from shared.service.triggers import handle_schedule, handle_trigger
@@ -38,4 +44,8 @@ HANDLERS: dict[type, Handler] = {
     ScheduleTicked: handle_schedule,
     PipelineRunCompleted: handle_run_event,
     SweepTicked: handle_sweep,
+    RollbackRequested: handle_version_change,
+    PromoteRequested: handle_version_change,
+    PinRequested: handle_pin,
+    UnpinRequested: handle_unpin,
 }

@@ -1,31 +1,102 @@
-"""Promotion: a completed run's metrics go through the gate, the model version is
-registered with its lineage, and the production alias moves (compare-and-swap) when the
-gate passed.
+"""Promotion: a completed run's metrics go through the gate (``shared.gate.judge``, the
+one place a promotion is decided), the model version is registered with its lineage, and
+the production alias moves when the gate passed and nothing newer or pinned stands in
+the way.
+
+The alias moves by compare-and-swap against the champion the candidate was compared
+with (``record["champion"]``, kept in the run record at launch; unset for the first
+model): if production points elsewhere now, the version is registered only. A run on a
+snapshot whose data ends before the production version's never replaces it. While
+production is pinned (``pins/<model>.json``, see ``shared.service.operator``) automatic
+promotion only registers.
+
+Every alias move writes a history document ``history/<model>/<time>-<id>.json`` (who or
+what, when, why, from which version to which, run key).
 
 Every step is safe to repeat: registration first looks for a version already registered
 for the run key, promotion is a compare-and-swap on the alias ETag read before
-registering.
+registering, and a promotion whose history document is missing gets it on the retry.
 """
 
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
-from shared.errors import ConflictError, NotFound
-from shared.gate import judge
-from shared.ports import ModelVersion
+from shared.errors import ConflictError, InvalidInput, NotFound
+from shared.gate import GatePolicy, Verdict, judge
+from shared.parsing import parse_time
+from shared.ports import JSON, AliasState, ModelVersion
 from shared.service.context import Context
 from shared.service.outcome import Outcome
 
 log = logging.getLogger(__name__)
 
 PRODUCTION = "production"
+GATE_ACTOR = "gate"
+
+
+def run_report_path(run_key: str) -> str:
+    """Where the API serves the run's audit report."""
+    return f"/api/runs/{run_key}/report"
+
+
+def gate_policy(ctx: Context, model: str) -> GatePolicy:
+    """The model's gate policy: the app-wide one with the model's own settings."""
+    config = ctx.models.get(model)
+    return config.gate_policy(ctx.gate) if config is not None else ctx.gate
+
+
+def get_pin(ctx: Context, model: str) -> JSON | None:
+    """The model's pin when production is pinned, else None."""
+    try:
+        pin, _ = ctx.state.get(f"pins/{model}.json")
+    except NotFound:
+        return None
+    return pin if pin.get("pinned") else None
+
+
+def record_history(
+    ctx: Context,
+    model: str,
+    *,
+    action: str,
+    by: str,
+    reason: str,
+    from_version: int | None,
+    to_version: int | None,
+    run_key: str | None = None,
+    **extra: Any,
+) -> JSON:
+    """Append one entry to the model's promotion history and return it."""
+    now = ctx.clock.now()
+    entry = {
+        "at": now.isoformat(),
+        "model": model,
+        "action": action,
+        "by": by,
+        "reason": reason,
+        "from_version": from_version,
+        "to_version": to_version,
+        "run_key": run_key,
+        **extra,
+    }
+    key = f"history/{model}/{now:%Y%m%dT%H%M%S%fZ}-{uuid.uuid4().hex[:8]}.json"
+    ctx.state.create(key, entry)
+    return entry
+
+
+def list_history(ctx: Context, model: str) -> list[JSON]:
+    """The model's alias moves and pins, oldest first."""
+    return [ctx.state.get(key)[0] for key in ctx.state.list_keys(f"history/{model}/")]
 
 
 def finalise_completed(model: str, key: str, record: Mapping[str, Any], ctx: Context) -> Outcome:
-    """Gate, register and (when the gate passed) promote the run's model."""
+    """Gate, register and (when the gate passed and nothing stands in the way) promote
+    the run's model."""
     try:
         metrics = ctx.artifacts.read_json(f"retrain/{key}/metrics/metrics.json")
     except NotFound as exc:
@@ -33,43 +104,18 @@ def finalise_completed(model: str, key: str, record: Mapping[str, Any], ctx: Con
         outcome = Outcome(model, "failed", f"run {key} completed without metrics: {exc}", key)
         ctx.ledger(model, "run", outcome)
         return outcome
-    verdict = judge(metrics, ctx.gate)
+    champion = record.get("champion")
+    policy = gate_policy(ctx, model)
+    verdict = judge(metrics, policy, champion_present=champion is not None)
     log.info("%s: gate for run %s %s", model, key, verdict.reason)
-    champion = ctx.registry.get_alias(model, PRODUCTION)
-    version = registered_version(model, key, ctx) or ctx.registry.register(
-        model,
-        artifact_uri=ctx.artifacts.uri(f"retrain/{key}/model/"),
-        tags={
-            "run_key": key,
-            "gate": "passed" if verdict.passed else "rejected",
-            "code_version": ctx.code_version,
-        },
-        lineage={
-            "run_key": key,
-            "pipeline_run_id": record.get("pipeline_run_id"),
-            "snapshot": record.get("snapshot"),
-            "snapshot_manifest_uri": ctx.artifacts.uri(f"retrain/{key}/snapshot.json"),
-            "trigger": record.get("trigger"),
-            "metrics": metrics,
-            "metrics_uri": ctx.artifacts.uri(f"retrain/{key}/metrics/"),
-            "gate": verdict.as_record() | {"policy": ctx.gate.describe()},
-            "pipeline_definition_sha256": ctx.pipeline_sha256,
-            "code_version": ctx.code_version,
-        },
+    report_url = run_report_path(key)
+    alias = ctx.registry.get_alias(model, PRODUCTION)
+    version = registered_version(model, key, ctx) or _register(
+        model, key, record, metrics, verdict, report_url, ctx
     )
     ctx.update_run(key, {"model_version": version.version})
-    promoted, reason = False, verdict.reason
-    if verdict.passed and champion.version == version.version:
-        promoted, reason = True, f"{verdict.reason}; already in production"
-    elif verdict.passed:
-        try:
-            ctx.registry.set_alias(model, PRODUCTION, version.version, etag=champion.etag)
-            promoted = True
-            previous = f"v{champion.version}" if champion.version else "none"
-            reason = f"{verdict.reason}; production: {previous} -> v{version.version}"
-        except ConflictError:
-            reason = f"{verdict.reason}; not promoted: the production alias moved meanwhile"
-    action = "promoted" if promoted else "rejected"
+    promoted, reason = _promote(model, key, metrics, verdict, champion, alias, version, ctx)
+    action = "promoted" if promoted else "rejected" if not verdict.passed else "registered"
     ctx.update_run(
         key,
         {
@@ -77,16 +123,172 @@ def finalise_completed(model: str, key: str, record: Mapping[str, Any], ctx: Con
             "metrics": metrics,
             "gate": verdict.as_record(),
             "promoted": promoted,
-            "previous_champion": champion.version,
+            "promotion": reason,
+            "previous_champion": alias.version,
+            "report_url": report_url,
             "finalised": True,
         },
     )
-    mase = (metrics.get("candidate") or {}).get("mase")
-    details = {"version": version.version, "mase": mase}
+    mase = ((metrics.get("candidate") or {}).get("backtest") or {}).get("mase")
+    details = {"version": version.version, "backtest_mase": mase, "report_url": report_url}
     outcome = Outcome(model, action, reason, run_key=key, details=details)
-    ctx.ledger(model, "gate", outcome)
-    log.info("%s: %s v%s: %s", model, action.upper(), version.version, reason)
+    ctx.ledger(model, "gate", outcome, gate=verdict.as_record())
+    log.info(
+        "%s: %s v%s: %s (report: %s)", model, action.upper(), version.version, reason, report_url
+    )
     return outcome
+
+
+def _register(
+    model: str,
+    key: str,
+    record: Mapping[str, Any],
+    metrics: JSON,
+    verdict: Verdict,
+    report_url: str,
+    ctx: Context,
+) -> ModelVersion:
+    tags = {
+        "run_key": key,
+        "gate": "passed" if verdict.passed else "rejected",
+        "code_version": ctx.code_version,
+    }
+    if isinstance(metrics.get("data_end"), str):
+        tags["data_end"] = metrics["data_end"]
+    return ctx.registry.register(
+        model,
+        artifact_uri=ctx.artifacts.uri(f"retrain/{key}/model/"),
+        tags=tags,
+        lineage={
+            "run_key": key,
+            "pipeline_run_id": record.get("pipeline_run_id"),
+            "snapshot": record.get("snapshot"),
+            "snapshot_manifest_uri": ctx.artifacts.uri(f"retrain/{key}/snapshot.json"),
+            "trigger": record.get("trigger"),
+            "champion": record.get("champion"),
+            "data_end": metrics.get("data_end"),
+            "metrics": metrics,
+            "metrics_uri": ctx.artifacts.uri(f"retrain/{key}/metrics/"),
+            "gate": verdict.as_record(),
+            **_fits(key, metrics, ctx),
+            "report_url": report_url,
+            "pipeline_definition_sha256": ctx.pipeline_sha256,
+            "code_version": ctx.code_version,
+        },
+    )
+
+
+def _fits(key: str, metrics: Mapping[str, Any], ctx: Context) -> JSON:
+    """The evaluation fit (scored by the gate) and the final fit (refit on all the data:
+    what is registered and served), from the train step's model.json when it has them
+    (without the order-search log, which stays in the artifact)."""
+    path = f"retrain/{key}/model/model.json"
+    try:
+        fit = {k: v for k, v in ctx.artifacts.read_json(path).items() if k != "search"}
+    except NotFound:
+        fit = {}
+    evaluation, final = fit.get("evaluation_fit"), fit.get("final_fit")
+    return {
+        "evaluation_fit": evaluation if isinstance(evaluation, dict) else metrics.get("model"),
+        "final_fit": final if isinstance(final, dict) else (fit or None),
+        "model_json_uri": ctx.artifacts.uri(path) if fit else None,
+    }
+
+
+def _promote(
+    model: str,
+    key: str,
+    metrics: Mapping[str, Any],
+    verdict: Verdict,
+    champion: Any,
+    alias: AliasState,
+    version: ModelVersion,
+    ctx: Context,
+) -> tuple[bool, str]:
+    """Move production to ``version`` if the gate passed and nothing stands in the way;
+    (promoted, reason)."""
+    if not verdict.passed:
+        return False, verdict.reason
+    if alias.version == version.version:  # a repeated finalisation moved it already
+        _ensure_history(model, key, verdict, version, ctx)
+        return True, f"{verdict.reason}; already in production"
+    blocked = _blocked(model, metrics, champion, alias, ctx)
+    if blocked:
+        return False, f"{verdict.reason}; registered only: {blocked}"
+    try:
+        ctx.registry.set_alias(model, PRODUCTION, version.version, etag=alias.etag)
+    except ConflictError:
+        return False, (
+            f"{verdict.reason}; registered only: the production alias moved while this run "
+            "was being finalised"
+        )
+    previous = f"v{alias.version}" if alias.version else "none"
+    record_history(
+        ctx,
+        model,
+        action="promoted",
+        by=GATE_ACTOR,
+        reason=verdict.reason,
+        from_version=alias.version,
+        to_version=version.version,
+        run_key=key,
+        report_url=run_report_path(key),
+    )
+    return True, f"{verdict.reason}; production: {previous} -> v{version.version}"
+
+
+def _blocked(
+    model: str, metrics: Mapping[str, Any], champion: Any, alias: AliasState, ctx: Context
+) -> str | None:
+    """Why production must not move to this run's version, or None."""
+    pin = get_pin(ctx, model)
+    if pin is not None:
+        return (
+            f"production is pinned at v{pin.get('version')} by {pin.get('by')} "
+            f"({pin.get('reason')})"
+        )
+    expected = champion.get("version") if isinstance(champion, Mapping) else None
+    if alias.version != expected:
+        before = f"v{expected}" if expected else "none"
+        return f"production moved from {before} to v{alias.version} since this run started"
+    if alias.version is not None:
+        mine = _time(metrics.get("data_end"))
+        production = ctx.registry.get_version(model, alias.version)
+        theirs = _time((production.lineage.get("metrics") or {}).get("data_end"))
+        if mine is not None and theirs is not None and mine < theirs:
+            return (
+                f"its data ends {mine.date()}, before production v{alias.version}'s "
+                f"({theirs.date()}): an older snapshot never replaces a newer one"
+            )
+    return None
+
+
+def _time(value: Any) -> datetime | None:
+    try:
+        return parse_time(value) if isinstance(value, str) else None
+    except InvalidInput:
+        return None
+
+
+def _ensure_history(
+    model: str, key: str, verdict: Verdict, version: ModelVersion, ctx: Context
+) -> None:
+    """A finalisation that moved the alias and died before writing history gets it now."""
+    for entry in list_history(ctx, model):
+        if entry.get("run_key") == key and entry.get("to_version") == version.version:
+            return
+    record_history(
+        ctx,
+        model,
+        action="promoted",
+        by=GATE_ACTOR,
+        reason=verdict.reason,
+        from_version=None,
+        to_version=version.version,
+        run_key=key,
+        report_url=run_report_path(key),
+        note="written on a repeated finalisation; the version it replaced was not recorded",
+    )
 
 
 def registered_version(model: str, key: str, ctx: Context) -> ModelVersion | None:

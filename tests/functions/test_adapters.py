@@ -11,7 +11,7 @@ from azure.functions.timer import TimerRequest
 from shared.bootstrap import set_service
 from shared.settings import ModelConfig
 from tests import samples
-from tests.fakes import FakeWorld
+from tests.fakes import FakeWorld, metrics_v2
 from tests.functions.conftest import indexed_functions
 
 MODELS = (ModelConfig(name="co2", prefix="co2/", horizon=24),)
@@ -88,7 +88,7 @@ def test_run_completed_event_promotes(world):
     world.pipeline.finish(submission.run_key)
     world.artifacts.write_json(
         f"retrain/{submission.run_key}/metrics/metrics.json",
-        {"candidate": {"mase": 0.5, "smape": 1, "rmse": 1, "mae": 1}, "baseline": {"mase": 1}},
+        metrics_v2(candidate=0.5, baseline=1.0),
     )
     event = samples.run_event(submission.run_key, run_key=submission.run_key)
     FUNCTIONS["on_run_completed"](grid_event(event))

@@ -40,6 +40,38 @@ EXPECTED = {
         "httpTrigger",
         {"route": "models/{model}/ledger", "methods": ["GET"], "authLevel": "function"},
     ),
+    "rollback_model": (
+        "httpTrigger",
+        {"route": "models/{model}/rollback", "methods": ["POST"], "authLevel": "function"},
+    ),
+    "promote_model": (
+        "httpTrigger",
+        {"route": "models/{model}/promote", "methods": ["POST"], "authLevel": "function"},
+    ),
+    "pin_model": (
+        "httpTrigger",
+        {"route": "models/{model}/pin", "methods": ["POST"], "authLevel": "function"},
+    ),
+    "unpin_model": (
+        "httpTrigger",
+        {"route": "models/{model}/unpin", "methods": ["POST"], "authLevel": "function"},
+    ),
+    "get_model_history": (
+        "httpTrigger",
+        {"route": "models/{model}/history", "methods": ["GET"], "authLevel": "function"},
+    ),
+    "get_run_report": (
+        "httpTrigger",
+        {"route": "runs/{run_key}/report", "methods": ["GET"], "authLevel": "function"},
+    ),
+    "get_version_report": (
+        "httpTrigger",
+        {
+            "route": "models/{model}/versions/{version}/report",
+            "methods": ["GET"],
+            "authLevel": "function",
+        },
+    ),
 }
 
 

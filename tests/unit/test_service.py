@@ -14,14 +14,13 @@ from shared.parsing import parse_run_event
 from shared.ports import PipelineRun
 from shared.settings import ModelConfig
 from tests import samples
-from tests.fakes import FakeWorld
+from tests.fakes import FakeWorld, metrics_v2
 
 MODELS = (ModelConfig(name="co2", prefix="co2/", horizon=24),)
-GOOD = {
-    "candidate": {"mase": 0.3, "smape": 0.1, "rmse": 0.4, "mae": 0.35, "coverage": 0.9},
-    "baseline": {"mase": 1.4, "smape": 0.5, "rmse": 2.0, "mae": 1.8},
-}
-BAD = {"candidate": GOOD["candidate"] | {"mase": 1.6}, "baseline": GOOD["baseline"]}
+# metrics.json (schema 2): GOOD beats seasonal naive (a first model passes); BAD is worse
+# than the champion re-scored on the same backtest (GOOD's model, 0.3).
+GOOD = metrics_v2(candidate=0.3, baseline=1.4)
+BAD = metrics_v2(candidate=1.6, baseline=1.4, champion=0.3)
 
 
 @pytest.fixture
@@ -85,7 +84,7 @@ def test_rejected_candidate_is_registered_but_not_promoted(world):
     )
     outcome = world.complete(second.run_key, BAD)
     assert outcome.action == "rejected"
-    assert "MASE 1.600 >= 1" in outcome.reason
+    assert "backtest MASE 1.600 is worse than champion 0.300" in outcome.reason
     assert world.registry.get_version("co2", 2).tags["gate"] == "rejected"
     assert world.registry.get_alias("co2", "production").version == 1
 

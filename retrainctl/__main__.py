@@ -1,0 +1,5 @@
+import sys
+
+from retrainctl.cli import main
+
+sys.exit(main())

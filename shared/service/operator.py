@@ -1,0 +1,180 @@
+"""Operator actions: rollback, manual promotion, pin and unpin production.
+
+Each is one message and one handler, recorded in the model's ledger (kind "operator")
+and its promotion history. They are synchronous requests (HTTP API, ``retrainctl``):
+what cannot be done raises ``InvalidInput`` (bad request), ``NotFound`` (no such model or
+version) or ``ConflictError`` (production moved: read again and decide again), and
+nothing is recorded.
+
+- Rollback moves production to an earlier version (lower number than production);
+  manual promotion to any other registered version, whatever its gate said (the reason
+  is required and kept). Both are a compare-and-swap on the alias ETag read first, and
+  optionally on ``expected_version`` (what the operator saw).
+- A pin holds production: automatic promotion then registers only. The pin document is
+  written first, then the alias is re-pointed at the same version, which moves its ETag:
+  a promotion that read the alias before the pin loses its compare-and-swap, one that
+  reads it after sees the pin. Operator moves are allowed while pinned and keep the pin.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from shared.errors import ConflictError, InvalidInput, NotFound, UnknownModel
+from shared.messages import (
+    OperatorMessage,
+    PinRequested,
+    PromoteRequested,
+    RollbackRequested,
+    UnpinRequested,
+)
+from shared.service.context import Context
+from shared.service.outcome import Outcome
+from shared.service.promotion import PRODUCTION, get_pin, record_history
+
+log = logging.getLogger(__name__)
+
+
+def _known(model: str, ctx: Context) -> None:
+    if model not in ctx.models:
+        raise UnknownModel(f"unknown model {model!r}; configured models: {', '.join(ctx.models)}")
+
+
+def _record(ctx: Context, outcome: Outcome, message: OperatorMessage) -> list[Outcome]:
+    ctx.ledger(message.model, "operator", outcome, request=message.describe())
+    log.info("%s: %s: %s", outcome.model, outcome.action.upper(), outcome.reason)
+    return [outcome]
+
+
+def handle_version_change(
+    message: RollbackRequested | PromoteRequested, ctx: Context
+) -> list[Outcome]:
+    """Move production to the requested version (compare-and-swap)."""
+    model, rollback = message.model, isinstance(message, RollbackRequested)
+    _known(model, ctx)
+    target = ctx.registry.get_version(model, message.version)  # NotFound: 404
+    alias = ctx.registry.get_alias(model, PRODUCTION)
+    current = f"v{alias.version}" if alias.version else "none"
+    if message.expected_version is not None and alias.version != message.expected_version:
+        raise ConflictError(
+            f"production of {model} is {current}, not v{message.expected_version} as the "
+            "request expected; look again and decide again"
+        )
+    if alias.version == target.version:
+        raise InvalidInput(f"v{target.version} of {model} is already in production")
+    if rollback and (alias.version is None or target.version > alias.version):
+        raise InvalidInput(
+            f"a rollback goes to an earlier version than production ({current}); "
+            f"v{target.version} is not earlier: use promote"
+        )
+    ctx.registry.set_alias(model, PRODUCTION, target.version, etag=alias.etag)
+    action = "rolled_back" if rollback else "manual_promote"
+    run_key = target.tags.get("run_key") or target.lineage.get("run_key")
+    gate = target.tags.get("gate", "unknown")
+    record_history(
+        ctx,
+        model,
+        action=action,
+        by=message.requested_by,
+        reason=message.reason,
+        from_version=alias.version,
+        to_version=target.version,
+        run_key=run_key,
+        gate=gate,
+    )
+    verb = "rolled back" if rollback else "promoted by hand"
+    reason = (
+        f"production: {current} -> v{target.version} {verb} by {message.requested_by} "
+        f"(gate had {gate} it): {message.reason}"
+    )
+    details = {"from_version": alias.version, "to_version": target.version}
+    return _record(ctx, Outcome(model, action, reason, run_key, details), message)
+
+
+def handle_pin(message: PinRequested, ctx: Context) -> list[Outcome]:
+    """Pin production where it is."""
+    model = message.model
+    _known(model, ctx)
+    if ctx.registry.get_alias(model, PRODUCTION).version is None:
+        raise InvalidInput(f"{model} has no production version to pin")
+    if (pin := get_pin(ctx, model)) is not None:
+        raise InvalidInput(
+            f"{model} is already pinned at v{pin.get('version')} by {pin.get('by')} "
+            f"since {pin.get('at')}: {pin.get('reason')}"
+        )
+    document = {
+        "pinned": True,
+        "by": message.requested_by,
+        "reason": message.reason,
+        "at": ctx.clock.now().isoformat(),
+        "version": None,
+    }
+    etag = _write_pin(ctx, model, document)
+    version = _bump_alias(ctx, model)
+    ctx.state.replace(f"pins/{model}.json", document | {"version": version}, etag=etag)
+    record_history(
+        ctx,
+        model,
+        action="pinned",
+        by=message.requested_by,
+        reason=message.reason,
+        from_version=version,
+        to_version=version,
+    )
+    reason = f"production pinned at v{version} by {message.requested_by}: {message.reason}"
+    outcome = Outcome(model, "pinned", reason, details={"version": version})
+    return _record(ctx, outcome, message)
+
+
+def handle_unpin(message: UnpinRequested, ctx: Context) -> list[Outcome]:
+    """Release the pin: automatic promotion moves production again."""
+    model = message.model
+    _known(model, ctx)
+    pin = get_pin(ctx, model)
+    if pin is None:
+        raise InvalidInput(f"{model} is not pinned")
+    document = {
+        "pinned": False,
+        "by": message.requested_by,
+        "reason": message.reason,
+        "at": ctx.clock.now().isoformat(),
+        "previous_pin": pin,
+    }
+    _write_pin(ctx, model, document)
+    version = ctx.registry.get_alias(model, PRODUCTION).version
+    record_history(
+        ctx,
+        model,
+        action="unpinned",
+        by=message.requested_by,
+        reason=message.reason,
+        from_version=version,
+        to_version=version,
+    )
+    reason = f"production (v{version}) unpinned by {message.requested_by}: {message.reason}"
+    outcome = Outcome(model, "unpinned", reason, details={"version": version})
+    return _record(ctx, outcome, message)
+
+
+def _write_pin(ctx: Context, model: str, document: dict[str, object]) -> str:
+    """Create or replace the pin document (ETag-conditional); returns its new ETag."""
+    key = f"pins/{model}.json"
+    try:
+        _, etag = ctx.state.get(key)
+    except NotFound:
+        return ctx.state.create(key, document)
+    return ctx.state.replace(key, document, etag=etag)
+
+
+def _bump_alias(ctx: Context, model: str, attempts: int = 5) -> int | None:
+    """Re-point production at the version it has, moving its ETag (see module doc)."""
+    for _ in range(attempts):
+        alias = ctx.registry.get_alias(model, PRODUCTION)
+        if alias.version is None:
+            return None
+        try:
+            ctx.registry.set_alias(model, PRODUCTION, alias.version, etag=alias.etag)
+            return alias.version
+        except ConflictError:
+            continue
+    raise ConflictError(f"production of {model} kept moving; the pin is written, try again")

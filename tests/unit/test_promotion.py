@@ -1,0 +1,169 @@
+"""Promotion through the whole service: the gate's verdict, compare-and-swap against the
+champion the run was compared with, data recency, pins, history and lineage."""
+
+import pytest
+
+from shared.messages import PinRequested, RetrainRequested
+from shared.settings import ModelConfig
+from tests import samples
+from tests.fakes import FakeWorld, metrics_v2
+
+MODELS = (ModelConfig(name="co2", prefix="co2/", horizon=24),)
+
+
+@pytest.fixture
+def world() -> FakeWorld:
+    return FakeWorld(MODELS)
+
+
+def arrive(world: FakeWorld, name: str, start: int, event_id: str) -> str:
+    [outcome] = world.service.handle(
+        world.arrive(f"co2/{name}.csv", samples.csv_rows(start, 1), event_id=event_id)
+    )
+    assert outcome.action == "retrain", outcome
+    assert outcome.run_key is not None
+    return outcome.run_key
+
+
+def production(world: FakeWorld) -> int | None:
+    return world.registry.get_alias("co2", "production").version
+
+
+def first_model(world: FakeWorld) -> str:
+    key = arrive(world, "2000", 2000, "e0")
+    assert world.complete(key, metrics_v2(candidate=0.5, data_end="2000-12-01")).action == (
+        "promoted"
+    )
+    return key
+
+
+def test_two_runs_finishing_in_the_wrong_order_the_older_snapshot_never_wins(world):
+    first_model(world)
+    older = arrive(world, "2001", 2001, "e1")  # snapshot 2000-2001
+    newer = arrive(world, "2002", 2002, "e2")  # snapshot 2000-2002, launched while older runs
+    assert world.service.get_run(older)["champion"]["version"] == 1
+    assert world.service.get_run(newer)["champion"]["version"] == 1
+
+    done = world.complete(newer, metrics_v2(candidate=0.4, champion=0.5, data_end="2002-12-01"))
+    assert done.action == "promoted" and production(world) == 2
+    late = world.complete(older, metrics_v2(candidate=0.3, champion=0.5, data_end="2001-12-01"))
+    assert late.action == "registered"
+    assert "production moved from v1 to v2 since this run started" in late.reason
+    assert production(world) == 2
+    assert world.registry.get_version("co2", 3).tags["gate"] == "passed"
+
+    # The older snapshot again, started after the newer model was promoted (its data was
+    # removed and it is retrained on purpose): the data-end check still refuses it.
+    del world.data.blobs["co2/2002.csv"]
+    [again] = world.service.handle(RetrainRequested("co2", "ana", "old data", force=True))
+    assert again.action == "retrain" and again.run_key == f"{older}-r2"
+    assert world.service.get_run(again.run_key)["champion"]["version"] == 2
+    stale = world.complete(
+        again.run_key, metrics_v2(candidate=0.2, champion=0.4, data_end="2001-12-01")
+    )
+    assert stale.action == "registered"
+    assert "before production v2's (2002-12-01)" in stale.reason
+    assert production(world) == 2
+    assert [
+        (h["from_version"], h["to_version"]) for h in world.service.list_history("co2")["history"]
+    ] == [(None, 1), (1, 2)]
+
+
+def test_a_promotion_records_history_report_and_lineage(world):
+    key = arrive(world, "2000", 2000, "e0")
+    world.artifacts.write_json(
+        f"retrain/{key}/model/model.json",
+        {
+            "order": [1, 1, 1],
+            "search": {"tried": 40},
+            "evaluation_fit": {"file": "model_eval.pkl", "train_end": "1999-12-01"},
+            "final_fit": {"file": "model.pkl", "train_end": "2000-12-01"},
+        },
+    )
+    outcome = world.complete(key, metrics_v2(candidate=0.5))
+    assert outcome.action == "promoted"
+    assert outcome.details["report_url"] == f"/api/runs/{key}/report"
+    record = world.service.get_run(key)
+    assert record["report_url"] == f"/api/runs/{key}/report"
+    assert record["gate"]["passed"] and "first model" in record["gate"]["policy"]
+    assert record["promotion"].endswith("production: none -> v1")
+    lineage = world.registry.get_version("co2", 1).lineage
+    assert lineage["gate"]["checks"][0]["name"] == "beats_seasonal_naive"
+    assert lineage["final_fit"] == {"file": "model.pkl", "train_end": "2000-12-01"}
+    assert lineage["evaluation_fit"]["file"] == "model_eval.pkl"
+    assert lineage["model_json_uri"].endswith(f"retrain/{key}/model/model.json")
+    [entry] = world.service.list_history("co2")["history"]
+    assert (entry["action"], entry["by"], entry["from_version"], entry["to_version"]) == (
+        "promoted",
+        "gate",
+        None,
+        1,
+    )
+    assert entry["run_key"] == key and entry["reason"].startswith("passed: backtest MASE")
+    gate_entry = world.ledger()[-1]
+    assert gate_entry["kind"] == "gate" and gate_entry["gate"]["passed"] is True
+
+
+def test_without_model_json_the_evaluation_fit_comes_from_the_metrics(world):
+    key = arrive(world, "2000", 2000, "e0")
+    world.complete(key, metrics_v2(candidate=0.5))
+    lineage = world.registry.get_version("co2", 1).lineage
+    assert lineage["evaluation_fit"]["order"] == [1, 1, 1]
+    assert lineage["final_fit"] is None
+
+
+def test_champion_that_could_not_be_rescored_keeps_production(world):
+    first_model(world)
+    key = arrive(world, "2001", 2001, "e1")
+    metrics = metrics_v2(candidate=0.1) | {"champion_error": "champion model.pkl unreadable"}
+    outcome = world.complete(key, metrics)
+    assert outcome.action == "rejected"
+    assert "champion could not be re-scored: champion model.pkl unreadable" in outcome.reason
+    assert production(world) == 1
+
+
+def test_old_metrics_schema_is_registered_and_rejected_not_a_crash(world):
+    key = arrive(world, "2000", 2000, "e0")
+    old = {"candidate": {"mase": 0.3, "smape": 1, "rmse": 1, "mae": 1}, "baseline": {"mase": 1}}
+    outcome = world.complete(key, old)
+    assert outcome.action == "rejected" and "metrics schema None is not 2" in outcome.reason
+    assert world.registry.get_version("co2", 1).tags["gate"] == "rejected"
+    assert production(world) is None
+
+
+def test_pinned_production_only_registers(world):
+    first_model(world)
+    world.service.handle(PinRequested("co2", "quarter-end freeze", "ana"))
+    key = arrive(world, "2001", 2001, "e1")
+    outcome = world.complete(key, metrics_v2(candidate=0.3, champion=0.5, data_end="2001-12-01"))
+    assert outcome.action == "registered"
+    assert "registered only: production is pinned at v1 by ana (quarter-end freeze)" in (
+        outcome.reason
+    )
+    assert production(world) == 1
+
+
+def test_per_model_gate_settings_apply_through_the_service():
+    world = FakeWorld((ModelConfig(name="co2", prefix="co2/", gate={"max_mase": 0.4}),))
+    key = arrive(world, "2000", 2000, "e0")
+    outcome = world.complete(key, metrics_v2(candidate=0.5, baseline=1.0))
+    assert outcome.action == "rejected"
+    assert "backtest MASE 0.500 >= ceiling 0.4" in outcome.reason
+    assert "below 0.4" in world.service.list_models()[0]["gate_policy"]
+
+
+def test_a_repeated_finalisation_after_the_alias_moved_writes_the_missing_history(world):
+    key = arrive(world, "2000", 2000, "e0")
+    world.complete(key, metrics_v2(candidate=0.5))
+    # Simulate an instance that moved the alias and died before writing history and the
+    # final run record: drop both and deliver the completion again.
+    for history_key in world.state.list_keys("history/"):
+        del world.state.documents[history_key]
+    record, etag = world.state.get(f"runs/{key}.json")
+    world.state.replace(
+        f"runs/{key}.json", record | {"finalised": False, "finalising_at": None}, etag=etag
+    )
+    outcome = world.complete(key, metrics_v2(candidate=0.5))
+    assert outcome.action == "promoted" and outcome.reason.endswith("already in production")
+    [entry] = world.service.list_history("co2")["history"]
+    assert entry["to_version"] == 1 and entry["run_key"] == key
