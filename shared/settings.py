@@ -42,6 +42,8 @@ class ModelConfig:
     value_column: str = "value"
     max_gap: int = 3
     time_budget: int = 60
+    backtest_folds: int = 0  # 0: as many rolling-origin folds as fit (at most 6)
+    backtest_horizon: int = 0  # 0: the model's horizon
     # This model's own gate settings over the app-wide RETRAIN_GATE_* ones, e.g.
     # {"min_improvement": 0.02, "significance": 0.1, "max_mase": null} (docs/settings.md).
     gate: Mapping[str, Any] = field(default_factory=dict, hash=False)
@@ -60,6 +62,8 @@ class ModelConfig:
             "value_column": self.value_column,
             "max_gap": self.max_gap,
             "time_budget": self.time_budget,
+            "backtest_folds": self.backtest_folds,
+            "backtest_horizon": self.backtest_horizon,
         }
 
 
@@ -269,10 +273,15 @@ def _parse_models(raw: str | None, problems: list[str]) -> tuple[ModelConfig, ..
             )
         if not str(model.prefix).endswith("/") or model.prefix.startswith("/"):
             problems.append(f"{where}.prefix {model.prefix!r} must look like 'name/'")
-        for number in ("season_length", "horizon", "max_gap", "time_budget"):
+        for number in (
+            *("season_length", "horizon", "max_gap", "time_budget"),
+            *("backtest_folds", "backtest_horizon"),
+        ):
             value = getattr(model, number)
-            if not isinstance(value, int) or value < (0 if number == "max_gap" else 1):
-                problems.append(f"{where}.{number} must be a positive integer, got {value!r}")
+            least = 0 if number in ("max_gap", "backtest_folds", "backtest_horizon") else 1
+            if not isinstance(value, int) or isinstance(value, bool) or value < least:
+                what = "a whole number >= 0" if least == 0 else "a positive integer"
+                problems.append(f"{where}.{number} must be {what}, got {value!r}")
         models.append(model)
     names = [m.name for m in models]
     for name in sorted({n for n in names if names.count(n) > 1}):

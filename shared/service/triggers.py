@@ -249,7 +249,11 @@ def submit(key: str, ctx: Context) -> JSON:
         "data": f"azureml://datastores/{ctx.data_datastore}/paths/{config.prefix}",
         "manifest": ctx.artifacts.uri(manifest_path),
         **config.pipeline_inputs(),
+        "run_key": key,
     }
+    champion = record.get("champion") or {}
+    if champion.get("model_uri"):  # absent for the first model
+        inputs["champion"] = champion["model_uri"]
     submission = PipelineSubmission(
         run_key=key,
         model=config.name,

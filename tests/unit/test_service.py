@@ -383,6 +383,11 @@ def test_a_run_records_the_champion_it_will_be_compared_with(world):
         "run_key": first,
         "model_uri": f"azureml://datastores/workspaceblobstore/paths/retrain/{first}/model/",
     }
+    first_inputs, second_inputs = (s.inputs for s in world.pipeline.submissions)
+    assert "champion" not in first_inputs  # the first model has no champion to beat
+    assert second_inputs["champion"] == champion["model_uri"]
+    assert second_inputs["run_key"] == second.run_key
+    assert (second_inputs["backtest_folds"], second_inputs["backtest_horizon"]) == (0, 0)
 
 
 def sweep(world):
