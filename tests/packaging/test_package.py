@@ -9,11 +9,14 @@ import os
 import shutil
 import subprocess
 import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.azureml import fake_workspace
+from tests.fakes import metrics_v2
 from tests.packaging.package import ROOT, build_package, fresh_venv, package_files
 
 # Root ignores file modes, so the tests (often run as root in CI containers) also refuse,
@@ -60,11 +63,13 @@ def deployed() -> Iterator[tuple[Path, Path]]:
         shutil.rmtree(base)
 
 
-def run_in(deployed: tuple[Path, Path], code: str, env: dict[str, str]) -> str:
+def run_in(
+    deployed: tuple[Path, Path], code: str, env: dict[str, str], args: tuple[str, ...] = ()
+) -> str:
     """Run ``code`` with the deployed venv, from the read-only package folder."""
     python, package = deployed
     result = subprocess.run(
-        [str(python), "-c", READ_ONLY_GUARD + code],
+        [str(python), "-c", READ_ONLY_GUARD + code, *args],
         cwd=package,
         env={"PATH": "/usr/bin:/bin", "HOME": "/tmp", "PYTHONDONTWRITEBYTECODE": "1"} | env,
         capture_output=True,
@@ -99,3 +104,41 @@ def test_the_packaged_app_imports_and_indexes_read_only_with_only_its_requiremen
     assert "on_blob_created" in report["functions"] and "on_sweep" in report["functions"]
     assert report["pandas"] is False  # as on Azure: the app must never need it
     assert report["heavy"] == []
+
+
+@pytest.mark.slow
+def test_every_function_answers_its_first_call_with_the_azure_backend(deployed, azurite, tmp_path):
+    """Each function invoked once in the deployed package, the service built from Azure app
+    settings (backend azureml by default on Azure), the workspace played at the HTTP level:
+    none fails, and the new data ends as a registered model tagged production in Studio."""
+    helpers = tmp_path / "driver"
+    helpers.mkdir()
+    for source in ("packaging/driver.py", "azureml/fake_workspace.py", "samples.py"):
+        shutil.copy(ROOT / "tests" / source, helpers)
+    metrics = helpers / "metrics.json"
+    metrics.write_text(json.dumps(metrics_v2(candidate=0.4, baseline=1.0)))
+    suffix = uuid.uuid4().hex[:8]
+    settings = {
+        "WEBSITE_INSTANCE_ID": "packaging-test",
+        "RETRAIN_STORAGE_CONNECTION_STRING": azurite.connection_string,
+        "RETRAIN_MODELS": json.dumps([{"name": "co2", "prefix": "co2/", "horizon": 4}]),
+        "AZUREML_SUBSCRIPTION_ID": fake_workspace.SUBSCRIPTION,
+        "AZUREML_RESOURCE_GROUP": fake_workspace.RESOURCE_GROUP,
+        "AZUREML_WORKSPACE": fake_workspace.WORKSPACE,
+        "RETRAIN_BATCH_ENDPOINT": fake_workspace.ENDPOINT,
+        "RETRAIN_DATA_CONTAINER": f"data-{suffix}",
+        "RETRAIN_STATE_CONTAINER": f"state-{suffix}",
+        "RETRAIN_ARTIFACT_CONTAINER": f"artifacts-{suffix}",
+        "PYTHONPATH": f"{deployed[1]}:{helpers}",
+    }
+    out = run_in(
+        deployed,
+        "import runpy\nsys.argv = sys.argv[1:]\nrunpy.run_path(sys.argv[0], run_name='__main__')",
+        settings,
+        (str(helpers / "driver.py"), str(metrics)),
+    )
+    report = json.loads(out.splitlines()[-1])
+    assert len(report["results"]) == 17  # every function the app indexes
+    failed = {name: result for name, result in report["results"].items() if result != "ok"}
+    assert failed == {}
+    assert report["tagged_production"] == [1]
