@@ -365,7 +365,6 @@ class AzureMLSettings:
     invoke: str = "batch_endpoint"
     v1_endpoint_url: str | None = None
     managed_identity_client_id: str | None = None
-    registry: str | None = None
 
     def describe(self) -> str:
         target = (
@@ -407,7 +406,6 @@ def _azureml_settings(get: Any, problems: list[str]) -> AzureMLSettings | None:
         invoke=invoke,
         v1_endpoint_url=v1_url or None,
         managed_identity_client_id=get("AZURE_CLIENT_ID") or None,
-        registry=get("AZUREML_REGISTRY") or None,
     )
 
 

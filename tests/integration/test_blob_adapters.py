@@ -95,3 +95,20 @@ def test_artifact_store_round_trip_and_uri(new_container):
     assert artifacts.uri("retrain/k/") == "azureml://datastores/workspaceblobstore/paths/retrain/k/"
     with pytest.raises(NotFound):
         artifacts.read_json("retrain/missing.json")
+
+
+def test_artifact_store_reads_bytes_such_as_the_plot(new_container):
+    container = new_container("art")
+    container.upload_blob("retrain/k/metrics/forecast.png", b"\x89PNG\r\n")
+    artifacts = BlobArtifactStore(container, datastore="workspaceblobstore")
+    assert artifacts.read_bytes("retrain/k/metrics/forecast.png") == b"\x89PNG\r\n"
+    with pytest.raises(NotFound):
+        artifacts.read_bytes("retrain/k/metrics/missing.png")
+
+
+def test_state_store_delete_is_quiet_when_the_document_is_gone(new_container):
+    store = BlobStateStore(new_container("state"))
+    store.create("active/k.json", {"run_key": "k"})
+    store.delete("active/k.json")
+    store.delete("active/k.json")
+    assert store.list_keys("active/") == []
