@@ -466,3 +466,39 @@ def _forbidden():
     from tests.deploy.fake_arm import arm_error
 
     return arm_error(403, "AuthorizationFailed", "The client does not have authorization")
+
+
+def test_an_endpoint_made_by_hand_is_taken_over_without_losing_its_default_until_the_end():
+    workspace = new_workspace()
+    endpoint_id = f"{workspace.arm_id}/batchEndpoints/retrain-pipeline"
+    workspace.resources[endpoint_id.lower()] = {
+        "id": endpoint_id,
+        "name": "retrain-pipeline",
+        "type": "Microsoft.MachineLearningServices/workspaces/batchEndpoints",
+        "location": workspace.location,
+        "tags": {"owner": "ops"},
+        "properties": {
+            "description": "made in the studio",
+            "properties": {},
+            "authMode": "AADToken",
+            "defaults": {"deploymentName": "hand-made"},
+            "scoringUri": "https://retrain-pipeline.eastus2.inference.ml.azure.com/jobs",
+            "provisioningState": "Succeeded",
+        },
+    }
+
+    result = publish(workspace)
+
+    assert result.rc == EXIT_OK
+    status = result.status()
+    assert status["batch-endpoint retrain-pipeline"] == "updated"
+    assert status["deployment retrain-pipeline/retrain"] == "created"
+    assert status["default-deployment retrain-pipeline -> retrain"] == "updated"
+    update, make_default = (
+        r.json for r in workspace.transport.calls("PUT") if r.path == endpoint_id
+    )
+    # The description update keeps the existing default and tags; only the last step moves it.
+    assert update["properties"]["defaults"] == {"deploymentName": "hand-made"}
+    assert update["tags"]["owner"] == "ops"
+    assert make_default["properties"]["defaults"] == {"deploymentName": "retrain"}
+    assert make_default["tags"]["owner"] == "ops"
