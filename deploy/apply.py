@@ -21,6 +21,7 @@ Every call, blob uploads included, then goes through one transport, which tests 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -33,6 +34,7 @@ from deploy.plan import (
     EndpointPlan,
     EnvironmentPlan,
     Plan,
+    PlanError,
 )
 
 if TYPE_CHECKING:
@@ -300,11 +302,40 @@ def build_pipeline_component(plan: Plan) -> Any:
         version=pipeline.version,
         display_name=job.display_name,
         description=job.description,
-        inputs=draft.inputs,
+        inputs={**draft.inputs, **optional_step_inputs(plan, set(draft.inputs))},
         outputs=draft.outputs,
         jobs=draft.jobs,
         tags={CONTENT_TAG: pipeline.sha256},
     )
+
+
+def optional_step_inputs(plan: Plan, declared: set[str]) -> dict[str, Any]:
+    """Pipeline inputs the steps bind (``${{parent.inputs.X}}``) but pipeline.yml cannot
+    declare, because a pipeline *job* has no optional inputs (e.g. ``champion``, absent
+    for a model's first run): declared on the component as optional, with the type the
+    step's own component YAML gives them, so an invoke may give or omit them."""
+    import yaml
+    from azure.ai.ml import Input
+
+    document = yaml.safe_load(plan.pipeline.yaml_path.read_text())
+    found: dict[str, Any] = {}
+    for node, name in plan.pipeline.steps:
+        declared_by_step = yaml.safe_load(plan.component(name).yaml_path.read_text())["inputs"]
+        for step_input, binding in (document["jobs"][node].get("inputs") or {}).items():
+            match = _PARENT_INPUT.fullmatch(str(binding).strip())
+            if match is None or match.group(1) in declared:
+                continue
+            spec = declared_by_step[step_input]
+            if not spec.get("optional"):
+                raise PlanError(
+                    f"step {node!r} binds {binding} to its required input {step_input!r}, "
+                    "but pipeline.yml does not declare it"
+                )
+            found[match.group(1)] = Input(type=spec["type"], optional=True)
+    return found
+
+
+_PARENT_INPUT = re.compile(r"\$\{\{\s*parent\.inputs\.([A-Za-z_]\w*)\s*\}\}")
 
 
 def ensure_endpoint(clients: Clients, plan: EndpointPlan, report: Report) -> None:

@@ -10,7 +10,7 @@ echo "==> ruff"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 echo "==> mypy"
-.venv/bin/mypy function_app.py functions shared localdev retrainctl bench pipeline_defs/components/*/src
+.venv/bin/mypy function_app.py functions shared localdev retrainctl deploy bench pipeline_defs/components/*/src
 echo "==> pytest"
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
 .venv/bin/python -m pytest -n 2 "$@"

@@ -228,6 +228,13 @@ def test_pipeline_component_body_has_the_captured_shape(first):
     # Pipeline inputs stay what the service supplies (types, literal defaults as strings).
     assert spec["inputs"]["data"] == {"type": "uri_folder"}
     assert spec["inputs"]["season_length"] == {"type": "integer", "default": "12"}
+    # Inputs a run may omit (the first model has no champion) are optional on the component,
+    # typed as the evaluate step declares them; the step still binds them.
+    assert spec["inputs"]["champion"] == {"type": "uri_folder", "optional": True}
+    assert spec["inputs"]["run_key"] == {"type": "string", "optional": True}
+    assert spec["jobs"]["evaluate"]["inputs"]["champion"]["value"] == (
+        "${{parent.inputs.champion}}"
+    )
 
 
 def test_deployment_put_has_the_captured_shape_and_follows_the_long_running_operation(first):
