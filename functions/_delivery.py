@@ -1,5 +1,12 @@
 """What every adapter does around the service call: build the service on first use,
-dead-letter what cannot be processed, and answer HTTP callers in JSON."""
+dead-letter what cannot be processed, and answer HTTP callers in JSON.
+
+The delivery contract (Event Grid retries a 5xx for up to a day and never retries a 2xx
+or a 400): an input that can never succeed is dead-lettered once with the reason and
+answered normally (a 4xx on HTTP routes; the function returns, so Event Grid stops); only
+a failure that may pass (storage or the backend unreachable) is raised, so the platform
+retries the delivery.
+"""
 
 from __future__ import annotations
 
@@ -13,19 +20,38 @@ import azure.functions as func
 from shared.bootstrap import get_service
 from shared.errors import InvalidInput, NotFound, UnknownModel
 from shared.messages import Message
+from shared.parsing.common import load_json
 from shared.service import Outcome, RetrainService
 
 log = logging.getLogger(__name__)
 
+# Errors a parser may raise on input it did not foresee. Parsing is pure, so the same
+# input fails the same way every time: a permanent fault, never worth a retry.
+_PARSER_FAULTS = (
+    TypeError,
+    ValueError,
+    KeyError,
+    AttributeError,
+    IndexError,
+    RecursionError,
+    OverflowError,
+    UnicodeError,
+)
+
 
 def event_to_dict(event: Any) -> dict[str, Any]:
-    """The event as it came over the wire (Event Grid schema or CloudEvents 1.0).
+    """The event as it came over the wire (Event Grid schema or CloudEvents 1.0), as far
+    as the trigger binding keeps it (it parses the times and drops unknown Event Grid
+    fields; CloudEvent extension attributes are kept).
 
-    Duck-typed on ``specversion``: ``func.CloudEvent`` only exists from azure-functions
-    1.25, and the worker may bring its own copy of the library.
+    A CloudEvent is told by its ``source`` (``func.CloudEvent`` only exists from
+    azure-functions 1.25, and the worker may bring its own copy of the library); its
+    ``specversion`` is kept whatever it is, for the parser to judge.
     """
-    if getattr(event, "specversion", None):
-        return {
+    if hasattr(event, "source") and not hasattr(event, "topic"):
+        extensions = getattr(event, "extension_attrs", None) or {}
+        cloud = {
+            **{str(k): v for k, v in dict(extensions).items()},
             "specversion": event.specversion,
             "id": event.id,
             "source": event.source,
@@ -34,6 +60,10 @@ def event_to_dict(event: Any) -> dict[str, Any]:
             "time": event.time.isoformat() if event.time else None,
             "data": event.get_json(),
         }
+        for name in ("datacontenttype", "dataschema"):
+            if getattr(event, name, None) is not None:
+                cloud[name] = getattr(event, name)
+        return cloud
     return {
         "id": event.id,
         "topic": event.topic,
@@ -45,29 +75,90 @@ def event_to_dict(event: Any) -> dict[str, Any]:
     }
 
 
+def deliver_event(
+    source: str, event: Any, parse: Callable[[RetrainService, dict[str, Any]], Message]
+) -> list[Outcome] | InvalidInput:
+    """``deliver`` for an Event Grid trigger: the binding's event, read inside the same
+    guard (a binding object that cannot be read is a permanent fault too)."""
+    box: dict[str, Any] = {}
+
+    def read(service: RetrainService) -> Message:
+        box["event"] = event_to_dict(event)
+        return parse(service, box["event"])
+
+    return deliver(source, lambda: box.get("event", event), read)
+
+
 def deliver(
     source: str, raw: Any, parse: Callable[[RetrainService], Message]
 ) -> list[Outcome] | InvalidInput:
-    """Parse and handle one input. Input that cannot be processed is dead-lettered with
-    the reason and returned as the error; any other failure is dead-lettered as
-    retryable and re-raised so the platform retries the delivery. When the service itself
-    cannot be built (bad settings, storage unreachable) there is nowhere to dead-letter:
-    the payload goes to the log and the error is re-raised."""
-    payload = raw if isinstance(raw, str | bytes) else json.dumps(raw, default=str)
+    """Parse and handle one input.
+
+    - Input that cannot be processed (``InvalidInput``, or any error while parsing, which
+      is pure and would fail the same way again) is dead-lettered once with the reason
+      and returned as the error.
+    - Any other failure is dead-lettered as retryable and re-raised, so the platform
+      retries the delivery.
+    - When the service itself cannot be built, or a dead letter cannot be written
+      (storage down), the payload goes to the log and the error is raised: nothing is
+      answered as handled that was not kept somewhere.
+
+    ``raw`` is the payload as received (bytes for HTTP bodies, kept verbatim), or a
+    callable returning it.
+    """
     try:
         service = get_service()
     except Exception:
         log.exception(
-            "%s: the service could not start; input not processed: %.2000r", source, payload
+            "%s: the service could not start; input not processed: %.2000r",
+            source,
+            _payload(raw),
         )
         raise
     try:
-        return service.handle(parse(service))
+        message = parse(service)
     except InvalidInput as exc:
-        service.dead_letter(source, payload, exc)
+        _keep(service, source, raw, exc)
+        return exc
+    except _PARSER_FAULTS as exc:
+        log.warning("%s: the parser failed on its input", source, exc_info=True)
+        fault = InvalidInput(f"the input cannot be read ({type(exc).__name__}: {exc})"[:2000])
+        _keep(service, source, raw, fault)
+        return fault
+    try:
+        return service.handle(message)
+    except InvalidInput as exc:
+        _keep(service, source, raw, exc)
         return exc
     except Exception as exc:
-        service.dead_letter(source, payload, exc, retryable=True)
+        _keep(service, source, raw, exc, retryable=True)
+        raise
+
+
+def _payload(raw: Any) -> str | bytes:
+    if callable(raw):
+        raw = raw()
+    if isinstance(raw, str | bytes):
+        return raw
+    try:
+        return json.dumps(raw, default=str)
+    except (ValueError, RecursionError):
+        return repr(raw)[: 1024 * 1024]
+
+
+def _keep(
+    service: RetrainService, source: str, raw: Any, error: Exception, *, retryable: bool = False
+) -> None:
+    try:
+        service.dead_letter(source, _payload(raw), error, retryable=retryable)
+    except Exception:
+        log.exception(
+            "%s: the input could not be dead-lettered (%s: %s); it is here: %.4000r",
+            source,
+            type(error).__name__,
+            error,
+            _payload(raw),
+        )
         raise
 
 
@@ -89,11 +180,9 @@ def outcome_response(result: list[Outcome] | InvalidInput) -> func.HttpResponse:
 
 
 def request_json(req: func.HttpRequest) -> Any:
-    """The body as JSON (None when empty); ``InvalidInput`` when it is not JSON."""
+    """The body as JSON (None when empty); ``InvalidInput`` when it is not JSON (or is
+    nested too deeply, or holds an integer too long to convert)."""
     body = req.get_body()
     if not body.strip():
         return None
-    try:
-        return json.loads(body)
-    except ValueError as exc:
-        raise InvalidInput(f"the request body is not valid JSON: {exc}") from None
+    return load_json(body, "the request body")

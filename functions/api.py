@@ -16,6 +16,7 @@ from shared.bootstrap import get_service
 from shared.errors import ConflictError, InvalidInput, NotFound
 from shared.messages import OperatorMessage
 from shared.parsing import (
+    parse_limit,
     parse_pin_request,
     parse_retrain_request,
     parse_version_change,
@@ -70,10 +71,11 @@ def get_model_ledger(req: func.HttpRequest) -> func.HttpResponse:
     service = get_service()
     if model not in service.models:
         return error_response(NotFound(f"unknown model {model!r}"))
-    raw_limit = req.params.get("limit", "100")
-    if not raw_limit.isdigit():
-        return error_response(InvalidInput(f"limit must be a whole number, got {raw_limit!r}"))
-    entries = service.list_ledger(model, limit=int(raw_limit))
+    try:
+        limit = parse_limit(req.params.get("limit"))
+    except InvalidInput as exc:
+        return error_response(exc)
+    entries = service.list_ledger(model, limit=limit)
     return json_response({"model": model, "ledger": entries})
 
 

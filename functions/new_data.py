@@ -1,6 +1,6 @@
 import azure.functions as func
 
-from functions._delivery import deliver, event_to_dict
+from functions._delivery import deliver_event
 from shared.parsing import parse_blob_created
 
 bp = func.Blueprint()
@@ -9,11 +9,13 @@ bp = func.Blueprint()
 @bp.function_name("on_blob_created")
 @bp.event_grid_trigger(arg_name="event")
 def on_blob_created(event: func.EventGridEvent) -> None:
-    raw = event_to_dict(event)
-    deliver(
+    deliver_event(
         "on_blob_created",
-        raw,
-        lambda s: parse_blob_created(
-            raw, container=s.data_container, models=list(s.models.values())
+        event,
+        lambda s, raw: parse_blob_created(
+            raw,
+            container=s.data_container,
+            models=list(s.models.values()),
+            trust=s.context.trust,
         ),
     )

@@ -1,6 +1,6 @@
 import azure.functions as func
 
-from functions._delivery import deliver, event_to_dict
+from functions._delivery import deliver_event
 from shared.parsing import parse_run_event
 
 bp = func.Blueprint()
@@ -9,5 +9,6 @@ bp = func.Blueprint()
 @bp.function_name("on_run_completed")
 @bp.event_grid_trigger(arg_name="event")
 def on_run_completed(event: func.EventGridEvent) -> None:
-    raw = event_to_dict(event)
-    deliver("on_run_completed", raw, lambda _: parse_run_event(raw))
+    deliver_event(
+        "on_run_completed", event, lambda s, raw: parse_run_event(raw, trust=s.context.trust)
+    )

@@ -140,6 +140,37 @@ class BlobSubscription:
 
 
 @dataclass(frozen=True)
+class HostRefusal:
+    """A request the host refused itself (a 4xx it made, or its own 500), as received:
+    ``body`` is the bytes of the request, verbatim; ``event_index`` names the event of a
+    delivery that was refused while the others were delivered. Secret-bearing headers
+    (``Authorization``, function keys, cookies) are left out."""
+
+    method: str
+    path: str
+    query: Mapping[str, str]
+    headers: Mapping[str, str]
+    body: bytes
+    status: int
+    reason: str
+    event_index: int | None = None
+
+    def describe(self) -> dict[str, Any]:
+        """Everything but the body, as JSON-ready values."""
+        return {
+            "method": self.method,
+            "path": self.path,
+            "query": dict(self.query),
+            "headers": dict(self.headers),
+            "status": self.status,
+            **({"event_index": self.event_index} if self.event_index is not None else {}),
+        }
+
+
+_SECRET_HEADERS = frozenset({"authorization", "x-functions-key", "cookie", "aeg-sas-key"})
+
+
+@dataclass(frozen=True)
 class InvocationResult:
     """What one invocation of a function did."""
 
@@ -537,6 +568,7 @@ class LocalFunctionsHost:
         logger: logging.Logger | None = None,
         route_prefix: str = "api",
         set_environ: bool = False,
+        on_refused: Callable[[HostRefusal], None] | None = None,
     ) -> None:
         _require_loopback(host)
         self.host = host
@@ -545,6 +577,7 @@ class LocalFunctionsHost:
         self.route_prefix = "/" + route_prefix.strip("/") if route_prefix.strip("/") else ""
         self.blob_subscriptions = tuple(blob_subscriptions)
         self.set_environ = set_environ
+        self.on_refused = on_refused
         self._log = logger or logging.getLogger(__name__)
         self._functions: dict[str, _Indexed] = {}
         self._http: list[_HttpFunction] = []
@@ -808,7 +841,7 @@ class LocalFunctionsHost:
             if entry.allows(request.method):
                 return self._call_http_function(entry, route_params, request)
         allowed = sorted({m for entry, _ in matched for m in (entry.methods or ())})
-        return _Response.text(
+        return _Response.refuse(
             405,
             f"Method {request.method} is not allowed on {request.path}; allowed: "
             f"{', '.join(allowed)}",
@@ -836,10 +869,10 @@ class LocalFunctionsHost:
     def _handle_eventgrid(self, request: _Request) -> _Response:
         function_name = request.query.get("functionName", "")
         if not function_name:
-            return _Response.text(400, "The functionName query parameter is required")
+            return _Response.refuse(400, "The functionName query parameter is required")
         function = self._eventgrid.get(function_name)
         if function is None:
-            return _Response.text(
+            return _Response.refuse(
                 404,
                 f"No Event Grid trigger function named '{function_name}' "
                 f"(Event Grid trigger functions: {_names(self._eventgrid)})",
@@ -847,14 +880,17 @@ class LocalFunctionsHost:
         if request.method == "OPTIONS":
             return self._cloudevents_handshake(request)
         if request.method != "POST":
-            return _Response.text(
+            return _Response.refuse(
                 405, "Event Grid deliveries are POSTed", headers={"Allow": "POST"}
             )
 
         try:
             payload = json.loads(request.body.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as error:
-            return _Response.text(400, f"The request body is not valid JSON: {error}")
+        except (UnicodeDecodeError, ValueError, RecursionError) as error:
+            # ValueError: bad JSON, or an integer of more than 4,300 digits;
+            # RecursionError: nesting deeper than the decoder goes.
+            why = "nested too deeply" if isinstance(error, RecursionError) else str(error)[:300]
+            return _Response.refuse(400, f"The request body is not valid JSON: {why}")
 
         event_type = request.headers.get("aeg-event-type", "Notification")
         if event_type.lower() == "subscriptionvalidation":
@@ -862,13 +898,22 @@ class LocalFunctionsHost:
         if event_type.lower() == "unsubscribe":
             return _Response(202, b"", {})
         if event_type.lower() != "notification":
-            return _Response.text(400, f"Unknown aeg-event-type header value '{event_type}'")
+            return _Response.refuse(
+                400, f"Unknown aeg-event-type header value '{event_type[:100]}'"
+            )
 
         events, problem = _read_events(payload, request.headers.get("content-type", ""))
         if problem:
-            return _Response.text(400, problem)
+            return _Response.refuse(400, problem)
+        # Each event is decided on its own: one that cannot be read is refused and kept
+        # (reported with its index), and the others are still delivered.
         decoded: list[Any] = []
+        refused: list[tuple[int, str]] = []
         for index, event in enumerate(events):
+            shape = _event_problem(index, event)
+            if shape is not None:
+                refused.append((index, shape))
+                continue
             try:
                 decoded.append(
                     EventGridEventInConverter.decode(
@@ -876,7 +921,11 @@ class LocalFunctionsHost:
                     )
                 )
             except Exception as error:  # the converter raises whatever parsing raised
-                return _Response.text(400, f"Event {index} cannot be read: {error}")
+                refused.append((index, f"Event {index} cannot be read: {str(error)[:300]}"))
+        if refused and not decoded:
+            return _Response.refuse(400, "; ".join(problem for _, problem in refused))
+        for index, problem in refused:
+            self._report_refusal(request, 400, problem, event_index=index)
 
         failures = []
         for event in decoded:
@@ -893,7 +942,7 @@ class LocalFunctionsHost:
     def _cloudevents_handshake(self, request: _Request) -> _Response:
         origin = request.headers.get("webhook-request-origin")
         if not origin:
-            return _Response.text(400, "OPTIONS needs a WebHook-Request-Origin header")
+            return _Response.refuse(400, "OPTIONS needs a WebHook-Request-Origin header")
         return _Response(
             200,
             b"",
@@ -905,7 +954,7 @@ class LocalFunctionsHost:
     def _handle_admin(self, request: _Request) -> _Response:
         name = urllib.parse.unquote(request.path[len(ADMIN_FUNCTIONS_PATH) :]).strip("/")
         if request.method != "POST":
-            return _Response.text(405, "POST to invoke a function", headers={"Allow": "POST"})
+            return _Response.refuse(405, "POST to invoke a function", headers={"Allow": "POST"})
         if name in self._timers:
             result = self._fire_timer(self._timers[name], HOST_API_REASON, past_due=False)
         elif name in self._eventgrid:
@@ -917,10 +966,10 @@ class LocalFunctionsHost:
                     meta.Datum(text, "json"), trigger_metadata=None
                 )
             except Exception as error:
-                return _Response.text(400, f"Cannot read the event in 'input': {error}")
+                return _Response.refuse(400, f"Cannot read the event in 'input': {error}")
             result = self._invoke(self._eventgrid[name], trigger, HOST_API_REASON)
         else:
-            return _Response.text(
+            return _Response.refuse(
                 404,
                 f"No timer or Event Grid trigger function named '{name}' "
                 f"(those are: {_names({**self._timers, **self._eventgrid})})",
@@ -1007,11 +1056,22 @@ class LocalFunctionsHost:
         from azure.core.exceptions import AzureError, ResourceNotFoundError
         from azure.storage.blob import BlobServiceClient
 
-        service = BlobServiceClient.from_connection_string(subscription.connection_string)
+        from shared.adapters.blob import client_options
+
+        # Quick retries: a storage that is not up yet must not stall the watcher for
+        # minutes in the client's default backoff; the loop below keeps trying.
+        service = BlobServiceClient.from_connection_string(
+            subscription.connection_string, **client_options()
+        )
         container = service.get_container_client(subscription.container)
         seen: dict[str, str] | None = None
         waiting_reported = False
         failures = 0
+        # When the first listing fails (storage not listening yet), whatever was written
+        # from the watcher's start on is new: the watcher catches up on it once storage
+        # answers. (Last-modified times have one-second resolution: from a second before.)
+        started = _utcnow().replace(microsecond=0) - dt.timedelta(seconds=1)
+        missed_start = False
         self._log.info(
             "Watching container '%s'%s for new blobs -> Functions.%s",
             subscription.container,
@@ -1040,6 +1100,7 @@ class LocalFunctionsHost:
             except (AzureError, OSError) as error:
                 ready.set()
                 failures += 1
+                missed_start = missed_start or seen is None
                 if failures in (1, 10) or failures % 100 == 0:
                     self._log.warning(
                         "Cannot list container '%s' (%s); retrying", subscription.container, error
@@ -1048,7 +1109,22 @@ class LocalFunctionsHost:
                 continue
             current = {blob.name: _etag(blob) for blob in blobs}
             if seen is None:
-                seen = {} if subscription.deliver_existing else dict(current)
+                if subscription.deliver_existing:
+                    seen = {}
+                elif missed_start:
+                    seen = {
+                        blob.name: current[blob.name]
+                        for blob in blobs
+                        if blob.last_modified is not None and blob.last_modified < started
+                    }
+                    self._log.info(
+                        "Storage answers now: catching up on %d blob(s) written in container "
+                        "'%s' since the watcher started",
+                        len(current) - len(seen),
+                        subscription.container,
+                    )
+                else:
+                    seen = dict(current)
             ready.set()
             fresh = [blob for blob in blobs if seen.get(blob.name) != current[blob.name]]
             fresh.sort(key=lambda blob: (blob.last_modified or _utcnow(), blob.name))
@@ -1159,6 +1235,35 @@ class LocalFunctionsHost:
                     problem,
                 )
 
+    # -- refusals ------------------------------------------------------------------------------
+
+    def _report_refusal(
+        self, request: _Request, status: int, reason: str, *, event_index: int | None = None
+    ) -> None:
+        """Hand a request the host refused to ``on_refused`` (the stack dead-letters it);
+        a failing sink is logged, never answered."""
+        self._log.warning(
+            "Refused %s %s (%s): %s", request.method, request.path[:200], status, reason[:300]
+        )
+        if self.on_refused is None:
+            return
+        refusal = HostRefusal(
+            method=request.method,
+            path=request.path,
+            query=dict(request.query),
+            headers={k: v for k, v in request.headers.items() if k not in _SECRET_HEADERS},
+            body=request.body,
+            status=status,
+            reason=reason,
+            event_index=event_index,
+        )
+        try:
+            self.on_refused(refusal)
+        except Exception:
+            self._log.exception(
+                "Could not keep the refused request %s %s", request.method, request.path
+            )
+
     # -- request routing (called by the HTTP server threads) -----------------------------------
 
     def _route(self, request: _Request) -> _Response:
@@ -1170,7 +1275,7 @@ class LocalFunctionsHost:
         response = self._handle_http_trigger(request)
         if response is not None:
             return response
-        return _Response.text(404, f"No function serves {request.method} {request.path}")
+        return _Response.refuse(404, f"No function serves {request.method} {request.path}")
 
 
 # -- HTTP plumbing -----------------------------------------------------------------------------
@@ -1191,6 +1296,16 @@ class _Response:
     status: int
     body: bytes
     headers: dict[str, str]
+    refusal: str | None = None  # why the host itself refused the request
+
+    @classmethod
+    def refuse(
+        cls, status: int, message: str, *, headers: Mapping[str, str] | None = None
+    ) -> _Response:
+        """A request the host refuses itself (not a function's answer): it is reported to
+        the host's ``on_refused`` so it is kept, as the app keeps what it refuses."""
+        text = cls.text(status, message, headers=headers)
+        return cls(text.status, text.body, text.headers, refusal=message)
 
     @classmethod
     def text(
@@ -1244,13 +1359,15 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         try:
             request = self._read_request()
         except ValueError as error:
-            self._send(_Response.text(400, str(error)))
+            self._send(_Response.refuse(400, str(error)))
             return
         try:
             response = self.server.functions_host._route(request)
         except Exception as error:  # a bug in the host itself: answer, log, keep serving
             logger.exception("Local host failed on %s %s", request.method, request.path)
-            response = _Response.text(500, f"Local host error: {error!r}")
+            response = _Response.refuse(500, f"Local host error: {error!r}")
+        if response.refusal is not None:
+            self.server.functions_host._report_refusal(request, response.status, response.refusal)
         self._send(response)
 
     def _read_request(self) -> _Request:
@@ -1315,11 +1432,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 # -- helpers -----------------------------------------------------------------------------------
 
 
-def _read_events(payload: Any, content_type: str) -> tuple[list[dict[str, Any]], str | None]:
+def _read_events(payload: Any, content_type: str) -> tuple[list[Any], str | None]:
     """The events of a Notification body, or a message naming what is wrong with it."""
     media_type = content_type.split(";", 1)[0].strip().lower()
     if isinstance(payload, dict):
-        events = [payload]
+        events: list[Any] = [payload]
     elif isinstance(payload, list):
         events = payload
     else:
@@ -1328,15 +1445,19 @@ def _read_events(payload: Any, content_type: str) -> tuple[list[dict[str, Any]],
         return [], "A application/cloudevents-batch+json body must be a JSON array"
     if isinstance(payload, dict) and "specversion" not in payload:
         return [], "An Event Grid schema delivery must be a JSON array of events"
-    for index, event in enumerate(events):
-        if not isinstance(event, dict):
-            return [], f"Event {index} is {_kind(event)}, not a JSON object"
-        required = _CLOUDEVENT_REQUIRED if "specversion" in event else _EVENTGRID_REQUIRED
-        missing = [name for name in required if name not in event]
-        if missing:
-            schema = "CloudEvent" if "specversion" in event else "Event Grid event"
-            return [], f"Event {index} ({schema}) lacks {', '.join(missing)}"
     return events, None
+
+
+def _event_problem(index: int, event: Any) -> str | None:
+    """What makes one event of a delivery unreadable, or None."""
+    if not isinstance(event, dict):
+        return f"Event {index} is {_kind(event)}, not a JSON object"
+    required = _CLOUDEVENT_REQUIRED if "specversion" in event else _EVENTGRID_REQUIRED
+    missing = [name for name in required if name not in event]
+    if missing:
+        schema = "CloudEvent" if "specversion" in event else "Event Grid event"
+        return f"Event {index} ({schema}) lacks {', '.join(missing)}"
+    return None
 
 
 def _subscription_validation_response(payload: Any) -> _Response:
@@ -1345,7 +1466,7 @@ def _subscription_validation_response(payload: Any) -> _Response:
     data = first.get("data") if isinstance(first, dict) else None
     code = data.get("validationCode") if isinstance(data, dict) else None
     if not isinstance(code, str) or not code:
-        return _Response.text(
+        return _Response.refuse(
             400, "A SubscriptionValidation delivery must carry data.validationCode"
         )
     return _Response.json(200, {"validationResponse": code})
@@ -1537,12 +1658,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             for container, prefix, function_name in watches
         ]
+        from localdev.stack import keep_refusals
+
         host = LocalFunctionsHost(
             app,
             app_settings=dict(os.environ),
             host=args.host,
             port=args.port,
             blob_subscriptions=subscriptions,
+            on_refused=keep_refusals(),
         )
         with host:
             print(f"Local Functions host: {host.base_url}   (Ctrl-C to stop)", flush=True)

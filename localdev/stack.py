@@ -24,14 +24,33 @@ from azure.storage.blob import BlobServiceClient
 
 import function_app
 from localdev.azurite import Azurite
-from localdev.host import BlobSubscription, LocalFunctionsHost
+from localdev.host import BlobSubscription, HostRefusal, LocalFunctionsHost
 from shared.adapters.blob import container_client
-from shared.bootstrap import build_service, set_service
+from shared.bootstrap import build_service, get_service, set_service
+from shared.errors import InvalidInput
 from shared.ports import JSON
 from shared.service import RetrainService
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
+
+
+class RefusedByHost(InvalidInput):
+    """The local Functions host refused the request itself (before any function ran)."""
+
+
+def keep_refusals(
+    service: Callable[[], RetrainService] = get_service,
+) -> Callable[[HostRefusal], None]:
+    """An ``on_refused`` for the local host: every request it refuses itself (405, its
+    own 400/404) is dead-lettered as ``deadletter/host/...`` with the body verbatim and
+    the request line and headers, as the app keeps what it refuses."""
+
+    def keep(refusal: HostRefusal) -> None:
+        error = RefusedByHost(f"{refusal.status}: {refusal.reason}")
+        service().context.dead_letter("host", refusal.body, error, request=refusal.describe())
+
+    return keep
 
 
 @dataclass
@@ -129,6 +148,7 @@ def start_stack(
             blob_subscriptions=[
                 BlobSubscription(connection_string, data_container, "on_blob_created")
             ],
+            on_refused=keep_refusals(),
         )
         # Make sure the watched container exists before the watcher starts.
         blobs = BlobServiceClient.from_connection_string(connection_string)

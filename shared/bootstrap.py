@@ -72,12 +72,16 @@ def blob_service(storage: StorageSettings) -> BlobServiceClient:
     from azure.storage.blob import BlobServiceClient
 
     from shared.adapters.azure.workspace import default_credential
+    from shared.adapters.blob import client_options
 
     if storage.connection_string is not None:
-        return BlobServiceClient.from_connection_string(storage.connection_string)
+        return BlobServiceClient.from_connection_string(
+            storage.connection_string, **client_options()
+        )
     return BlobServiceClient(
         str(storage.blob_service_uri),
         credential=default_credential(storage.managed_identity_client_id),
+        **client_options(),
     )
 
 
@@ -139,6 +143,7 @@ def build_service(
         pipeline_sha256=pipeline_sha256(settings.pipeline_path),
     )
     service_box.append(service)
+    service.context.trust = settings.trust
     log.info(
         "retrain service ready: backend=%s (%s), storage %s, models=%s; gate: %s",
         settings.backend,

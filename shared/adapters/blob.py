@@ -18,12 +18,38 @@ from azure.core.exceptions import (
     ResourceModifiedError,
     ResourceNotFoundError,
 )
-from azure.storage.blob import BlobServiceClient, ContainerClient, ContentSettings
+from azure.storage.blob import BlobServiceClient, ContainerClient, ContentSettings, LinearRetry
 
 from shared.errors import ConflictError, NotFound
 from shared.ports import JSON, DataFile
 
 _JSON_CONTENT = ContentSettings(content_type="application/json")
+
+# The storage client's retry budget. Its default (exponential backoff from 15 s, three
+# retries) keeps one failing call busy for minutes, and every invocation makes several:
+# with storage down, Event Grid (which waits about 30 s) would give up long before the
+# function answered. Two quick retries, a short connect timeout: a call that cannot
+# reach storage fails within about 10 s, the invocation answers 5xx, Event Grid retries
+# later with its own backoff.
+RETRY_TOTAL = 2
+RETRY_BACKOFF = 0.5  # seconds between tries, plus or minus RETRY_JITTER
+RETRY_JITTER = 0.25
+CONNECTION_TIMEOUT = 3  # seconds to open a connection
+READ_TIMEOUT = 30  # seconds without a byte from an open connection
+
+
+def client_options() -> dict[str, Any]:
+    """Keyword arguments for ``BlobServiceClient(...)`` / ``from_connection_string``:
+    the bounded retry budget above."""
+    return {
+        "retry_policy": LinearRetry(
+            backoff=RETRY_BACKOFF,  # type: ignore[arg-type]  # annotated int, takes float
+            retry_total=RETRY_TOTAL,
+            random_jitter_range=RETRY_JITTER,  # type: ignore[arg-type]
+        ),
+        "connection_timeout": CONNECTION_TIMEOUT,
+        "read_timeout": READ_TIMEOUT,
+    }
 
 
 def container_client(service: BlobServiceClient, name: str) -> ContainerClient:

@@ -19,6 +19,7 @@ from shared.parsing.common import (
 )
 from shared.parsing.drift import parse_drift_alert
 from shared.parsing.requests import (
+    parse_limit,
     parse_pin_request,
     parse_retrain_request,
     parse_version_change,
@@ -35,6 +36,7 @@ __all__ = [
     "RUN_STATUS_CHANGED",
     "parse_blob_created",
     "parse_drift_alert",
+    "parse_limit",
     "parse_pin_request",
     "parse_retrain_request",
     "parse_run_event",

@@ -18,6 +18,7 @@ from shared.parsing.common import (
     flag,
     known_model,
     required_text,
+    whole_number,
 )
 from shared.settings import ModelConfig
 
@@ -39,6 +40,19 @@ def parse_retrain_request(
     )
 
 
+# The most ledger entries one request returns: each is one blob read.
+MAX_LEDGER_PAGE = 500
+DEFAULT_LEDGER_PAGE = 100
+
+
+def parse_limit(raw: str | None) -> int:
+    """The ledger's ``?limit=``: ASCII digits, 0 to ``MAX_LEDGER_PAGE`` (default
+    ``DEFAULT_LEDGER_PAGE``); superscripts and other Unicode digits are refused."""
+    if raw is None or raw == "":
+        return DEFAULT_LEDGER_PAGE
+    return whole_number(raw if raw.isascii() else f"{raw}?", "limit", most=MAX_LEDGER_PAGE)
+
+
 # ------------------------------------------------------------------ operator requests
 
 
@@ -47,12 +61,14 @@ def parse_version_number(value: Any, key: str = "version") -> int:
     text = value.removeprefix("v") if isinstance(value, str) else None
     if isinstance(value, int) and not isinstance(value, bool):
         number = value
-    elif text is not None and text.isdigit():
+    elif text is not None and text.isascii() and text.isdigit() and len(text) <= 9:
         number = int(text)
     else:
         raise InvalidInput(f"{key!r} must be a version number such as 3, got {value!r}")
     if number < 1:
         raise InvalidInput(f"{key!r} must be 1 or more, got {number}")
+    if number > 10**9:
+        raise InvalidInput(f"{key!r} must be at most 10**9, got {number}")
     return number
 
 

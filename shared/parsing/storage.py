@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import urllib.parse
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -11,44 +12,89 @@ from shared.messages import (
 )
 from shared.parsing.common import (
     BLOB_CREATED,
+    MAX_NAME,
+    check_blob_name,
     envelope,
     event_data,
+    printable,
+    whole_number,
 )
-from shared.settings import ModelConfig
+from shared.parsing.trust import check_storage
+from shared.settings import ModelConfig, TrustSettings
+
+# The largest block blob Azure Storage accepts (190.7 TiB); a bigger length is forged.
+MAX_CONTENT_LENGTH = 50_000 * 4000 * 1024 * 1024
 
 
 def parse_blob_created(
-    event: Mapping[str, Any], *, container: str, models: Sequence[ModelConfig]
+    event: Mapping[str, Any],
+    *,
+    container: str,
+    models: Sequence[ModelConfig],
+    trust: TrustSettings | None = None,
 ) -> NewDataArrived:
-    """A ``Microsoft.Storage.BlobCreated`` event for the data container."""
+    """A ``Microsoft.Storage.BlobCreated`` event for the data container.
+
+    With ``trust``, the event's ``topic`` (Event Grid schema) or ``source`` (CloudEvents)
+    must name a storage account the service trusts (``Untrusted`` otherwise).
+    """
     event_id, event_type, subject, event_time, raw = envelope(event)
     if event_type != BLOB_CREATED:
         raise InvalidInput(f"expected a {BLOB_CREATED} event, got {event_type!r}")
+    if trust is not None:
+        check_storage(event, trust)
     data = event_data(raw, BLOB_CREATED)
     marker = "/containers/"
     if marker not in subject or "/blobs/" not in subject:
-        raise InvalidInput(f"subject {subject!r} does not name a blob")
+        raise InvalidInput(f"subject {subject[:200]!r} does not name a blob")
     blob_container, _, name = subject.split(marker, 1)[1].partition("/blobs/")
     if blob_container != container:
         raise InvalidInput(
-            f"blob {name!r} is in container {blob_container!r}; the service reads data from "
-            f"{container!r} (check the Event Grid subscription's subject filter)"
+            f"blob {name[:200]!r} is in container {blob_container[:100]!r}; the service reads "
+            f"data from {container!r} (check the Event Grid subscription's subject filter)"
         )
+    check_blob_name(name)
     model = next((m for m in models if name.startswith(m.prefix)), None)
     if model is None:
         known = ", ".join(m.prefix for m in models)
-        raise UnknownModel(f"no model owns blob {name!r}: known prefixes are {known}")
-    try:
-        size = int(data.get("contentLength", 0))
-    except (TypeError, ValueError):
-        raise InvalidInput(f"contentLength {data.get('contentLength')!r} is not a number") from None
+        raise UnknownModel(f"no model owns blob {name[:200]!r}: known prefixes are {known}")
+    size = whole_number(
+        data.get("contentLength", 0), "contentLength", least=0, most=MAX_CONTENT_LENGTH
+    )
+    url = _text(data, "url", 4 * 1024)
+    _check_url_names(url, container, name)
     return NewDataArrived(
         model=model.name,
         blob_name=name,
-        etag=str(data.get("eTag", "")),
+        etag=_text(data, "eTag", MAX_NAME),
         size=size,
-        api=str(data.get("api", "")),
-        url=str(data.get("url", "")),
+        api=_text(data, "api", MAX_NAME),
+        url=url,
         event_id=event_id,
         event_time=event_time,
     )
+
+
+def _text(data: Mapping[str, Any], key: str, limit: int) -> str:
+    value = data.get(key, "")
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise InvalidInput(f"{key} must be a string, got {type(value).__name__}")
+    return printable(value, key, limit)
+
+
+def _check_url_names(url: str, container: str, name: str) -> None:
+    """``data.url`` is percent-encoded and ``subject`` is not: when the url is there, it
+    must name the same blob once decoded (else one of the two was tampered with)."""
+    if not url:
+        return
+    try:
+        path = urllib.parse.urlsplit(url).path
+        decoded = urllib.parse.unquote(path, errors="strict")
+    except ValueError:  # a bad port, bad percent-encoding
+        raise InvalidInput(f"data.url {url[:200]!r} is not a URL") from None
+    if not decoded.endswith(f"/{container}/{name}"):
+        raise InvalidInput(
+            f"data.url {url[:200]!r} does not name blob {name[:200]!r} of the subject"
+        )

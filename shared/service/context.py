@@ -8,7 +8,10 @@ State kept in the StateStore (see docs/architecture.md): ``runs/<run key>.json``
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import hashlib
+import json
 import logging
 import uuid
 from collections.abc import Callable, Mapping
@@ -26,7 +29,7 @@ from shared.ports import (
     StateStore,
 )
 from shared.service.outcome import Outcome
-from shared.settings import GatePolicy, ModelConfig
+from shared.settings import GatePolicy, ModelConfig, TrustSettings
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +52,8 @@ class Context:
     clock: Clock
     code_version: str = "dev"
     pipeline_sha256: str = ""
+    # Who may send events (checked by the parsers); None trusts any sender.
+    trust: TrustSettings | None = None
 
     # ------------------------------------------------------------ state helpers
 
@@ -101,23 +106,55 @@ class Context:
         self.state.create(key, {"at": now.isoformat(), "kind": kind, **outcome.as_dict(), **extra})
 
     def dead_letter(
-        self, source: str, payload: str | bytes, error: Exception, *, retryable: bool = False
+        self,
+        source: str,
+        payload: str | bytes,
+        error: Exception,
+        *,
+        retryable: bool = False,
+        request: Mapping[str, Any] | None = None,
     ) -> str:
-        """Keep an input that could not be processed, with the reason; returns its key."""
+        """Keep an input that could not be processed, with the reason; returns its key.
+
+        The payload is kept verbatim so it can be replayed exactly: as text when it is
+        UTF-8 (``payload``), else base64 (``payload_base64``). One dead letter per source
+        and payload (``deadletter/<source>/<sha256 of the payload>.json``, created if
+        absent): a redelivery of the same input does not write another one. ``request``
+        adds what else came with it (method, path, headers of a refused HTTP request).
+        """
         now = self.clock.now()
-        text = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else payload
-        key = f"deadletter/{source}/{now:%Y%m%dT%H%M%S%fZ}-{uuid.uuid4().hex[:8]}.json"
-        self.state.create(
-            key,
-            {
-                "received_at": now.isoformat(),
-                "source": source,
-                "error_type": type(error).__name__,
-                "reason": str(error),
-                "retryable": retryable,
-                "payload": text[:MAX_DEAD_LETTER_PAYLOAD],
-                "payload_truncated": len(text) > MAX_DEAD_LETTER_PAYLOAD,
-            },
-        )
+        raw = payload if isinstance(payload, bytes) else payload.encode("utf-8", "surrogatepass")
+        identity = hashlib.sha256(raw)
+        if request:
+            identity.update(json.dumps(request, sort_keys=True, default=str).encode())
+        digest = identity.hexdigest()[:40]
+        key = f"deadletter/{source}/{digest}.json"
+        body: dict[str, Any] = {
+            "received_at": now.isoformat(),
+            "source": source,
+            "error_type": type(error).__name__,
+            "reason": str(error)[:4000],
+            "retryable": retryable,
+            "sha256": hashlib.sha256(raw).hexdigest(),
+            "size": len(raw),
+            "payload_truncated": len(raw) > MAX_DEAD_LETTER_PAYLOAD,
+            **({"request": dict(request)} if request else {}),
+        }
+        kept = raw[:MAX_DEAD_LETTER_PAYLOAD]
+        try:
+            body["payload"] = (
+                kept.decode("utf-8")
+                if isinstance(payload, bytes)
+                else payload[:MAX_DEAD_LETTER_PAYLOAD]
+            )
+            body["payload"].encode("utf-8")
+        except UnicodeError:
+            body.pop("payload", None)
+            body["payload_base64"] = base64.b64encode(kept).decode("ascii")
+        try:
+            self.state.create(key, body)
+        except ConflictError:
+            log.info("%s input already dead-lettered as %s: %s", source, key, error)
+            return key
         log.warning("dead-lettered %s input as %s: %s", source, key, error)
         return key

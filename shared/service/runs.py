@@ -9,6 +9,7 @@ finishes the job.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Mapping
 from datetime import timedelta
@@ -18,7 +19,7 @@ from shared.errors import ConflictError, InvalidInput, NotFound
 from shared.messages import PipelineRunCompleted, SweepTicked
 from shared.parsing import RUN_KEY_TAG, parse_time
 from shared.policy import STUCK_SUBMITTING
-from shared.ports import JSON, RUN_TERMINAL_STATES
+from shared.ports import JSON, RUN_TERMINAL_STATES, PipelineRun
 from shared.service.context import Context
 from shared.service.outcome import Outcome
 from shared.service.promotion import finalise_completed
@@ -40,8 +41,18 @@ def _status_unless_finished(status: str) -> Callable[[JSON], None]:
     return change
 
 
-def handle_run_event(message: PipelineRunCompleted, ctx: Context) -> list[Outcome]:
-    """Record a status change; on a terminal status, finalise the run once."""
+def handle_run_event(
+    message: PipelineRunCompleted, ctx: Context, *, backend_run: PipelineRun | None = None
+) -> list[Outcome]:
+    """Record a status change; on a terminal status, finalise the run once.
+
+    A run event is a hint, not the truth (anyone who can reach the webhook can send one):
+    before finalising, the backend is asked for the run's real status
+    (``PipelineClient.get_run``; the sweep passes what it already asked as
+    ``backend_run``). An event the backend contradicts (a "Failed" for a run still going,
+    a run the backend does not know) is ignored with a ledger entry; when both say the
+    run ended but disagree how, the backend's status is the one acted on.
+    """
     key = message.run_key or ctx.run_key_of_job(message.run_id)
     if key is None:
         reason = (
@@ -65,6 +76,21 @@ def handle_run_event(message: PipelineRunCompleted, ctx: Context) -> list[Outcom
         if message.status not in RUN_TERMINAL_STATES:
             ctx.update_run(key, _status_unless_finished(message.status))
             return [Outcome(model, "status", f"run {key} is {message.status}", run_key=key)]
+        if backend_run is None:
+            asked, refusal = _ask_backend(model, key, message, ctx)
+            if asked is None:
+                return [refusal] if refusal is not None else []
+            backend_run = asked
+        if backend_run.status != message.status:
+            log.warning(
+                "%s: event %s says run %s %s; the backend says %s: acting on the backend's",
+                model,
+                message.event_id,
+                key,
+                message.status,
+                backend_run.status,
+            )
+            message = dataclasses.replace(message, status=backend_run.status)
         if _claimed(record, ctx):
             return [Outcome(model, "skip", f"run {key} is being finalised already", key)]
         claim = dict(record, status=message.status, finalising_at=ctx.clock.now().isoformat())
@@ -77,7 +103,7 @@ def handle_run_event(message: PipelineRunCompleted, ctx: Context) -> list[Outcom
         raise ConflictError(f"run record {key} kept changing; the event will be retried")
     try:
         if message.status != "Completed":
-            outcome = _finalise_failed(model, key, message, ctx)
+            outcome = _finalise_failed(model, key, message, backend_run, ctx)
         else:
             outcome = finalise_completed(model, key, claim, ctx)
     except Exception:
@@ -147,7 +173,7 @@ def _reconcile(key: str, ctx: Context) -> Outcome | None:
         run = None
     if run is not None and run.finished:
         event = PipelineRunCompleted(str(run_id), key, run.status, event_id=f"sweep:{key}")
-        [outcome] = handle_run_event(event, ctx)
+        [outcome] = handle_run_event(event, ctx, backend_run=run)
         log.info("sweep: run %s had finished (%s) without its event reaching us", key, run.status)
         return outcome
     if age > RUN_TIMEOUT:
@@ -169,11 +195,36 @@ def _claimed(record: Mapping[str, Any], ctx: Context) -> bool:
     return claimed_at is not None and ctx.clock.now() - claimed_at < FINALISE_LEASE
 
 
-def _finalise_failed(model: str, key: str, message: PipelineRunCompleted, ctx: Context) -> Outcome:
+def _ask_backend(
+    model: str, key: str, message: PipelineRunCompleted, ctx: Context
+) -> tuple[PipelineRun, None] | tuple[None, Outcome]:
+    """The backend's view of the event's run, or the ledgered refusal of the event."""
     try:
-        error = ctx.pipeline.get_run(message.run_id).error or message.status
+        run = ctx.pipeline.get_run(message.run_id)
     except NotFound:
-        error = message.status
+        why = f"the backend knows no run {message.run_id}"
+    else:
+        if run.finished:
+            return run, None
+        why = f"the backend says run {message.run_id} is {run.status}"
+    reason = (
+        f"event {message.event_id} says run {key} {message.status}, but {why}: "
+        "ignored (run events are hints; the sweep follows the real run)"
+    )
+    outcome = Outcome(model, "ignored", reason, run_key=key)
+    ctx.ledger(model, "run", outcome, event_id=message.event_id)
+    log.warning("%s: %s", model, reason)
+    return None, outcome
+
+
+def _finalise_failed(
+    model: str,
+    key: str,
+    message: PipelineRunCompleted,
+    backend_run: PipelineRun,
+    ctx: Context,
+) -> Outcome:
+    error = backend_run.error or message.status
     ctx.update_run(key, {"status": message.status, "error": error, "finalised": True})
     outcome = Outcome(model, "failed", f"run {key} {message.status}: {error}", run_key=key)
     ctx.ledger(model, "run", outcome)
