@@ -1660,6 +1660,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         ]
         from localdev.stack import keep_refusals
 
+        if os.environ.get("LOCALDEV_CRASH_AT") or os.environ.get("LOCALDEV_CLOCK_OFFSET"):
+            from localdev.crash import arm
+            from shared.bootstrap import get_service
+
+            arm(get_service())
+
         host = LocalFunctionsHost(
             app,
             app_settings=dict(os.environ),

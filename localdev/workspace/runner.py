@@ -49,6 +49,8 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -141,6 +143,7 @@ class LocalWorkspace:
         notify: Callable[[dict[str, Any]], None] | None = None,
         python: str = sys.executable,
         workspace_name: str = "local",
+        serve: bool = False,
     ) -> None:
         self._root = Path(root).resolve()
         self._jobs = self._root / "jobs"
@@ -159,10 +162,17 @@ class LocalWorkspace:
         self._queue: queue.Queue[_Run | None] = queue.Queue()
         self._closed = False
         self._process: subprocess.Popen[str] | None = None
+        # A workspace process serving this folder (``python -m localdev.workspace.server``)
+        # runs the jobs, so they outlive whoever submitted them; this instance then only
+        # hands submissions to it and reads job state from the shared folder.
+        self._server_url = None if serve else live_server(self._root)
         self._worker = threading.Thread(
             target=self._work, name=f"local-workspace-{workspace_name}", daemon=True
         )
-        self._worker.start()
+        if self._server_url is None:
+            self._worker.start()
+        else:
+            logger.info("local workspace %s: jobs run by %s", self._root, self._server_url)
 
     @property
     def mlflow_tracking_uri(self) -> str:
@@ -183,6 +193,8 @@ class LocalWorkspace:
                 f"run key {run_id!r} cannot be an Azure ML job name: use letters, digits, "
                 "'-' and '_' (at most 255), starting with a letter or digit"
             )
+        if self._server_url is not None:
+            return _submit_to(self._server_url, submission)
         directory = self._jobs / run_id
         with self._lock:
             if self._closed:
@@ -231,6 +243,48 @@ class LocalWorkspace:
             with self._changed:
                 self._changed.wait(min(remaining, 0.1))
 
+    def resume(self) -> int:
+        """Take up the jobs a workspace process left unfinished when it died (state
+        ``Queued`` or ``Running`` on disk): each is queued again and runs from its first
+        step (finished steps are reused from the cache); finished jobs whose completion
+        was never announced are announced now. Only the process that serves the folder
+        calls this. Returns how many jobs were taken up."""
+        taken = 0
+        for path in sorted(self._jobs.glob("*/job.json")):
+            record = _read_json(path)
+            if record is None:
+                continue
+            if record.get("status") in ("Queued", "Running"):
+                inputs = dict(record.get("inputs") or {})
+                submission = PipelineSubmission(
+                    run_key=str(record["run_key"]),
+                    model=str(record.get("model") or ""),
+                    inputs=inputs,
+                    tags=dict(record.get("tags") or {}),
+                    experiment=str(record.get("experiment") or "retrain"),
+                )
+                definition = load_pipeline(self._pipeline_path)
+                record.update(status="Queued", resumed_at=_utc_now())
+                self._save(path.parent, record)
+                run = _Run(
+                    record["run_id"],
+                    submission,
+                    definition,
+                    _plan(definition, inputs),
+                    record,
+                    path.parent,
+                )
+                self._queue.put(run)
+                taken += 1
+                logger.info(
+                    "run %s taken up again after its workspace process died", path.parent.name
+                )
+            elif record.get("notified") is False:
+                self._announce(record)
+                record["notified"] = True
+                self._save(path.parent, record)
+        return taken
+
     def close(self) -> None:
         """Stop the worker: the running step is terminated and runs still queued or
         running are marked Canceled. Safe to call more than once."""
@@ -238,6 +292,8 @@ class LocalWorkspace:
             if self._closed:
                 return
             self._closed = True
+            if self._server_url is not None:
+                return
             process = self._process
             while True:
                 try:
@@ -791,6 +847,49 @@ class LocalWorkspace:
             "dataVersion": "2",
             "metadataVersion": "1",
         }
+
+
+SERVER_FILE = "server.json"
+
+
+def live_server(root: Path) -> str | None:
+    """The URL of the workspace process serving ``root``, if one answers."""
+    document = _read_json(Path(root) / SERVER_FILE)
+    url = document.get("url") if document else None
+    if not isinstance(url, str):
+        return None
+    try:
+        with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+            response.read()
+    except (OSError, urllib.error.URLError):
+        return None
+    return url
+
+
+def _submit_to(url: str, submission: PipelineSubmission) -> PipelineRun:
+    body = json.dumps(
+        {
+            "run_key": submission.run_key,
+            "model": submission.model,
+            "inputs": dict(submission.inputs),
+            "tags": dict(submission.tags),
+            "experiment": submission.experiment,
+        }
+    ).encode()
+    request = urllib.request.Request(
+        f"{url}/jobs", data=body, method="POST", headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            record = json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        raise PipelineError(
+            f"the local workspace at {url} refused run {submission.run_key}: "
+            f"{exc.read().decode('utf-8', 'replace')[:500]}"
+        ) from None
+    except OSError as exc:
+        raise PipelineError(f"the local workspace at {url} is unreachable: {exc}") from None
+    return _to_run(record)
 
 
 def _to_run(record: Mapping[str, Any]) -> PipelineRun:

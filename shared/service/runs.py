@@ -148,7 +148,14 @@ def _reconcile(key: str, ctx: Context) -> Outcome | None:
     try:
         record = ctx.state.get(f"runs/{key}.json")[0]
     except NotFound:
-        ctx.state.delete(f"active/{key}.json")
+        # A marker may be written just before its record (a launch under way): only an
+        # old one without a record is dropped.
+        try:
+            since = parse_time(ctx.state.get(f"active/{key}.json")[0].get("since"))
+        except (NotFound, InvalidInput):
+            since = None
+        if since is None or ctx.clock.now() - since > STUCK_SUBMITTING:
+            ctx.state.delete(f"active/{key}.json")
         return None
     model = str(record["model"])
     if record.get("finalised"):
