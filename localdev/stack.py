@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -120,14 +123,66 @@ class LocalStack:
         self._resources.close()
 
 
+def start_workspace_process(
+    root: Path,
+    *,
+    pipeline: Path,
+    connection_string: str,
+    datastores: dict[str, str],
+    events_url: str,
+    log_path: Path | None = None,
+    environ: dict[str, str] | None = None,
+    timeout: float = 60,
+) -> subprocess.Popen[bytes]:
+    """Start the local workspace as its own process serving ``root`` (like Azurite): jobs
+    submitted by any host to a ``LocalWorkspace`` on ``root`` run there, outlive the host,
+    and announce their end at ``events_url``. Returns once it answers."""
+    from localdev.workspace.runner import live_server
+
+    command = [
+        *(sys.executable, "-m", "localdev.workspace.server"),
+        *("--root", str(root), "--pipeline", str(pipeline)),
+        *("--connection-string", connection_string, "--events-url", events_url),
+    ]
+    for name, container in datastores.items():
+        command += ["--datastore", f"{name}={container}"]
+    log = (log_path or Path(root).parent / "workspace.log").open("ab")
+    repo = str(Path(__file__).resolve().parents[1])
+    env = {**os.environ, **(environ or {}), "PYTHONPATH": repo}
+    process = subprocess.Popen(command, cwd=repo, env=env, stdout=log, stderr=log)
+    log.close()
+    deadline = time.monotonic() + timeout
+    while live_server(Path(root)) is None:
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError(f"the local workspace process did not start (log: {log.name})")
+        time.sleep(0.1)
+    return process
+
+
+def stop_process(process: subprocess.Popen[bytes], timeout: float = 15) -> None:
+    """SIGTERM, then SIGKILL if it lingers."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout)
+
+
 def start_stack(
     workdir: Path,
     *,
     models: list[dict[str, Any]],
     connection_string: str | None = None,
     extra_settings: dict[str, str] | None = None,
+    workspace_process: bool = False,
 ) -> LocalStack:
-    """Start everything under ``workdir``; Azurite too unless ``connection_string`` is given."""
+    """Start everything under ``workdir``; Azurite too unless ``connection_string`` is given.
+
+    ``workspace_process``: run the local workspace as its own process (its jobs survive a
+    restart of the host); otherwise it runs inside this process, as a thread."""
     resources = ExitStack()
     try:
         if connection_string is None:
@@ -157,6 +212,19 @@ def start_stack(
         resources.callback(host.stop)
         app_settings["RETRAIN_LOCAL_EVENTS_URL"] = host.eventgrid_url("on_run_completed")
         settings = Settings.from_env(app_settings)
+        if workspace_process:
+            process = start_workspace_process(
+                settings.local_workspace_dir,
+                pipeline=settings.pipeline_path,
+                connection_string=connection_string,
+                datastores={
+                    settings.data_datastore: settings.data_container,
+                    settings.artifact_datastore: settings.artifact_container,
+                },
+                events_url=app_settings["RETRAIN_LOCAL_EVENTS_URL"],
+                log_path=workdir / "workspace.log",
+            )
+            resources.callback(stop_process, process)
         service = build_service(settings)
         resources.callback(service.pipeline.close)  # type: ignore[attr-defined]
         set_service(service)

@@ -30,7 +30,7 @@ import pytest
 from azure.storage.blob import BlobServiceClient
 
 from localdev.azurite import Azurite
-from localdev.workspace.runner import live_server
+from localdev.stack import start_workspace_process
 from tests import samples
 
 REPO = Path(__file__).resolve().parents[2]
@@ -88,20 +88,20 @@ class World:
 
     def start_workspace(self) -> None:
         settings = self.settings()
-        self.spawn(
-            [
-                *("-m", "localdev.workspace.server"),
-                *("--root", settings["RETRAIN_LOCAL_WORKSPACE_DIR"]),
-                *("--pipeline", str(QUICK_PIPELINE)),
-                *("--connection-string", self.azurite.connection_string),
-                *("--datastore", f"trainingdata={settings['RETRAIN_DATA_CONTAINER']}"),
-                *("--datastore", f"workspaceblobstore={settings['RETRAIN_ARTIFACT_CONTAINER']}"),
-                *("--events-url", settings["RETRAIN_LOCAL_EVENTS_URL"]),
-            ],
-            {},
-            "workspace.log",
+        self.processes.append(
+            start_workspace_process(
+                Path(settings["RETRAIN_LOCAL_WORKSPACE_DIR"]),
+                pipeline=QUICK_PIPELINE,
+                connection_string=self.azurite.connection_string,
+                datastores={
+                    "trainingdata": settings["RETRAIN_DATA_CONTAINER"],
+                    "workspaceblobstore": settings["RETRAIN_ARTIFACT_CONTAINER"],
+                },
+                events_url=settings["RETRAIN_LOCAL_EVENTS_URL"],
+                log_path=self.workdir / "workspace.log",
+                environ={"QUICK_STEP_SECONDS": settings["QUICK_STEP_SECONDS"]},
+            )
         )
-        wait_until(lambda: live_server(self.workdir / "workspace"), "the workspace server")
 
     def start_host(self, **extra: str) -> subprocess.Popen[bytes]:
         process = self.spawn(
@@ -240,4 +240,14 @@ def test_host_killed_after_claiming_a_run_completed(world):
     world.start_host(LOCALDEV_CLOCK_OFFSET=LATER)
     assert world.post("/admin/functions/on_sweep", {}) == 202
     wait_until(lambda: finalised(world), "the run to be finalised")
+    assert_one_completed_run_and_one_finalisation(world)
+
+
+def test_host_killed_after_submitting_its_job_runs_on_and_is_finalised_by_its_event(world):
+    dying = world.start_host(LOCALDEV_CRASH_AT="create:jobs/:before")
+    assert world.deliver_blob("co2/a.csv", samples.csv_rows(2000, 3)) is None
+    assert killed(dying)  # submitted, the job not recorded yet, no answer given
+
+    world.start_host()  # same port: the workspace's completion event reaches it
+    wait_until(lambda: finalised(world), "the run to be finalised by its event")
     assert_one_completed_run_and_one_finalisation(world)
