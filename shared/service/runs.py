@@ -70,9 +70,10 @@ def handle_run_event(
         expected = record.get("pipeline_run_id")
         if expected and message.run_id != expected:
             reason = f"event for run {message.run_id}, but run key {key} is run {expected}"
-            return [Outcome(model, "ignored", reason, run_key=key)]
+            return [_noted(ctx, Outcome(model, "ignored", reason, run_key=key), message)]
         if record.get("finalised"):
-            return [Outcome(model, "skip", f"run {key} was already finalised", run_key=key)]
+            outcome = Outcome(model, "skip", f"run {key} was already finalised", run_key=key)
+            return [_noted(ctx, outcome, message)]
         if message.status not in RUN_TERMINAL_STATES:
             ctx.update_run(key, _status_unless_finished(message.status))
             return [Outcome(model, "status", f"run {key} is {message.status}", run_key=key)]
@@ -200,6 +201,21 @@ def _reconcile(key: str, ctx: Context) -> Outcome | None:
 def _claimed(record: Mapping[str, Any], ctx: Context) -> bool:
     claimed_at = parse_time(record.get("finalising_at"))
     return claimed_at is not None and ctx.clock.now() - claimed_at < FINALISE_LEASE
+
+
+def _noted(ctx: Context, outcome: Outcome, message: PipelineRunCompleted) -> Outcome:
+    """Leave a trace an operator can see of a run event that changed nothing (a child
+    step's event, a redelivery after finalisation); the sweep's own checks leave none."""
+    if outcome.model is not None and not message.event_id.startswith("sweep:"):
+        ctx.ledger(
+            outcome.model,
+            "run_event",
+            outcome,
+            event_id=message.event_id,
+            status=message.status,
+            run_id=message.run_id,
+        )
+    return outcome
 
 
 def _ask_backend(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -22,6 +23,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,7 +37,10 @@ from tests import samples
 
 REPO = Path(__file__).resolve().parents[2]
 QUICK_PIPELINE = Path(__file__).parent / "quick_pipeline" / "pipeline.yml"
-MODELS = [{"name": "co2", "prefix": "co2/", "horizon": 4}]
+MODELS = [
+    {"name": "co2", "prefix": "co2/", "horizon": 4},
+    {"name": "sales", "prefix": "sales/", "horizon": 4},
+]
 LATER = "1200"  # seconds: past STUCK_SUBMITTING (15 min) and FINALISE_LEASE (10 min)
 
 
@@ -103,34 +108,37 @@ class World:
             )
         )
 
-    def start_host(self, **extra: str) -> subprocess.Popen[bytes]:
+    def start_host(self, port: int | None = None, **extra: str) -> subprocess.Popen[bytes]:
+        port = port or self.port
         process = self.spawn(
             [
                 *("-m", "localdev.host"),
                 *("--connection-string", self.azurite.connection_string),
-                *("--port", str(self.port)),
+                *("--port", str(port)),
                 *("--settings", str(self.workdir / "none.json")),
             ],
             extra,
             "host.log",
         )
         wait_until(
-            lambda: self.get("/api/models") is not None or process.poll() is not None,
+            lambda: self.get("/api/models", port) is not None or process.poll() is not None,
             "the host to answer",
         )
         assert process.poll() is None, (self.workdir / "host.log").read_text()[-3000:]
         return process
 
-    def get(self, path: str) -> Any:
+    def get(self, path: str, port: int | None = None) -> Any:
+        base = f"http://127.0.0.1:{port}" if port else self.base
         try:
-            with urllib.request.urlopen(self.base + path, timeout=5) as response:
+            with urllib.request.urlopen(base + path, timeout=5) as response:
                 return json.loads(response.read())
         except (OSError, urllib.error.URLError):
             return None
 
-    def post(self, path: str, body: Any, **headers: str) -> int | None:
+    def post(self, path: str, body: Any, port: int | None = None, **headers: str) -> int | None:
+        base = f"http://127.0.0.1:{port}" if port else self.base
         request = urllib.request.Request(
-            self.base + path,
+            base + path,
             data=json.dumps(body).encode(),
             method="POST",
             headers={"Content-Type": "application/json", **headers},
@@ -143,20 +151,30 @@ class World:
         except (OSError, urllib.error.URLError):
             return None  # the host died answering
 
-    def deliver_blob(self, name: str, content: str) -> int | None:
+    def upload(self, name: str, content: str) -> dict[str, Any]:
+        """Write a data blob; its BlobCreated event as the storage account would send it."""
         container = self.blobs.get_container_client(f"data-{self.suffix}")
         if not container.exists():
             container.create_container()
         blob = container.upload_blob(name, content, overwrite=True)
         etag = str(blob.get_blob_properties().etag)
-        event = samples.blob_created(name, container=f"data-{self.suffix}", etag=etag)
+        event = samples.blob_created(
+            name, container=f"data-{self.suffix}", etag=etag, event_id=str(uuid.uuid4())
+        )
         event["topic"] = event["topic"].replace("my-storage-account", "devstoreaccount1")
         event["data"]["url"] = container.get_blob_client(name).url
+        return event
+
+    def deliver(self, events: list[dict[str, Any]], port: int | None = None) -> int | None:
         return self.post(
             "/runtime/webhooks/eventgrid?functionName=on_blob_created",
-            [event],
+            events,
+            port,
             **{"aeg-event-type": "Notification"},
         )
+
+    def deliver_blob(self, name: str, content: str) -> int | None:
+        return self.deliver([self.upload(name, content)])
 
     def state(self, prefix: str) -> list[dict[str, Any]]:
         container = self.blobs.get_container_client(f"state-{self.suffix}")
@@ -203,6 +221,7 @@ def killed(process: subprocess.Popen[bytes]) -> bool:
 
 def assert_one_completed_run_and_one_finalisation(world: World) -> None:
     [run] = world.state("runs/")
+    assert run["model"] == "co2"
     [job] = world.jobs()
     assert job["status"] == "Completed" and job["run_key"] == run["run_key"]
     assert run["finalised"] and run["status"] == "Completed"
@@ -251,3 +270,31 @@ def test_host_killed_after_submitting_its_job_runs_on_and_is_finalised_by_its_ev
     world.start_host()  # same port: the workspace's completion event reaches it
     wait_until(lambda: finalised(world), "the run to be finalised by its event")
     assert_one_completed_run_and_one_finalisation(world)
+
+
+def test_a_shuffled_burst_with_duplicates_on_two_hosts_runs_each_snapshot_once(world):
+    """Two host processes share Azurite; every event (30 % of them twice) goes to one of
+    them at random, four senders at a time: each model's snapshot runs once, and every
+    arrival is decided in the ledger."""
+    second = free_port()
+    world.start_host()
+    world.start_host(second)
+    rng = random.Random(13)
+    events = [
+        world.upload(f"{model}/part-{i:02d}.csv", samples.csv_rows(2000 + i, 2))
+        for model in ("co2", "sales")
+        for i in range(10)
+    ]
+    deliveries = events + rng.sample(events, 6)
+    rng.shuffle(deliveries)
+    with ThreadPoolExecutor(4) as senders:
+        answers = list(
+            senders.map(lambda e: world.deliver([e], rng.choice([world.port, second])), deliveries)
+        )
+    assert answers == [202] * len(deliveries)
+    runs = world.state("runs/")
+    assert sorted(r["model"] for r in runs) == ["co2", "sales"]
+    decided = " ".join(
+        str(e.get("trigger")) for m in ("co2", "sales") for e in world.state(f"ledger/{m}/")
+    )
+    assert all(e["subject"].split("/blobs/")[1] in decided for e in events)

@@ -314,3 +314,18 @@ def test_a_ledger_page_costs_only_the_page(world):
     page = world.service.list_ledger("co2", limit=5)
     assert [e["reason"] for e in page] == [f"entry {i}" for i in range(25, 30)]
     assert len(store.reads) == 5
+
+
+def test_run_events_that_change_nothing_leave_a_ledger_trace(world):
+    key = launch(world)
+    world.complete(key, metrics_v2(candidate=0.5))
+    again = samples.run_event(key, run_key=key, event_id="redelivered")
+    [outcome] = world.service.handle(parse_run_event(again))
+    child = samples.run_event("child-step", run_key=key, event_id="child")
+    [ignored] = world.service.handle(parse_run_event(child))
+    notes = [e for e in world.ledger() if e["kind"] == "run_event"]
+    assert [(e["event_id"], e["action"]) for e in notes] == [
+        ("redelivered", "skip"),
+        ("child", "ignored"),
+    ]
+    assert outcome.action == "skip" and ignored.action == "ignored"
