@@ -25,8 +25,8 @@ MODEL_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,40}$")
 _PLACEHOLDER = re.compile(r"^(<.*>|changeme|todo|xxx+)$", re.IGNORECASE)
 BACKENDS = ("local", "azureml")
 INVOKE_FORMS = ("batch_endpoint", "v1_pipeline_endpoint")
-# Set by the platform in every deployed Function App (never by the local host).
-AZURE_HOST_MARKERS = ("WEBSITE_INSTANCE_ID", "CONTAINER_NAME")
+# Set by the platform in a deployed Function App (never by the local host or Core Tools).
+AZURE_HOST_MARKERS = ("WEBSITE_INSTANCE_ID",)
 
 
 @dataclass(frozen=True)
@@ -125,6 +125,15 @@ class Settings:
                 "folder; use RETRAIN_BACKEND=azureml (the default on Azure)"
             )
         else:
+            for name, default in (
+                ("RETRAIN_DATA_DATASTORE", cls.data_datastore),
+                ("RETRAIN_ARTIFACT_DATASTORE", cls.artifact_datastore),
+            ):
+                if env.get(name) not in (None, "", default):
+                    problems.append(
+                        f"{name} can only be changed for RETRAIN_BACKEND=azureml: locally the "
+                        f"pipeline's outputs and the local workspace use {default!r}"
+                    )
             _check_writable(
                 "RETRAIN_LOCAL_WORKSPACE_DIR",
                 Path(get("RETRAIN_LOCAL_WORKSPACE_DIR") or cls.local_workspace_dir),
@@ -146,6 +155,8 @@ class Settings:
             ("state_container", "RETRAIN_STATE_CONTAINER"),
             ("artifact_container", "RETRAIN_ARTIFACT_CONTAINER"),
             ("code_version", "RETRAIN_CODE_VERSION"),
+            ("data_datastore", "RETRAIN_DATA_DATASTORE"),
+            ("artifact_datastore", "RETRAIN_ARTIFACT_DATASTORE"),
         ):
             if env.get(name):
                 optional[attr] = env[name]
@@ -301,7 +312,7 @@ class StorageSettings:
     a user-assigned identity), as the Functions host reads ``AzureWebJobsStorage``."""
 
     source: str
-    connection_string: str | None = None
+    connection_string: str | None = field(default=None, repr=False)  # may hold a key
     blob_service_uri: str | None = None
     managed_identity_client_id: str | None = None
 
