@@ -106,6 +106,9 @@ def main() -> int:
             lambda: http("POST", {"reason": "audit", "requested_by": "driver"}, model="co2"),
         ),
         ("unpin_model", lambda: http("POST", {"requested_by": "driver"}, model="co2")),
+        ("pause_model", lambda: http("POST", {"requested_by": "driver"}, model="co2")),
+        ("resume_model", lambda: http("POST", {"requested_by": "driver"}, model="co2")),
+        ("on_azureml_event", lambda: grid_event(workspace.run_event(state["job"]))),
         (
             "promote_model",
             lambda: http(

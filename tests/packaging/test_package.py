@@ -138,7 +138,7 @@ def test_every_function_answers_its_first_call_with_the_azure_backend(deployed, 
         (str(helpers / "driver.py"), str(metrics)),
     )
     report = json.loads(out.splitlines()[-1])
-    assert len(report["results"]) == 17  # every function the app indexes
+    assert len(report["results"]) == 20  # every function the app indexes
     failed = {name: result for name, result in report["results"].items() if result != "ok"}
     assert failed == {}
     assert report["tagged_production"] == [1]
