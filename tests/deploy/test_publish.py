@@ -20,7 +20,8 @@ import pytest
 
 from deploy.plan import PIPELINE_DEFS, build_plan
 from deploy.publish import EXIT_AZURE, EXIT_OK, EXIT_USAGE, main
-from tests.deploy.fake_arm import FakeCredential, FakeTransport, FakeWorkspace, Recorded
+from tests.deploy.fake_arm import FakeTransport, FakeWorkspace, Recorded
+from tests.fake_entra import FakeCredential
 
 ROOT = Path(__file__).resolve().parents[2]
 MANAGEMENT = "https://management.azure.com"

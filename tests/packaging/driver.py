@@ -4,8 +4,9 @@ default on Azure), with the workspace played at the HTTP level, and invokes ever
 function once, as the Python worker would, with real trigger objects.
 
 Usage (by tests/packaging/test_package.py): ``python driver.py <metrics.json>``, with
-``fake_workspace.py`` and ``samples.py`` beside this file. Prints one JSON line:
-``{"results": {function: "ok" | "status NNN" | "error: ..."}, "promoted": ...}``.
+``fake_workspace.py``, ``samples.py`` and ``tests/fake_entra.py`` beside this file.
+Prints one JSON line: ``{"results": {function: "ok" | "status NNN" | "error: ..."},
+"tagged_production": [versions]}``.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from azure.storage.blob import BlobServiceClient
 import function_app
 from shared.bootstrap import build_service, set_service
 from shared.settings import Settings
+from tests.fake_entra import FakeCredential
 
 OPERATOR = {"reason": "packaging check", "requested_by": "driver"}
 
@@ -65,9 +67,7 @@ def main() -> int:
 
     workspace = fake_workspace.FakeAzureML(on_finish=write_outputs)
     set_service(
-        build_service(
-            settings, azure_transport=workspace, azure_credential=fake_workspace.FakeCredential()
-        )
+        build_service(settings, azure_transport=workspace, azure_credential=FakeCredential())
     )
     functions = {
         f.get_function_name(): f.get_user_function() for f in function_app.app.get_functions()

@@ -115,6 +115,9 @@ def test_every_function_answers_its_first_call_with_the_azure_backend(deployed, 
     helpers.mkdir()
     for source in ("packaging/driver.py", "azureml/fake_workspace.py", "samples.py"):
         shutil.copy(ROOT / "tests" / source, helpers)
+    (helpers / "tests").mkdir()  # fake_workspace imports tests.fake_entra
+    (helpers / "tests" / "__init__.py").write_text("")
+    shutil.copy(ROOT / "tests" / "fake_entra.py", helpers / "tests")
     metrics = helpers / "metrics.json"
     metrics.write_text(json.dumps(metrics_v2(candidate=0.4, baseline=1.0)))
     suffix = uuid.uuid4().hex[:8]
