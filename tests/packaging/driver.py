@@ -126,6 +126,13 @@ def main() -> int:
         ("promote_model", "promote_model", lambda: operator(2)),
         ("pin_model", "pin_model", operator),
         ("unpin_model", "unpin_model", operator),
+        ("pause_model", "pause_model", operator),
+        ("resume_model", "resume_model", operator),
+        (
+            "on_azureml_event",
+            "on_azureml_event",
+            lambda: grid_event(workspace.run_event(state["done"][-1])),
+        ),
     ]
     results: dict[str, str] = {}
     for label, name, make in calls:

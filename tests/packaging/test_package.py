@@ -169,4 +169,7 @@ EXPECTED_ANSWERS = {
     "promote_model": "status 200",
     "pin_model": "status 200",
     "unpin_model": "status 200",
+    "pause_model": "status 200",
+    "resume_model": "status 200",
+    "on_azureml_event": "ok",
 }
