@@ -572,6 +572,9 @@ def _launch(
     """
     now = ctx.clock.now().isoformat()
     champion = _champion(config.name, ctx)
+    # Listed as open before anything else: an instance dying between the writes below
+    # leaves a run the sweep still sees (a marker without a record is simply dropped).
+    mark_active(key, config.name, ctx)
     if resume:
         ctx.update_run(
             key,
@@ -596,7 +599,6 @@ def _launch(
             "force": force,
         }
         ctx.state.create(f"runs/{key}.json", record)
-        mark_active(key, config.name, ctx)
     ctx.artifacts.write_json(f"retrain/{key}/snapshot.json", snapshot.manifest())
     submit(key, ctx)
 

@@ -488,3 +488,28 @@ def test_a_run_event_without_our_tags_is_mapped_to_its_run_by_job_name(world):
     assert outcome.run_key == key and outcome.action == "promoted"
     [ignored] = world.service.handle(parse_run_event(samples.run_event("other", run_key=None)))
     assert ignored.action == "ignored" and "not a retraining run" in ignored.reason
+
+
+def test_a_run_is_listed_as_open_before_its_record_is_written(world):
+    class DiesAfterTheMarker:
+        """The state store of an instance that dies right after listing the run."""
+
+        def __init__(self, inner):
+            self.inner = inner
+
+        def create(self, key, document):
+            if key.startswith("runs/"):
+                raise OSError("instance died")
+            return self.inner.create(key, document)
+
+        def __getattr__(self, name):
+            return getattr(self.inner, name)
+
+    world.service.context.state = DiesAfterTheMarker(world.state)
+    with pytest.raises(OSError, match="instance died"):
+        world.service.handle(world.arrive("co2/a.csv", samples.csv_rows(2000, 3)))
+    world.service.context.state = world.state
+    [marker] = world.state.list_keys("active/")
+    assert world.state.list_keys("runs/") == []
+    assert sweep(world) == []  # a marker without a record is dropped, not an error
+    assert world.state.list_keys("active/") == []
