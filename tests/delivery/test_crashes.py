@@ -235,9 +235,8 @@ def finalised(world: World) -> bool:
 
 
 def test_host_killed_after_claiming_a_blob_created_before_submitting(world):
-    # after the run record and its active/ marker, before the submit (the gap between
-    # those two writes is triggers.py's: see the delivery report)
-    dying = world.start_host(LOCALDEV_CRASH_AT="create:active/:after")
+    # after the run record (the claim) is written, before the submit
+    dying = world.start_host(LOCALDEV_CRASH_AT="create:runs/:after")
     assert world.deliver_blob("co2/a.csv", samples.csv_rows(2000, 3)) is None
     assert killed(dying)
     [record] = world.state("runs/")
