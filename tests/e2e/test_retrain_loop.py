@@ -164,9 +164,14 @@ def test_duplicate_deliveries_give_one_run_and_bad_input_is_kept(stack: LocalSta
     stack.upload("co2/bad.csv", "timestamp,value\n2002-01-01,abc\n")
     letters = stack.wait_for(
         "three dead letters",
-        lambda: len(keys := stack.service.state.list_keys("deadletter/")) >= 3 and keys,
+        lambda: (
+            len(keys := stack.service.state.list_keys("deadletter/on_blob_created/")) >= 3 and keys
+        ),
         timeout=60,
     )
+    # The delivery the host refused itself is kept too, verbatim.
+    [refusal] = stack.service.state.list_keys("deadletter/host/")
+    assert '"nope"' in stack.service.state.get(refusal)[0]["payload"]
     reasons = [stack.service.state.get(k)[0]["reason"] for k in letters]
     assert any("expected a Microsoft.Storage.BlobCreated event, got 'nope'" in r for r in reasons)
     assert any("no model owns blob 'weather/today.csv'" in r for r in reasons)
