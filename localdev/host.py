@@ -17,6 +17,12 @@ tests:
   delivers them through the host's own Event Grid webhook, as a storage event subscription
   would.
 
+Requests the host refuses itself (its own 400/404/405, a batch's unreadable event) are handed
+to ``on_refused`` (the stack dead-letters them); each event of a batch is decided on its own.
+
+The host is for a trusted machine: like Core Tools it enforces no function keys, and it
+listens on loopback addresses only; anyone who can reach its port can call every route.
+
 Trigger objects are built with the azure-functions library's own types and converters, so a
 function sees what it would see in Azure. Run it from a shell with ``python -m localdev.host``
 (``--help`` for options).
@@ -764,7 +770,8 @@ class LocalFunctionsHost:
         if any(entry.auth_level != "anonymous" for entry in self._http):
             self._log.info(
                 "Auth levels are not enforced locally (as with Core Tools): "
-                "function and admin keys are neither required nor checked"
+                "function and admin keys are neither required nor checked; "
+                "run the local host on a trusted machine only"
             )
 
     def _export_settings(self) -> None:
@@ -1150,7 +1157,10 @@ class LocalFunctionsHost:
             "subject": f"/blobServices/default/containers/{container.container_name}/blobs/"
             f"{blob.name}",
             "eventType": "Microsoft.Storage.BlobCreated",
-            "id": str(uuid.uuid4()),
+            # One id per blob version: hosts that watch the same container (several local
+            # instances) emit the same event for a blob, which the service deduplicates,
+            # as one storage subscription would deliver it once.
+            "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{container.url}/{blob.name}#{_etag(blob)}")),
             "data": {
                 "api": "PutBlob",
                 "clientRequestId": str(uuid.uuid4()),

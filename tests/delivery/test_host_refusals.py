@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -142,3 +143,40 @@ def test_watcher_catches_up_when_storage_was_not_listening_at_start(
             )
         finally:
             forwarder.close()
+
+
+def test_two_hosts_watching_one_container_emit_one_event_id_per_blob_version(
+    azurite: Azurite, new_container
+):
+    container = new_container("twice")
+    recorders = [Recorder(), Recorder()]
+    hosts = [
+        LocalFunctionsHost(
+            build_app(recorder),
+            app_settings=SETTINGS,
+            blob_subscriptions=[
+                BlobSubscription(
+                    azurite.connection_string,
+                    container.container_name,
+                    "on_event",
+                    poll_interval=0.05,
+                )
+            ],
+        ).start()
+        for recorder in recorders
+    ]
+    try:
+        container.upload_blob("a.csv", b"1")
+        container.upload_blob("a.csv", b"2", overwrite=True)
+        wait_for(
+            lambda: all(len(r.of("on_event")) >= 1 for r in recorders),
+            "both hosts to deliver",
+        )
+        time.sleep(0.3)  # let both watchers see the overwrite too
+    finally:
+        for host in hosts:
+            host.stop()
+    versions = [{e.get_json()["eTag"]: e.id for e in r.of("on_event")} for r in recorders]
+    common = versions[0].keys() & versions[1].keys()
+    assert common
+    assert all(versions[0][etag] == versions[1][etag] for etag in common)
