@@ -225,3 +225,57 @@ def test_the_final_fit_re_estimates_the_chosen_order_on_all_the_data():
     forecast = final.results.get_forecast(2).predicted_mean
     assert forecast.index[0] == pd.Timestamp("2002-01-01")
     assert final.criterion is not None and np.isfinite(final.criterion)
+
+
+# --------------------------------------------------------------------------------------------
+# Issue 11: what the search reaches
+
+
+def test_seasonal_strength_is_the_one_r_and_statsforecast_compute():
+    """R's nsdiffs(test="seas"): STL with a locally constant seasonal smoother, ddof=1.
+
+    The expected value is statsforecast 2.1.1's ``seas_heuristic`` on the same series
+    (the statsmodels default seasonal_deg=1 gave 0.30 here, and 0.05-0.2 too much on short
+    monthly series, enough to difference seasonally where R does not).
+    """
+    ibo = sm.datasets.danish_data.load_pandas().data["ibo"].to_numpy(dtype=float)
+    assert order_search.seasonal_strength(ibo, 4) == pytest.approx(0.20366203639583558, rel=1e-9)
+    assert order_search.choose_sd(ibo, 4)[0] == 0
+
+
+def test_exact_refits_go_down_the_ranking_past_unusable_ones(nile):
+    """Refits that are unusable are replaced by the next candidates in CSS order."""
+    prepared = order_search._prepare(nile.to_numpy()[:40])
+    runner = order_search._Runner(1, "serial")
+    search = order_search._Search(prepared, 1, 60.0, runner, None)
+    w = np.diff(prepared.filled) / prepared.scale
+    # Three candidates whose exact fit cannot work (a season longer than the series),
+    # ranked first, then ordinary ones.
+    broken = [order_search._Spec(0, 0, 0, 0, 1, q, 50, False) for q in (0, 1, 2)]
+    good = [order_search._Spec(p, 1, q, 0, 0, 0, 1, False) for p, q in ((0, 1), (1, 0), (1, 1))]
+    ranked = [
+        order_search._Fit(s, "ok", float(i), "", 0.0, "css") for i, s in enumerate(broken)
+    ] + [order_search._fit_css(w, s) for s in good]
+
+    chosen = search.refit(ranked)
+
+    exact = [c for c in search.tried if c.method == "ml"]
+    assert [c.status for c in exact[:3]] == ["failed"] * 3
+    assert len(exact) == order_search.MAX_EXACT_ATTEMPTS
+    assert {(c.order, c.seasonal_order) for c in exact[3:]} == {
+        (s.order, s.seasonal_order) for s in good
+    }
+    assert chosen is not None and chosen[0].spec in good and chosen[0].method == "ml"
+
+
+def test_exact_refits_stop_once_enough_are_usable(nile):
+    prepared = order_search._prepare(nile.to_numpy())
+    search = order_search._Search(prepared, 1, 60.0, order_search._Runner(1, "serial"), None)
+    w = np.diff(prepared.filled) / prepared.scale
+    specs = [order_search._Spec(p, 1, q, 0, 0, 0, 1, False) for p in range(3) for q in range(2)]
+    fits = [order_search._fit_css(w, s) for s in specs]
+    ranked = sorted((f for f in fits if f.criterion is not None), key=lambda f: f.criterion)
+    search.refit(ranked)
+    exact = [c for c in search.tried if c.method == "ml"]
+    assert len(exact) == order_search.N_EXACT_REFITS
+    assert all(c.criterion is not None for c in exact)

@@ -97,6 +97,7 @@ MAX_P, MAX_Q, MAX_SP, MAX_SQ, MAX_ORDER = 5, 5, 2, 2, 5
 MAX_D, MAX_SD = 2, 1
 MAX_MODELS = 94
 N_EXACT_REFITS = 3
+MAX_EXACT_ATTEMPTS = 6
 EXACT_MAXITER = 100
 CSS_MAX_NFEV_PER_PARAM = 20
 PARALLEL_MIN_SECONDS = 0.25
@@ -376,15 +377,20 @@ def choose_d(x: np.ndarray, max_d: int = MAX_D) -> tuple[int, list[float]]:
 def seasonal_strength(x: np.ndarray, m: int) -> float:
     """Seasonal strength ``F_s`` of Wang, Smith & Hyndman (2006) from an STL decomposition.
 
-    The seasonal smoother spans 11 periods, the first window of R's ``mstl`` (7 + 4 k).
+    As R's ``nsdiffs(test="seas")`` computes it: the STL of R's ``mstl``, whose seasonal
+    smoother spans 11 periods (its first window, 7 + 4 k) and is locally constant (R's
+    ``stl`` default ``s.degree = 0``), and sample variances (``ddof=1``). A locally linear
+    seasonal smoother (statsmodels' default ``seasonal_deg=1``) lets the seasonal component
+    absorb noise, which inflates ``F_s`` (by 0.05 to 0.2 on short monthly series) and chose
+    ``D = 1`` where R does not (issue 11).
     """
-    res = STL(x, period=m, seasonal=11, robust=False).fit()
+    res = STL(x, period=m, seasonal=11, seasonal_deg=0, robust=False).fit()
     remainder = np.asarray(res.resid)
     seasonal = np.asarray(res.seasonal)
-    denom = float(np.var(remainder + seasonal))
+    denom = float(np.var(remainder + seasonal, ddof=1))
     if denom <= 0:
         return 0.0
-    return float(min(1.0, max(0.0, 1.0 - np.var(remainder) / denom)))
+    return float(min(1.0, max(0.0, 1.0 - np.var(remainder, ddof=1) / denom)))
 
 
 def choose_sd(x: np.ndarray, m: int) -> tuple[int, float | None, str | None]:
@@ -1111,8 +1117,12 @@ class _Search:
     def refit(self, ranked: list[_Fit]) -> tuple[_Fit, Any] | None:
         """Exact ML refits of the best CSS candidates; the lowest exact AICc that forecasts wins.
 
-        When the budget is spent, or no refit is usable (R's rule rejects fits whose roots
-        come within 1.01 of the unit circle), the best CSS estimates are used as they are.
+        The candidates are refitted in CSS order until ``N_EXACT_REFITS`` refits are usable
+        or ``MAX_EXACT_ATTEMPTS`` were tried: a refit whose roots come within 1.01 of the
+        unit circle is rejected (R's rule; exact ML often puts a seasonal MA root on the
+        circle of short series), and, as R's ``auto.arima`` does after its approximate
+        search, the next candidate in the ranking takes its place. When the budget is spent,
+        or no refit is usable, the best CSS estimates are used as they are.
         """
         todo = ranked[:N_EXACT_REFITS]
         if self.over_budget():
@@ -1121,18 +1131,28 @@ class _Search:
             return self._first_usable(ranked, exact=False)
         endog = self.prepared.scaled_endog
         deadline = time.monotonic() + max(0.0, self.budget - self.elapsed())
-        args = [(endog, f.spec, f.params, EXACT_MAXITER, deadline, self.log_scale) for f in todo]
+
+        def task(f: _Fit) -> tuple[Any, ...]:
+            return (endog, f.spec, f.params, EXACT_MAXITER, deadline, self.log_scale)
+
         # The best candidate first, in the parent: its cost decides whether the rest go
         # to the pool.
-        exact = [_fit_exact(*args[0])]
+        exact = [_fit_exact(*task(todo[0]))]
         self.record(exact[0])
-        if self.over_budget():
-            self.note_budget("during the exact refits; the best refitted so far is used")
-            self.skip([f.spec for f in todo[1:]], "ml")
-        else:
-            for f in self.runner.map(_fit_exact, args[1:], exact[0].seconds):
+        attempted = 1
+        batch = todo[1:]
+        while batch:
+            if self.over_budget():
+                self.note_budget("during the exact refits; the best refitted so far is used")
+                self.skip([f.spec for f in batch], "ml")
+                break
+            for f in self.runner.map(_fit_exact, [task(f) for f in batch], exact[0].seconds):
                 exact.append(f)
                 self.record(f)
+            attempted += len(batch)
+            usable_so_far = sum(f.criterion is not None for f in exact)
+            more = min(N_EXACT_REFITS - usable_so_far, MAX_EXACT_ATTEMPTS - attempted)
+            batch = ranked[attempted : attempted + max(0, more)]
         if any(f.status == STATUS_OVER_BUDGET for f in exact):
             self.note_budget("during the exact refits; a refit kept the parameters it reached")
         usable = sorted(
