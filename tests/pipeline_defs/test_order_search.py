@@ -279,3 +279,21 @@ def test_exact_refits_stop_once_enough_are_usable(nile):
     exact = [c for c in search.tried if c.method == "ml"]
     assert len(exact) == order_search.N_EXACT_REFITS
     assert all(c.criterion is not None for c in exact)
+
+
+def test_an_exact_fit_stuck_at_the_unit_root_boundary_is_stopped_early():
+    """Cyprus' fertility rate: exact ML drives ARIMA(3,1,2)'s MA root onto the unit circle."""
+    data = sm.datasets.fertility.load_pandas().data
+    years = [c for c in data.columns if c.isdigit()]
+    row = data.loc[data["Country Code"] == "CYP", years].to_numpy(dtype=float).ravel()
+    y = row[~np.isnan(row)][:-6]
+    prepared = order_search._prepare(y)
+    spec = order_search._Spec(3, 1, 2, 0, 0, 0, 1, False)
+    css = order_search._fit_css(np.diff(prepared.filled) / prepared.scale, spec)
+    assert css.status == "ok"
+
+    exact = order_search._fit_exact(prepared.scaled_endog, spec, css.params, maxiter=100)
+
+    assert exact.status == "failed" and exact.criterion is None
+    assert "MA root modulus" in exact.message
+    assert f"{order_search.BOUNDARY_PATIENCE} optimiser iterations in a row" in exact.message

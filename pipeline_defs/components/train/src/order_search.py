@@ -99,6 +99,7 @@ MAX_MODELS = 94
 N_EXACT_REFITS = 3
 MAX_EXACT_ATTEMPTS = 6
 EXACT_MAXITER = 100
+BOUNDARY_PATIENCE = 5
 CSS_MAX_NFEV_PER_PARAM = 20
 PARALLEL_MIN_SECONDS = 0.25
 
@@ -684,6 +685,17 @@ def _sarimax(endog: Any, spec: _Spec, *, simple_differencing: bool) -> SARIMAX:
     )
 
 
+class _AtBoundary(Exception):
+    """Raised from the optimiser's callback when the iterates stay at the unit-root boundary.
+
+    Exact ML on short series often drives an MA root onto the unit circle; such a fit is
+    rejected by the root check in the end, and the remaining iterations (up to
+    ``EXACT_MAXITER``, each costing a few likelihood evaluations) were most of the search's
+    time on short annual series. After ``BOUNDARY_PATIENCE`` consecutive iterates within
+    ``MIN_ROOT_MODULUS`` of the circle the fit is stopped and recorded as failed.
+    """
+
+
 class _OutOfTime(Exception):
     """Raised from the optimiser's callback when the search's deadline has passed."""
 
@@ -711,10 +723,17 @@ def _fit_exact(
     has_gaps = bool(np.isnan(np.asarray(endog, dtype=float)).any())
     messages: list[str] = []
     stopped = False
+    streak = 0
 
     def check_deadline(xk: np.ndarray) -> None:
+        nonlocal streak
         if time.monotonic() > deadline:
             raise _OutOfTime(np.array(xk, dtype=float))
+        params = np.asarray(model.transform_params(np.asarray(xk, dtype=float)), dtype=float)
+        reason = _root_check(spec, params[int(spec.constant) :])
+        streak = streak + 1 if reason else 0
+        if reason and streak >= BOUNDARY_PATIENCE:
+            raise _AtBoundary(reason)
 
     try:
         with warnings.catch_warnings(record=True) as caught:
@@ -739,6 +758,12 @@ def _fit_exact(
                 except _OutOfTime as out:
                     params = model.transform_params(out.unconstrained)
                     stopped = True
+                except _AtBoundary as boundary:
+                    why = (
+                        f"{boundary} for {BOUNDARY_PATIENCE} optimiser iterations in a row: "
+                        "stopped, the fit would be rejected"
+                    )
+                    return _Fit(spec, STATUS_FAILED, None, why, _since(start), "ml")
             res = model.filter(np.asarray(params, dtype=float), cov_type="none", low_memory=True)
         messages = _warning_messages(caught)
     except Exception as exc:
