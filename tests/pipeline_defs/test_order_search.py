@@ -297,3 +297,32 @@ def test_an_exact_fit_stuck_at_the_unit_root_boundary_is_stopped_early():
     assert exact.status == "failed" and exact.criterion is None
     assert "MA root modulus" in exact.message
     assert f"{order_search.BOUNDARY_PATIENCE} optimiser iterations in a row" in exact.message
+
+
+def test_the_benchmark_scores_seasonal_naive_and_counts_wins_losses_and_ties():
+    from bench import order_search as bench
+
+    train = np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0])
+    assert bench.seasonal_naive(train, 4, 6).tolist() == [5.0, 6.0, 7.0, 8.0, 5.0, 6.0]
+    assert bench.seasonal_naive(train, 1, 3).tolist() == [8.0, 8.0, 8.0]
+
+    def row(ours: float, autoarima: float, naive: float) -> dict:
+        timed = {"smape": 0.0, "seconds": 1.0, "model": ""}
+        return {
+            "ours": {**timed, "mase": ours, "seconds": 0.25},
+            "autoarima": {**timed, "mase": autoarima},
+            "seasonal_naive": {"mase": naive, "smape": 0.0},
+        }
+
+    rows = [row(0.5, 0.7, 1.0), row(0.9, 0.8, 0.85), row(0.6, 0.6 + bench.TIE_MASE / 2, 2.0)]
+    summary = bench.summarise(rows, {"ours": None, "autoarima": None})
+    assert summary["ours_vs_autoarima"] | {"tie_mase": 0} == {
+        "wins": 1,
+        "losses": 1,
+        "ties": 1,
+        "tie_mase": 0,
+    }
+    assert summary["median_mase"]["ours"] == pytest.approx(0.6)
+    assert summary["mean_mase"]["seasonal_naive"] == pytest.approx(3.85 / 3)
+    assert summary["worse_than_seasonal_naive"] == {"ours": 1, "autoarima": 0}
+    assert summary["time_ratio_ours_autoarima"] == pytest.approx(0.25)

@@ -5,7 +5,9 @@ The search follows Hyndman & Khandakar (2008), the algorithm behind R's ``auto.a
 1. **Differencing.** The seasonal difference ``D`` (0 or 1) comes from the *seasonal strength*
    heuristic of Wang, Smith & Hyndman (2006) (``nsdiffs(test="seas")`` in R): an STL
    decomposition gives ``F_s = max(0, 1 - Var(remainder) / Var(seasonal + remainder))`` and
-   ``D = 1`` when ``F_s > 0.64``. statsmodels has no OCSB test; this heuristic is R's documented
+   ``D = 1`` when ``F_s > 0.64``, computed exactly as R and statsforecast do (STL with a
+   locally constant seasonal smoother over 11 periods, sample variances; see
+   :func:`seasonal_strength`). statsmodels has no OCSB test; this heuristic is R's documented
    alternative. The ordinary difference ``d`` (0..2) comes from repeated KPSS level-stationarity
    tests at 5 % on the seasonally differenced series (``ndiffs(test="kpss")``).
 2. **Stepwise search.** auto.arima's start models ((2,d,2)(1,D,1), the null model with and
@@ -22,9 +24,13 @@ The search follows Hyndman & Khandakar (2008), the algorithm behind R's ``auto.a
    in R. Every candidate's approximate AICc is scored on the same residual sample (after the
    largest conditioning window the search can reach), so seasonal AR terms, which condition
    on more values, are not favoured.
-4. **Exact refit.** The best ``N_EXACT_REFITS`` candidates are refitted by exact Gaussian
-   maximum likelihood (statsmodels ``SARIMAX``, Kalman filter, concentrated scale, starting
-   from the CSS estimates) and the usable one with the lowest exact AICc wins. The returned
+4. **Exact refit.** The best CSS candidates are refitted by exact Gaussian maximum
+   likelihood (statsmodels ``SARIMAX``, Kalman filter, concentrated scale, starting from the
+   CSS estimates) until ``N_EXACT_REFITS`` refits are usable (at most
+   ``MAX_EXACT_ATTEMPTS`` tried: a refit rejected by the root check is replaced by the next
+   candidate, as in R), and the usable one with the lowest exact AICc wins. A refit whose
+   iterates stay within 1.01 of the unit circle for ``BOUNDARY_PATIENCE`` iterations is
+   stopped there, since it would be rejected anyway. The returned
    ``results`` object is a plain statsmodels ``SARIMAXResults`` for the series in levels and
    in its own units, so ``results.get_forecast(h)`` forecasts the original series. (All
    fitting runs on the series divided by its standard deviation, which makes the search
