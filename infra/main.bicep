@@ -16,9 +16,9 @@ param location string
 @description('Resource group name; empty: rg-<environmentName>')
 param resourceGroupName string = ''
 
-@description('Python version of the Function App (the tested range is 3.11 to 3.13)')
+@description('Python version of the Function App (supported: 3.11 to 3.13; the worker conformance test runs 3.13)')
 @allowed(['3.11', '3.12', '3.13'])
-param pythonVersion string = '3.12'
+param pythonVersion string = '3.13'
 
 @description('RETRAIN_MODELS: JSON list of the models to retrain (docs/settings.md); empty: the co2 example')
 param retrainModels string = ''
