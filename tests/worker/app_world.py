@@ -5,6 +5,8 @@ way the local host does. The worker then loads ``function_app`` itself."""
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 from typing import Any
 
@@ -26,6 +28,20 @@ class PassingArtifacts(fakes.FakeArtifactStore):
         return super().read_json(path)
 
 
+class DecisionFile(logging.Handler):
+    """Writes each decision record's structured fields as a JSON line, so the test can see
+    what would reach customDimensions (the invocation id in particular)."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(logging.DEBUG)
+        self.path = path
+
+    def emit(self, record: logging.LogRecord) -> None:
+        fields = ("model", "kind", "decision", "run_key", "invocation_id", "version")
+        with open(self.path, "a", encoding="utf-8") as out:
+            out.write(json.dumps({f: getattr(record, f, None) for f in fields}) + "\n")
+
+
 def install() -> None:
     os.environ.setdefault("RETRAIN_SCHEDULE", "0 0 3 * * *")
     os.environ.setdefault("RETRAIN_SWEEP_SCHEDULE", "0 */5 * * * *")
@@ -34,3 +50,7 @@ def install() -> None:
     world.service.context.artifacts = world.artifacts
     world.data.put(DATA_BLOB, samples.csv_rows(2000, 4))
     set_service(world.service)
+    if os.environ.get("RETRAIN_DECISIONS_FILE"):
+        decisions = logging.getLogger("shared.telemetry.decisions")
+        decisions.setLevel(logging.DEBUG)
+        decisions.addHandler(DecisionFile(os.environ["RETRAIN_DECISIONS_FILE"]))

@@ -95,7 +95,8 @@ class Conversation:
                 request = self.invocation(meta, inputs)
                 yield pb.StreamingMessage(request_id=next(self.ids), invocation_request=request)
                 response = answer("invocation_response")
-                self.report["invocations"].append(self.describe(name, response))
+                described = self.describe(name, response)
+                self.report["invocations"].append(described | {"id": request.invocation_id})
         finally:
             self.done.set()
 
@@ -206,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
         def EventStream(self, request_iterator: Iterator[Any], context: Any) -> Iterator[Any]:
             yield from conversation.stream(request_iterator)
 
+    decisions = Path(args.report).with_name("decisions.jsonl")
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
     stubs.add_FunctionRpcServicer_to_server(Host(), server)
     port = server.add_insecure_port("127.0.0.1:0")
@@ -220,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
             *("--protos", args.protos, "--prepare", "tests.worker.app_world:install"),
         ],
         cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env={**os.environ, "PYTHONPATH": str(ROOT), "RETRAIN_DECISIONS_FILE": str(decisions)},
     )
     try:
         finished = conversation.done.wait(args.timeout)
@@ -231,6 +233,8 @@ def main(argv: list[str] | None = None) -> int:
         server.stop(grace=None)
     conversation.report["finished"] = finished
     conversation.report["worker_exit"] = worker.returncode
+    lines = decisions.read_text().splitlines() if decisions.exists() else []
+    conversation.report["decisions"] = [json.loads(line) for line in lines]
     Path(args.report).write_text(json.dumps(conversation.report, indent=2))
     return 0
 

@@ -148,3 +148,15 @@ def test_the_loop_went_through_the_worker(report: dict[str, Any]) -> None:
         )
     )
     assert run["run_key"] == decision["run_key"] and run["status"] == "Completed"
+
+
+def test_decision_records_carry_the_invocation_id_the_host_sent(report: dict[str, Any]) -> None:
+    """The structured decision records (customDimensions on Azure) name the invocation."""
+    ids = {i["id"]: i["function"] for i in report["invocations"]}
+    by_function = [
+        (ids.get(d["invocation_id"]), d["kind"], d["decision"]) for d in report["decisions"]
+    ]
+    assert ("on_blob_created", "trigger", "retrain") in by_function
+    assert ("on_run_completed", "gate", "promoted") in by_function
+    assert ("pin_model", "operator", "pinned") in by_function
+    assert all(function is not None for function, _, _ in by_function), by_function
