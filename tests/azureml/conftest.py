@@ -13,8 +13,8 @@ from tests.azureml.fake_workspace import (
     SUBSCRIPTION,
     WORKSPACE,
     FakeAzureML,
-    FakeCredential,
 )
+from tests.fake_entra import FakeCredential
 
 
 class Sleeps(list[float]):

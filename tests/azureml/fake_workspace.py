@@ -34,7 +34,6 @@ lets an end-to-end test write a completed job's outputs where the service reads 
 
 from __future__ import annotations
 
-import base64
 import io
 import itertools
 import json
@@ -47,7 +46,6 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import requests
-from azure.core.credentials import AccessToken
 from azure.core.exceptions import (
     ServiceRequestError,
     ServiceRequestTimeoutError,
@@ -58,13 +56,14 @@ from azure.core.pipeline.transport import HttpTransport
 from azure.core.rest import HttpRequest
 from azure.core.rest._requests_basic import RestRequestsTransportResponse
 
+from tests.fake_entra import token_audience
+
 SUBSCRIPTION = "00000000-0000-0000-0000-000000000001"
 RESOURCE_GROUP = "rg"
 WORKSPACE = "ws"
 REGION = "eastus2"
 ENDPOINT = "retrain-ep"
 DEPLOYMENT = "pipeline-dep"
-TENANT = "22222222-2222-2222-2222-222222222222"
 
 MANAGEMENT_SCOPE = "https://management.azure.com/.default"
 ML_SCOPE = "https://ml.azure.com/.default"
@@ -81,56 +80,6 @@ WORKSPACE_ID = (
 # Recorded run events and job resources use these casings (reference §1.1, §4.1).
 _TERMINAL = {"Completed", "Failed", "Canceled", "NotResponding", "Paused"}
 _EPOCH = datetime(2024, 6, 1, tzinfo=UTC)
-
-
-def _b64(data: Mapping[str, Any]) -> str:
-    raw = json.dumps(data, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def audience_of(scope: str) -> str:
-    """``https://ml.azure.com/.default`` -> ``https://ml.azure.com``."""
-    return scope.removesuffix(".default").rstrip("/")
-
-
-def token_audience(token: str) -> str | None:
-    """The ``aud`` claim of an unsigned JWT minted by ``FakeCredential`` (None if not one)."""
-    try:
-        payload = token.split(".")[1]
-        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    except (IndexError, ValueError):
-        return None
-    audience = claims.get("aud")
-    return str(audience) if audience else None
-
-
-class FakeCredential:
-    """A ``TokenCredential`` that mints an unsigned JWT per scope (``aud`` = the scope's
-    resource, as Entra ID would) and records every scope asked for, in order."""
-
-    def __init__(self) -> None:
-        self.scopes: list[str] = []
-
-    def get_token(
-        self,
-        *scopes: str,
-        claims: str | None = None,
-        tenant_id: str | None = None,
-        enable_cae: bool = False,
-        **kwargs: Any,
-    ) -> AccessToken:
-        self.scopes.extend(scopes)
-        claims_body = {
-            "aud": audience_of(scopes[0]),
-            "tid": TENANT,
-            "oid": "11111111-1111-1111-1111-111111111111",
-            "exp": 4102444800,
-        }
-        token = f"{_b64({'alg': 'none', 'typ': 'JWT'})}.{_b64(claims_body)}.sig"
-        return AccessToken(token, 4102444800)
-
-    def close(self) -> None:
-        pass
 
 
 @dataclass(frozen=True)

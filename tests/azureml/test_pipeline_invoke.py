@@ -22,8 +22,8 @@ from tests.azureml.fake_workspace import (
     SUBSCRIPTION,
     WORKSPACE,
     FakeAzureML,
-    FakeCredential,
 )
+from tests.fake_entra import FakeCredential
 
 KEY = "co2-0123456789abcdef"
 ARM_PREFIX = (

@@ -20,10 +20,10 @@ from tests.azureml.fake_workspace import (
     SUBSCRIPTION,
     WORKSPACE,
     FakeAzureML,
-    FakeCredential,
     response_lost,
     throttled,
 )
+from tests.fake_entra import FakeCredential
 
 ENDPOINT_ID = "8b6f2c1e-0000-4000-8000-000000000042"
 SUBMIT_URL = (

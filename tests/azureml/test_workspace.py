@@ -31,8 +31,8 @@ from tests.azureml.fake_workspace import (
     DEPLOYMENT,
     ENDPOINT,
     FakeAzureML,
-    FakeCredential,
 )
+from tests.fake_entra import FakeCredential
 
 ROOT = Path(__file__).resolve().parents[2]
 

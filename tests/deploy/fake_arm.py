@@ -27,7 +27,6 @@ import io
 import itertools
 import json
 import re
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from email.utils import formatdate
@@ -35,58 +34,19 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import requests
-from azure.core.credentials import AccessToken
 from azure.core.pipeline._tools import is_rest
 from azure.core.pipeline.transport import HttpTransport, RequestsTransportResponse
 from azure.core.rest._requests_basic import RestRequestsTransportResponse
 from requests.structures import CaseInsensitiveDict
 from urllib3 import HTTPResponse
 
+from tests.fake_entra import token_audience
+
 MANAGEMENT_HOST = "management.azure.com"
 PROVIDER = "Microsoft.MachineLearningServices"
 
 
 # ------------------------------------------------------------------ credential
-
-
-class FakeCredential:
-    """A TokenCredential issuing unsigned JWTs whose ``aud`` is the requested scope
-    (minus ``/.default``), so a fake can tell which audience each request carried."""
-
-    def __init__(self, tenant: str = "22222222-2222-2222-2222-222222222222") -> None:
-        self.tenant = tenant
-        self.scopes: list[tuple[str, ...]] = []
-
-    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
-        self.scopes.append(scopes)
-        audience = scopes[0].removesuffix("/.default") if scopes else ""
-        claims = {
-            "aud": audience,
-            "tid": self.tenant,
-            "oid": "11111111-1111-1111-1111-111111111111",
-            "exp": 4102444800,
-        }
-        token = ".".join(
-            [_b64(json.dumps({"alg": "none", "typ": "JWT"})), _b64(json.dumps(claims)), "sig"]
-        )
-        return AccessToken(token, int(time.time()) + 3600)
-
-
-def _b64(text: str) -> str:
-    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
-
-
-def token_audience(authorization: str | None) -> str | None:
-    """The ``aud`` claim of a ``Bearer <jwt>`` header (None when absent or unreadable)."""
-    if not authorization or not authorization.startswith("Bearer "):
-        return None
-    try:
-        payload = authorization.split(" ", 1)[1].split(".")[1]
-        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    except (IndexError, ValueError):
-        return None
-    audience = claims.get("aud")
-    return str(audience) if audience is not None else None
 
 
 # ------------------------------------------------------------------ transport
@@ -348,6 +308,8 @@ class FakeWorkspace:
         t.route("GET", ws, self._get_workspace)
         t.route("GET", ws + rf"/computes/(?P<name>{_SEG})", self._get_compute)
         t.route("GET", ws + r"/datastores", self._list_datastores)
+        t.route("GET", ws + rf"/datastores/(?P<name>{_SEG})", self._get_resource)
+        t.route("PUT", ws + rf"/datastores/(?P<name>{_SEG})", self._put_datastore)
         versioned = (
             r"/(?P<kind>codes|environments|components)"
             rf"/(?P<name>{_SEG})/versions/(?P<version>{_SEG})"
@@ -434,6 +396,20 @@ class FakeWorkspace:
         if resource is None:
             return arm_error(404, "ResourceNotFound", f"{request.path} not found")
         return Reply(200, resource)
+
+    def _put_datastore(self, request: Recorded, match: re.Match[str]) -> Reply:
+        # Datastores are not versioned: a PUT creates (201) or replaces (200) the resource.
+        arm_id = f"{self.arm_id}/datastores/{match['name']}"
+        existing = self.resources.get(arm_id.lower())
+        resource = {
+            "id": arm_id,
+            "name": match["name"],
+            "type": f"{PROVIDER}/workspaces/datastores",
+            "properties": dict(request.json["properties"]),
+            "systemData": _system_data(),
+        }
+        self.resources[arm_id.lower()] = resource
+        return Reply(200 if existing else 201, resource)
 
     def _put_version(self, request: Recorded, match: re.Match[str]) -> Reply:
         kind, name, version = match["kind"], match["name"], match["version"]

@@ -35,8 +35,8 @@ from tests.azureml.fake_workspace import (
     SUBSCRIPTION,
     WORKSPACE,
     FakeAzureML,
-    FakeCredential,
 )
+from tests.fake_entra import FakeCredential
 
 pytestmark = [pytest.mark.azurite, pytest.mark.slow]
 
