@@ -114,5 +114,33 @@ resource runCompleted 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2024-
   }
 }
 
+// Drift signals from the workspace: model-monitoring runs (RunStatusChanged with the
+// threshold-breached tag) and v1 DatasetDriftDetected. on_azureml_event takes only those
+// and leaves retraining runs to on_run_completed (docs/policy.md).
+resource azuremlDrift 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2024-06-01-preview' = {
+  parent: mlTopic
+  name: 'on-azureml-event'
+  properties: {
+    eventDeliverySchema: 'EventGridSchema'
+    destination: {
+      endpointType: 'WebHook'
+      properties: {
+        endpointUrl: '${webhook}?functionName=on_azureml_event&code=${eventGridKey}'
+        maxEventsPerBatch: 1
+        preferredBatchSizeInKilobytes: 64
+      }
+    }
+    filter: {
+      includedEventTypes: [
+        'Microsoft.MachineLearningServices.RunStatusChanged'
+        'Microsoft.MachineLearningServices.DatasetDriftDetected'
+      ]
+    }
+    retryPolicy: retryPolicy
+    deadLetterWithResourceIdentity: deadLetter
+  }
+}
+
 output blobCreatedSubscription string = blobCreated.name
 output runCompletedSubscription string = runCompleted.name
+output azuremlDriftSubscription string = azuremlDrift.name

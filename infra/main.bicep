@@ -65,6 +65,7 @@ var names = {
 var containers = {
   data: 'data'
   state: 'retrain-state'
+  artifact: 'retrain-artifacts'
   deployment: 'app-package-${take(token, 12)}'
   deadLetter: 'eventgrid-deadletter'
 }
@@ -109,6 +110,7 @@ module storage 'modules/storage.bicep' = {
     storageAccountName: names.storage
     dataContainerName: containers.data
     stateContainerName: containers.state
+    artifactContainerName: containers.artifact
     deploymentContainerName: containers.deployment
     deadLetterContainerName: containers.deadLetter
   }
@@ -126,6 +128,7 @@ module ml 'modules/ml.bicep' = {
     storageAccountName: storage.outputs.storageAccountName
     applicationInsightsId: monitoring.outputs.applicationInsightsId
     dataContainerName: containers.data
+    artifactContainerName: containers.artifact
     computeName: computeName
     computeVmSize: computeVmSize
     computeMaxNodes: computeMaxNodes
@@ -157,8 +160,10 @@ module functionApp 'modules/functionapp.bicep' = {
       RETRAIN_SWEEP_SCHEDULE: retrainSweepSchedule
       RETRAIN_DATA_CONTAINER: containers.data
       RETRAIN_STATE_CONTAINER: containers.state
-      // workspaceblobstore's container: the pipeline writes retrain/<run key>/ there.
-      RETRAIN_ARTIFACT_CONTAINER: 'azureml-blobstore-${ml.outputs.workspaceGuid}'
+      RETRAIN_ARTIFACT_CONTAINER: containers.artifact
+      // The workspace datastores over those containers (modules/ml.bicep).
+      RETRAIN_DATA_DATASTORE: 'trainingdata'
+      RETRAIN_ARTIFACT_DATASTORE: 'retrainartifacts'
       AZUREML_SUBSCRIPTION_ID: subscription().subscriptionId
       AZUREML_RESOURCE_GROUP: rg.name
       AZUREML_WORKSPACE: ml.outputs.workspaceName

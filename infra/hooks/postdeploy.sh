@@ -4,8 +4,9 @@
 #   1. publish the training pipeline to the workspace (python -m deploy.publish);
 #   2. wait until the Function App's Event Grid system key exists (the host creates it
 #      when it first loads the Event Grid triggers, i.e. after the code is deployed);
-#   3. deploy infra/events.bicep: the Event Grid subscriptions to on_blob_created and
-#      on_run_completed (the key is read inside ARM with listKeys, never printed here).
+#   3. deploy infra/events.bicep: the Event Grid subscriptions to on_blob_created,
+#      on_run_completed and on_azureml_event (the key is read inside ARM with listKeys,
+#      never printed here).
 # Needs: az (logged in), Python with requirements-dev.txt (the .venv of scripts/test.sh).
 # Idempotent: publish skips what is unchanged; the subscriptions are declarative.
 set -eu
@@ -57,7 +58,7 @@ while :; do
   sleep 10
 done
 
-echo "==> subscribing on_blob_created and on_run_completed (infra/events.bicep)"
+echo "==> subscribing on_blob_created, on_run_completed, on_azureml_event (infra/events.bicep)"
 az deployment group create \
   --resource-group "$AZURE_RESOURCE_GROUP" \
   --name retrain-events \

@@ -1,8 +1,8 @@
 // The Azure ML workspace that runs the training pipeline: its Key Vault, the compute
 // cluster the steps run on (cpu-cluster, scales to zero) and the identity-based datastore
-// `trainingdata` over the data container. Its default datastore (workspaceblobstore) is
-// a container Azure ML creates in the same storage account, which is where the pipeline
-// writes retrain/<run key>/... and the Function App reads metrics.json.
+// `trainingdata` over the data container and `retrainartifacts` over the artifact
+// container, both identity-based, in the storage account the Function App uses: the
+// pipeline reads the snapshot and writes retrain/<run key>/... where the service reads it.
 param location string
 param tags object
 param workspaceName string
@@ -11,6 +11,7 @@ param storageAccountId string
 param storageAccountName string
 param applicationInsightsId string
 param dataContainerName string
+param artifactContainerName string
 param computeName string
 param computeVmSize string
 param computeMaxNodes int
@@ -113,10 +114,27 @@ resource trainingData 'Microsoft.MachineLearningServices/workspaces/datastores@2
   }
 }
 
+// The pipeline's outputs go to azureml://datastores/retrainartifacts/paths/retrain/<run key>/
+// (RETRAIN_ARTIFACT_DATASTORE), i.e. the artifact container the service reads.
+resource retrainArtifacts 'Microsoft.MachineLearningServices/workspaces/datastores@2024-10-01' = {
+  parent: workspace
+  name: 'retrainartifacts'
+  properties: {
+    datastoreType: 'AzureBlob'
+    accountName: storageAccountName
+    containerName: artifactContainerName
+    endpoint: environment().suffixes.storage
+    protocol: 'https'
+    credentials: {
+      credentialsType: 'None'
+    }
+    serviceDataAccessAuthIdentity: 'WorkspaceSystemAssignedIdentity'
+    description: 'Pipeline outputs retrain/<run key>/{prepared,model,metrics} (the Function App reads metrics.json)'
+  }
+}
+
 output workspaceName string = workspace.name
 output workspaceId string = workspace.id
-// workspaceblobstore's container is azureml-blobstore-<this id>.
-output workspaceGuid string = workspace.properties.workspaceId
 output workspacePrincipalId string = workspace.identity.principalId
 output computeName string = compute.name
 output keyVaultId string = keyVault.id

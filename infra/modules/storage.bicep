@@ -1,12 +1,13 @@
 // The one storage account behind the app: the Functions host (AzureWebJobsStorage), the
 // Flex Consumption deployment package, the service's data and state, the Azure ML
-// workspace's default datastore (workspaceblobstore, whose container Azure ML creates)
-// and Event Grid's dead letters. Shared-key access is off: every client uses Entra ID.
+// workspace's default datastore (workspaceblobstore, whose container Azure ML creates,
+// used by deploy.publish for component code) and Event Grid's dead letters. Shared-key access is off: every client uses Entra ID.
 param location string
 param tags object
 param storageAccountName string
 param dataContainerName string
 param stateContainerName string
+param artifactContainerName string
 param deploymentContainerName string
 param deadLetterContainerName string
 
@@ -79,6 +80,16 @@ resource dataContainer 'Microsoft.Storage/storageAccounts/blobServices/container
 resource stateContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
   parent: blobService
   name: stateContainerName
+  properties: {
+    publicAccess: 'None'
+  }
+}
+
+// The pipeline's outputs, retrain/<run key>/{prepared,model,metrics}/ (RETRAIN_ARTIFACT_CONTAINER;
+// datastore retrainartifacts), which the service reads back (metrics.json).
+resource artifactContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+  parent: blobService
+  name: artifactContainerName
   properties: {
     publicAccess: 'None'
   }

@@ -39,6 +39,7 @@ EXPECTED_RESOURCES = {
         for name in (
             "dataContainer",
             "stateContainer",
+            "artifactContainer",
             "deploymentContainer",
             "deadLetterContainer",
         )
@@ -50,10 +51,16 @@ EXPECTED_RESOURCES = {
     ("modules/ml.bicep", "workspace", "Microsoft.MachineLearningServices/workspaces"),
     ("modules/ml.bicep", "compute", "Microsoft.MachineLearningServices/workspaces/computes"),
     ("modules/ml.bicep", "trainingData", "Microsoft.MachineLearningServices/workspaces/datastores"),
+    (
+        "modules/ml.bicep",
+        "retrainArtifacts",
+        "Microsoft.MachineLearningServices/workspaces/datastores",
+    ),
     ("modules/eventgrid.bicep", "storageTopic", "Microsoft.EventGrid/systemTopics"),
     ("modules/eventgrid.bicep", "mlTopic", "Microsoft.EventGrid/systemTopics"),
     ("events.bicep", "blobCreated", "Microsoft.EventGrid/systemTopics/eventSubscriptions"),
     ("events.bicep", "runCompleted", "Microsoft.EventGrid/systemTopics/eventSubscriptions"),
+    ("events.bicep", "azuremlDrift", "Microsoft.EventGrid/systemTopics/eventSubscriptions"),
     *(
         ("modules/rbac.bicep", name, "Microsoft.Authorization/roleAssignments")
         for name in (
@@ -122,12 +129,13 @@ def test_storage_takes_no_shared_key_and_has_the_service_containers() -> None:
     assert account["allowSharedKeyAccess"] is False
     assert account["allowBlobPublicAccess"] is False
     assert account["minimumTlsVersion"] == "TLS1_2"
-    for name in ("dataContainer", "stateContainer", "deploymentContainer", "deadLetterContainer"):
-        assert storage[name].properties["publicAccess"] == "None"
+    for name in ("data", "state", "artifact", "deployment", "deadLetter"):
+        assert storage[f"{name}Container"].properties["publicAccess"] == "None"
     containers = main_variable("containers")
     assert isinstance(containers, dict)
     assert containers["data"] == Settings.data_container
     assert containers["state"] == Settings.state_container
+    assert containers["artifact"] == Settings.artifact_container
     assert {"deployment", "deadLetter"} <= containers.keys()
 
 
@@ -155,10 +163,15 @@ def test_telemetry_and_workspace_use_entra_ids_only() -> None:
     assert compute.config["name"] == "computeName" and main_variable("computeName") == "cpu-cluster"
     assert compute.properties["disableLocalAuth"] is True
     assert compute.properties["properties"]["scaleSettings"]["minNodeCount"] == 0
-    datastore = ml["trainingData"]
-    assert datastore.config["name"] == Settings.data_datastore == "trainingdata"
-    assert datastore.properties["credentials"] == {"credentialsType": "None"}
-    assert datastore.properties["containerName"] == "dataContainerName"
+    for symbol, name, container in (
+        ("trainingData", "trainingdata", "dataContainerName"),
+        ("retrainArtifacts", "retrainartifacts", "artifactContainerName"),
+    ):
+        datastore = ml[symbol]
+        assert datastore.config["name"] == name
+        assert datastore.properties["credentials"] == {"credentialsType": "None"}  # identity
+        assert datastore.properties["containerName"] == container
+    assert Settings.data_datastore == "trainingdata"
 
 
 def test_system_topics_watch_the_storage_account_and_the_workspace() -> None:
@@ -191,6 +204,14 @@ def _event_grid_functions() -> set[str]:
                 "Microsoft.MachineLearningServices.RunStatusChanged",
             ],
         ),
+        (
+            "azuremlDrift",
+            "on_azureml_event",
+            [
+                "Microsoft.MachineLearningServices.RunStatusChanged",
+                "Microsoft.MachineLearningServices.DatasetDriftDetected",
+            ],
+        ),
     ],
 )
 def test_event_subscriptions_reach_the_functions_with_retries_and_dead_letters(
@@ -215,6 +236,17 @@ def test_event_subscriptions_reach_the_functions_with_retries_and_dead_letters(
     assert dead_letter["deadLetterDestination"]["properties"]["blobContainerName"] == (
         "deadLetterContainerName"
     )
+
+
+def test_every_event_grid_function_has_a_subscription() -> None:
+    subscribed = {
+        re.search(r"functionName=(\w+)", r.properties["destination"]["properties"]["endpointUrl"])[
+            1
+        ]  # type: ignore[index]
+        for r in bicep.resources(EVENTS)
+        if r.type.endswith("eventSubscriptions")
+    }
+    assert subscribed == _event_grid_functions()
 
 
 def test_blob_subscription_filters_the_data_container_and_the_model_prefixes() -> None:
@@ -280,6 +312,9 @@ def _app_settings() -> dict[str, str]:
                 value = main_variable("exampleModels")
             elif isinstance(value, str) and value in scope:
                 value = scope[value].get("default", "sample1")
+            elif bicep.text(value).split(".")[0] in scope:  # e.g. containers.artifact
+                variable, _, key = bicep.text(value).partition(".")
+                value = scope[variable].get("value", {}).get(key, "sample1")
             elif isinstance(value, str):
                 value = re.sub(r"\$\{[^}]*\}", "x1", value)
             else:
@@ -311,4 +346,9 @@ def test_the_service_accepts_the_app_settings_on_azure(tmp_path: Path) -> None:
     assert settings.azureml is not None
     assert settings.azureml.managed_identity_client_id == env["AZURE_CLIENT_ID"]
     assert settings.schedule == "0 0 3 * * *" and settings.sweep_schedule == "0 */5 * * * *"
+    assert (settings.data_datastore, settings.artifact_datastore) == (
+        "trainingdata",
+        "retrainartifacts",
+    )
+    assert settings.artifact_container == "retrain-artifacts"
     assert [m.name for m in settings.models] == ["co2"]

@@ -120,6 +120,8 @@ class Conversation:
         yield "get_version_report", ("GET", "models/co2/versions/1/report", version, None)
         yield "pin_model", ("POST", "models/co2/pin", {"model": "co2"}, OPERATOR)
         yield "unpin_model", ("POST", "models/co2/unpin", {"model": "co2"}, OPERATOR)
+        yield "pause_model", ("POST", "models/co2/pause", {"model": "co2"}, OPERATOR)
+        yield "resume_model", ("POST", "models/co2/resume", {"model": "co2"}, OPERATOR)
         change = {"version": 1, **OPERATOR}
         yield "promote_model", ("POST", "models/co2/promote", {"model": "co2"}, change)
         yield "rollback_model", ("POST", "models/co2/rollback", {"model": "co2"}, change)
@@ -129,8 +131,21 @@ class Conversation:
         yield "get_run", ("GET", "runs/co2-0000000000000000", {"run_key": "none"}, None)
         drift = {"model": "co2", "reason": "forecast error up", "alert_id": "a-1"}
         yield "on_drift_alert", ("POST", "drift", {}, drift)
+        yield "on_azureml_event", self.monitor_breach()
         yield "on_schedule", "timer"
         yield "on_sweep", "timer"
+
+    @staticmethod
+    def monitor_breach() -> dict[str, Any]:
+        """A model-monitoring run's RunStatusChanged whose tags say a threshold was breached."""
+        from tests import samples
+
+        event = samples.run_event("monitor-run-1", run_key=None, status="Failed")
+        event["data"]["experimentName"] = "co2-monitor"
+        event["data"]["runTags"] = {
+            "azureml_modelmonitor_threshold_breached": "The signal 'data_drift' has failed."
+        }
+        return event
 
     def retrain_run_key(self) -> str:
         """The run the blob started, read from the ledger route's answer."""

@@ -120,12 +120,15 @@ def test_every_function_runs_under_the_worker(report: dict[str, Any]) -> None:
         ("get_version_report", 200),
         ("pin_model", 200),
         ("unpin_model", 200),
+        ("pause_model", 200),
+        ("resume_model", 200),
         ("promote_model", 400),  # v1 is already in production
         ("rollback_model", 400),
         ("get_model_history", 200),
         ("retrain_model", 202),
         ("get_run", 404),
         ("on_drift_alert", 202),
+        ("on_azureml_event", None),
         ("on_schedule", None),
         ("on_sweep", None),
     ]
@@ -159,4 +162,5 @@ def test_decision_records_carry_the_invocation_id_the_host_sent(report: dict[str
     assert ("on_blob_created", "trigger", "retrain") in by_function
     assert ("on_run_completed", "gate", "promoted") in by_function
     assert ("pin_model", "operator", "pinned") in by_function
+    assert any(f == "on_azureml_event" and kind == "trigger" for f, kind, _ in by_function)
     assert all(function is not None for function, _, _ in by_function), by_function
