@@ -45,6 +45,9 @@ param principalId string = ''
 @allowed(['User', 'ServicePrincipal', 'Group'])
 param principalType string = 'User'
 
+@description('E-mail address notified when Event Grid dead-letters events; empty: alerts without notification')
+param alertEmail string = ''
+
 var token = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = { 'azd-env-name': environmentName }
 var names = {
@@ -182,6 +185,7 @@ module events 'modules/eventgrid.bicep' = {
     mlTopicName: names.mlTopic
     storageAccountId: storage.outputs.storageAccountId
     workspaceId: ml.outputs.workspaceId
+    alertEmail: alertEmail
   }
 }
 

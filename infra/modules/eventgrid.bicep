@@ -11,6 +11,8 @@ param storageTopicName string
 param mlTopicName string
 param storageAccountId string
 param workspaceId string
+@description('E-mail address for alerts (events dead-lettered); empty: alerts without notification')
+param alertEmail string = ''
 
 resource storageTopic 'Microsoft.EventGrid/systemTopics@2024-06-01-preview' = {
   name: storageTopicName
@@ -35,6 +37,91 @@ resource mlTopic 'Microsoft.EventGrid/systemTopics@2024-06-01-preview' = {
   properties: {
     source: workspaceId
     topicType: 'Microsoft.MachineLearningServices.Workspaces'
+  }
+}
+
+// Alerts: an event Event Grid gave up on (dead-lettered) is data or a run result the
+// service never saw; the sweep recovers run results, not data arrivals.
+resource alertGroup 'Microsoft.Insights/actionGroups@2023-01-01' = if (!empty(alertEmail)) {
+  name: 'ag-${storageTopicName}'
+  location: 'global'
+  tags: tags
+  properties: {
+    groupShortName: 'retrain'
+    enabled: true
+    emailReceivers: [
+      {
+        name: 'operator'
+        emailAddress: alertEmail
+        useCommonAlertSchema: true
+      }
+    ]
+  }
+}
+
+var alertActions = empty(alertEmail) ? [] : [
+  {
+    actionGroupId: alertGroup.id
+  }
+]
+
+resource storageDeadLetters 'Microsoft.Insights/metricAlerts@2018-03-01' = {
+  name: 'alert-deadletter-${storageTopicName}'
+  location: 'global'
+  tags: tags
+  properties: {
+    description: 'BlobCreated events dead-lettered: data arrived that the service never saw (see the eventgrid-deadletter container)'
+    severity: 2
+    enabled: true
+    scopes: [
+      storageTopic.id
+    ]
+    evaluationFrequency: 'PT5M'
+    windowSize: 'PT15M'
+    criteria: {
+      'odata.type': 'Microsoft.Azure.Monitor.SingleResourceMultipleMetricCriteria'
+      allOf: [
+        {
+          name: 'dead-lettered'
+          criterionType: 'StaticThresholdCriterion'
+          metricName: 'DeadLetteredCount'
+          operator: 'GreaterThan'
+          threshold: 0
+          timeAggregation: 'Total'
+        }
+      ]
+    }
+    actions: alertActions
+  }
+}
+
+resource mlDeadLetters 'Microsoft.Insights/metricAlerts@2018-03-01' = {
+  name: 'alert-deadletter-${mlTopicName}'
+  location: 'global'
+  tags: tags
+  properties: {
+    description: 'Azure ML events dead-lettered: the sweep finalises runs without their event, drift signals are lost (see the eventgrid-deadletter container)'
+    severity: 3
+    enabled: true
+    scopes: [
+      mlTopic.id
+    ]
+    evaluationFrequency: 'PT5M'
+    windowSize: 'PT15M'
+    criteria: {
+      'odata.type': 'Microsoft.Azure.Monitor.SingleResourceMultipleMetricCriteria'
+      allOf: [
+        {
+          name: 'dead-lettered'
+          criterionType: 'StaticThresholdCriterion'
+          metricName: 'DeadLetteredCount'
+          operator: 'GreaterThan'
+          threshold: 0
+          timeAggregation: 'Total'
+        }
+      ]
+    }
+    actions: alertActions
   }
 }
 

@@ -58,6 +58,9 @@ EXPECTED_RESOURCES = {
     ),
     ("modules/eventgrid.bicep", "storageTopic", "Microsoft.EventGrid/systemTopics"),
     ("modules/eventgrid.bicep", "mlTopic", "Microsoft.EventGrid/systemTopics"),
+    ("modules/eventgrid.bicep", "alertGroup", "Microsoft.Insights/actionGroups"),
+    ("modules/eventgrid.bicep", "storageDeadLetters", "Microsoft.Insights/metricAlerts"),
+    ("modules/eventgrid.bicep", "mlDeadLetters", "Microsoft.Insights/metricAlerts"),
     ("events.bicep", "blobCreated", "Microsoft.EventGrid/systemTopics/eventSubscriptions"),
     ("events.bicep", "runCompleted", "Microsoft.EventGrid/systemTopics/eventSubscriptions"),
     ("events.bicep", "azuremlDrift", "Microsoft.EventGrid/systemTopics/eventSubscriptions"),
@@ -180,8 +183,17 @@ def test_system_topics_watch_the_storage_account_and_the_workspace() -> None:
     assert (
         topics["mlTopic"].properties["topicType"] == "Microsoft.MachineLearningServices.Workspaces"
     )
-    for topic in topics.values():  # dead-lettering with its own identity (no shared key)
-        assert topic.config["identity"]["type"] == "SystemAssigned"
+    for name in ("storageTopic", "mlTopic"):  # dead-letter with its own identity (no keys)
+        assert topics[name].config["identity"]["type"] == "SystemAssigned"
+    for alert, topic in (("storageDeadLetters", "storageTopic"), ("mlDeadLetters", "mlTopic")):
+        props = topics[alert].properties
+        assert [bicep.text(scope) for scope in props["scopes"]] == [f"{topic}.id"]
+        [criterion] = props["criteria"]["allOf"]
+        assert (criterion["metricName"], criterion["operator"], criterion["threshold"]) == (
+            "DeadLetteredCount",
+            "GreaterThan",
+            0,
+        )
 
 
 def _event_grid_functions() -> set[str]:

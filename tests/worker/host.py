@@ -237,7 +237,12 @@ def main(argv: list[str] | None = None) -> int:
             *("--protos", args.protos, "--prepare", "tests.worker.app_world:install"),
         ],
         cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT), "RETRAIN_DECISIONS_FILE": str(decisions)},
+        env={
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "RETRAIN_DECISIONS_FILE": str(decisions),
+            "PYTHON_ENABLE_OPENTELEMETRY": "true",  # as infra/ sets it on Azure
+        },
     )
     try:
         finished = conversation.done.wait(args.timeout)

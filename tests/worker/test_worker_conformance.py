@@ -94,6 +94,9 @@ def test_the_worker_starts_on_python_313_and_indexes_what_the_local_host_indexes
     init = report["init"]
     assert init["status"] == "Success", init["exception"]
     assert (init["runtime_version"], init["worker_version"]) == ("3.13", WORKER_VERSION)
+    # PYTHON_ENABLE_OPENTELEMETRY=true (the deployed setting): the worker found the
+    # OpenTelemetry libraries in the app's packages and takes the host's trace context.
+    assert init["capabilities"].get("WorkerOpenTelemetryEnabled") == "true"
     assert report["metadata_status"] == "Success"
     indexed = {
         name: sorted(b["type"] for b in f["bindings"]) for name, f in report["functions"].items()
