@@ -1,0 +1,276 @@
+"""The replay benchmark's pure parts: arrivals, independent re-scoring, served-error sums.
+
+Models here are statsmodels SARIMAX objects *filtered* at hand-picked parameters (no fit),
+an AR(1) with intercept ``c + phi * y[t-1]``, so every forecast is known in closed form.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pandas as pd
+import pytest
+from statsmodels.tsa.statespace.sarimax import SARIMAX
+
+from bench.replay import (
+    Arrival,
+    ArrivalRecord,
+    arrival_csv,
+    dated,
+    mase,
+    mase_scale,
+    model_name,
+    rescore,
+    seasonal_naive,
+    served_forecast,
+    split_arrivals,
+    summarise,
+    targets,
+)
+
+C, PHI = 1.0, 0.5
+
+
+def ar1(series: pd.Series, c: float = C, phi: float = PHI):
+    """An AR(1) results object on ``series`` at fixed parameters (no estimation)."""
+    return SARIMAX(series, order=(1, 0, 0), trend="c").filter([c, phi, 1.0])
+
+
+def ar1_path(last: float, steps: int, c: float = C, phi: float = PHI) -> list[float]:
+    out = []
+    for _ in range(steps):
+        last = c + phi * last
+        out.append(last)
+    return out
+
+
+# -- arrivals -------------------------------------------------------------------------------
+
+
+def test_a_quarterly_series_arrives_as_60_percent_then_one_year_per_blob():
+    arrivals = split_arrivals(30, season_length=4)
+
+    assert arrivals == [
+        Arrival(0, 0, 18),
+        Arrival(1, 18, 22),
+        Arrival(2, 22, 26),
+        Arrival(3, 26, 30),
+    ]
+
+
+def test_a_series_without_season_arrives_in_blocks_and_the_last_blob_holds_the_rest():
+    arrivals = split_arrivals(52, season_length=1, annual_points=5)
+
+    assert arrivals[0] == Arrival(0, 0, 31)
+    assert [a.size for a in arrivals[1:]] == [5, 5, 5, 5, 1]
+    assert all(a.start == b.end for b, a in itertools.pairwise(arrivals))
+    assert arrivals[-1].end == 52
+
+
+def test_max_arrivals_caps_the_yearly_blobs_after_the_first():
+    arrivals = split_arrivals(360, season_length=12, max_arrivals=3)
+
+    assert [(a.start, a.end) for a in arrivals] == [(0, 216), (216, 228), (228, 240), (240, 252)]
+
+
+def test_a_split_that_leaves_nothing_to_arrive_is_refused():
+    with pytest.raises(ValueError, match="cannot be split"):
+        split_arrivals(1, season_length=4)
+
+
+def test_blobs_carry_a_regular_calendar_and_full_precision_values():
+    series = dated(np.array([1.0, 2.5, 1 / 3]), season_length=4)
+
+    assert arrival_csv(series) == (
+        "timestamp,value\n1950-01-01,1\n1950-04-01,2.5\n1950-07-01,0.333333333333\n"
+    )
+    assert model_name("fertility_CHL") == "fertility-chl"
+
+
+# -- scores ---------------------------------------------------------------------------------
+
+
+def test_mase_is_scaled_by_the_in_sample_seasonal_naive_error():
+    history = np.array([1.0, 2.0, 4.0, 7.0, 3.0, 4.0, 6.0, 9.0])
+
+    assert mase_scale(history, 4) == 2.0  # |3-1|, |4-2|, |6-4|, |9-7|
+    assert mase_scale(history, 1) == pytest.approx(np.mean([1, 2, 3, 4, 1, 2, 3]))
+    assert mase([10.0, 10.0], np.array([9.0, 12.0]), 2.0) == 0.75
+    assert seasonal_naive(history, 6, 4).tolist() == [3.0, 4.0, 6.0, 9.0, 3.0, 4.0]
+    assert seasonal_naive(history, 2, 1).tolist() == [9.0, 9.0]
+
+
+def test_rescoring_applies_the_stored_parameters_to_the_runs_training_split_without_refit():
+    # Stored models were fitted on other data; only their parameters travel.
+    elsewhere = dated(np.array([50.0, 40.0, 45.0, 42.0, 44.0, 43.0]), 4)
+    champion, candidate = ar1(elsewhere), ar1(elsewhere, c=2.0, phi=0.1)
+    data = dated(np.array([2.0, 3.0, 2.0, 4.0, 3.0, 5.0, 2.0, 2.5]), 4)
+    train, holdout = data.iloc[:6], data.iloc[6:]
+    scale = 1.0
+
+    expected_champion = mase(holdout.to_numpy(), np.array(ar1_path(5.0, 2)), scale)
+    expected_candidate = mase(holdout.to_numpy(), np.array(ar1_path(5.0, 2, 2.0, 0.1)), scale)
+
+    assert rescore(champion, train, holdout, scale) == pytest.approx(expected_champion)
+    assert rescore(candidate, train, holdout, scale) == pytest.approx(expected_candidate)
+    assert champion.params.tolist() == [C, PHI, 1.0]  # the stored model is left unchanged
+
+
+def test_the_served_forecast_starts_at_the_models_own_end_of_data():
+    # A model registered on the training split ends 2 periods before the data did; the
+    # next arrival (rows 8-9) is 3 and 4 steps past its end.
+    values = np.array([2.0, 3.0, 2.0, 4.0, 3.0, 5.0, 2.0, 2.5, 3.0, 3.5])
+    calendar = dated(values, 4)
+    lagging = ar1(calendar.iloc[:6])
+    current = ar1(calendar.iloc[:8])
+    arrival = Arrival(3, 8, 10)
+
+    lagging_forecast = served_forecast(lagging, pd.DatetimeIndex(calendar.index), arrival)
+    current_forecast = served_forecast(current, pd.DatetimeIndex(calendar.index), arrival)
+
+    assert lagging_forecast.tolist() == pytest.approx(ar1_path(5.0, 4)[2:])
+    assert current_forecast.tolist() == pytest.approx(ar1_path(2.5, 2))
+
+
+def test_a_model_that_saw_the_arrivals_points_cannot_serve_them():
+    calendar = dated(np.arange(10.0), 4)
+
+    with pytest.raises(ValueError, match="past the arrival"):
+        served_forecast(ar1(calendar.iloc[:9]), pd.DatetimeIndex(calendar.index), Arrival(3, 8, 10))
+
+
+# -- accounting -----------------------------------------------------------------------------
+
+
+def record(arrival: int, **fields) -> ArrivalRecord:
+    fields.setdefault("run_key", f"m-{arrival}")
+    fields.setdefault("status", "Completed")
+    return ArrivalRecord("s", arrival, (0, 1), **fields)
+
+
+def replay_of_one_series() -> list[ArrivalRecord]:
+    return [
+        # first blob: a model is refused, nothing in production
+        record(0, version=1, production_after=None),
+        # nothing served: the served mean falls back to seasonal naive (1.2)
+        record(
+            1,
+            version=2,
+            production_after=2,
+            promoted=True,
+            autoarima_mase=0.5,
+            naive_mase=1.2,
+        ),
+        # promoted over v2 although it re-scores worse on the run's holdout
+        record(
+            2,
+            version=3,
+            production_before=2,
+            production_after=3,
+            promoted=True,
+            candidate_holdout_mase=0.9,
+            champion_holdout_mase=0.8,
+            served_mase=0.4,
+            autoarima_mase=0.6,
+            naive_mase=1.0,
+        ),
+        # refused although better than the champion kept
+        record(
+            3,
+            version=4,
+            production_before=3,
+            production_after=3,
+            candidate_holdout_mase=0.7,
+            champion_holdout_mase=0.75,
+            served_mase=0.5,
+            autoarima_mase=0.4,
+            naive_mase=0.9,
+        ),
+        # a failed run; the production model stays and serves the next blob
+        record(
+            4,
+            status="Failed",
+            production_before=3,
+            production_after=3,
+            served_mase=0.3,
+            autoarima_mase=0.5,
+            naive_mase=0.8,
+        ),
+        # the trigger policy skipped: no run
+        record(5, run_key=None, status=None, production_before=3, production_after=3),
+    ]
+
+
+def test_the_summary_counts_decisions_and_scores_the_re_scored_comparisons():
+    summary = summarise(replay_of_one_series())
+
+    assert {k: summary[k] for k in ("arrivals", "runs", "completed", "failed")} == {
+        "arrivals": 6,
+        "runs": 5,
+        "completed": 4,
+        "failed": 1,
+    }
+    assert summary["promotions"] == 2
+    assert summary["promotions_replacing_champion"] == 1
+    assert summary["refusals"] == 2  # the first model and arrival 3
+    assert summary["without_production"] == 1
+    assert summary["worse_promotions"] == 1
+    assert summary["worse_promotions_by_5pct"] == 1  # 0.9 vs 0.8
+    assert summary["worse_promotions_detail"][0]["run_key"] == "m-2"
+    assert summary["refused_better"] == 1
+
+
+def test_served_error_falls_back_to_naive_without_a_model_and_compares_on_the_same_arrivals():
+    means = summarise(replay_of_one_series())["mean_mase"]
+
+    assert means["served"] == pytest.approx(np.mean([1.2, 0.4, 0.5, 0.3]))
+    assert means["autoarima"] == pytest.approx(np.mean([0.5, 0.6, 0.4, 0.5]))
+    assert means["naive"] == pytest.approx(np.mean([1.2, 1.0, 0.9, 0.8]))
+    assert means["served_model_only"] == pytest.approx(0.4)
+    assert means["autoarima_same_arrivals"] == pytest.approx(0.5)
+
+
+def test_targets_fail_on_a_worse_promotion_and_on_served_error_above_autoarima():
+    result = targets(summarise(replay_of_one_series()))
+
+    assert not result["no_worse_promotions"]["passed"]
+    assert not result["served_vs_autoarima"]["passed"]  # 0.6 > 0.5
+
+
+def test_targets_pass_when_no_promotion_is_worse_and_served_beats_autoarima():
+    records = [
+        record(0, version=1, production_after=1, promoted=True),
+        record(
+            1,
+            version=2,
+            production_before=1,
+            production_after=2,
+            promoted=True,
+            candidate_holdout_mase=0.5,
+            champion_holdout_mase=0.5,  # a tie is not worse
+            served_mase=0.3,
+            autoarima_mase=0.4,
+            naive_mase=1.0,
+        ),
+    ]
+
+    result = targets(summarise(records))
+
+    assert result["no_worse_promotions"]["passed"]
+    assert result["served_vs_autoarima"]["passed"]
+
+
+def test_a_replacement_that_could_not_be_re_scored_fails_the_no_worse_target():
+    records = [
+        record(
+            1,
+            version=2,
+            production_before=1,
+            production_after=2,
+            promoted=True,
+            rescore_error="FileNotFoundError: none of model.pkl",
+        )
+    ]
+
+    assert not targets(summarise(records))["no_worse_promotions"]["passed"]
