@@ -296,6 +296,8 @@ class ArrivalRecord:
     autoarima_mase: float | None = None
     naive_mase: float | None = None
     served_error: str | None = None
+    # arrivals between the serving model's run and this one (0: the previous arrival's run)
+    served_behind: int | None = None
     seconds: float = 0.0
 
     @property
@@ -396,6 +398,18 @@ def summarise(records: Sequence[ArrivalRecord]) -> dict[str, Any]:
         "refused_better": sum(r.refused_better for r in records),
         "scored_arrivals": len(scored),
         "served_arrivals_with_model": len(with_model),
+        "served_by_model_age": {
+            label: {
+                "arrivals": len(group),
+                "served": _mean(r.served_mase for r in group),
+                "autoarima": _mean(r.autoarima_mase for r in group),
+                "naive": _mean(r.naive_mase for r in group),
+            }
+            for label, group in (
+                ("current", [r for r in with_model if r.served_behind == 0]),
+                ("older", [r for r in with_model if (r.served_behind or 0) > 0]),
+            )
+        },
         "mean_mase": {
             "served": _mean(r.served_with_fallback for r in scored),
             "autoarima": _mean(r.autoarima_mase for r in scored),
@@ -468,6 +482,16 @@ def render(per_series: dict[str, dict[str, Any]], total: dict[str, Any]) -> str:
         "AutoARIMA refitted on all earlier data at every arrival), naive (seasonal naive).",
     ]
     means = total["mean_mase"]
+    for label, text in (
+        ("current", "trained at the previous arrival"),
+        ("older", "older (later runs refused or failed)"),
+    ):
+        group = total["served_by_model_age"][label]
+        lines.append(
+            f"served by a model {text}: {group['arrivals']} arrivals, served "
+            f"{_fmt(group['served'], 0)}, AutoARIMA {_fmt(group['autoarima'], 0)}, "
+            f"naive {_fmt(group['naive'], 0)}"
+        )
     lines.append(
         f"model-only arrivals: {total['served_arrivals_with_model']} of "
         f"{total['scored_arrivals']} scored; on them AutoARIMA "
@@ -600,6 +624,7 @@ class Replayer:
         values = dated(series.values, series.season_length)
         m, h = series.season_length, series.horizon
         records: list[ArrivalRecord] = []
+        registered_at: dict[int, int] = {}  # version -> the arrival whose run registered it
         for arrival in arrivals:
             started = time.monotonic()
             record = ArrivalRecord(series.name, arrival.number, (arrival.start, arrival.end))
@@ -614,6 +639,8 @@ class Replayer:
             self.stack.upload(record.blob, arrival_csv(part))
             if arrival.number > 0:  # scored while the pipeline runs
                 self.score_served(record, values, arrival, before, m)
+                if record.served_mase is not None and before.version in registered_at:
+                    record.served_behind = arrival.number - 1 - registered_at[before.version]
             entry = self.wait_for_trigger(model, record.blob, seen)
             record.decision = str(entry.get("action"))
             record.reason = str(entry.get("reason", ""))
@@ -639,6 +666,8 @@ class Replayer:
                     self.rescore_run(record, values.iloc[: arrival.end], folder, before, m, h)
             else:
                 record.production_after = self.production(model).version
+            if record.version is not None:
+                registered_at[record.version] = arrival.number
             record.seconds = round(time.monotonic() - started, 2)
             records.append(record)
             progress(progress_line(record, len(arrivals)))
@@ -771,10 +800,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="seconds to wait for one run to be finalised (default: %(default)s)",
     )
     parser.add_argument(
+        "--app-setting",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="an extra app setting for the service, e.g. RETRAIN_GATE_MIN_IMPROVEMENT=0.02 "
+        "(repeatable; default: the app's defaults)",
+    )
+    parser.add_argument(
         "--workdir",
         type=Path,
         default=None,
-        help="keep Azurite's and the workspace's files here (default: a temporary folder)",
+        help="keep the workspace's job folders and logs here (default: a temporary folder)",
     )
     parser.add_argument(
         "--output", type=Path, default=RESULTS, help="JSON results (default: %(default)s)"
@@ -798,6 +835,17 @@ def select_series(args: argparse.Namespace, pmdarima_datasets: Any) -> list[Seri
             f"bench: unknown series {unknown} in the {args.suite} suite; known: {sorted(by_name)}"
         )
     return [by_name[name] for name in wanted]
+
+
+def parse_app_settings(pairs: Sequence[str]) -> dict[str, str]:
+    """``NAME=VALUE`` pairs as a mapping (the value may contain ``=``)."""
+    settings: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise SystemExit(f"bench: --app-setting wants NAME=VALUE, got {pair!r}")
+        settings[name.strip()] = value
+    return settings
 
 
 def model_settings(series: Series, time_budget: int) -> dict[str, Any]:
@@ -838,6 +886,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench: missing package ({exc.name}); install with:\n    {INSTALL_HINT}")
         return 3
     all_series = select_series(args, pmdarima.datasets)
+    app_settings = parse_app_settings(args.app_setting)
     max_arrivals = args.max_arrivals
     if args.quick and max_arrivals is None:
         max_arrivals = QUICK_ARRIVALS
@@ -866,7 +915,9 @@ def main(argv: list[str] | None = None) -> int:
         workdir = args.workdir or Path(temporary)
         workdir.mkdir(parents=True, exist_ok=True)
         stack = start_stack(
-            workdir, models=[model_settings(s, args.time_budget) for s in all_series]
+            workdir,
+            models=[model_settings(s, args.time_budget) for s in all_series],
+            extra_settings=app_settings,
         )
         records: dict[str, list[ArrivalRecord]] = {}
         try:
@@ -908,6 +959,7 @@ def main(argv: list[str] | None = None) -> int:
             "max_arrivals": max_arrivals,
             "time_budget": args.time_budget,
             "calendar_start": CALENDAR_START,
+            "app_settings": app_settings,
         },
         "seconds": round(elapsed, 1),
         "per_series": per_series,

@@ -30,6 +30,7 @@ from deploy.plan import (
     CONTENT_TAG,
     CodePlan,
     ComponentPlan,
+    DatastorePlan,
     DeploymentPlan,
     EndpointPlan,
     EnvironmentPlan,
@@ -135,6 +136,8 @@ def publish(plan: Plan, clients: Clients, report: Report) -> list[Outcome]:
         report(outcome)
 
     check_compute(clients, plan.deployment.compute)
+    for datastore in plan.datastores:
+        ensure_datastore(clients, datastore, note)
     environment_id = ensure_environment(clients, plan.environment, note)
     for component in plan.components:
         code_id = ensure_code(clients, component.code, note)
@@ -146,6 +149,30 @@ def publish(plan: Plan, clients: Clients, report: Report) -> list[Outcome]:
     ensure_deployment(clients, plan.deployment, pipeline_id=pipeline_id, report=note)
     ensure_default_deployment(clients, plan.deployment, note)
     return outcomes
+
+
+def ensure_datastore(clients: Clients, plan: DatastorePlan, report: Report) -> None:
+    """An identity-based blob datastore (no key or SAS stored in the workspace: jobs reach
+    the container with the compute's or the invoker's identity)."""
+    from azure.ai.ml.entities import AzureBlobDatastore
+
+    existing = _get_or_none(lambda: clients.ml.datastores.get(plan.name))
+    if (
+        existing is not None
+        and getattr(existing, "account_name", None) == plan.account
+        and getattr(existing, "container_name", None) == plan.container
+    ):
+        report(Outcome("datastore", plan.name, UNCHANGED))
+        return
+    clients.ml.datastores.create_or_update(
+        AzureBlobDatastore(
+            name=plan.name,
+            account_name=plan.account,
+            container_name=plan.container,
+            description="retraining service container (deploy.publish)",
+        )
+    )
+    report(Outcome("datastore", plan.name, CREATED if existing is None else UPDATED))
 
 
 def check_compute(clients: Clients, compute: str) -> None:

@@ -116,12 +116,23 @@ class DeploymentPlan:
 
 
 @dataclass(frozen=True)
+class DatastorePlan:
+    """An identity-based blob datastore for one of the app's containers, so the pipeline
+    reads the data and writes its outputs where the service reads them."""
+
+    name: str
+    account: str
+    container: str
+
+
+@dataclass(frozen=True)
 class Plan:
     environment: EnvironmentPlan
     components: tuple[ComponentPlan, ...]
     pipeline: PipelinePlan
     endpoint: EndpointPlan
     deployment: DeploymentPlan
+    datastores: tuple[DatastorePlan, ...] = ()
 
     def component(self, name: str) -> ComponentPlan:
         for component in self.components:
@@ -137,6 +148,7 @@ def build_plan(
     deployment: str,
     compute: str,
     pipeline_name: str = DEFAULT_PIPELINE_NAME,
+    datastores: tuple[DatastorePlan, ...] = (),
 ) -> Plan:
     """Read pipeline_defs/ and say which resources publish needs, each with its hash."""
     pipeline_yaml = root / "pipeline.yml"
@@ -191,13 +203,16 @@ def build_plan(
     deployment_plan = DeploymentPlan(
         deployment, endpoint, compute, settings, deployment_description, deployment_sha
     )
-    return Plan(environment, components, pipeline, endpoint_plan, deployment_plan)
+    return Plan(environment, components, pipeline, endpoint_plan, deployment_plan, datastores)
 
 
 def describe(plan: Plan) -> list[str]:
     """One line per resource, as --dry-run prints them."""
     env = plan.environment
-    lines = [f"environment {env.name}@{env.version} (image {env.image})"]
+    lines = [
+        f"datastore {d.name} -> {d.account}/{d.container} (identity-based)" for d in plan.datastores
+    ]
+    lines.append(f"environment {env.name}@{env.version} (image {env.image})")
     for component in plan.components:
         code = component.code
         lines.append(

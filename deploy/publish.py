@@ -15,7 +15,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from deploy.plan import DEFAULT_PIPELINE_NAME, PIPELINE_DEFS, PlanError, build_plan, describe
+from deploy.plan import (
+    DEFAULT_PIPELINE_NAME,
+    PIPELINE_DEFS,
+    DatastorePlan,
+    PlanError,
+    build_plan,
+    describe,
+)
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -95,6 +102,34 @@ def parser() -> argparse.ArgumentParser:
         help="folder holding pipeline.yml, components/ and environment/ (default: pipeline_defs/)",
     )
     result.add_argument(
+        "--storage-account",
+        help=(
+            "the app's storage account: also create identity-based datastores for its data "
+            "and artifact containers (see --data-datastore/--artifact-datastore)"
+        ),
+    )
+    result.add_argument(
+        "--data-container", default="data", help="data container (default: %(default)s)"
+    )
+    result.add_argument(
+        "--artifact-container",
+        default="retrain-artifacts",
+        help="artifact container (default: %(default)s)",
+    )
+    result.add_argument(
+        "--data-datastore",
+        default="trainingdata",
+        help="datastore name for the data container, RETRAIN_DATA_DATASTORE (default: %(default)s)",
+    )
+    result.add_argument(
+        "--artifact-datastore",
+        default="retrainartifacts",
+        help=(
+            "datastore name for the artifact container; set RETRAIN_ARTIFACT_DATASTORE to it "
+            "(default: %(default)s)"
+        ),
+    )
+    result.add_argument(
         "--dry-run",
         action="store_true",
         help="print what would be published, with content hashes, without contacting Azure",
@@ -125,6 +160,16 @@ def main(
             deployment=args.deployment,
             compute=args.compute,
             pipeline_name=args.pipeline_name,
+            datastores=(
+                (
+                    DatastorePlan(args.data_datastore, args.storage_account, args.data_container),
+                    DatastorePlan(
+                        args.artifact_datastore, args.storage_account, args.artifact_container
+                    ),
+                )
+                if args.storage_account
+                else ()
+            ),
         )
     except PlanError as error:
         print(f"error: {error}", file=sys.stderr)

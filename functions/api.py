@@ -14,13 +14,14 @@ from functions._delivery import (
 )
 from shared.bootstrap import get_service
 from shared.errors import ConflictError, InvalidInput, NotFound
-from shared.messages import OperatorMessage
+from shared.messages import OperatorMessage, PauseMessage
 from shared.parsing import (
     parse_pin_request,
     parse_retrain_request,
     parse_version_change,
     parse_version_number,
 )
+from shared.parsing.pause import parse_pause_request
 from shared.service import RetrainService
 from shared.settings import ModelConfig
 
@@ -81,7 +82,8 @@ def get_model_ledger(req: func.HttpRequest) -> func.HttpResponse:
 
 
 def _operate(
-    req: func.HttpRequest, parse: Callable[[str, object, RetrainService], OperatorMessage]
+    req: func.HttpRequest,
+    parse: Callable[[str, object, RetrainService], OperatorMessage | PauseMessage],
 ) -> func.HttpResponse:
     """Parse, handle and answer an operator request synchronously: 200 with the outcome,
     400 bad input, 404 unknown model or version, 409 production moved (decide again).
@@ -127,6 +129,20 @@ def pin_model(req: func.HttpRequest) -> func.HttpResponse:
 @bp.route(route="models/{model}/unpin", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 def unpin_model(req: func.HttpRequest) -> func.HttpResponse:
     return _operate(req, lambda m, b, s: parse_pin_request(m, b, models=_models(s), pin=False))
+
+
+@bp.function_name("pause_model")
+@bp.route(route="models/{model}/pause", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+def pause_model(req: func.HttpRequest) -> func.HttpResponse:
+    """Stop retraining the model; arrivals are kept and decided on resume."""
+    return _operate(req, lambda m, b, s: parse_pause_request(m, b, models=_models(s), pause=True))
+
+
+@bp.function_name("resume_model")
+@bp.route(route="models/{model}/resume", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+def resume_model(req: func.HttpRequest) -> func.HttpResponse:
+    """Retrain again; held arrivals are replayed or dropped as the model's policy says."""
+    return _operate(req, lambda m, b, s: parse_pause_request(m, b, models=_models(s), pause=False))
 
 
 @bp.function_name("get_model_history")

@@ -12,7 +12,14 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from shared.errors import ConflictError, InvalidInput, RetrainError
-from shared.messages import PinRequested, PromoteRequested, RollbackRequested, UnpinRequested
+from shared.messages import (
+    PauseRequested,
+    PinRequested,
+    PromoteRequested,
+    ResumeRequested,
+    RollbackRequested,
+    UnpinRequested,
+)
 from shared.parsing import parse_version_number
 from shared.service import Outcome, RetrainService
 
@@ -29,6 +36,8 @@ examples:
   python -m retrainctl pin co2 --reason "quarter-end freeze"
   python -m retrainctl unpin co2
   python -m retrainctl history co2
+  python -m retrainctl pause co2 --reason "backfill under way"
+  python -m retrainctl resume co2
   python -m retrainctl report --run co2-0123456789abcdef -o report.html
   python -m retrainctl report co2 5 -o v5.html
 
@@ -48,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m retrainctl",
         description="Look at and steer the retraining service: models, versions, promotion "
-        "history, ledger, rollback, manual promotion, pin/unpin, audit reports.",
+        "history, ledger, rollback, manual promotion, pin/unpin, pause/resume, audit reports.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -87,6 +96,16 @@ def build_parser() -> argparse.ArgumentParser:
     unpin.add_argument("model")
     unpin.add_argument("--reason", default="unpinned")
     unpin.add_argument("--by", default=_user())
+    pause = commands.add_parser("pause", help="stop retraining a model; arrivals are kept")
+    pause.add_argument("model")
+    pause.add_argument("--reason", default="paused")
+    pause.add_argument("--by", default=_user())
+    resume = commands.add_parser(
+        "resume", help="retrain again; held arrivals replayed or dropped (the model's policy)"
+    )
+    resume.add_argument("model")
+    resume.add_argument("--reason", default="resumed")
+    resume.add_argument("--by", default=_user())
 
     report = commands.add_parser(
         "report", help="write the HTML audit report of a run (--run KEY) or a version"
@@ -168,6 +187,8 @@ COMMANDS: dict[str, Callable[[RetrainService, argparse.Namespace], Any]] = {
     ),
     "pin": lambda s, a: _outcome(s.handle(PinRequested(a.model, a.reason, a.by))),
     "unpin": lambda s, a: _outcome(s.handle(UnpinRequested(a.model, a.reason, a.by))),
+    "pause": lambda s, a: _outcome(s.handle(PauseRequested(a.model, a.reason, a.by))),
+    "resume": lambda s, a: _outcome(s.handle(ResumeRequested(a.model, a.reason, a.by))),
     "report": _report,
 }
 

@@ -47,6 +47,7 @@ class DriftAlerted:
     description: str
     fired_at: datetime | None
     resolved: bool = False
+    event_id: str = ""  # the Event Grid event id, when one delivered it
 
     def describe(self) -> str:
         state = "resolved" if self.resolved else "fired"
@@ -131,6 +132,30 @@ class UnpinRequested:
 
 
 @dataclass(frozen=True)
+class PauseRequested:
+    """Stop retraining a model for now: arrivals are kept and decided on resume."""
+
+    model: str
+    reason: str
+    requested_by: str
+
+    def describe(self) -> str:
+        return f"pause by {self.requested_by}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class ResumeRequested:
+    """Retrain the model again; held arrivals are replayed or dropped (its policy says)."""
+
+    model: str
+    reason: str
+    requested_by: str
+
+    def describe(self) -> str:
+        return f"resume by {self.requested_by}: {self.reason}"
+
+
+@dataclass(frozen=True)
 class SweepTicked:
     """The reconciliation timer fired: finalise runs whose completion event never came."""
 
@@ -141,5 +166,6 @@ class SweepTicked:
 
 
 TriggerMessage = NewDataArrived | ScheduleTicked | DriftAlerted | RetrainRequested
+PauseMessage = PauseRequested | ResumeRequested
 OperatorMessage = RollbackRequested | PromoteRequested | PinRequested | UnpinRequested
-Message = TriggerMessage | PipelineRunCompleted | SweepTicked | OperatorMessage
+Message = TriggerMessage | PipelineRunCompleted | SweepTicked | OperatorMessage | PauseMessage

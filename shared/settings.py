@@ -19,14 +19,17 @@ from typing import Any
 
 from shared.errors import ConfigurationError
 from shared.gate import GatePolicy, policy_problems
+from shared.policy.config import TriggerPolicy
+from shared.policy.config import convert as convert_policy_value
+from shared.policy.config import policy_problems as trigger_policy_problems
 
 APP_ROOT = Path(__file__).resolve().parent.parent
 MODEL_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,40}$")
 _PLACEHOLDER = re.compile(r"^(<.*>|changeme|todo|xxx+)$", re.IGNORECASE)
 BACKENDS = ("local", "azureml")
 INVOKE_FORMS = ("batch_endpoint", "v1_pipeline_endpoint")
-# Set by the platform in every deployed Function App (never by the local host).
-AZURE_HOST_MARKERS = ("WEBSITE_INSTANCE_ID", "CONTAINER_NAME")
+# Set by the platform in a deployed Function App (never by the local host or Core Tools).
+AZURE_HOST_MARKERS = ("WEBSITE_INSTANCE_ID",)
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,9 @@ class ModelConfig:
     # This model's own gate settings over the app-wide RETRAIN_GATE_* ones, e.g.
     # {"min_improvement": 0.02, "significance": 0.1, "max_mase": null} (docs/settings.md).
     gate: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    # When this model retrains: RETRAIN_POLICY_* with this model's "policy" overrides
+    # (docs/policy.md).
+    policy: TriggerPolicy = field(default_factory=TriggerPolicy, hash=False)
 
     def gate_policy(self, default: GatePolicy) -> GatePolicy:
         """The gate policy for this model: ``default`` with this model's overrides."""
@@ -104,7 +110,8 @@ class Settings:
 
         storage = _storage_settings(get, problems)
         on_azure = any(env.get(marker) for marker in AZURE_HOST_MARKERS)
-        models = _parse_models(get("RETRAIN_MODELS"), problems)
+        trigger_policy = _trigger_policy(get, problems)
+        models = _parse_models(get("RETRAIN_MODELS"), problems, trigger_policy, get)
         schedule = get("RETRAIN_SCHEDULE", cls.schedule) or cls.schedule
         _check_ncrontab("RETRAIN_SCHEDULE", schedule, problems)
         sweep_schedule = get("RETRAIN_SWEEP_SCHEDULE", cls.sweep_schedule) or cls.sweep_schedule
@@ -125,6 +132,15 @@ class Settings:
                 "folder; use RETRAIN_BACKEND=azureml (the default on Azure)"
             )
         else:
+            for name, default in (
+                ("RETRAIN_DATA_DATASTORE", cls.data_datastore),
+                ("RETRAIN_ARTIFACT_DATASTORE", cls.artifact_datastore),
+            ):
+                if env.get(name) not in (None, "", default):
+                    problems.append(
+                        f"{name} can only be changed for RETRAIN_BACKEND=azureml: locally the "
+                        f"pipeline's outputs and the local workspace use {default!r}"
+                    )
             _check_writable(
                 "RETRAIN_LOCAL_WORKSPACE_DIR",
                 Path(get("RETRAIN_LOCAL_WORKSPACE_DIR") or cls.local_workspace_dir),
@@ -146,6 +162,8 @@ class Settings:
             ("state_container", "RETRAIN_STATE_CONTAINER"),
             ("artifact_container", "RETRAIN_ARTIFACT_CONTAINER"),
             ("code_version", "RETRAIN_CODE_VERSION"),
+            ("data_datastore", "RETRAIN_DATA_DATASTORE"),
+            ("artifact_datastore", "RETRAIN_ARTIFACT_DATASTORE"),
         ):
             if env.get(name):
                 optional[attr] = env[name]
@@ -227,7 +245,12 @@ def _check_ncrontab(name: str, expression: str, problems: list[str]) -> None:
 _MODEL_FIELDS = {f for f in ModelConfig.__dataclass_fields__}
 
 
-def _parse_models(raw: str | None, problems: list[str]) -> tuple[ModelConfig, ...]:
+def _parse_models(
+    raw: str | None,
+    problems: list[str],
+    trigger_policy: TriggerPolicy | None = None,
+    get: Any = None,
+) -> tuple[ModelConfig, ...]:
     if not raw:
         problems.append(
             'RETRAIN_MODELS is not set: give a JSON list such as [{"name": "co2", '
@@ -262,8 +285,11 @@ def _parse_models(raw: str | None, problems: list[str]) -> tuple[ModelConfig, ..
         if gate_problems:
             problems.extend(gate_problems)
             continue
+        policy = _model_policy(where, item.get("policy"), trigger_policy, get, problems)
+        if policy is None:
+            continue
         try:
-            model = ModelConfig(**(item | {"gate": gate}))
+            model = ModelConfig(**(item | {"gate": gate, "policy": policy}))
         except TypeError as exc:
             problems.append(f"{where}: {exc}")
             continue
@@ -293,6 +319,75 @@ def _parse_models(raw: str | None, problems: list[str]) -> tuple[ModelConfig, ..
     return tuple(models)
 
 
+# ---------------------------------------------------------------- trigger policy
+
+# App setting of each app-wide TriggerPolicy default (docs/policy.md).
+POLICY_SETTINGS = {
+    name: f"RETRAIN_POLICY_{name.upper()}"
+    for name in TriggerPolicy.__dataclass_fields__
+    if name != "webhook_secret"
+} | {"webhook_secret": "RETRAIN_DRIFT_WEBHOOK_SECRET"}
+
+
+def _trigger_policy(get: Any, problems: list[str]) -> TriggerPolicy:
+    """The app-wide trigger policy from RETRAIN_POLICY_* (and the webhook secret)."""
+    values: dict[str, Any] = {}
+    for attr, name in POLICY_SETTINGS.items():
+        raw = get(name)
+        if raw is None or not raw.strip():
+            continue
+        try:
+            values[attr] = convert_policy_value(attr, raw.strip())
+        except ValueError as exc:
+            problems.append(f"{name}: {exc}")
+    found = trigger_policy_problems(values, lambda attr: POLICY_SETTINGS.get(attr, attr))
+    if found:
+        problems.extend(found)
+        return TriggerPolicy()
+    return TriggerPolicy(**values)
+
+
+def _model_policy(
+    where: str,
+    raw: Any,
+    default: TriggerPolicy | None,
+    get: Any,
+    problems: list[str],
+) -> TriggerPolicy | None:
+    """A model's policy: ``default`` with its ``"policy"`` overrides; a secret is never
+    written into RETRAIN_MODELS: ``"webhook_secret_setting"`` names the app setting."""
+    base = default or TriggerPolicy()
+    if raw is None:
+        return base
+    if not isinstance(raw, dict):
+        problems.append(f"{where}.policy must be an object of policy settings, got {raw!r}")
+        return None
+    overrides: dict[str, Any] = {}
+    before = len(problems)
+    for key, value in raw.items():
+        if key == "webhook_secret_setting":
+            secret = get(str(value)) if get is not None else None
+            if not secret:
+                problems.append(f"{where}.policy.webhook_secret_setting names {value!r}, unset")
+            overrides["webhook_secret"] = secret
+            continue
+        if key == "webhook_secret":
+            problems.append(
+                f"{where}.policy.webhook_secret: do not put a secret in RETRAIN_MODELS; name "
+                "an app setting with webhook_secret_setting"
+            )
+            continue
+        try:
+            overrides[key] = convert_policy_value(key, value)
+        except (TypeError, ValueError) as exc:
+            problems.append(f"{where}.policy.{key}: {exc}")
+    merged = {f: getattr(base, f) for f in TriggerPolicy.__dataclass_fields__} | overrides
+    problems.extend(trigger_policy_problems(merged, lambda attr: f"{where}.policy.{attr}"))
+    if len(problems) > before:
+        return None
+    return base.with_overrides(overrides)
+
+
 @dataclass(frozen=True)
 class StorageSettings:
     """How to reach the Blob storage account: a connection string (Azurite, or an account
@@ -301,7 +396,7 @@ class StorageSettings:
     a user-assigned identity), as the Functions host reads ``AzureWebJobsStorage``."""
 
     source: str
-    connection_string: str | None = None
+    connection_string: str | None = field(default=None, repr=False)  # may hold a key
     blob_service_uri: str | None = None
     managed_identity_client_id: str | None = None
 

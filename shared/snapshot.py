@@ -45,3 +45,32 @@ class Snapshot:
 def run_key(snapshot: Snapshot) -> str:
     """``<model>-<snapshot id>``: a valid Azure ML job name, the same for the same data."""
     return f"{snapshot.model}-{snapshot.id}"
+
+
+def seen_key(model: str, blob: str, etag: str) -> str:
+    """The append-only index of committed data blobs a model has seen (and checked):
+    ``seen/<model>/<blob name>/<etag>.json``. One key per blob version, so the sweep can
+    compare a listing of the data prefix with a listing of the index, names and ETags,
+    without reading either."""
+    return f"seen/{model}/{blob}/{etag.strip(chr(34))}.json"
+
+
+def parse_seen_key(model: str, key: str) -> tuple[str, str]:
+    """(blob name, etag without quotes) of a ``seen_key``."""
+    blob, _, etag = key.removeprefix(f"seen/{model}/").removesuffix(".json").rpartition("/")
+    return blob, etag
+
+
+def overlay(
+    model: str, prefix: str, base: dict[str, Any] | None, files: list[DataFile]
+) -> Snapshot:
+    """The snapshot that extends ``base`` (a manifest, or None) with ``files`` (newer
+    versions of a name replace older ones): derived from what the service has seen and
+    checked, never from a listing of the prefix."""
+    merged = {
+        str(f["name"]): DataFile(str(f["name"]), str(f["etag"]), int(f.get("size") or 0))
+        for f in (base or {}).get("files") or ()
+    }
+    for f in files:
+        merged[f.name] = f
+    return Snapshot(model=model, prefix=prefix, files=tuple(merged[n] for n in sorted(merged)))

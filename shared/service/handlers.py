@@ -15,9 +15,11 @@ from typing import Any
 from shared.messages import (
     DriftAlerted,
     NewDataArrived,
+    PauseRequested,
     PinRequested,
     PipelineRunCompleted,
     PromoteRequested,
+    ResumeRequested,
     RetrainRequested,
     RollbackRequested,
     ScheduleTicked,
@@ -28,7 +30,7 @@ from shared.service.context import Context
 from shared.service.operator import handle_pin, handle_unpin, handle_version_change
 from shared.service.outcome import Outcome
 from shared.service.runs import handle_run_event, handle_sweep
-from shared.service.triggers import handle_schedule, handle_trigger
+from shared.service.triggers import handle_pause, handle_schedule, handle_trigger
 
 Handler = Callable[[Any, Context], list[Outcome]]
 
@@ -48,4 +50,6 @@ HANDLERS: dict[type, Handler] = {
     PromoteRequested: handle_version_change,
     PinRequested: handle_pin,
     UnpinRequested: handle_unpin,
+    PauseRequested: handle_pause,
+    ResumeRequested: handle_pause,
 }

@@ -22,7 +22,7 @@ from shared.ports import JSON, RUN_TERMINAL_STATES
 from shared.service.context import Context
 from shared.service.outcome import Outcome
 from shared.service.promotion import finalise_completed
-from shared.service.triggers import submit
+from shared.service.triggers import after_run, on_sweep, submit
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +84,7 @@ def handle_run_event(message: PipelineRunCompleted, ctx: Context) -> list[Outcom
         ctx.update_run(key, {"finalising_at": None})
         raise
     ctx.state.delete(f"active/{key}.json")
+    after_run(key, ctx)  # the trigger policy: fire what queued behind this run
     return [outcome]
 
 
@@ -112,6 +113,7 @@ def handle_sweep(message: SweepTicked, ctx: Context) -> list[Outcome]:
             outcome = Outcome(None, "failed", f"sweep of run {key}: {exc}", run_key=key)
         if outcome is not None:
             outcomes.append(outcome)
+    outcomes += on_sweep(message, ctx)  # the trigger policy: due bursts, unseen arrivals
     for model in sorted(ctx.models):
         ctx.registry.reconcile(model)
     log.info("%s: %d open run(s) needed attention", message.describe(), len(outcomes))

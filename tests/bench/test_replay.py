@@ -21,6 +21,7 @@ from bench.replay import (
     mase,
     mase_scale,
     model_name,
+    parse_app_settings,
     rescore,
     seasonal_naive,
     served_forecast,
@@ -86,6 +87,15 @@ def test_blobs_carry_a_regular_calendar_and_full_precision_values():
         "timestamp,value\n1950-01-01,1\n1950-04-01,2.5\n1950-07-01,0.333333333333\n"
     )
     assert model_name("fertility_CHL") == "fertility-chl"
+
+
+def test_app_settings_are_name_value_pairs():
+    assert parse_app_settings(["RETRAIN_GATE_MAX_MASE=", "A=b=c"]) == {
+        "RETRAIN_GATE_MAX_MASE": "",
+        "A": "b=c",
+    }
+    with pytest.raises(SystemExit, match="NAME=VALUE"):
+        parse_app_settings(["RETRAIN_GATE_MAX_MASE"])
 
 
 # -- scores ---------------------------------------------------------------------------------
@@ -172,6 +182,7 @@ def replay_of_one_series() -> list[ArrivalRecord]:
             candidate_holdout_mase=0.9,
             champion_holdout_mase=0.8,
             served_mase=0.4,
+            served_behind=0,
             autoarima_mase=0.6,
             naive_mase=1.0,
         ),
@@ -184,6 +195,7 @@ def replay_of_one_series() -> list[ArrivalRecord]:
             candidate_holdout_mase=0.7,
             champion_holdout_mase=0.75,
             served_mase=0.5,
+            served_behind=0,
             autoarima_mase=0.4,
             naive_mase=0.9,
         ),
@@ -194,6 +206,7 @@ def replay_of_one_series() -> list[ArrivalRecord]:
             production_before=3,
             production_after=3,
             served_mase=0.3,
+            served_behind=1,  # v3 was registered two arrivals before; v4 was refused
             autoarima_mase=0.5,
             naive_mase=0.8,
         ),
@@ -229,6 +242,15 @@ def test_served_error_falls_back_to_naive_without_a_model_and_compares_on_the_sa
     assert means["naive"] == pytest.approx(np.mean([1.2, 1.0, 0.9, 0.8]))
     assert means["served_model_only"] == pytest.approx(0.4)
     assert means["autoarima_same_arrivals"] == pytest.approx(0.5)
+
+
+def test_served_error_is_split_by_how_current_the_serving_model_was():
+    by_age = summarise(replay_of_one_series())["served_by_model_age"]
+
+    assert by_age["current"]["arrivals"] == 2
+    assert by_age["current"]["served"] == pytest.approx(0.45)
+    assert by_age["current"]["autoarima"] == pytest.approx(0.5)
+    assert by_age["older"] == {"arrivals": 1, "served": 0.3, "autoarima": 0.5, "naive": 0.8}
 
 
 def test_targets_fail_on_a_worse_promotion_and_on_served_error_above_autoarima():

@@ -308,6 +308,8 @@ class FakeWorkspace:
         t.route("GET", ws, self._get_workspace)
         t.route("GET", ws + rf"/computes/(?P<name>{_SEG})", self._get_compute)
         t.route("GET", ws + r"/datastores", self._list_datastores)
+        t.route("GET", ws + rf"/datastores/(?P<name>{_SEG})", self._get_resource)
+        t.route("PUT", ws + rf"/datastores/(?P<name>{_SEG})", self._put_datastore)
         versioned = (
             r"/(?P<kind>codes|environments|components)"
             rf"/(?P<name>{_SEG})/versions/(?P<version>{_SEG})"
@@ -394,6 +396,20 @@ class FakeWorkspace:
         if resource is None:
             return arm_error(404, "ResourceNotFound", f"{request.path} not found")
         return Reply(200, resource)
+
+    def _put_datastore(self, request: Recorded, match: re.Match[str]) -> Reply:
+        # Datastores are not versioned: a PUT creates (201) or replaces (200) the resource.
+        arm_id = f"{self.arm_id}/datastores/{match['name']}"
+        existing = self.resources.get(arm_id.lower())
+        resource = {
+            "id": arm_id,
+            "name": match["name"],
+            "type": f"{PROVIDER}/workspaces/datastores",
+            "properties": dict(request.json["properties"]),
+            "systemData": _system_data(),
+        }
+        self.resources[arm_id.lower()] = resource
+        return Reply(200 if existing else 201, resource)
 
     def _put_version(self, request: Recorded, match: re.Match[str]) -> Reply:
         kind, name, version = match["kind"], match["name"], match["version"]

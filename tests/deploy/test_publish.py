@@ -510,3 +510,45 @@ def test_an_endpoint_made_by_hand_is_taken_over_without_losing_its_default_until
     assert update["tags"]["owner"] == "ops"
     assert make_default["properties"]["defaults"] == {"deploymentName": "retrain"}
     assert make_default["tags"]["owner"] == "ops"
+
+
+# ------------------------------------------------------------------ datastores
+
+
+def test_datastores_for_the_apps_containers_are_created_identity_based_then_left_alone():
+    workspace = new_workspace()
+    first = publish(workspace, "--storage-account", "retrainsa")
+
+    assert first.rc == EXIT_OK
+    assert first.status()["datastore trainingdata"] == "created"
+    assert first.status()["datastore retrainartifacts"] == "created"
+    puts = {
+        r.path.rsplit("/", 1)[1]: r.json["properties"]
+        for r in workspace.transport.calls("PUT")
+        if "/datastores/" in r.path
+    }
+    assert puts["trainingdata"]["accountName"] == "retrainsa"
+    assert puts["trainingdata"]["containerName"] == "data"
+    assert puts["retrainartifacts"]["containerName"] == "retrain-artifacts"
+    for properties in puts.values():
+        assert properties["datastoreType"] == "AzureBlob"
+        # identity-based: no account key or SAS is stored in the workspace
+        assert properties["credentials"]["credentialsType"] == "None"
+    assert {r.audience for r in workspace.transport.calls("PUT") if "/datastores/" in r.path} == {
+        MANAGEMENT
+    }
+
+    workspace.transport.clear()
+    again = publish(workspace, "--storage-account", "retrainsa")
+    assert again.status()["datastore trainingdata"] == "unchanged"
+    assert not [r for r in workspace.transport.calls("PUT") if "/datastores/" in r.path]
+
+    moved = publish(workspace, "--storage-account", "retrainsa", "--data-container", "incoming")
+    assert moved.status()["datastore trainingdata"] == "updated"
+    assert moved.status()["datastore retrainartifacts"] == "unchanged"
+
+
+def test_dry_run_lists_the_datastores_it_would_create():
+    out = io.StringIO()
+    assert main(["--dry-run", "--storage-account", "retrainsa"], environ={}, out=out) == EXIT_OK
+    assert "datastore trainingdata -> retrainsa/data (identity-based)" in out.getvalue()

@@ -8,6 +8,7 @@ from tests.functions.conftest import indexed_functions
 EXPECTED = {
     "on_blob_created": ("eventGridTrigger", {"name": "event"}),
     "on_run_completed": ("eventGridTrigger", {"name": "event"}),
+    "on_azureml_event": ("eventGridTrigger", {"name": "event"}),
     "on_schedule": (
         "timerTrigger",
         {"name": "timer", "schedule": "%RETRAIN_SCHEDULE%", "runOnStartup": False},
@@ -55,6 +56,14 @@ EXPECTED = {
     "unpin_model": (
         "httpTrigger",
         {"route": "models/{model}/unpin", "methods": ["POST"], "authLevel": "function"},
+    ),
+    "pause_model": (
+        "httpTrigger",
+        {"route": "models/{model}/pause", "methods": ["POST"], "authLevel": "function"},
+    ),
+    "resume_model": (
+        "httpTrigger",
+        {"route": "models/{model}/resume", "methods": ["POST"], "authLevel": "function"},
     ),
     "get_model_history": (
         "httpTrigger",

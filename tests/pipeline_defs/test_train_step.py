@@ -98,6 +98,9 @@ def test_the_script_writes_both_fits_that_unpickle_and_forecast_without_our_code
     assert record["criterion_name"] == "aicc" and np.isfinite(evaluation["criterion"])
     assert record["seasonal_order"][3] == 12
     assert len(record["search"]["tried"]) == len(candidates)
+    forecast = json.loads((out / "forecast.json").read_text())  # for forecast-error drift
+    assert len(forecast["timestamps"]) == len(forecast["forecast"]) == record["horizon"]
+    assert forecast["timestamps"][0] == "2001-01-01T00:00:00"
 
     # A fresh interpreter, outside the code folder: only statsmodels is needed to unpickle.
     check = (

@@ -1,12 +1,9 @@
 import math
-from datetime import UTC, datetime
 
 import pytest
 
 from shared.errors import ConfigurationError
 from shared.gate import GatePolicy, judge
-from shared.messages import DriftAlerted, NewDataArrived, RetrainRequested, ScheduleTicked
-from shared.policy import Retrain, Skip, decide
 from shared.ports import DataFile
 from shared.snapshot import Snapshot, run_key
 from tests.fakes import metrics_v2
@@ -14,11 +11,6 @@ from tests.fakes import metrics_v2
 SNAPSHOT = Snapshot(
     "co2", "co2/", (DataFile("co2/a.csv", '"1"', 10), DataFile("co2/b.csv", '"2"', 9))
 )
-EMPTY = Snapshot("co2", "co2/", ())
-
-
-def new_data(api: str = "PutBlob") -> NewDataArrived:
-    return NewDataArrived("co2", "co2/b.csv", '"2"', 9, api, "u", "evt-1", None)
 
 
 def test_run_key_depends_on_names_and_etags_only():
@@ -27,43 +19,6 @@ def test_run_key_depends_on_names_and_etags_only():
     assert run_key(same) == run_key(SNAPSHOT)
     assert run_key(changed) != run_key(SNAPSHOT)
     assert run_key(SNAPSHOT).startswith("co2-") and len(run_key(SNAPSHOT)) == 20
-
-
-def test_new_data_on_a_fresh_snapshot_retrains():
-    decision = decide(new_data(), snapshot=SNAPSHOT, event_seen=False, existing_run=None)
-    assert isinstance(decision, Retrain)
-    assert decision.run_key == run_key(SNAPSHOT)
-    assert "co2/b.csv" in decision.reason
-
-
-@pytest.mark.parametrize(
-    ("message", "kwargs", "reason"),
-    [
-        (new_data("CreateFile"), {}, "does not commit data"),
-        (new_data(), {"event_seen": True}, "duplicate delivery of event evt-1"),
-        (
-            DriftAlerted("co2", "generic", "a1", "x", None, resolved=True),
-            {},
-            "was resolved",
-        ),
-        (RetrainRequested("co2", "me", "why"), {"snapshot": EMPTY}, "no data files"),
-        (
-            ScheduleTicked(datetime(2026, 1, 1, tzinfo=UTC)),
-            {"existing_run": {"status": "Completed"}},
-            "nothing new since run",
-        ),
-        (
-            DriftAlerted("co2", "generic", "a1", "x", None),
-            {"existing_run": {"status": "Running"}},
-            "(Running) already covers this data snapshot",
-        ),
-    ],
-)
-def test_skips_say_why(message, kwargs, reason):
-    arguments = {"snapshot": SNAPSHOT, "event_seen": False, "existing_run": None} | kwargs
-    decision = decide(message, **arguments)
-    assert isinstance(decision, Skip)
-    assert reason in decision.reason
 
 
 def test_gate_passes_a_first_model_better_than_naive():

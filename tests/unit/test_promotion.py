@@ -40,6 +40,9 @@ def first_model(world: FakeWorld) -> str:
 def test_two_runs_finishing_in_the_wrong_order_the_older_snapshot_never_wins(world):
     first_model(world)
     older = arrive(world, "2001", 2001, "e1")  # snapshot 2000-2001
+    # The trigger policy runs one run per model at a time; the gate must hold without that
+    # rule too (e.g. the policy state lost): forget it, so the newer run starts at once.
+    world.state.delete("policy/co2.json")
     newer = arrive(world, "2002", 2002, "e2")  # snapshot 2000-2002, launched while older runs
     assert world.service.get_run(older)["champion"]["version"] == 1
     assert world.service.get_run(newer)["champion"]["version"] == 1
@@ -52,11 +55,10 @@ def test_two_runs_finishing_in_the_wrong_order_the_older_snapshot_never_wins(wor
     assert production(world) == 2
     assert world.registry.get_version("co2", 3).tags["gate"] == "passed"
 
-    # The older snapshot again, started after the newer model was promoted (its data was
-    # removed and it is retrained on purpose): the data-end check still refuses it.
-    del world.data.blobs["co2/2002.csv"]
+    # A run started after the newer model was promoted whose data ends earlier (here: forced
+    # on the current data, its metrics saying so): the data-end check still refuses it.
     [again] = world.service.handle(RetrainRequested("co2", "ana", "old data", force=True))
-    assert again.action == "retrain" and again.run_key == f"{older}-r2"
+    assert again.action == "retrain" and again.run_key == f"{newer}-r2"
     assert world.service.get_run(again.run_key)["champion"]["version"] == 2
     stale = world.complete(
         again.run_key, metrics_v2(candidate=0.2, champion=0.4, data_end="2001-12-01")
@@ -265,6 +267,7 @@ def test_no_refresh_when_pinned(world):
 def test_no_refresh_when_production_moved_or_the_data_is_not_newer(world):
     first_model(world)
     older = arrive(world, "2001", 2001, "e1")
+    world.state.delete("policy/co2.json")  # two runs at once, as in the test above
     newer = arrive(world, "2002", 2002, "e2")
     world.complete(newer, metrics_v2(candidate=0.4, champion=0.5, data_end="2002-12-01"))
     assert production(world) == 2

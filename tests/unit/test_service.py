@@ -1,5 +1,7 @@
 """The whole service driven through messages, with fakes that record what happened."""
 
+import dataclasses
+
 import pytest
 
 from shared.errors import InvalidData, InvalidInput, PipelineError
@@ -11,6 +13,7 @@ from shared.messages import (
     SweepTicked,
 )
 from shared.parsing import parse_run_event
+from shared.policy import TriggerPolicy
 from shared.ports import PipelineRun
 from shared.settings import ModelConfig
 from tests import samples
@@ -51,13 +54,13 @@ def test_the_same_event_three_times_gives_one_run(world):
     assert [e["action"] for e in world.ledger()] == ["retrain", "skip", "skip"]
 
 
-def test_another_event_for_the_same_data_is_deduped_by_run_key(world):
+def test_another_event_for_the_same_blob_version_is_deduped_by_name_and_etag(world):
     first = world.arrive("co2/a.csv", samples.csv_rows(2000, 3), event_id="e1")
     world.service.handle(first)
     again = NewDataArrived(**(first.__dict__ | {"event_id": "e2"}))
     [outcome] = world.service.handle(again)
     assert outcome.action == "skip"
-    assert "already covers this data snapshot" in outcome.reason
+    assert "duplicate: blob co2/a.csv with ETag" in outcome.reason
     assert len(world.pipeline.submissions) == 1
 
 
@@ -107,20 +110,30 @@ def test_failed_run_is_recorded_with_the_backend_error(world):
     assert world.registry.list_versions("co2") == []
 
 
+def fail(world, key: str, error: str, status: str = "Failed") -> None:
+    world.pipeline.finish(key, status, error=error)
+    world.service.handle(parse_run_event(samples.run_event(key, run_key=key, status=status)))
+
+
 def test_a_failed_run_does_not_block_a_later_retrain_of_the_same_data(world):
     first = launch(world)
-    world.complete(first, {}, status="Failed")
+    fail(world, first, "train: compute node was preempted")  # retryable
+    assert sweep(world) == []  # the backoff (10 minutes) has not passed
+    world.clock.advance(minutes=11)
+    [retry] = sweep(world)
+    assert retry.action == "retrain" and retry.run_key == f"{first}-r2"
+    assert "failed" in retry.reason and "trying again" in retry.reason
+    world.complete(retry.run_key, {}, status="Canceled")
     [tick] = world.service.handle(ScheduleTicked(at=world.clock.now()))
-    assert tick.action == "retrain" and tick.run_key == f"{first}-r2"
-    assert "failed, trying again" in tick.reason
-    world.complete(tick.run_key, {}, status="Canceled")
+    assert tick.action == "skip" and "nothing new" in tick.reason
     [third] = world.service.handle(RetrainRequested("co2", "me", "again"))
     assert third.run_key == f"{first}-r3"
-    world.complete(third.run_key, {}, status="Failed")
-    [given_up] = world.service.handle(ScheduleTicked(at=world.clock.now()))
-    assert given_up.action == "skip" and "attempt 3 of 3" in given_up.reason
+    fail(world, third.run_key, "prep: value 'x' is not a number")  # a data failure
+    world.clock.advance(hours=2)
+    assert sweep(world) == []  # a data failure waits for new data: no automatic retry
     [forced] = world.service.handle(RetrainRequested("co2", "me", "fixed", force=True))
     assert forced.run_key == f"{first}-r4"
+    assert world.pipeline.submissions[-1].tags["retrain_force_rerun"] == "true"
     assert len(world.pipeline.submissions) == 4
 
 
@@ -130,8 +143,12 @@ def test_bad_csv_is_quarantined_and_left_out_of_later_snapshots(world):
     with pytest.raises(InvalidData, match="row 2: value 'abc' is not a number"):
         world.service.handle(bad)
     assert world.state.list_keys("quarantine/") == ["quarantine/co2/b.csv.json"]
+    world.complete(world.ledger()[0]["run_key"], GOOD)
     [manual] = world.service.handle(RetrainRequested("co2", "me", "check"))
     assert manual.action == "skip"  # the snapshot without the bad file already has its run
+    [redelivered] = world.service.handle(bad)  # a duplicate, not a second quarantine
+    assert redelivered.action == "skip" and "duplicate" in redelivered.reason
+    assert sum("quarantined" in e["reason"] for e in world.ledger()) == 1
     assert "quarantined" in world.ledger()[1]["reason"]
 
 
@@ -140,10 +157,12 @@ def test_schedule_skips_when_nothing_new_and_drift_retrains_when_data_changed(wo
     world.complete(launched.run_key, GOOD)
     [tick] = world.service.handle(ScheduleTicked(at=world.clock.now()))
     assert tick.action == "skip" and "nothing new since run" in tick.reason
-    world.data.put("co2/b.csv", samples.csv_rows(2003, 1))  # arrived, event lost
     [drift] = world.service.handle(DriftAlerted("co2", "generic", "a1", "psi", None))
-    assert drift.action == "retrain"
-    assert drift.run_key != launched.run_key
+    assert drift.action == "skip" and "already covers" in drift.reason
+    world.data.put("co2/b.csv", samples.csv_rows(2003, 1))  # arrived, event lost
+    [found] = sweep(world)  # the sweep finds it and the policy retrains on it
+    assert found.action == "retrain" and "without an event" in found.reason
+    assert found.run_key != launched.run_key
 
 
 def test_submit_failure_is_recorded_and_raised(world):
@@ -255,38 +274,44 @@ def test_a_concurrent_status_write_does_not_lose_the_completion(world):
     assert world.service.get_run(key)["finalised"] is True
 
 
-def test_a_failed_submit_is_resubmitted_by_the_retry(world):
+def test_a_failed_submit_is_resubmitted_by_the_sweep_not_by_a_redelivery(world):
     world.pipeline.fail_next = RuntimeError("endpoint unavailable")
     message = world.arrive("co2/a.csv", samples.csv_rows(2000, 3))
     with pytest.raises(PipelineError):
         world.service.handle(message)
-    [outcome] = world.service.handle(message)  # Event Grid redelivers
-    assert outcome.action == "retrain"
-    assert "resubmitting run" in outcome.reason and "its submit failed" in outcome.reason
+    [again] = world.service.handle(message)  # Event Grid redelivers: the arrival is known
+    assert again.action == "skip" and "duplicate" in again.reason
+    [outcome] = sweep(world)
+    assert outcome.action == "retrain" and "resubmitted" in outcome.reason
     assert [s.run_key for s in world.pipeline.submissions] == [outcome.run_key]
     record = world.service.get_run(outcome.run_key)
-    assert (record["status"], record["error"]) == ("Queued", None)
+    assert record["status"] == "Queued"
 
 
 def test_a_run_stuck_in_submitting_is_resubmitted_after_a_while(world):
     key = launch(world)
     record, etag = world.state.get(f"runs/{key}.json")
     world.state.replace(f"runs/{key}.json", record | {"status": "Submitting"}, etag=etag)
+    world.pipeline.runs.clear()  # the submit never reached the backend
+    record, etag = world.state.get(f"runs/{key}.json")
+    world.state.replace(f"runs/{key}.json", record | {"pipeline_run_id": None}, etag=etag)
     [early] = world.service.handle(RetrainRequested("co2", "me", "again"))
-    assert early.action == "skip"
+    assert early.action == "queued" and key in early.reason
+    assert sweep(world) == []
     world.clock.advance(minutes=16)
-    [late] = world.service.handle(RetrainRequested("co2", "me", "again"))
-    assert late.action == "retrain" and "it was never submitted" in late.reason
+    [late] = sweep(world)
+    assert late.action == "retrain" and "resubmitted" in late.reason
     assert late.run_key == key
 
 
 def test_force_starts_a_new_attempt_on_the_same_data(world):
     key = launch(world)
     [waiting] = world.service.handle(RetrainRequested("co2", "me", "new code", force=True))
-    assert waiting.action == "skip" and "force waits" in waiting.reason
-    world.complete(key, GOOD)
-    [forced] = world.service.handle(RetrainRequested("co2", "me", "new code", force=True))
-    assert forced.action == "retrain" and forced.run_key == f"{key}-r2"
+    assert waiting.action == "queued" and f"run {key} is active" in waiting.reason
+    world.complete(key, GOOD)  # the queued request fires when the run ends
+    [forced] = [e for e in world.ledger() if e["action"] == "retrain"][1:]
+    assert forced["run_key"] == f"{key}-r2" and "step cache bypassed" in forced["reason"]
+    world.complete(forced["run_key"], GOOD)
     [tick] = world.service.handle(ScheduleTicked(at=world.clock.now()))
     assert f"nothing new since run {key}-r2" in tick.reason
 
@@ -322,12 +347,19 @@ def test_unnamed_alerts_are_not_deduplicated_and_named_ones_per_model():
     world = FakeWorld(models)
     for name in ("a", "b"):
         world.data.put(f"{name}/x.csv", samples.csv_rows(2000, 3))
-    unnamed = [world.service.handle(DriftAlerted(m, "generic", "", "psi", None))[0] for m in "ab"]
-    assert [o.action for o in unnamed] == ["retrain", "retrain"]
+    world.service.handle(SweepTicked(at=world.clock.now()))
+    for key in list(world.pipeline.runs):
+        world.complete(key, GOOD)
     world.data.put("a/y.csv", samples.csv_rows(2003, 1))
     world.data.put("b/y.csv", samples.csv_rows(2003, 1))
+    world.service.handle(SweepTicked(at=world.clock.now()))
+    for key in [k for k, r in world.pipeline.runs.items() if not r.finished]:
+        world.complete(key, GOOD)
+    unnamed = [world.service.handle(DriftAlerted(m, "generic", "", "psi", None))[0] for m in "ab"]
+    assert [o.action for o in unnamed] == ["skip", "skip"]  # acted on: the data is covered
+    assert all("already covers" in o.reason for o in unnamed)
     named = [world.service.handle(DriftAlerted(m, "generic", "same", "psi", None))[0] for m in "ab"]
-    assert [o.action for o in named] == ["retrain", "retrain"]
+    assert [o.action for o in named] == ["skip", "skip"]
     [again] = world.service.handle(DriftAlerted("a", "generic", "same", "psi", None))
     assert "duplicate delivery" in again.reason
 
@@ -349,9 +381,12 @@ def test_a_fixed_file_under_the_quarantined_name_joins_again(world):
 
 def test_one_model_failing_on_a_tick_does_not_stop_the_others():
     models = (ModelConfig(name="a", prefix="a/"), ModelConfig(name="b", prefix="b/"))
+    models = tuple(dataclasses.replace(m, policy=TriggerPolicy(quiet_period=3600)) for m in models)
     world = FakeWorld(models)
-    world.data.put("a/x.csv", samples.csv_rows(2000, 3))
-    world.data.put("b/x.csv", samples.csv_rows(2000, 3))
+    for name in ("a", "b"):
+        message = world.arrive(f"{name}/x.csv", samples.csv_rows(2000, 3), event_id=name)
+        assert world.service.handle(message)[0].action == "coalesced"
+    world.clock.advance(hours=2)  # the bursts are due; the tick fires them
     world.pipeline.fail_next = RuntimeError("quota exceeded")
     outcomes = world.service.handle(ScheduleTicked(at=world.clock.now()))
     assert [(o.model, o.action) for o in outcomes] == [("a", "failed"), ("b", "retrain")]
@@ -439,7 +474,8 @@ def test_the_sweep_gives_up_on_a_run_with_no_result_after_the_timeout(world):
     assert outcome.action == "failed" and "timed out" in outcome.reason
     record = world.service.get_run(key)
     assert record["finalised"] and "still Queued" in record["error"]
-    [retry] = world.service.handle(ScheduleTicked(at=world.clock.now()))
+    world.clock.advance(minutes=11)  # a timeout is retryable, after the backoff
+    [retry] = sweep(world)
     assert retry.run_key == f"{key}-r2"
 
 
@@ -452,3 +488,28 @@ def test_a_run_event_without_our_tags_is_mapped_to_its_run_by_job_name(world):
     assert outcome.run_key == key and outcome.action == "promoted"
     [ignored] = world.service.handle(parse_run_event(samples.run_event("other", run_key=None)))
     assert ignored.action == "ignored" and "not a retraining run" in ignored.reason
+
+
+def test_a_run_is_listed_as_open_before_its_record_is_written(world):
+    class DiesAfterTheMarker:
+        """The state store of an instance that dies right after listing the run."""
+
+        def __init__(self, inner):
+            self.inner = inner
+
+        def create(self, key, document):
+            if key.startswith("runs/"):
+                raise OSError("instance died")
+            return self.inner.create(key, document)
+
+        def __getattr__(self, name):
+            return getattr(self.inner, name)
+
+    world.service.context.state = DiesAfterTheMarker(world.state)
+    with pytest.raises(OSError, match="instance died"):
+        world.service.handle(world.arrive("co2/a.csv", samples.csv_rows(2000, 3)))
+    world.service.context.state = world.state
+    [marker] = world.state.list_keys("active/")
+    assert world.state.list_keys("runs/") == []
+    assert sweep(world) == []  # a marker without a record is dropped, not an error
+    assert world.state.list_keys("active/") == []

@@ -63,6 +63,23 @@ def test_on_azure_the_default_backend_is_azure_ml_with_identity_based_storage():
     assert settings.storage.blob_service_uri == "https://retrainsa.blob.core.windows.net"
 
 
+def test_datastore_names_are_settable_on_azure_only():
+    azure = Settings.from_env(
+        {"RETRAIN_MODELS": MODELS, "RETRAIN_ARTIFACT_DATASTORE": "retrainartifacts"}
+        | AZURE
+        | WORKSPACE
+    )
+    assert azure.artifact_datastore == "retrainartifacts"
+    assert azure.data_datastore == "trainingdata"
+    with pytest.raises(ConfigurationError, match="RETRAIN_ARTIFACT_DATASTORE can only be"):
+        Settings.from_env(env(RETRAIN_ARTIFACT_DATASTORE="retrainartifacts"))
+
+
+def test_the_connection_string_stays_out_of_reprs_and_logs():
+    settings = Settings.from_env(env(AzureWebJobsStorage="AccountKey=c2VjcmV0;"))
+    assert "c2VjcmV0" not in repr(settings)
+
+
 def test_a_user_assigned_identity_is_taken_from_the_storage_setting():
     settings = Settings.from_env(
         {

@@ -14,7 +14,10 @@ to ``--model_output``:
 - ``model.json``: order, seasonal order, trend, frequency, the full record of the search and
   both fits under ``evaluation_fit`` and ``final_fit`` (file, training range, number of
   observations, criterion, parameters). Its top-level ``train_start``, ``train_end``,
-  ``n_obs`` and ``criterion`` describe ``model.pkl`` (the final fit).
+  ``n_obs`` and ``criterion`` describe ``model.pkl`` (the final fit);
+- ``forecast.json``: the final fit's forecast for the next ``horizon`` periods
+  (``timestamps``, ``forecast``), which the service scores arriving actuals against with
+  the standard library (forecast-error drift, docs/policy.md).
 
 Bad input exits with status 2 and one line on stderr saying what was wrong.
 """
@@ -199,6 +202,15 @@ def model_record(
     }
 
 
+def forecast_record(results: Any, horizon: int) -> dict[str, Any]:
+    """The final fit's forecast for the next ``horizon`` periods, as plain JSON."""
+    predicted = results.get_forecast(horizon).predicted_mean
+    return {
+        "timestamps": [pd.Timestamp(t).isoformat() for t in predicted.index],
+        "forecast": [float(v) for v in np.asarray(predicted, dtype=float)],
+    }
+
+
 def write_outputs(
     folder: Path, result: SearchResult, final: FinalFit, record: dict[str, Any]
 ) -> None:
@@ -207,6 +219,12 @@ def write_outputs(
         with (folder / name).open("wb") as handle:
             pickle.dump(results, handle, protocol=pickle.HIGHEST_PROTOCOL)
     (folder / "model.json").write_text(json.dumps(record, indent=2))
+    try:
+        forecast = forecast_record(final.results, int(record["horizon"]))
+    except Exception as exc:  # never fail training for the drift aid
+        print(f"train: no forecast.json: {type(exc).__name__}: {exc}", flush=True)
+    else:
+        (folder / "forecast.json").write_text(json.dumps(forecast, indent=2))
 
 
 def train(prepared: Path, time_budget: float) -> tuple[SearchResult, FinalFit, dict[str, Any]]:
