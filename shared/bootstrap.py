@@ -107,7 +107,11 @@ def build_service(
         BlobStateStore,
         container_client,
     )
+    from shared.telemetry import configure
 
+    configure(
+        settings.telemetry_connection_string, client_id=settings.storage.managed_identity_client_id
+    )
     blobs = blob_service(settings.storage)
     state = BlobStateStore(container_client(blobs, settings.state_container))
     clock = SystemClock()

@@ -2,16 +2,23 @@
 (``shared.service.promotion``). Nothing else decides whether a candidate may replace the
 production model.
 
-It reads the evaluate step's metrics.json (schema 2, see docs/architecture.md) and decides
-on the rolling-origin **backtest**, pooled over all folds:
+It reads the evaluate step's metrics.json (schema 2, see docs/architecture.md) and compares
+only on data that neither model's parameters were estimated on (:func:`comparison`): the
+rolling-origin backtest folds marked ``out_of_sample`` for both (their MASE averaged), or,
+when none is (the default backtest: its folds end at the last observation, so all but the
+last lie inside the candidate's training split, and the last is the holdout), the holdout.
+"Backtest MASE" in the verdicts is the MASE on that window; the sentences say which.
 
-- **First model** (the run had no champion): the candidate's backtest MASE must be below
-  the seasonal-naive baseline's on the same folds by ``first_model_min_improvement``.
+- **First model** (the run had no champion): the candidate's backtest MASE, pooled over
+  all folds, must be below the seasonal-naive baseline's by
+  ``first_model_min_improvement`` (see :func:`_all_folds` for why all folds).
 - **With a champion** (the production model when the run started, re-scored by the
-  evaluate step on the same data with its stored parameters): the candidate's backtest
-  MASE must be below the champion's by ``min_improvement``, AND a one-sided paired test
-  on the same backtest must not say the candidate is worse at level ``significance``.
-  If the champion could not be re-scored, the gate fails closed.
+  evaluate step on the same data with its stored parameters): the candidate's MASE must be
+  below the champion's by ``min_improvement``, AND a one-sided paired test on the same
+  window must not say the candidate is worse at level ``significance``. The test needs at
+  least two forecast origins: on a single one (the holdout) it is not applicable and says
+  so (result "skip"); with two or more it fails closed when it cannot be computed. If the
+  champion could not be re-scored, the gate fails closed.
 - **Optional ceiling**: ``max_mase`` (None by default). MASE is scaled by the in-sample
   naive error, so in a hard year a good model scores above 1: a fixed ceiling is only
   applied when a model's settings ask for one.
@@ -65,10 +72,11 @@ class GatePolicy:
     ``significance`` (default 0.05; None or 0 disables): the level of the one-sided paired
     test "the candidate is worse than the champion". 5 % is the conventional level; it
     only refuses a candidate whose loss is larger with evidence, so it rarely blocks a
-    real improvement.
+    real improvement. It needs two or more out-of-sample forecast origins (a backtest
+    horizon shorter than the model horizon); on the holdout alone it is not applicable.
 
     ``test`` (default "dm"): "dm" is Diebold-Mariano on the per-point loss differentials
-    pooled over the backtest folds, with the Harvey-Leybourne-Newbold small-sample
+    pooled over the compared backtest folds, with the Harvey-Leybourne-Newbold small-sample
     correction and Student-t reference (it uses every point, so it has power with few
     folds); "paired" is a paired t-test over the per-fold MASE values (needs >= 2 folds).
 
@@ -118,8 +126,11 @@ class GatePolicy:
         )
         return (
             f"first model: backtest MASE {first} than seasonal naive's; with a champion: "
-            f"backtest MASE {champion} than the champion's re-scored on the same folds, "
-            f"{test}{ceiling}; ties, missing metrics and an unscored champion fail closed"
+            f"backtest MASE {champion} than the champion's re-scored on the same data, "
+            f"{test}{ceiling}; candidate and champion compared only where neither model's "
+            "parameters saw the data (the backtest folds out-of-sample for both, else the "
+            "holdout), a first model on all folds; ties, missing metrics and an unscored "
+            "champion fail closed"
         )
 
 
@@ -208,6 +219,7 @@ class Verdict:
 
     checks: tuple[Check, ...]
     policy: str
+    window: str | None = None  # where candidate and rival were compared (None: not reached)
 
     @property
     def passed(self) -> bool:
@@ -225,6 +237,7 @@ class Verdict:
             "passed": self.passed,
             "reason": self.reason,
             "policy": self.policy,
+            "window": self.window,
             "checks": [c.as_record() for c in self.checks],
         }
 
@@ -244,6 +257,90 @@ def _fail(name: str, sentence: str, policy: GatePolicy) -> Verdict:
     return Verdict((Check(name, None, None, "fail", sentence),), policy.describe())
 
 
+@dataclass(frozen=True)
+class Comparison:
+    """The window the gate compares on: the backtest folds out-of-sample for both models
+    (matched by origin), or the holdout when no fold is."""
+
+    words: str  # e.g. "on the holdout" / "on 2 backtest folds out-of-sample for both"
+    mase: float
+    rival_mase: float
+    pairs: tuple[tuple[Mapping[str, Any], Mapping[str, Any]], ...]  # (candidate, rival) folds
+
+    @property
+    def origins(self) -> int:
+        """Forecast origins in the window (the holdout is one)."""
+        return len(self.pairs) or 1
+
+
+def comparison(candidate: Any, rival: Any, rival_name: str) -> Comparison | str:
+    """Where candidate and ``rival`` are compared, or why they cannot be (a sentence).
+
+    A fold counts when it is marked ``out_of_sample`` in both sections: its targets come
+    after the data each model's parameters were estimated on. The MASE of the window is the
+    mean of those folds' MASEs. When no fold counts (the default backtest: every fold but
+    the last lies inside the candidate's training split, and the last one is the holdout,
+    which the champion's parameters may partly have seen), the window is the holdout: never
+    seen by the candidate's evaluation fit; if the champion's parameters saw part of it,
+    that only favours the champion, so a candidate that wins there has earned it."""
+    pairs = _fair_pairs(candidate, rival)
+    if pairs:
+        mases = [(_number(a, "mase"), _number(b, "mase")) for a, b in pairs]
+        bad = [str(a.get("origin")) for (a, _), m in zip(pairs, mases, strict=True) if None in m]
+        if bad:
+            return f"fold MASE missing or not finite at origin(s) {', '.join(bad)}"
+        mine = [m for m, _ in mases if m is not None]
+        theirs = [t for _, t in mases if t is not None]
+        folds = f"{len(pairs)} backtest fold{'s' if len(pairs) > 1 else ''}"
+        return Comparison(
+            f"on {folds} out-of-sample for both",
+            sum(mine) / len(mine),
+            sum(theirs) / len(theirs),
+            tuple(pairs),
+        )
+    mase, rival_mase = _number(candidate, "holdout", "mase"), _number(rival, "holdout", "mase")
+    missing = [
+        who for who, value in (("candidate", mase), (rival_name, rival_mase)) if value is None
+    ]
+    if missing or mase is None or rival_mase is None:
+        return f"holdout mase missing or not finite for {' and '.join(missing)}"
+    return Comparison("on the holdout", mase, rival_mase, ())
+
+
+def _all_folds(metrics: Mapping[str, Any]) -> Comparison:
+    """The first model's window: the whole backtest (pooled MASE over all folds).
+
+    Unlike a comparison of two models, where the candidate's in-sample folds decide between
+    near-equal forecasters, the question here is whether a model beats having none; the
+    folds inside the training split flatter the candidate a little (its few parameters saw
+    them, its forecasts are still several steps ahead), but six origins instead of one
+    make the decision far less noisy, and refusing leaves no model at all."""
+    backtest = metrics.get("backtest")
+    folds = backtest.get("folds") if isinstance(backtest, Mapping) else None
+    words = f"on all {folds} backtest folds" if isinstance(folds, int) else "on the backtest"
+    mase = _number(metrics.get("candidate"), "backtest", "mase")
+    naive = _number(metrics.get("baseline"), "backtest", "mase")
+    assert mase is not None and naive is not None  # checked by judge
+    return Comparison(words, mase, naive, ())
+
+
+def _fair_pairs(candidate: Any, rival: Any) -> list[tuple[Mapping[str, Any], Mapping[str, Any]]]:
+    """(candidate fold, rival fold) for the origins marked out-of-sample in both."""
+
+    def marked(section: Any) -> dict[str, Mapping[str, Any]]:
+        folds = section.get("folds") if isinstance(section, Mapping) else None
+        if not isinstance(folds, list):
+            return {}
+        return {
+            str(f.get("origin")): f
+            for f in folds
+            if isinstance(f, Mapping) and f.get("out_of_sample") is True
+        }
+
+    mine, theirs = marked(candidate), marked(rival)
+    return [(mine[o], theirs[o]) for o in sorted(set(mine) & set(theirs))]
+
+
 def judge(
     metrics: Mapping[str, Any],
     policy: GatePolicy,
@@ -255,6 +352,8 @@ def judge(
 
     ``champion_present``: the run started with a production model to beat (the run
     record's ``champion``). Then metrics without a champion section fail closed.
+    The comparison window is :func:`comparison`'s: only data neither model's parameters
+    were estimated on.
     """
     schema = metrics.get("schema") if isinstance(metrics, Mapping) else None
     if schema != METRICS_SCHEMA:
@@ -267,9 +366,10 @@ def judge(
         )
     candidate = metrics.get("candidate")
     missing = [
-        f"candidate backtest {k}"
+        f"candidate {window} {k}"
+        for window in ("backtest", "holdout")
         for k in REQUIRED_METRICS
-        if _number(candidate, "backtest", k) is None
+        if _number(candidate, window, k) is None
     ]
     rival_name = "champion" if champion_present else "seasonal naive"
     rival = metrics.get("champion") if champion_present else metrics.get("baseline")
@@ -282,25 +382,25 @@ def judge(
         return _fail(
             "metrics_present", f"metrics missing or not finite: {', '.join(missing)}", policy
         )
-    mase = _number(candidate, "backtest", "mase")
-    rival_mase = _number(rival, "backtest", "mase")
-    assert mase is not None and rival_mase is not None
+    window = comparison(candidate, rival, rival_name) if champion_present else _all_folds(metrics)
+    if isinstance(window, str):
+        return _fail("metrics_present", f"metrics missing or not finite: {window}", policy)
     checks: list[Check] = []
     if champion_present:
         margin = policy.min_improvement
-        checks.append(_beats("beats_champion", mase, rival_mase, margin, "champion"))
-        checks.append(_significance(candidate, rival, policy))
+        checks.append(_beats("beats_champion", window, margin, "champion"))
+        checks.append(_significance(window, policy))
     else:
         checks.append(
             _beats(
                 "beats_seasonal_naive",
-                mase,
-                rival_mase,
+                window,
                 policy.first_model_min_improvement,
                 "seasonal naive",
             )
         )
     if policy.max_mase is not None:
+        mase = window.mase
         below = mase < policy.max_mase
         checks.append(
             Check(
@@ -308,13 +408,15 @@ def judge(
                 mase,
                 policy.max_mase,
                 "pass" if below else "fail",
-                f"backtest MASE {mase:.3f} {'<' if below else '>='} ceiling {policy.max_mase:g}",
+                f"backtest MASE {mase:.3f} {'<' if below else '>='} ceiling "
+                f"{policy.max_mase:g} {window.words}",
             )
         )
-    return Verdict(tuple(checks), policy.describe())
+    return Verdict(tuple(checks), policy.describe(), window.words)
 
 
-def _beats(name: str, mase: float, rival: float, margin: float, rival_name: str) -> Check:
+def _beats(name: str, window: Comparison, margin: float, rival_name: str) -> Check:
+    mase, rival = window.mase, window.rival_mase
     limit = rival * (1 - margin)
     passed = mase < limit
     needs = f"needs < {limit:.3f}" if margin else "needs strictly lower"
@@ -324,22 +426,35 @@ def _beats(name: str, mase: float, rival: float, margin: float, rival_name: str)
         mase,
         limit,
         "pass" if passed else "fail",
-        f"backtest MASE {mase:.3f} {verb} {rival_name} {rival:.3f} ({needs})",
+        f"backtest MASE {mase:.3f} {verb} {rival_name} {rival:.3f} ({needs}) {window.words}",
     )
 
 
-def _significance(candidate: Any, champion: Any, policy: GatePolicy) -> Check:
+def _significance(window: Comparison, policy: GatePolicy) -> Check:
     name = "not_worse_than_champion"
     if not policy.tests_significance:
         return Check(name, None, None, "skip", "paired test disabled by the gate settings")
     alpha = float(policy.significance or 0)
+    if window.origins < 2:
+        return Check(
+            name,
+            None,
+            alpha,
+            "skip",
+            f"paired test not applicable {window.words}: one forecast origin (its errors are "
+            "steps 1..h of one forecast, serially dependent, so no variance can be estimated); "
+            "the MASE comparison decides (a backtest horizon shorter than the model horizon "
+            "gives several out-of-sample folds)",
+        )
     try:
+        candidate = [a for a, _ in window.pairs]
+        champion = [b for _, b in window.pairs]
         if policy.test == "dm":
             pairs = _paired_errors(candidate, champion)
             test = diebold_mariano(
                 [a for a, _ in pairs],
                 [b for _, b in pairs],
-                horizon=max(_horizons(candidate)),
+                horizon=max(len(_errors(f)) for f in candidate),
                 loss=policy.loss,
             )
         else:
@@ -352,8 +467,8 @@ def _significance(candidate: Any, champion: Any, policy: GatePolicy) -> Check:
         test.p_value,
         alpha,
         "fail" if worse else "pass",
-        f"{test.name}: statistic {test.statistic:.3f}, one-sided p = {test.p_value:.3f} "
-        f"that the candidate is worse {'<' if worse else '>='} {alpha:g}"
+        f"{test.name} {window.words}: statistic {test.statistic:.3f}, one-sided p = "
+        f"{test.p_value:.3f} that the candidate is worse {'<' if worse else '>='} {alpha:g}"
         + (" (candidate significantly worse)" if worse else ""),
     )
 
@@ -376,15 +491,6 @@ class TestResult:
     __test__ = False
 
 
-def _folds(section: Any) -> list[Mapping[str, Any]]:
-    folds = section.get("folds") if isinstance(section, Mapping) else None
-    if not isinstance(folds, list) or not folds:
-        raise TestUnavailable("the metrics have no backtest folds")
-    if not all(isinstance(f, Mapping) for f in folds):
-        raise TestUnavailable("a backtest fold is not an object")
-    return folds
-
-
 def _errors(fold: Mapping[str, Any]) -> list[float]:
     errors = fold.get("errors")
     if not isinstance(errors, list) or not errors:
@@ -395,14 +501,12 @@ def _errors(fold: Mapping[str, Any]) -> list[float]:
     return values
 
 
-def _horizons(section: Any) -> list[int]:
-    return [len(_errors(f)) for f in _folds(section)]
-
-
-def _paired_errors(candidate: Any, champion: Any) -> list[tuple[float, float]]:
+def _paired_errors(
+    candidate: Sequence[Mapping[str, Any]], champion: Sequence[Mapping[str, Any]]
+) -> list[tuple[float, float]]:
     """(candidate error, champion error) per point, pooled over folds matched by origin."""
-    mine = {str(f.get("origin")): _errors(f) for f in _folds(candidate)}
-    theirs = {str(f.get("origin")): _errors(f) for f in _folds(champion)}
+    mine = {str(f.get("origin")): _errors(f) for f in candidate}
+    theirs = {str(f.get("origin")): _errors(f) for f in champion}
     if set(mine) != set(theirs):
         raise TestUnavailable("candidate and champion were backtested on different origins")
     pairs: list[tuple[float, float]] = []
@@ -413,9 +517,9 @@ def _paired_errors(candidate: Any, champion: Any) -> list[tuple[float, float]]:
     return pairs
 
 
-def _fold_mases(section: Any) -> dict[str, float]:
+def _fold_mases(folds: Sequence[Mapping[str, Any]]) -> dict[str, float]:
     result = {}
-    for fold in _folds(section):
+    for fold in folds:
         value = _number(fold, "mase")
         if value is None:
             raise TestUnavailable(f"fold {fold.get('origin')!r} has no finite MASE")

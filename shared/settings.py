@@ -94,6 +94,7 @@ class Settings:
     gate: GatePolicy = field(default_factory=GatePolicy)
     azureml: AzureMLSettings | None = None
     on_azure: bool = False
+    telemetry_connection_string: str | None = None  # APPLICATIONINSIGHTS_CONNECTION_STRING
     trust: TrustSettings = field(default_factory=lambda: TrustSettings())
 
     @classmethod
@@ -185,6 +186,7 @@ class Settings:
             backend=backend,
             local_events_url=events_url or None,
             gate=gate,
+            telemetry_connection_string=env.get("APPLICATIONINSIGHTS_CONNECTION_STRING") or None,
             trust=trust,
             **optional,
         )

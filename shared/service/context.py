@@ -100,10 +100,31 @@ class Context:
             return None
 
     def ledger(self, model: str, kind: str, outcome: Outcome, **extra: Any) -> None:
-        """Append one decision to the model's ledger (the audit trail)."""
+        """Append one decision to the model's ledger (the audit trail), and log it as a
+        structured record with its metrics (shared/telemetry.py)."""
+        from datetime import datetime
+
+        from shared import telemetry
+
         now = self.clock.now()
         key = f"ledger/{model}/{now:%Y%m%dT%H%M%S%fZ}-{uuid.uuid4().hex[:8]}.json"
         self.state.create(key, {"at": now.isoformat(), "kind": kind, **outcome.as_dict(), **extra})
+        started = None
+        if telemetry.enabled() and kind in ("run", "gate") and outcome.run_key:
+            with contextlib.suppress(NotFound, KeyError, TypeError, ValueError):
+                run = self.state.get(f"runs/{outcome.run_key}.json")[0]
+                started = datetime.fromisoformat(run["created_at"])
+        telemetry.decision(
+            model=model,
+            kind=kind,
+            action=outcome.action,
+            reason=outcome.reason,
+            run_key=outcome.run_key,
+            details=outcome.details,
+            extra=extra,
+            run_started_at=started,
+            now=now,
+        )
 
     def dead_letter(
         self,

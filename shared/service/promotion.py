@@ -13,6 +13,20 @@ promotion only registers.
 Every alias move writes a history document ``history/<model>/<time>-<id>.json`` (who or
 what, when, why, from which version to which, run key).
 
+**Refresh** (production stays current after a refusal): when the gate refuses the
+candidate and production still points at the champion the run was compared with (and is
+not pinned), the evaluate step's ``metrics/champion_refreshed/`` folder (the champion's
+stored parameters applied to all the run's data, never re-estimated) is registered as a
+new version — tags ``run_key`` = ``<run key>-refresh`` (so it never collides with the
+candidate's registration of the same run), ``refresh_of`` = the champion's version,
+``gate`` = ``refresh`` — and production moves to it by compare-and-swap (history action
+``refresh``). Same model, same parameters; only its state now ends at the run's last
+observation, so its forecasts start after the data instead of at the champion's old data
+end. A pinned production is frozen: nothing is refreshed (the operator chose that version).
+
+Every version has ``model_folder`` (tag and lineage): the datastore URI of its model
+folder, which the next run takes as its ``champion`` input.
+
 Every step is safe to repeat: registration first looks for a version already registered
 for the run key, promotion is a compare-and-swap on the alias ETag read before
 registering, and a promotion whose history document is missing gets it on the retry.
@@ -115,6 +129,10 @@ def finalise_completed(model: str, key: str, record: Mapping[str, Any], ctx: Con
     )
     ctx.update_run(key, {"model_version": version.version})
     promoted, reason = _promote(model, key, metrics, verdict, champion, alias, version, ctx)
+    refreshed: int | None = None
+    if not verdict.passed:
+        refreshed, note = refresh_production(model, key, record, metrics, verdict, alias, ctx)
+        reason = f"{reason}; {note}" if note else reason
     action = "promoted" if promoted else "rejected" if not verdict.passed else "registered"
     ctx.update_run(
         key,
@@ -125,12 +143,15 @@ def finalise_completed(model: str, key: str, record: Mapping[str, Any], ctx: Con
             "promoted": promoted,
             "promotion": reason,
             "previous_champion": alias.version,
+            "refreshed_version": refreshed,
             "report_url": report_url,
             "finalised": True,
         },
     )
     mase = ((metrics.get("candidate") or {}).get("backtest") or {}).get("mase")
     details = {"version": version.version, "backtest_mase": mase, "report_url": report_url}
+    if refreshed is not None:
+        details["refreshed_version"] = refreshed
     outcome = Outcome(model, action, reason, run_key=key, details=details)
     ctx.ledger(model, "gate", outcome, gate=verdict.as_record())
     log.info(
@@ -148,19 +169,22 @@ def _register(
     report_url: str,
     ctx: Context,
 ) -> ModelVersion:
+    folder = ctx.artifacts.uri(f"retrain/{key}/model/")
     tags = {
         "run_key": key,
         "gate": "passed" if verdict.passed else "rejected",
         "code_version": ctx.code_version,
+        "model_folder": folder,
     }
     if isinstance(metrics.get("data_end"), str):
         tags["data_end"] = metrics["data_end"]
     return ctx.registry.register(
         model,
-        artifact_uri=ctx.artifacts.uri(f"retrain/{key}/model/"),
+        artifact_uri=folder,
         tags=tags,
         lineage={
             "run_key": key,
+            "model_folder": folder,
             "pipeline_run_id": record.get("pipeline_run_id"),
             "snapshot": record.get("snapshot"),
             "snapshot_manifest_uri": ctx.artifacts.uri(f"retrain/{key}/snapshot.json"),
@@ -292,6 +316,170 @@ def _ensure_history(
 
 
 def registered_version(model: str, key: str, ctx: Context) -> ModelVersion | None:
-    """The version an earlier, interrupted finalisation registered for this run."""
+    """The version an earlier, interrupted finalisation registered for this run (for
+    ``<run key>-refresh``: the run's refreshed champion)."""
     found = [v for v in ctx.registry.list_versions(model) if v.tags.get("run_key") == key]
     return found[-1] if found else None
+
+
+REFRESH_SUFFIX = "-refresh"
+REFRESH_ACTION = "refresh"
+
+
+def refresh_production(
+    model: str,
+    key: str,
+    record: Mapping[str, Any],
+    metrics: Mapping[str, Any],
+    verdict: Verdict,
+    alias: AliasState,
+    ctx: Context,
+) -> tuple[int | None, str | None]:
+    """After the gate refused run ``key``'s candidate: register the champion refreshed on
+    the run's data and move production to it, by compare-and-swap against the champion the
+    run was compared with (``alias`` is the state read before registering). Returns (the
+    version production now points at because of this run, or None; a note for the reason,
+    or None when there was nothing to refresh). Safe to repeat."""
+    champion = record.get("champion")
+    expected = champion.get("version") if isinstance(champion, Mapping) else None
+    refreshed = metrics.get("champion_refreshed")
+    if expected is None or not isinstance(refreshed, Mapping):
+        return None, None  # first model, or the champion could not be re-scored/refreshed
+    folder = refreshed.get("folder")
+    if not isinstance(folder, str) or not folder or "/" in folder.strip("/"):
+        return None, f"not refreshed: metrics.json names no usable refreshed folder ({folder!r})"
+    existing = registered_version(model, key + REFRESH_SUFFIX, ctx)
+    if existing is not None and alias.version == existing.version:
+        _ensure_refresh_history(model, key, expected, existing, ctx)
+        return existing.version, f"production refreshed: v{expected} -> v{existing.version}"
+    pin = get_pin(ctx, model)
+    if pin is not None:
+        return None, f"not refreshed: production is pinned at v{pin.get('version')}"
+    if alias.version != expected:
+        return None, (
+            f"not refreshed: production moved from v{expected} to {_v(alias.version)} since "
+            "this run started"
+        )
+    production = ctx.registry.get_version(model, expected)
+    mine, theirs = _time(metrics.get("data_end")), _time(_data_end(production))
+    if mine is None:
+        return None, "not refreshed: the run's metrics have no data_end"
+    if theirs is not None and mine <= theirs:
+        return None, (
+            f"not refreshed: production v{expected}'s data already ends {theirs.date()} "
+            f"(this run's: {mine.date()})"
+        )
+    path = f"retrain/{key}/metrics/{folder.strip('/')}/"
+    try:
+        ctx.artifacts.read_json(path + "model.json")
+    except NotFound:
+        return None, f"not refreshed: no model.json in {path}"
+    version = existing or _register_refresh(
+        model, key, record, metrics, verdict, production, path, ctx
+    )
+    try:
+        ctx.registry.set_alias(model, PRODUCTION, version.version, etag=alias.etag)
+    except ConflictError:
+        return None, (
+            f"refreshed champion registered as v{version.version} only: the production alias "
+            "moved while this run was being finalised"
+        )
+    _record_refresh(model, key, expected, version, ctx)
+    return version.version, (
+        f"production refreshed: v{expected} -> v{version.version} (v{expected}'s parameters, "
+        f"state to {mine.date()})"
+    )
+
+
+def _register_refresh(
+    model: str,
+    key: str,
+    record: Mapping[str, Any],
+    metrics: Mapping[str, Any],
+    verdict: Verdict,
+    production: ModelVersion,
+    path: str,
+    ctx: Context,
+) -> ModelVersion:
+    folder = ctx.artifacts.uri(path)
+    data_end = str(metrics.get("data_end"))
+    refresh_key = key + REFRESH_SUFFIX
+    refreshed = metrics.get("champion_refreshed") or {}
+    return ctx.registry.register(
+        model,
+        artifact_uri=folder,
+        tags={
+            "run_key": refresh_key,
+            "refresh_of": str(production.version),
+            "gate": REFRESH_ACTION,
+            "code_version": ctx.code_version,
+            "data_end": data_end,
+            "model_folder": folder,
+        },
+        lineage={
+            "run_key": refresh_key,
+            "lineage": f"state refreshed from v{production.version} to data_end {data_end}",
+            "refresh_of": production.version,
+            "refresh_of_run_key": production.tags.get("run_key")
+            or production.lineage.get("run_key"),
+            "refreshed_by_run": key,
+            # Not ``pipeline_run_id``: the Azure ML registry adapter registers a version
+            # with one from that job's ``model`` output, the candidate's folder.
+            "source_pipeline_run_id": record.get("pipeline_run_id"),
+            "refused_candidate": {"run_key": key, "gate": verdict.as_record()},
+            "snapshot": record.get("snapshot"),
+            "snapshot_manifest_uri": ctx.artifacts.uri(f"retrain/{key}/snapshot.json"),
+            "trigger": record.get("trigger"),
+            "champion": record.get("champion"),
+            "data_end": data_end,
+            "params_end": refreshed.get("params_end") if isinstance(refreshed, Mapping) else None,
+            # This version's own evidence is the run's champion section; no candidate.
+            "metrics": {k: v for k, v in metrics.items() if k not in ("candidate", "model")},
+            "metrics_uri": ctx.artifacts.uri(f"retrain/{key}/metrics/"),
+            "model_folder": folder,
+            "model_json_uri": ctx.artifacts.uri(path + "model.json"),
+            "report_url": run_report_path(key),
+            "pipeline_definition_sha256": ctx.pipeline_sha256,
+            "code_version": ctx.code_version,
+        },
+    )
+
+
+def _record_refresh(
+    model: str, key: str, previous: int, version: ModelVersion, ctx: Context, **extra: Any
+) -> None:
+    record_history(
+        ctx,
+        model,
+        action=REFRESH_ACTION,
+        by=GATE_ACTOR,
+        reason=(
+            f"the gate refused run {key}'s candidate; v{previous}'s parameters applied to the "
+            f"run's data (to {version.tags.get('data_end')}), not re-estimated"
+        ),
+        from_version=previous,
+        to_version=version.version,
+        run_key=key,
+        report_url=run_report_path(key),
+        **extra,
+    )
+
+
+def _ensure_refresh_history(
+    model: str, key: str, previous: int, version: ModelVersion, ctx: Context
+) -> None:
+    for entry in list_history(ctx, model):
+        if entry.get("run_key") == key and entry.get("to_version") == version.version:
+            return
+    _record_refresh(model, key, previous, version, ctx, note="written on a repeated finalisation")
+
+
+def _data_end(version: ModelVersion) -> Any:
+    """Where a version's data ends: its lineage's ``data_end``, else its metrics'."""
+    metrics = version.lineage.get("metrics")
+    from_metrics = metrics.get("data_end") if isinstance(metrics, Mapping) else None
+    return version.lineage.get("data_end") or from_metrics
+
+
+def _v(version: int | None) -> str:
+    return f"v{version}" if version is not None else "none"

@@ -546,11 +546,12 @@ def _champion(model: str, ctx: Context) -> JSON | None:
         return None
     version = ctx.registry.get_version(model, alias.version)
     champion_key = version.tags.get("run_key") or version.lineage.get("run_key")
-    return {
-        "version": alias.version,
-        "run_key": champion_key,
-        "model_uri": ctx.artifacts.uri(f"retrain/{champion_key}/model/") if champion_key else None,
-    }
+    # Every version names its model folder (a refreshed champion's is not retrain/<key>/model/);
+    # versions registered before that was recorded are found by their run key.
+    folder = version.tags.get("model_folder") or version.lineage.get("model_folder")
+    if not folder and champion_key:
+        folder = ctx.artifacts.uri(f"retrain/{champion_key}/model/")
+    return {"version": alias.version, "run_key": champion_key, "model_uri": folder or None}
 
 
 def _launch(

@@ -156,7 +156,7 @@ def test_first_model_schema_2_without_champion(co2):
         assert [f["origin"] for f in section["folds"]] == backtest["origins"]
         assert all(len(f["errors"]) == 24 for f in section["folds"])
         assert len(section["holdout_errors"]) == 24
-        # Transitional schema 1 keys mirror the holdout.
+        # Transitional schema 1 keys mirror the holdout (one e2e reader left).
         assert {k: section[k] for k in METRICS} == section["holdout"]
     assert metrics["baseline"]["name"] == "seasonal_naive"
     candidate = metrics["candidate"]
@@ -166,7 +166,43 @@ def test_first_model_schema_2_without_champion(co2):
     )
     # The last fold is the holdout when the backtest horizon is the model horizon.
     assert candidate["folds"][-1]["errors"] == pytest.approx(candidate["holdout_errors"])
+    # Only the holdout is out-of-sample for the evaluation fit (estimated on the training
+    # split); seasonal naive has no parameters, so everything is out-of-sample for it.
+    assert [f["out_of_sample"] for f in candidate["folds"]] == [False] * 5 + [True]
+    assert candidate["holdout_out_of_sample"] is True
+    assert candidate["params_end"] == "1999-12-01T00:00:00"
+    baseline = metrics["baseline"]
+    assert all(f["out_of_sample"] for f in baseline["folds"]) and baseline["params_end"] is None
+    assert metrics["champion_refreshed"] is None and result.refreshed is None
     json.dumps(metrics)
+
+
+def test_out_of_sample_marks_follow_each_models_parameter_estimation_end(co2):
+    train, holdout = split(co2)
+    champion = fixed_model(train.iloc[:-36], params=(0.1, -0.3, -0.6))
+    result = evaluate.evaluate(
+        train,
+        holdout,
+        fixed_model(train),
+        season_length=12,
+        champion=champion,
+        champion_params_end="1996-12-01T00:00:00",
+        backtest_horizon=12,
+    )
+    origins = result.metrics["backtest"]["origins"]
+    candidate, rival = result.metrics["candidate"], result.metrics["champion"]
+    # A fold is out-of-sample when its first target comes after the parameters' data end.
+    assert [f["out_of_sample"] for f in candidate["folds"]] == [o >= "1999-12" for o in origins]
+    assert [f["out_of_sample"] for f in rival["folds"]] == [o >= "1996-12" for o in origins]
+    assert sum(f["out_of_sample"] for f in candidate["folds"]) == 2
+    assert rival["params_end"] == "1996-12-01T00:00:00" and rival["holdout_out_of_sample"]
+    # Unknown: nothing counts as out-of-sample for the champion.
+    unknown = evaluate.evaluate(
+        train, holdout, fixed_model(train), season_length=12, champion=champion
+    )
+    assert not any(f["out_of_sample"] for f in unknown.metrics["champion"]["folds"])
+    assert unknown.metrics["champion"]["holdout_out_of_sample"] is False
+    assert unknown.metrics["champion"]["params_end"] is None
 
 
 def test_the_champion_is_applied_with_its_stored_parameters_never_refit(co2):
@@ -323,6 +359,8 @@ def test_main_writes_metrics_and_plot_with_a_champion(tmp_path, co2):
     assert metrics["champion_model"]["train_end"] == "1997-12-01T00:00:00"
     assert metrics["model"]["final_fit"]["train_end"] == "2001-12-01T00:00:00"
     assert metrics["run_key"] == "co2-1"
+    assert metrics["champion_model"]["params_end"] == "1997-12-01T00:00:00"
+    assert metrics["champion"]["params_end"] == "1997-12-01T00:00:00"
     assert (tmp_path / "metrics" / "forecast.png").stat().st_size > 10_000
     title = evaluate.plot_title(metrics, "co2-1")
     assert "ARIMA(1,1,1)(0,1,1)[12]" in title and "run co2-1" in title and "champion" in title
@@ -427,3 +465,44 @@ def test_mlflow_failures_and_absence_never_fail_the_step(tmp_path, co2, monkeypa
     assert not evaluate.log_to_mlflow(metrics, tmp_path / "metrics", RecordingMlflow(fail=True))
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     assert evaluate.import_mlflow() is None
+
+
+def test_the_champion_refreshed_on_all_the_data_is_a_model_folder(tmp_path, co2):
+    write_inputs(tmp_path, co2)
+    champion = write_champion(tmp_path / "champion", co2.loc[:"1997"])
+    code, metrics = run_main(tmp_path, "--champion", str(champion), "--run_key", "co2-2")
+    assert code == 0
+    assert metrics["champion_refreshed"] == {
+        "folder": "champion_refreshed",
+        "data_end": "2001-12-01T00:00:00",
+        "params_end": "1997-12-01T00:00:00",
+    }
+    folder = tmp_path / "metrics" / "champion_refreshed"
+    refreshed = pickle.loads((folder / "model.pkl").read_bytes())
+    stored = pickle.loads((champion / "model.pkl").read_bytes())
+    # The same parameters, its state now at the last observation: the forecast starts
+    # right after it, and is exactly the stored model filtered over all the data.
+    assert np.array_equal(refreshed.params.to_numpy(), stored.params.to_numpy())
+    forecast = refreshed.get_forecast(12).predicted_mean
+    assert forecast.index[0] == pd.Timestamp("2002-01-01")
+    expected = stored.apply(co2, refit=False).get_forecast(12).predicted_mean
+    assert np.allclose(forecast.to_numpy(), expected.to_numpy())
+    info = json.loads((folder / "model.json").read_text())
+    assert info["frequency"] == "MS"
+    assert (info["train_end"], info["params_end"]) == ("2001-12-01T00:00:00", "1997-12-01T00:00:00")
+    assert info["refreshed"]["run_key"] == "co2-2"
+    assert info["refreshed"]["data_end"] == "2001-12-01T00:00:00"
+    # It serves as the next run's champion: the parameters' end, not the state's, decides
+    # what is out-of-sample for it.
+    _, description = evaluate.load_champion(folder, "MS")
+    assert description["params_end"] == "1997-12-01T00:00:00"
+    code, again = run_main(tmp_path, "--champion", str(folder))
+    assert code == 0 and again["champion"]["params_end"] == "1997-12-01T00:00:00"
+    assert again["champion"]["holdout"] == pytest.approx(metrics["champion"]["holdout"])
+
+
+def test_no_refreshed_folder_without_a_scored_champion(tmp_path, co2):
+    write_inputs(tmp_path, co2)
+    code, metrics = run_main(tmp_path)
+    assert code == 0 and metrics["champion_refreshed"] is None
+    assert not (tmp_path / "metrics" / "champion_refreshed").exists()

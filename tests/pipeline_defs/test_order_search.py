@@ -225,3 +225,104 @@ def test_the_final_fit_re_estimates_the_chosen_order_on_all_the_data():
     forecast = final.results.get_forecast(2).predicted_mean
     assert forecast.index[0] == pd.Timestamp("2002-01-01")
     assert final.criterion is not None and np.isfinite(final.criterion)
+
+
+# --------------------------------------------------------------------------------------------
+# Issue 11: what the search reaches
+
+
+def test_seasonal_strength_is_the_one_r_and_statsforecast_compute():
+    """R's nsdiffs(test="seas"): STL with a locally constant seasonal smoother, ddof=1.
+
+    The expected value is statsforecast 2.1.1's ``seas_heuristic`` on the same series
+    (the statsmodels default seasonal_deg=1 gave 0.30 here, and 0.05-0.2 too much on short
+    monthly series, enough to difference seasonally where R does not).
+    """
+    ibo = sm.datasets.danish_data.load_pandas().data["ibo"].to_numpy(dtype=float)
+    assert order_search.seasonal_strength(ibo, 4) == pytest.approx(0.20366203639583558, rel=1e-9)
+    assert order_search.choose_sd(ibo, 4)[0] == 0
+
+
+def test_exact_refits_go_down_the_ranking_past_unusable_ones(nile):
+    """Refits that are unusable are replaced by the next candidates in CSS order."""
+    prepared = order_search._prepare(nile.to_numpy()[:40])
+    runner = order_search._Runner(1, "serial")
+    search = order_search._Search(prepared, 1, 60.0, runner, None)
+    w = np.diff(prepared.filled) / prepared.scale
+    # Three candidates whose exact fit cannot work (a season longer than the series),
+    # ranked first, then ordinary ones.
+    broken = [order_search._Spec(0, 0, 0, 0, 1, q, 50, False) for q in (0, 1, 2)]
+    good = [order_search._Spec(p, 1, q, 0, 0, 0, 1, False) for p, q in ((0, 1), (1, 0), (1, 1))]
+    ranked = [
+        order_search._Fit(s, "ok", float(i), "", 0.0, "css") for i, s in enumerate(broken)
+    ] + [order_search._fit_css(w, s) for s in good]
+
+    chosen = search.refit(ranked)
+
+    exact = [c for c in search.tried if c.method == "ml"]
+    assert [c.status for c in exact[:3]] == ["failed"] * 3
+    assert len(exact) == order_search.MAX_EXACT_ATTEMPTS
+    assert {(c.order, c.seasonal_order) for c in exact[3:]} == {
+        (s.order, s.seasonal_order) for s in good
+    }
+    assert chosen is not None and chosen[0].spec in good and chosen[0].method == "ml"
+
+
+def test_exact_refits_stop_once_enough_are_usable(nile):
+    prepared = order_search._prepare(nile.to_numpy())
+    search = order_search._Search(prepared, 1, 60.0, order_search._Runner(1, "serial"), None)
+    w = np.diff(prepared.filled) / prepared.scale
+    specs = [order_search._Spec(p, 1, q, 0, 0, 0, 1, False) for p in range(3) for q in range(2)]
+    fits = [order_search._fit_css(w, s) for s in specs]
+    ranked = sorted((f for f in fits if f.criterion is not None), key=lambda f: f.criterion)
+    search.refit(ranked)
+    exact = [c for c in search.tried if c.method == "ml"]
+    assert len(exact) == order_search.N_EXACT_REFITS
+    assert all(c.criterion is not None for c in exact)
+
+
+def test_an_exact_fit_stuck_at_the_unit_root_boundary_is_stopped_early():
+    """Cyprus' fertility rate: exact ML drives ARIMA(3,1,2)'s MA root onto the unit circle."""
+    data = sm.datasets.fertility.load_pandas().data
+    years = [c for c in data.columns if c.isdigit()]
+    row = data.loc[data["Country Code"] == "CYP", years].to_numpy(dtype=float).ravel()
+    y = row[~np.isnan(row)][:-6]
+    prepared = order_search._prepare(y)
+    spec = order_search._Spec(3, 1, 2, 0, 0, 0, 1, False)
+    css = order_search._fit_css(np.diff(prepared.filled) / prepared.scale, spec)
+    assert css.status == "ok"
+
+    exact = order_search._fit_exact(prepared.scaled_endog, spec, css.params, maxiter=100)
+
+    assert exact.status == "failed" and exact.criterion is None
+    assert "MA root modulus" in exact.message
+    assert f"{order_search.BOUNDARY_PATIENCE} optimiser iterations in a row" in exact.message
+
+
+def test_the_benchmark_scores_seasonal_naive_and_counts_wins_losses_and_ties():
+    from bench import order_search as bench
+
+    train = np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0])
+    assert bench.seasonal_naive(train, 4, 6).tolist() == [5.0, 6.0, 7.0, 8.0, 5.0, 6.0]
+    assert bench.seasonal_naive(train, 1, 3).tolist() == [8.0, 8.0, 8.0]
+
+    def row(ours: float, autoarima: float, naive: float) -> dict:
+        timed = {"smape": 0.0, "seconds": 1.0, "model": ""}
+        return {
+            "ours": {**timed, "mase": ours, "seconds": 0.25},
+            "autoarima": {**timed, "mase": autoarima},
+            "seasonal_naive": {"mase": naive, "smape": 0.0},
+        }
+
+    rows = [row(0.5, 0.7, 1.0), row(0.9, 0.8, 0.85), row(0.6, 0.6 + bench.TIE_MASE / 2, 2.0)]
+    summary = bench.summarise(rows, {"ours": None, "autoarima": None})
+    assert summary["ours_vs_autoarima"] | {"tie_mase": 0} == {
+        "wins": 1,
+        "losses": 1,
+        "ties": 1,
+        "tie_mase": 0,
+    }
+    assert summary["median_mase"]["ours"] == pytest.approx(0.6)
+    assert summary["mean_mase"]["seasonal_naive"] == pytest.approx(3.85 / 3)
+    assert summary["worse_than_seasonal_naive"] == {"ours": 1, "autoarima": 0}
+    assert summary["time_ratio_ours_autoarima"] == pytest.approx(0.25)

@@ -29,6 +29,26 @@ def checks(verdict):
     return {c.name: c for c in verdict.checks}
 
 
+def out_of_sample(metrics, *, candidate=(), champion=(), baseline=None):
+    """Mark folds (by index) out-of-sample in each section, as the evaluate step does;
+    seasonal naive is out-of-sample everywhere unless told otherwise."""
+    marks = {"candidate": set(candidate), "champion": set(champion), "baseline": baseline}
+    for who, which in marks.items():
+        section = metrics.get(who)
+        if section is None:
+            continue
+        for i, fold in enumerate(section["folds"]):
+            fold["out_of_sample"] = True if which is None else i in which
+    return metrics
+
+
+def varied(metrics, who, mases):
+    """Give ``who``'s folds these MASE values (the section's own stay as they are)."""
+    for fold, value in zip(metrics[who]["folds"], mases, strict=True):
+        fold["mase"] = value
+    return metrics
+
+
 # ------------------------------------------------------------------ first model
 
 
@@ -43,8 +63,18 @@ def test_first_model_must_beat_seasonal_naive_on_the_backtest():
         "pass",
     )
     assert verdict.reason == (
-        "passed: backtest MASE 0.800 beats seasonal naive 1.000 (needs strictly lower)"
+        "passed: backtest MASE 0.800 beats seasonal naive 1.000 (needs strictly lower) "
+        "on all 3 backtest folds"
     )
+    assert verdict.window == "on all 3 backtest folds"
+
+
+def test_first_model_is_judged_on_all_folds_not_only_the_out_of_sample_ones():
+    # Whether a model beats having none: six origins are less noisy than the holdout alone.
+    metrics = out_of_sample(metrics_v2(candidate=0.8, baseline=1.0, folds=4), candidate=(3,))
+    metrics["candidate"]["holdout"]["mase"] = 1.2
+    verdict = judge(metrics, GatePolicy(), champion_present=False)
+    assert verdict.passed and checks(verdict)["beats_seasonal_naive"].value == 0.8
 
 
 def test_first_model_worse_than_naive_is_rejected():
@@ -70,12 +100,45 @@ def test_no_ceiling_by_default_a_hard_year_can_promote():
 
 
 def test_better_than_the_champion_passes_with_the_test():
-    verdict = judge(metrics_v2(candidate=0.9, champion=1.0), GatePolicy(), champion_present=True)
+    metrics = out_of_sample(
+        metrics_v2(candidate=0.9, champion=1.0), candidate=(1, 2), champion=(1, 2)
+    )
+    verdict = judge(metrics, GatePolicy(), champion_present=True)
     assert verdict.passed
     found = checks(verdict)
     assert found["beats_champion"].result == "pass"
     test = found["not_worse_than_champion"]
     assert test.result == "pass" and test.threshold == 0.05 and test.value > 0.5
+    assert verdict.window == "on 2 backtest folds out-of-sample for both"
+
+
+def test_only_folds_out_of_sample_for_both_are_compared():
+    # Fold 0 is in-sample for both, fold 1 only for the champion (its parameters saw it),
+    # folds 2-3 for neither: only those two count, whatever happened on the others.
+    metrics = metrics_v2(candidate=0.9, champion=1.0, folds=4)
+    out_of_sample(metrics, candidate=(1, 2, 3), champion=(2, 3))
+    varied(metrics, "candidate", [0.1, 0.1, 1.0, 1.2])
+    varied(metrics, "champion", [2.0, 2.0, 0.9, 1.1])
+    verdict = judge(metrics, GatePolicy(significance=None), champion_present=True)
+    assert not verdict.passed
+    check = checks(verdict)["beats_champion"]
+    assert (check.value, check.threshold) == (pytest.approx(1.1), pytest.approx(1.0))
+
+
+def test_without_out_of_sample_folds_the_holdout_decides_and_the_test_is_not_applicable():
+    # The default backtest: every fold but the holdout in-sample for the candidate, and the
+    # holdout partly seen by the champion's parameters. The backtest's folds favour the
+    # candidate; the holdout decides.
+    metrics = out_of_sample(metrics_v2(candidate=0.5, champion=1.0, folds=3), candidate=(2,))
+    metrics["candidate"]["holdout"]["mase"] = 1.05
+    verdict = judge(metrics, GatePolicy(), champion_present=True)
+    assert not verdict.passed
+    assert "backtest MASE 1.050 is worse than champion 1.000" in verdict.reason
+    assert verdict.window == "on the holdout"
+    test = checks(verdict)["not_worse_than_champion"]
+    assert test.result == "skip" and "one forecast origin" in test.sentence
+    metrics["candidate"]["holdout"]["mase"] = 0.95
+    assert judge(metrics, GatePolicy(), champion_present=True).passed
 
 
 def test_the_champion_is_the_rival_not_seasonal_naive():
@@ -115,6 +178,7 @@ def test_significance_on_refuses_a_candidate_the_test_finds_worse():
         candidate_errors=SPIKY,
         champion_errors=FLAT,
     )
+    out_of_sample(metrics, candidate=range(6), champion=range(6))
     verdict = judge(metrics, GatePolicy(significance=0.05), champion_present=True)
     assert not verdict.passed
     test = checks(verdict)["not_worse_than_champion"]
@@ -140,7 +204,11 @@ def test_significance_off_lets_the_margin_decide():
 
 def test_paired_t_over_folds_is_available():
     policy = GatePolicy(test="paired")
-    verdict = judge(metrics_v2(candidate=0.9, champion=1.0), policy, champion_present=True)
+    metrics = out_of_sample(
+        metrics_v2(candidate=0.9, champion=1.0), candidate=(1, 2), champion=(1, 2)
+    )
+    varied(metrics, "candidate", [0.9, 0.85, 0.95])
+    verdict = judge(metrics, policy, champion_present=True)
     assert verdict.passed
     assert "paired t over folds" in verdict.reason
     assert "paired t-test over per-fold MASE" in verdict.policy
@@ -156,7 +224,11 @@ def test_champion_not_rescored_fails_closed():
 
 
 def test_too_few_points_for_the_test_fail_closed():
-    metrics = metrics_v2(candidate=0.9, champion=1.0, folds=1)
+    # Two origins of one step: 2 paired errors are too few for the test, so it cannot
+    # say "not worse": closed, unless it is switched off.
+    errors = {"candidate_errors": [[0.4], [0.5]], "champion_errors": [[0.6], [0.7]]}
+    metrics = metrics_v2(candidate=0.9, champion=1.0, folds=2, horizon=1, **errors)
+    out_of_sample(metrics, candidate=(0, 1), champion=(0, 1))
     verdict = judge(metrics, GatePolicy(), champion_present=True)
     assert not verdict.passed
     assert "paired test not possible" in verdict.reason
@@ -167,7 +239,10 @@ def test_optional_ceiling_from_a_models_settings():
     policy = GatePolicy(max_mase=1.0)
     verdict = judge(metrics_v2(candidate=1.2, baseline=1.5), policy, champion_present=False)
     assert not verdict.passed
-    assert checks(verdict)["max_mase"].sentence == "backtest MASE 1.200 >= ceiling 1"
+    assert (
+        checks(verdict)["max_mase"].sentence
+        == "backtest MASE 1.200 >= ceiling 1 on all 3 backtest folds"
+    )
 
 
 # ------------------------------------------------------------------ fail closed
@@ -187,10 +262,22 @@ def test_missing_sections_fail_closed():
     del metrics["baseline"]
     verdict = judge(metrics, GatePolicy(), champion_present=False)
     assert verdict.reason == "rejected: metrics missing or not finite: seasonal naive backtest mase"
-    metrics = metrics_v2(candidate=0.5, champion=1.0)
+    metrics = out_of_sample(
+        metrics_v2(candidate=0.5, champion=1.0), candidate=(1, 2), champion=(1, 2)
+    )
     metrics["candidate"]["folds"][1]["errors"][2] = None
     verdict = judge(metrics, GatePolicy(), champion_present=True)
     assert not verdict.passed and "non-finite errors" in verdict.reason
+    metrics["champion"]["folds"][2]["mase"] = math.nan
+    verdict = judge(metrics, GatePolicy(), champion_present=True)
+    assert verdict.reason == (
+        "rejected: metrics missing or not finite: fold MASE missing or not finite at origin(s) "
+        "2001-03-01T00:00:00"
+    )
+    metrics = metrics_v2(candidate=0.5, champion=1.0)
+    del metrics["champion"]["holdout"]["mase"]
+    verdict = judge(metrics, GatePolicy(), champion_present=True)
+    assert "holdout mase missing or not finite for champion" in verdict.reason
 
 
 def test_old_metrics_schema_fails_closed_with_a_reason():
@@ -206,6 +293,7 @@ def test_verdict_record_is_json():
     assert record["passed"] is True
     assert [c["name"] for c in record["checks"]] == ["beats_champion", "not_worse_than_champion"]
     assert set(record["checks"][0]) == {"name", "value", "threshold", "result", "sentence"}
+    assert record["window"] == "on the holdout"  # no fold out-of-sample for both
 
 
 # ------------------------------------------------------------------ policy and settings

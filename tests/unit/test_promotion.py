@@ -169,3 +169,125 @@ def test_a_repeated_finalisation_after_the_alias_moved_writes_the_missing_histor
     assert outcome.action == "promoted" and outcome.reason.endswith("already in production")
     [entry] = world.service.list_history("co2")["history"]
     assert entry["to_version"] == 1 and entry["run_key"] == key
+
+
+# ------------------------------------------------------------------ refresh after a refusal
+
+REFRESHED_URI = (
+    "azureml://datastores/workspaceblobstore/paths/retrain/{key}/metrics/champion_refreshed/"
+)
+
+
+def refused(world: FakeWorld, key: str, *, data_end: str = "2001-12-01", folder: bool = True):
+    """Complete ``key`` with a candidate the gate refuses and a refreshed champion."""
+    metrics = metrics_v2(candidate=0.9, champion=0.5, data_end=data_end) | {
+        "champion_refreshed": {
+            "folder": "champion_refreshed",
+            "data_end": data_end,
+            "params_end": "2000-12-01",
+        }
+    }
+    if folder:
+        world.artifacts.write_json(
+            f"retrain/{key}/metrics/champion_refreshed/model.json",
+            {"order": [1, 1, 1], "params_end": "2000-12-01", "train_end": data_end},
+        )
+    return world.complete(key, metrics)
+
+
+def test_every_version_names_its_model_folder(world):
+    key = first_model(world)
+    version = world.registry.get_version("co2", 1)
+    folder = f"azureml://datastores/workspaceblobstore/paths/retrain/{key}/model/"
+    assert version.tags["model_folder"] == version.lineage["model_folder"] == folder
+    assert version.artifact_uri == folder
+
+
+def test_a_refusal_refreshes_production_with_the_champions_parameters(world):
+    first = first_model(world)
+    key = arrive(world, "2001", 2001, "e1")
+    outcome = refused(world, key)
+    assert outcome.action == "rejected"
+    assert "production refreshed: v1 -> v3 (v1's parameters, state to 2001-12-01)" in (
+        outcome.reason
+    )
+    assert outcome.details["refreshed_version"] == 3
+    # v2 is the refused candidate; v3 the champion refreshed, now in production.
+    assert world.registry.get_version("co2", 2).tags["gate"] == "rejected"
+    assert production(world) == 3
+    refresh = world.registry.get_version("co2", 3)
+    folder = REFRESHED_URI.format(key=key)
+    assert refresh.artifact_uri == folder
+    assert refresh.tags["run_key"] == f"{key}-refresh" and refresh.tags["refresh_of"] == "1"
+    assert refresh.tags["model_folder"] == refresh.lineage["model_folder"] == folder
+    assert refresh.tags["gate"] == "refresh" and refresh.tags["data_end"] == "2001-12-01"
+    assert refresh.lineage["lineage"] == "state refreshed from v1 to data_end 2001-12-01"
+    assert refresh.lineage["refresh_of_run_key"] == first
+    assert "pipeline_run_id" not in refresh.lineage
+    assert "candidate" not in refresh.lineage["metrics"]
+    record = world.service.get_run(key)
+    assert (record["model_version"], record["refreshed_version"]) == (2, 3)
+    assert record["promoted"] is False
+    last = world.service.list_history("co2")["history"][-1]
+    assert (last["action"], last["from_version"], last["to_version"], last["run_key"]) == (
+        "refresh",
+        1,
+        3,
+        key,
+    )
+    # The next run is compared with the refreshed version.
+    following = arrive(world, "2002", 2002, "e2")
+    assert world.service.get_run(following)["champion"]["version"] == 3
+
+
+def test_a_repeated_finalisation_does_not_refresh_twice(world):
+    first_model(world)
+    key = arrive(world, "2001", 2001, "e1")
+    refused(world, key)
+    record, etag = world.state.get(f"runs/{key}.json")
+    world.state.replace(
+        f"runs/{key}.json", record | {"finalised": False, "finalising_at": None}, etag=etag
+    )
+    again = refused(world, key)
+    assert "production refreshed: v1 -> v3" in again.reason
+    assert [v.version for v in world.registry.list_versions("co2")] == [1, 2, 3]
+    actions = [h["action"] for h in world.service.list_history("co2")["history"]]
+    assert actions == ["promoted", "refresh"]
+
+
+def test_no_refresh_when_pinned(world):
+    first_model(world)
+    world.service.handle(PinRequested("co2", "audit", "ana"))
+    key = arrive(world, "2001", 2001, "e1")
+    pinned = refused(world, key)
+    assert "not refreshed: production is pinned at v1" in pinned.reason
+    assert production(world) == 1 and len(world.registry.list_versions("co2")) == 2
+
+
+def test_no_refresh_when_production_moved_or_the_data_is_not_newer(world):
+    first_model(world)
+    older = arrive(world, "2001", 2001, "e1")
+    world.state.delete("policy/co2.json")  # two runs at once, as in the test above
+    newer = arrive(world, "2002", 2002, "e2")
+    world.complete(newer, metrics_v2(candidate=0.4, champion=0.5, data_end="2002-12-01"))
+    assert production(world) == 2
+    late = refused(world, older)
+    assert "not refreshed: production moved from v1 to v2 since this run started" in late.reason
+    assert production(world) == 2
+    # A run whose data does not end after production's: nothing to refresh.
+    same = arrive(world, "2003", 2003, "e3")
+    stale = refused(world, same, data_end="2002-12-01")
+    assert "not refreshed: production v2's data already ends 2002-12-01" in stale.reason
+    # No folder written: nothing registered.
+    last = arrive(world, "2004", 2004, "e4")
+    missing = refused(world, last, data_end="2004-12-01", folder=False)
+    assert "not refreshed: no model.json in retrain/" in missing.reason
+    assert production(world) == 2
+
+
+def test_no_refresh_without_a_refreshed_champion(world):
+    first_model(world)
+    key = arrive(world, "2001", 2001, "e1")
+    outcome = world.complete(key, metrics_v2(candidate=0.9, champion=0.5, data_end="2001-12-01"))
+    assert outcome.action == "rejected" and "refresh" not in outcome.reason
+    assert production(world) == 1

@@ -37,9 +37,30 @@ non-seasonal series); each fold uses the in-sample seasonal-naive MAE of its own
 window (the data up to its origin), and the pooled backtest MASE is the mean of the folds'
 (equal-length) MASEs.
 
-Transitional: ``candidate`` and ``baseline`` also carry their holdout metrics at their top
-level (``mase``, ``smape``, ``rmse``, ``mae``, ``coverage``) for readers of schema 1 (the
-gate and the service on main); drop them once every reader uses ``holdout``/``backtest``.
+Out-of-sample marks: every fold of a section has ``out_of_sample``, and the section has
+``holdout_out_of_sample`` and ``params_end``: true when all the window's targets come after
+the last observation that forecaster's parameters were estimated on (``params_end``). For
+the candidate that is the end of the training split (its evaluation fit), so of the default
+folds only the last one, the holdout, is out-of-sample; for the champion it is its model
+folder's ``params_end`` (a refreshed folder), else its final fit's ``train_end`` (unknown:
+nothing counts as out-of-sample for it); seasonal naive has no parameters (``params_end``
+null, always out-of-sample). The gate compares candidate and champion only on windows
+out-of-sample for both (``shared/gate.py``).
+
+The refreshed champion: when the champion was scored, its stored parameters are also
+applied to all the data (training split + holdout), never re-estimated, and written as a
+model folder ``<metrics>/champion_refreshed/`` (``model.pkl`` + ``model.json``, the layout of
+the train step's folder: top-level ``train_start``/``train_end``/``n_obs`` describe the data
+the pickle's state covers, ``params_end`` and ``refreshed`` say the parameters are the
+champion's). ``metrics.json`` says ``champion_refreshed``: ``{"folder", "data_end",
+"params_end"}`` or null. When the gate refuses the candidate, the service registers this
+folder so production forecasts from the last observation instead of from the champion's
+old data end.
+
+Transitional: ``candidate`` and ``baseline`` still carry their holdout metrics at their top
+level (``mase``, ``smape``, ``rmse``, ``mae``, ``coverage``). The gate and the service read
+schema 2 only; the one reader left is tests/e2e/test_retrain_loop.py
+(``record["metrics"]["candidate"]["mase"]``); drop the copies with that line.
 """
 
 from __future__ import annotations
@@ -53,7 +74,7 @@ import sys
 import time
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -282,18 +303,47 @@ def _errors(window: Window, forecast: Forecast) -> list[float]:
     return [float(e) for e in window.actual.to_numpy(dtype=float) - forecast.mean]
 
 
+# The parameters' estimation end of a champion whose model.json does not say it: no window
+# counts as out-of-sample for it.
+UNKNOWN_END = pd.Timestamp.max
+
+
+def out_of_sample(window: Window, params_end: pd.Timestamp | None) -> bool:
+    """True when every target of ``window`` lies after ``params_end``, the last observation
+    the forecaster's parameters were estimated on (None: no estimated parameters, as for
+    seasonal naive, so always true; ``UNKNOWN_END``: never). The data up to the origin only
+    sets the state, it may extend past ``params_end``."""
+    if params_end is None:
+        return True
+    return bool(window.actual.index[0] > params_end)
+
+
 def section(
-    holdout: Window, holdout_forecast: Forecast, folds: Sequence[Window], fold_forecasts: list
+    holdout: Window,
+    holdout_forecast: Forecast,
+    folds: Sequence[Window],
+    fold_forecasts: list,
+    params_end: pd.Timestamp | None = None,
 ) -> dict[str, Any]:
-    """One forecaster's SECTION of metrics.json (schema 2)."""
+    """One forecaster's SECTION of metrics.json (schema 2), with ``out_of_sample`` marks
+    relative to ``params_end`` (see :func:`out_of_sample`)."""
     return {
         "holdout": window_metrics(holdout, holdout_forecast),
         "backtest": pooled_metrics(folds, fold_forecasts),
         "folds": [
-            {"origin": w.origin, "mase": window_metrics(w, f)["mase"], "errors": _errors(w, f)}
+            {
+                "origin": w.origin,
+                "mase": window_metrics(w, f)["mase"],
+                "errors": _errors(w, f),
+                "out_of_sample": out_of_sample(w, params_end),
+            }
             for w, f in zip(folds, fold_forecasts, strict=True)
         ],
         "holdout_errors": _errors(holdout, holdout_forecast),
+        "holdout_out_of_sample": out_of_sample(holdout, params_end),
+        "params_end": (
+            params_end.isoformat() if params_end is not None and params_end != UNKNOWN_END else None
+        ),
     }
 
 
@@ -306,10 +356,12 @@ class Scored:
     folds: list[Forecast]
 
 
-def score_applied(results: Any, holdout: Window, folds: Sequence[Window]) -> Scored:
+def score_applied(
+    results: Any, holdout: Window, folds: Sequence[Window], params_end: pd.Timestamp | None
+) -> Scored:
     h = forecast_applied(results, holdout.history, len(holdout.actual))
     f = [forecast_applied(results, w.history, len(w.actual)) for w in folds]
-    return Scored(section(holdout, h, folds, f), h, f)
+    return Scored(section(holdout, h, folds, f, params_end), h, f)
 
 
 def score_naive(holdout: Window, folds: Sequence[Window], season_length: int) -> Scored:
@@ -372,14 +424,48 @@ def load_champion(folder: Path, frequency: str) -> tuple[Any, dict[str, Any]]:
             f"the champion was fitted at frequency {champion_frequency!r}, this series is "
             f"{frequency!r}"
         )
-    final = info.get("final_fit") if isinstance(info.get("final_fit"), dict) else None
     description = describe_model(results) | {
         "frequency": champion_frequency,
-        "train_end": (final or info).get("train_end"),
+        "train_end": params_end_of(info),
+        "params_end": params_end_of(info),
         "n_obs": int(getattr(results, "nobs", 0)),
         "params": _named_params(results),
     }
     return results, description
+
+
+def read_model_json(folder: Path) -> dict[str, Any]:
+    """A model folder's model.json, or {} when absent or unreadable."""
+    path = folder / "model.json"
+    try:
+        loaded = json.loads(path.read_text()) if path.is_file() else {}
+    except (OSError, ValueError):
+        return {}
+    return loaded if isinstance(loaded, dict) else {}
+
+
+def params_end_of(info: dict[str, Any]) -> str | None:
+    """The last observation a model folder's parameters were estimated on, from its
+    model.json: ``params_end`` (a refreshed folder), else the final fit's ``train_end``
+    (a train step folder), else the top-level ``train_end``; None when it does not say."""
+    final = info.get("final_fit")
+    final_end = final.get("train_end") if isinstance(final, dict) else None
+    for value in (info.get("params_end"), final_end, info.get("train_end")):
+        if isinstance(value, str):
+            return value
+    return None
+
+
+def parse_end(value: Any) -> pd.Timestamp:
+    """A params_end as a timestamp comparable with the series' index; ``UNKNOWN_END`` when
+    missing or unparseable."""
+    try:
+        stamp = pd.Timestamp(value) if isinstance(value, str) else None
+    except ValueError:
+        stamp = None
+    if stamp is None or stamp is pd.NaT:
+        return UNKNOWN_END
+    return stamp.tz_convert(None) if stamp.tzinfo is not None else stamp
 
 
 def _named_params(results: Any) -> dict[str, float]:
@@ -388,10 +474,12 @@ def _named_params(results: Any) -> dict[str, float]:
     return dict(zip(names, values, strict=False)) if len(names) == len(values) else {}
 
 
-def score_champion(results: Any, holdout: Window, folds: Sequence[Window]) -> Scored:
+def score_champion(
+    results: Any, holdout: Window, folds: Sequence[Window], params_end: pd.Timestamp | None
+) -> Scored:
     """The champion at its stored parameters; ``ChampionError`` when it cannot forecast."""
     try:
-        return score_applied(results, holdout, folds)
+        return score_applied(results, holdout, folds, params_end)
     except Exception as exc:  # the champion's own failure must never fail the run
         raise ChampionError(f"the champion cannot be applied: {type(exc).__name__}: {exc}") from exc
 
@@ -407,6 +495,27 @@ class Evaluation:
     champion: Scored | None
     holdout: Window
     folds: list[Window]
+    refreshed: Any = None  # the champion's parameters applied to all the data, or None
+    champion_info: dict[str, Any] = field(default_factory=dict)  # its model.json
+    frequency: str | None = None
+
+
+def refresh_champion(results: Any, series: pd.Series) -> Any:
+    """The champion's stored parameters applied to all of ``series`` (training split and
+    holdout), never re-estimated (:func:`apply_stored`): the same model whose forecast
+    starts right after the last observation. None when it cannot be applied."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            refreshed = apply_stored(results, series)
+            mean = np.asarray(refreshed.get_forecast(1).predicted_mean, dtype=float)
+    except Exception as exc:  # the champion's own failure must never fail the run
+        logger.warning("the champion cannot be refreshed: %s: %s", type(exc).__name__, exc)
+        return None
+    if not np.all(np.isfinite(mean)):
+        logger.warning("the refreshed champion's forecast is not finite; not refreshed")
+        return None
+    return refreshed
 
 
 def evaluate(
@@ -417,12 +526,17 @@ def evaluate(
     season_length: int,
     champion: Any = None,
     champion_error: str | None = None,
+    champion_params_end: str | None = None,
     backtest_folds: int = 0,
     backtest_horizon: int = 0,
 ) -> Evaluation:
     """Score candidate, champion (if given) and seasonal naive on the holdout and the
     backtest of ``train`` + ``holdout``. The candidate failing raises ``EvaluateError``;
-    the champion failing gives ``champion`` null and ``champion_error``."""
+    the champion failing gives ``champion`` null and ``champion_error``.
+
+    Out-of-sample marks: the candidate (the evaluation fit) was estimated on ``train``;
+    the champion's parameters on the data up to ``champion_params_end`` (None: unknown, so
+    no window counts as out-of-sample for it); seasonal naive has no parameters."""
     series = pd.concat([train, holdout])
     if series.index.freq is None and train.index.freq is not None:
         series = series.asfreq(train.index.freq)
@@ -440,16 +554,21 @@ def evaluate(
     window = Window(series.iloc[: len(train)], series.iloc[len(train) :], scale)
     folds = windows(series, plan, season_length)
     try:
-        scored = score_applied(candidate, window, folds)
+        scored = score_applied(candidate, window, folds, train.index[-1])
     except EvaluateError as exc:
         raise EvaluateError(f"the candidate: {exc}") from exc
     baseline = score_naive(window, folds, season_length)
     champion_scored: Scored | None = None
+    refreshed = None
     if champion is not None:
         try:
-            champion_scored = score_champion(champion, window, folds)
+            champion_scored = score_champion(
+                champion, window, folds, parse_end(champion_params_end)
+            )
         except ChampionError as exc:
             champion_error = str(exc)
+        else:
+            refreshed = refresh_champion(champion, series)
     metrics: dict[str, Any] = {
         "schema": SCHEMA,
         "horizon": horizon,
@@ -464,13 +583,73 @@ def evaluate(
             "horizon": plan.horizon,
             "origins": [w.origin for w in folds],
         },
-        # Transitional (schema 1 readers): the holdout metrics at the section's top level.
+        # Transitional (schema 1 readers, see the module docstring): the holdout metrics
+        # at the section's top level.
         "candidate": scored.section["holdout"] | scored.section,
         "baseline": baseline.section["holdout"] | baseline.section | {"name": "seasonal_naive"},
         "champion": champion_scored.section if champion_scored is not None else None,
         "champion_error": champion_error if champion_scored is None else None,
+        "champion_refreshed": None,
     }
-    return Evaluation(metrics, scored, baseline, champion_scored, window, folds)
+    return Evaluation(metrics, scored, baseline, champion_scored, window, folds, refreshed)
+
+
+REFRESHED_FOLDER = "champion_refreshed"
+
+
+def refreshed_record(
+    info: dict[str, Any], refreshed: Any, series: pd.Series, *, frequency: str, run_key: str | None
+) -> dict[str, Any]:
+    """model.json of the refreshed champion folder: the champion's own record (order,
+    fits, frequency; without its search log) with the top level describing the new
+    model.pkl (the data its state covers) and ``params_end``/``refreshed`` saying that
+    the parameters are the champion's, estimated on data up to ``params_end``."""
+    record = {k: v for k, v in info.items() if k != "search"}
+    params_end = params_end_of(info)
+    return record | {
+        "frequency": info.get("frequency") or frequency,
+        "train_start": series.index[0].isoformat(),
+        "train_end": series.index[-1].isoformat(),
+        "n_obs": int(series.notna().sum()),
+        "params_end": params_end,
+        "refreshed": {
+            "method": "stored parameters applied without refit (statsmodels apply, refit=False)",
+            "previous_train_end": info.get("train_end"),
+            "params_end": params_end,
+            "data_end": series.index[-1].isoformat(),
+            "params": _named_params(refreshed),
+            "run_key": run_key,
+        },
+    }
+
+
+def write_refreshed(
+    folder: Path,
+    evaluation: Evaluation,
+    info: dict[str, Any],
+    *,
+    frequency: str,
+    run_key: str | None,
+) -> dict[str, Any] | None:
+    """Write ``<metrics>/champion_refreshed/`` (model.pkl + model.json, the layout of the
+    train step's model folder, so it can be a champion input itself) when the champion was
+    refreshed; returns what metrics.json says about it (``champion_refreshed``), or None."""
+    if evaluation.refreshed is None:
+        return None
+    series = pd.concat([evaluation.holdout.history, evaluation.holdout.actual])
+    target = folder / REFRESHED_FOLDER
+    target.mkdir(parents=True, exist_ok=True)
+    with (target / "model.pkl").open("wb") as handle:
+        pickle.dump(evaluation.refreshed, handle, protocol=pickle.HIGHEST_PROTOCOL)
+    record = refreshed_record(
+        info, evaluation.refreshed, series, frequency=frequency, run_key=run_key
+    )
+    (target / "model.json").write_text(json.dumps(record, indent=2))
+    return {
+        "folder": REFRESHED_FOLDER,
+        "data_end": record["train_end"],
+        "params_end": record["params_end"],
+    }
 
 
 # -- the plot ------------------------------------------------------------------------------
@@ -679,6 +858,7 @@ def run(args: argparse.Namespace) -> Evaluation:
         season_length=season_length,
         champion=champion,
         champion_error=champion_error,
+        champion_params_end=(champion_model or {}).get("params_end"),
         backtest_folds=args.backtest_folds,
         backtest_horizon=args.backtest_horizon,
     )
@@ -693,6 +873,9 @@ def run(args: argparse.Namespace) -> Evaluation:
     )
     if args.run_key:
         evaluation.metrics["run_key"] = args.run_key
+    if args.champion is not None:
+        evaluation.champion_info = read_model_json(args.champion)
+    evaluation.frequency = frequency
     return evaluation
 
 
@@ -720,6 +903,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"evaluate: {exc}", file=sys.stderr, flush=True)
         return 2
     args.metrics.mkdir(parents=True, exist_ok=True)
+    evaluation.metrics["champion_refreshed"] = write_refreshed(
+        args.metrics,
+        evaluation,
+        evaluation.champion_info,
+        frequency=evaluation.frequency or "",
+        run_key=args.run_key,
+    )
     (args.metrics / "metrics.json").write_text(json.dumps(evaluation.metrics, indent=2))
     plot(args.metrics / "forecast.png", evaluation, args.run_key)
     print(summary(evaluation.metrics), flush=True)

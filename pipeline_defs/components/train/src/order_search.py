@@ -5,7 +5,9 @@ The search follows Hyndman & Khandakar (2008), the algorithm behind R's ``auto.a
 1. **Differencing.** The seasonal difference ``D`` (0 or 1) comes from the *seasonal strength*
    heuristic of Wang, Smith & Hyndman (2006) (``nsdiffs(test="seas")`` in R): an STL
    decomposition gives ``F_s = max(0, 1 - Var(remainder) / Var(seasonal + remainder))`` and
-   ``D = 1`` when ``F_s > 0.64``. statsmodels has no OCSB test; this heuristic is R's documented
+   ``D = 1`` when ``F_s > 0.64``, computed exactly as R and statsforecast do (STL with a
+   locally constant seasonal smoother over 11 periods, sample variances; see
+   :func:`seasonal_strength`). statsmodels has no OCSB test; this heuristic is R's documented
    alternative. The ordinary difference ``d`` (0..2) comes from repeated KPSS level-stationarity
    tests at 5 % on the seasonally differenced series (``ndiffs(test="kpss")``).
 2. **Stepwise search.** auto.arima's start models ((2,d,2)(1,D,1), the null model with and
@@ -22,9 +24,13 @@ The search follows Hyndman & Khandakar (2008), the algorithm behind R's ``auto.a
    in R. Every candidate's approximate AICc is scored on the same residual sample (after the
    largest conditioning window the search can reach), so seasonal AR terms, which condition
    on more values, are not favoured.
-4. **Exact refit.** The best ``N_EXACT_REFITS`` candidates are refitted by exact Gaussian
-   maximum likelihood (statsmodels ``SARIMAX``, Kalman filter, concentrated scale, starting
-   from the CSS estimates) and the usable one with the lowest exact AICc wins. The returned
+4. **Exact refit.** The best CSS candidates are refitted by exact Gaussian maximum
+   likelihood (statsmodels ``SARIMAX``, Kalman filter, concentrated scale, starting from the
+   CSS estimates) until ``N_EXACT_REFITS`` refits are usable (at most
+   ``MAX_EXACT_ATTEMPTS`` tried: a refit rejected by the root check is replaced by the next
+   candidate, as in R), and the usable one with the lowest exact AICc wins. A refit whose
+   iterates stay within 1.01 of the unit circle for ``BOUNDARY_PATIENCE`` iterations is
+   stopped there, since it would be rejected anyway. The returned
    ``results`` object is a plain statsmodels ``SARIMAXResults`` for the series in levels and
    in its own units, so ``results.get_forecast(h)`` forecasts the original series. (All
    fitting runs on the series divided by its standard deviation, which makes the search
@@ -97,7 +103,9 @@ MAX_P, MAX_Q, MAX_SP, MAX_SQ, MAX_ORDER = 5, 5, 2, 2, 5
 MAX_D, MAX_SD = 2, 1
 MAX_MODELS = 94
 N_EXACT_REFITS = 3
+MAX_EXACT_ATTEMPTS = 6
 EXACT_MAXITER = 100
+BOUNDARY_PATIENCE = 5
 CSS_MAX_NFEV_PER_PARAM = 20
 PARALLEL_MIN_SECONDS = 0.25
 
@@ -376,15 +384,20 @@ def choose_d(x: np.ndarray, max_d: int = MAX_D) -> tuple[int, list[float]]:
 def seasonal_strength(x: np.ndarray, m: int) -> float:
     """Seasonal strength ``F_s`` of Wang, Smith & Hyndman (2006) from an STL decomposition.
 
-    The seasonal smoother spans 11 periods, the first window of R's ``mstl`` (7 + 4 k).
+    As R's ``nsdiffs(test="seas")`` computes it: the STL of R's ``mstl``, whose seasonal
+    smoother spans 11 periods (its first window, 7 + 4 k) and is locally constant (R's
+    ``stl`` default ``s.degree = 0``), and sample variances (``ddof=1``). A locally linear
+    seasonal smoother (statsmodels' default ``seasonal_deg=1``) lets the seasonal component
+    absorb noise, which inflates ``F_s`` (by 0.05 to 0.2 on short monthly series) and chose
+    ``D = 1`` where R does not (issue 11).
     """
-    res = STL(x, period=m, seasonal=11, robust=False).fit()
+    res = STL(x, period=m, seasonal=11, seasonal_deg=0, robust=False).fit()
     remainder = np.asarray(res.resid)
     seasonal = np.asarray(res.seasonal)
-    denom = float(np.var(remainder + seasonal))
+    denom = float(np.var(remainder + seasonal, ddof=1))
     if denom <= 0:
         return 0.0
-    return float(min(1.0, max(0.0, 1.0 - np.var(remainder) / denom)))
+    return float(min(1.0, max(0.0, 1.0 - np.var(remainder, ddof=1) / denom)))
 
 
 def choose_sd(x: np.ndarray, m: int) -> tuple[int, float | None, str | None]:
@@ -678,6 +691,17 @@ def _sarimax(endog: Any, spec: _Spec, *, simple_differencing: bool) -> SARIMAX:
     )
 
 
+class _AtBoundary(Exception):
+    """Raised from the optimiser's callback when the iterates stay at the unit-root boundary.
+
+    Exact ML on short series often drives an MA root onto the unit circle; such a fit is
+    rejected by the root check in the end, and the remaining iterations (up to
+    ``EXACT_MAXITER``, each costing a few likelihood evaluations) were most of the search's
+    time on short annual series. After ``BOUNDARY_PATIENCE`` consecutive iterates within
+    ``MIN_ROOT_MODULUS`` of the circle the fit is stopped and recorded as failed.
+    """
+
+
 class _OutOfTime(Exception):
     """Raised from the optimiser's callback when the search's deadline has passed."""
 
@@ -705,10 +729,17 @@ def _fit_exact(
     has_gaps = bool(np.isnan(np.asarray(endog, dtype=float)).any())
     messages: list[str] = []
     stopped = False
+    streak = 0
 
     def check_deadline(xk: np.ndarray) -> None:
+        nonlocal streak
         if time.monotonic() > deadline:
             raise _OutOfTime(np.array(xk, dtype=float))
+        params = np.asarray(model.transform_params(np.asarray(xk, dtype=float)), dtype=float)
+        reason = _root_check(spec, params[int(spec.constant) :])
+        streak = streak + 1 if reason else 0
+        if reason and streak >= BOUNDARY_PATIENCE:
+            raise _AtBoundary(reason)
 
     try:
         with warnings.catch_warnings(record=True) as caught:
@@ -733,6 +764,12 @@ def _fit_exact(
                 except _OutOfTime as out:
                     params = model.transform_params(out.unconstrained)
                     stopped = True
+                except _AtBoundary as boundary:
+                    why = (
+                        f"{boundary} for {BOUNDARY_PATIENCE} optimiser iterations in a row: "
+                        "stopped, the fit would be rejected"
+                    )
+                    return _Fit(spec, STATUS_FAILED, None, why, _since(start), "ml")
             res = model.filter(np.asarray(params, dtype=float), cov_type="none", low_memory=True)
         messages = _warning_messages(caught)
     except Exception as exc:
@@ -1111,8 +1148,12 @@ class _Search:
     def refit(self, ranked: list[_Fit]) -> tuple[_Fit, Any] | None:
         """Exact ML refits of the best CSS candidates; the lowest exact AICc that forecasts wins.
 
-        When the budget is spent, or no refit is usable (R's rule rejects fits whose roots
-        come within 1.01 of the unit circle), the best CSS estimates are used as they are.
+        The candidates are refitted in CSS order until ``N_EXACT_REFITS`` refits are usable
+        or ``MAX_EXACT_ATTEMPTS`` were tried: a refit whose roots come within 1.01 of the
+        unit circle is rejected (R's rule; exact ML often puts a seasonal MA root on the
+        circle of short series), and, as R's ``auto.arima`` does after its approximate
+        search, the next candidate in the ranking takes its place. When the budget is spent,
+        or no refit is usable, the best CSS estimates are used as they are.
         """
         todo = ranked[:N_EXACT_REFITS]
         if self.over_budget():
@@ -1121,18 +1162,28 @@ class _Search:
             return self._first_usable(ranked, exact=False)
         endog = self.prepared.scaled_endog
         deadline = time.monotonic() + max(0.0, self.budget - self.elapsed())
-        args = [(endog, f.spec, f.params, EXACT_MAXITER, deadline, self.log_scale) for f in todo]
+
+        def task(f: _Fit) -> tuple[Any, ...]:
+            return (endog, f.spec, f.params, EXACT_MAXITER, deadline, self.log_scale)
+
         # The best candidate first, in the parent: its cost decides whether the rest go
         # to the pool.
-        exact = [_fit_exact(*args[0])]
+        exact = [_fit_exact(*task(todo[0]))]
         self.record(exact[0])
-        if self.over_budget():
-            self.note_budget("during the exact refits; the best refitted so far is used")
-            self.skip([f.spec for f in todo[1:]], "ml")
-        else:
-            for f in self.runner.map(_fit_exact, args[1:], exact[0].seconds):
+        attempted = 1
+        batch = todo[1:]
+        while batch:
+            if self.over_budget():
+                self.note_budget("during the exact refits; the best refitted so far is used")
+                self.skip([f.spec for f in batch], "ml")
+                break
+            for f in self.runner.map(_fit_exact, [task(f) for f in batch], exact[0].seconds):
                 exact.append(f)
                 self.record(f)
+            attempted += len(batch)
+            usable_so_far = sum(f.criterion is not None for f in exact)
+            more = min(N_EXACT_REFITS - usable_so_far, MAX_EXACT_ATTEMPTS - attempted)
+            batch = ranked[attempted : attempted + max(0, more)]
         if any(f.status == STATUS_OVER_BUDGET for f in exact):
             self.note_budget("during the exact refits; a refit kept the parameters it reached")
         usable = sorted(
