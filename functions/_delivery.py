@@ -17,6 +17,7 @@ from typing import Any
 
 import azure.functions as func
 
+from shared.adapters.budget import invocation_budget
 from shared.bootstrap import get_service
 from shared.errors import InvalidInput, NotFound, UnknownModel
 from shared.messages import Message
@@ -90,6 +91,16 @@ def deliver_event(
 
 
 def deliver(
+    source: str, raw: Any, parse: Callable[[RetrainService], Message]
+) -> list[Outcome] | InvalidInput:
+    """Parse and handle one input within the invocation's storage time budget (Event
+    Grid waits about 30 s: a hung storage gets a 5xx in time, not a timeout); see
+    ``_deliver``."""
+    with invocation_budget():
+        return _deliver(source, raw, parse)
+
+
+def _deliver(
     source: str, raw: Any, parse: Callable[[RetrainService], Message]
 ) -> list[Outcome] | InvalidInput:
     """Parse and handle one input.

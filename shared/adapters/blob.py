@@ -9,17 +9,21 @@ from __future__ import annotations
 
 import contextlib
 import json
+import threading
 from collections.abc import Mapping
 from typing import Any
 
 from azure.core import MatchConditions
 from azure.core.exceptions import (
+    AzureError,
     ResourceExistsError,
     ResourceModifiedError,
     ResourceNotFoundError,
 )
+from azure.core.pipeline import PipelineRequest
 from azure.storage.blob import BlobServiceClient, ContainerClient, ContentSettings, LinearRetry
 
+from shared.adapters.budget import remaining
 from shared.errors import ConflictError, NotFound
 from shared.ports import JSON, DataFile
 
@@ -38,11 +42,63 @@ CONNECTION_TIMEOUT = 3  # seconds to open a connection
 READ_TIMEOUT = 30  # seconds without a byte from an open connection
 
 
+class BudgetSpent(AzureError):
+    """The invocation's storage time budget is spent (``shared.adapters.budget``)."""
+
+
+_current = threading.local()
+
+
+class BudgetedRetry(LinearRetry):
+    """``LinearRetry`` that keeps to the invocation's time budget, when there is one:
+    each try's connect and read timeouts are cut to what is left, the wait between
+    tries too, and no try starts once the budget is spent."""
+
+    def send(self, request: PipelineRequest[Any]) -> Any:
+        _current.request = request
+        try:
+            self._fit(request)
+            return super().send(request)
+        finally:
+            _current.request = None
+
+    def increment(
+        self,
+        settings: dict[str, Any],
+        request: Any,
+        response: Any | None = None,
+        error: AzureError | None = None,
+    ) -> bool:
+        left = remaining()
+        if left is not None and left <= 0:
+            return False
+        more = bool(super().increment(settings, request, response, error))
+        request = getattr(_current, "request", None)
+        if more and request is not None:
+            self._fit(request)
+        return more
+
+    def get_backoff_time(self, settings: dict[str, Any]) -> float:
+        backoff = float(super().get_backoff_time(settings))
+        left = remaining()
+        return backoff if left is None else max(0.0, min(backoff, left))
+
+    @staticmethod
+    def _fit(request: PipelineRequest[Any]) -> None:
+        left = remaining()
+        if left is None:
+            return
+        if left <= 0:
+            raise BudgetSpent("the invocation's storage time budget is spent")
+        request.context.options["connection_timeout"] = min(CONNECTION_TIMEOUT, left)
+        request.context.options["read_timeout"] = min(READ_TIMEOUT, left)
+
+
 def client_options() -> dict[str, Any]:
     """Keyword arguments for ``BlobServiceClient(...)`` / ``from_connection_string``:
-    the bounded retry budget above."""
+    the bounded retry budget above, kept within the invocation's time budget."""
     return {
-        "retry_policy": LinearRetry(
+        "retry_policy": BudgetedRetry(
             backoff=RETRY_BACKOFF,  # type: ignore[arg-type]  # annotated int, takes float
             retry_total=RETRY_TOTAL,
             random_jitter_range=RETRY_JITTER,  # type: ignore[arg-type]
