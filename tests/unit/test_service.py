@@ -510,6 +510,7 @@ def test_a_run_is_listed_as_open_before_its_record_is_written(world):
         world.service.handle(world.arrive("co2/a.csv", samples.csv_rows(2000, 3)))
     world.service.context.state = world.state
     [marker] = world.state.list_keys("active/")
+    assert marker.startswith("active/co2-")
     assert world.state.list_keys("runs/") == []
     assert sweep(world) == []  # a marker without a record is dropped, not an error
     assert world.state.list_keys("active/") == []
