@@ -76,7 +76,7 @@ def test_csv_upload_becomes_a_promoted_model(stack: LocalStack):
     assert record["status"] == "Completed"
     assert record["promoted"] is True
     assert record["gate"]["passed"] is True
-    assert record["metrics"]["candidate"]["mase"] < 1
+    assert record["metrics"]["candidate"]["holdout"]["mase"] < 1
     status, versions = stack.request("GET", "/api/models/co2/versions")
     assert status == 200
     [version] = versions["versions"]

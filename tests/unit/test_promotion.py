@@ -240,6 +240,17 @@ def test_a_refusal_refreshes_production_with_the_champions_parameters(world):
     assert world.service.get_run(following)["champion"]["version"] == 3
 
 
+def test_the_next_run_is_compared_with_the_refreshed_champion(world):
+    first_model(world)
+    key = arrive(world, "2001", 2001, "e1")
+    refused(world, key)
+    later = arrive(world, "2002", 2002, "e2")
+    champion = world.service.get_run(later)["champion"]
+    assert champion["version"] == 3
+    assert champion["model_uri"] == REFRESHED_URI.format(key=key)
+    assert world.pipeline.submissions[-1].inputs["champion"] == REFRESHED_URI.format(key=key)
+
+
 def test_a_repeated_finalisation_does_not_refresh_twice(world):
     first_model(world)
     key = arrive(world, "2001", 2001, "e1")

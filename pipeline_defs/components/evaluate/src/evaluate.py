@@ -56,11 +56,6 @@ champion's). ``metrics.json`` says ``champion_refreshed``: ``{"folder", "data_en
 "params_end"}`` or null. When the gate refuses the candidate, the service registers this
 folder so production forecasts from the last observation instead of from the champion's
 old data end.
-
-Transitional: ``candidate`` and ``baseline`` still carry their holdout metrics at their top
-level (``mase``, ``smape``, ``rmse``, ``mae``, ``coverage``). The gate and the service read
-schema 2 only; the one reader left is tests/e2e/test_retrain_loop.py
-(``record["metrics"]["candidate"]["mase"]``); drop the copies with that line.
 """
 
 from __future__ import annotations
@@ -583,10 +578,8 @@ def evaluate(
             "horizon": plan.horizon,
             "origins": [w.origin for w in folds],
         },
-        # Transitional (schema 1 readers, see the module docstring): the holdout metrics
-        # at the section's top level.
-        "candidate": scored.section["holdout"] | scored.section,
-        "baseline": baseline.section["holdout"] | baseline.section | {"name": "seasonal_naive"},
+        "candidate": scored.section,
+        "baseline": baseline.section | {"name": "seasonal_naive"},
         "champion": champion_scored.section if champion_scored is not None else None,
         "champion_error": champion_error if champion_scored is None else None,
         "champion_refreshed": None,
