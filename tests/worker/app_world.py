@@ -11,6 +11,7 @@ import os
 from typing import Any
 
 from shared.bootstrap import set_service
+from shared.ports import PipelineRun
 from shared.settings import ModelConfig
 from tests import fakes, samples
 
@@ -26,6 +27,15 @@ class PassingArtifacts(fakes.FakeArtifactStore):
         if path.endswith("/metrics/metrics.json") and path not in self.documents:
             self.documents[path] = fakes.metrics_v2(candidate=0.5, baseline=1.0)
         return super().read_json(path)
+
+
+class FinishingPipeline(fakes.FakePipeline):
+    """Every run the backend is asked about has completed (the service checks a run
+    event against the backend before finalising)."""
+
+    def get_run(self, run_id: str) -> PipelineRun:
+        run = super().get_run(run_id)
+        return PipelineRun(run.run_id, run.run_key, "Completed")
 
 
 class DecisionFile(logging.Handler):
@@ -48,6 +58,8 @@ def install() -> None:
     world = fakes.FakeWorld((MODEL,))
     world.artifacts = PassingArtifacts()
     world.service.context.artifacts = world.artifacts
+    world.pipeline = FinishingPipeline()
+    world.service.context.pipeline = world.pipeline
     world.data.put(DATA_BLOB, samples.csv_rows(2000, 4))
     set_service(world.service)
     if os.environ.get("RETRAIN_DECISIONS_FILE"):
