@@ -1,13 +1,14 @@
 """The app's service inside the worker process for the conformance test: the real
 ``RetrainService`` over in-memory ports (tests/fakes.py), with one model, one data file
-and a pipeline whose every run writes passing metrics, installed with ``set_service`` the
-way the local host does. The worker then loads ``function_app`` itself."""
+and a pipeline whose every run has finished and written passing metrics, installed with
+``set_service`` the way the local host does. The worker then loads ``function_app`` itself."""
 
 from __future__ import annotations
 
 import json
 import logging
 import os
+from dataclasses import replace
 from typing import Any
 
 from shared.bootstrap import set_service
@@ -26,6 +27,16 @@ class PassingArtifacts(fakes.FakeArtifactStore):
         if path.endswith("/metrics/metrics.json") and path not in self.documents:
             self.documents[path] = fakes.metrics_v2(candidate=0.5, baseline=1.0)
         return super().read_json(path)
+
+
+class InstantPipeline(fakes.FakePipeline):
+    """Every submitted run has finished by the time anyone asks: the service checks a run
+    event against the backend before finalising, so the backend must agree with the
+    RunCompleted event the test delivers."""
+
+    def get_run(self, run_id: str) -> Any:
+        run = super().get_run(run_id)
+        return run if run.finished else replace(run, status="Completed")
 
 
 class DecisionFile(logging.Handler):
@@ -48,6 +59,8 @@ def install() -> None:
     world = fakes.FakeWorld((MODEL,))
     world.artifacts = PassingArtifacts()
     world.service.context.artifacts = world.artifacts
+    world.pipeline = InstantPipeline()
+    world.service.context.pipeline = world.pipeline
     world.data.put(DATA_BLOB, samples.csv_rows(2000, 4))
     set_service(world.service)
     if os.environ.get("RETRAIN_DECISIONS_FILE"):
