@@ -1,17 +1,17 @@
 """The app's service inside the worker process for the conformance test: the real
 ``RetrainService`` over in-memory ports (tests/fakes.py), with one model, one data file
-and a pipeline whose every run writes passing metrics, installed with ``set_service`` the
-way the local host does. The worker then loads ``function_app`` itself."""
+and a pipeline whose every run has finished and written passing metrics, installed with
+``set_service`` the way the local host does. The worker then loads ``function_app`` itself."""
 
 from __future__ import annotations
 
 import json
 import logging
 import os
+from dataclasses import replace
 from typing import Any
 
 from shared.bootstrap import set_service
-from shared.ports import PipelineRun
 from shared.settings import ModelConfig
 from tests import fakes, samples
 
@@ -29,13 +29,14 @@ class PassingArtifacts(fakes.FakeArtifactStore):
         return super().read_json(path)
 
 
-class FinishingPipeline(fakes.FakePipeline):
-    """Every run the backend is asked about has completed (the service checks a run
-    event against the backend before finalising)."""
+class InstantPipeline(fakes.FakePipeline):
+    """Every submitted run has finished by the time anyone asks: the service checks a run
+    event against the backend before finalising, so the backend must agree with the
+    RunCompleted event the test delivers."""
 
-    def get_run(self, run_id: str) -> PipelineRun:
+    def get_run(self, run_id: str) -> Any:
         run = super().get_run(run_id)
-        return PipelineRun(run.run_id, run.run_key, "Completed")
+        return run if run.finished else replace(run, status="Completed")
 
 
 class DecisionFile(logging.Handler):
@@ -58,7 +59,7 @@ def install() -> None:
     world = fakes.FakeWorld((MODEL,))
     world.artifacts = PassingArtifacts()
     world.service.context.artifacts = world.artifacts
-    world.pipeline = FinishingPipeline()
+    world.pipeline = InstantPipeline()
     world.service.context.pipeline = world.pipeline
     world.data.put(DATA_BLOB, samples.csv_rows(2000, 4))
     set_service(world.service)
