@@ -142,7 +142,11 @@ def handle_sweep(message: SweepTicked, ctx: Context) -> list[Outcome]:
             outcomes.append(outcome)
     outcomes += on_sweep(message, ctx)  # the trigger policy: due bursts, unseen arrivals
     for model in sorted(ctx.models):
-        ctx.registry.reconcile(model)
+        try:
+            ctx.registry.reconcile(model)
+        except Exception as exc:  # one model's registry trouble must not stop the others
+            log.warning("sweep: the registry of %s could not be reconciled: %s", model, exc)
+            outcomes.append(Outcome(model, "failed", f"registry reconcile: {exc}"))
     log.info("%s: %d open run(s) needed attention", message.describe(), len(outcomes))
     return outcomes
 

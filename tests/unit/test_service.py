@@ -539,3 +539,23 @@ def test_a_run_is_listed_as_open_before_its_record_is_written(world):
     world.clock.advance(minutes=16)
     sweep(world)  # an old marker without a record is dropped, not an error
     assert world.state.list_keys("active/") == []
+
+
+def test_one_models_registry_trouble_does_not_stop_the_sweep(world):
+    class Unreachable:
+        def __init__(self, inner):
+            self.inner = inner
+
+        def reconcile(self, name):
+            raise OSError("workspace unreachable")
+
+        def __getattr__(self, name):
+            return getattr(self.inner, name)
+
+    key = launch(world)
+    world.service.context.registry = Unreachable(world.registry)
+    world.pipeline.finish(key, "Completed")
+    world.artifacts.write_json(f"retrain/{key}/metrics/metrics.json", GOOD)
+    outcomes = sweep(world)
+    assert [o.action for o in outcomes if o.run_key == key] == ["promoted"]
+    assert any("workspace unreachable" in o.reason for o in outcomes if o.run_key is None)
