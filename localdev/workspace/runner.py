@@ -76,6 +76,7 @@ from localdev.workspace.plan import (
 )
 from shared.adapters.blob import container_client
 from shared.errors import NotFound, PipelineError
+from shared.parsing.common import FORCE_RERUN_TAG
 from shared.ports import PipelineRun, PipelineSubmission
 
 if TYPE_CHECKING:
@@ -450,7 +451,10 @@ class LocalWorkspace:
             fingerprint, input_values = self._prepare_inputs(run, step)
             state["fingerprint"] = fingerprint
             entry = self._cache / fingerprint
-            if step.component.deterministic and (entry / "meta.json").is_file():
+            # A forced run (the service's retrain_force_rerun tag) runs every step again.
+            forced = (run.record.get("tags") or {}).get(FORCE_RERUN_TAG) == "true"
+            cached = (entry / "meta.json").is_file()
+            if step.component.deterministic and cached and not forced:
                 meta = json.loads((entry / "meta.json").read_text(encoding="utf-8"))
                 for output in step.component.outputs:
                     run.outputs[(step.name, output)] = entry / "outputs" / output
@@ -463,7 +467,8 @@ class LocalWorkspace:
                 )
             else:
                 self._run_command(run, step, input_values, state)
-                self._store_outputs(run, step, fingerprint)
+                if not cached:  # a forced run keeps its own outputs beside the cached ones
+                    self._store_outputs(run, step, fingerprint)
         except BaseException as exc:
             state.update(
                 status="Canceled" if isinstance(exc, _Canceled) else "Failed",

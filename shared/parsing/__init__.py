@@ -11,6 +11,7 @@ from shared.parsing.azureml import parse_run_event
 from shared.parsing.common import (
     BLOB_CREATED,
     COMMON_ALERT_SCHEMA,
+    FORCE_RERUN_TAG,
     MODEL_TAG,
     RUN_COMPLETED,
     RUN_KEY_TAG,
@@ -30,6 +31,7 @@ from shared.parsing.storage import parse_blob_created
 __all__ = [
     "BLOB_CREATED",
     "COMMON_ALERT_SCHEMA",
+    "FORCE_RERUN_TAG",
     "MODEL_TAG",
     "RUN_COMPLETED",
     "RUN_KEY_TAG",

@@ -21,6 +21,8 @@ RUN_STATUS_CHANGED = SystemEventNames.MachineLearningServicesRunStatusChangedEve
 COMMON_ALERT_SCHEMA = "azureMonitorCommonAlertSchema"
 RUN_KEY_TAG = "retrain_run_key"
 MODEL_TAG = "retrain_model"
+# A run tag asking the backend for a real new attempt: no reuse of earlier step outputs.
+FORCE_RERUN_TAG = "retrain_force_rerun"
 
 
 # Limits on what the service accepts: anything beyond them is a permanent input fault (a

@@ -142,7 +142,11 @@ def handle_sweep(message: SweepTicked, ctx: Context) -> list[Outcome]:
             outcomes.append(outcome)
     outcomes += on_sweep(message, ctx)  # the trigger policy: due bursts, unseen arrivals
     for model in sorted(ctx.models):
-        ctx.registry.reconcile(model)
+        try:
+            ctx.registry.reconcile(model)
+        except Exception as exc:  # one model's registry trouble must not stop the others
+            log.warning("sweep: the registry of %s could not be reconciled: %s", model, exc)
+            outcomes.append(Outcome(model, "failed", f"registry reconcile: {exc}"))
     log.info("%s: %d open run(s) needed attention", message.describe(), len(outcomes))
     return outcomes
 
@@ -171,6 +175,13 @@ def _reconcile(key: str, ctx: Context) -> Outcome | None:
         if record.get("status") != "SubmitFailed" and age < STUCK_SUBMITTING:
             return None  # its submit may still be under way
         found = ctx.pipeline.find_run(key)
+        if found is None and age > RUN_TIMEOUT:
+            return _give_up(
+                model,
+                key,
+                f"no job could be started in {RUN_TIMEOUT} (last error: {record.get('error')})",
+                ctx,
+            )
         if found is None:
             submit(key, ctx)
             return Outcome(model, "retrain", f"sweep resubmitted run {key}", run_key=key)
@@ -188,16 +199,22 @@ def _reconcile(key: str, ctx: Context) -> Outcome | None:
         return outcome
     if age > RUN_TIMEOUT:
         why = "the backend does not know it" if run is None else f"still {run.status}"
-        error = f"no result after {RUN_TIMEOUT}: {why}; the service stopped waiting"
-        ctx.update_run(key, {"status": "Failed", "error": error, "finalised": True})
-        ctx.state.delete(f"active/{key}.json")
-        outcome = Outcome(model, "failed", f"run {key} timed out: {error}", run_key=key)
-        ctx.ledger(model, "run", outcome)
-        log.warning("%s: run %s timed out: %s", model, key, error)
-        return outcome
+        return _give_up(
+            model, key, f"no result after {RUN_TIMEOUT}: {why}; the service stopped waiting", ctx
+        )
     if run is not None and run.status != record.get("status"):
         ctx.update_run(key, _status_unless_finished(run.status))
     return None
+
+
+def _give_up(model: str, key: str, error: str, ctx: Context) -> Outcome:
+    """Record an open run as failed for good (the policy then treats it as ended)."""
+    ctx.update_run(key, {"status": "Failed", "error": error, "finalised": True})
+    ctx.state.delete(f"active/{key}.json")
+    outcome = Outcome(model, "failed", f"run {key} timed out: {error}", run_key=key)
+    ctx.ledger(model, "run", outcome)
+    log.warning("%s: run %s timed out: %s", model, key, error)
+    return outcome
 
 
 def _claimed(record: Mapping[str, Any], ctx: Context) -> bool:

@@ -37,7 +37,7 @@ from shared.messages import (
     SweepTicked,
     TriggerMessage,
 )
-from shared.parsing import MODEL_TAG, RUN_KEY_TAG
+from shared.parsing import FORCE_RERUN_TAG, MODEL_TAG, RUN_KEY_TAG
 from shared.policy import (
     Arrival,
     Coalesced,
@@ -68,8 +68,6 @@ from shared.settings import ModelConfig
 from shared.snapshot import Snapshot, overlay, parse_seen_key, run_key, seen_key
 
 log = logging.getLogger(__name__)
-
-FORCE_TAG = "retrain_force_rerun"
 
 
 def policy_key(model: str) -> str:
@@ -648,7 +646,7 @@ def submit(key: str, ctx: Context) -> JSON:
         inputs["champion"] = champion["model_uri"]
     tags = {RUN_KEY_TAG: key, MODEL_TAG: config.name}
     if record.get("force"):
-        tags[FORCE_TAG] = "true"
+        tags[FORCE_RERUN_TAG] = "true"
     submission = PipelineSubmission(run_key=key, model=config.name, inputs=inputs, tags=tags)
     try:
         run = ctx.pipeline.submit(submission)

@@ -288,6 +288,27 @@ def test_a_rerun_with_the_same_inputs_reuses_every_step(env, caplog):
 
 
 @pytest.mark.azurite
+def test_a_forced_rerun_runs_every_step_again_and_keeps_its_own_outputs(env):
+    env.run("base")
+    forced = submission("forced")
+    forced = PipelineSubmission(
+        run_key="forced",
+        model=forced.model,
+        inputs=forced.inputs,
+        tags={**forced.tags, "retrain_force_rerun": "true"},
+        experiment=forced.experiment,
+    )
+    env.workspace.submit(forced)
+
+    assert env.workspace.wait("forced", TIMEOUT).status == "Completed"
+    assert env.reused("forced") == {"prep": False, "train": False, "report": False}
+    assert (env.root / "jobs" / "forced" / "logs").is_dir()  # the steps really ran
+    assert env.artifact_json("runs/forced/metrics/metrics.json") == {"count": 3, "total": 9.0}
+    assert env.run("after").status == "Completed"  # the cache still serves later runs
+    assert {s["reused_from"] for s in env.job("after")["steps"].values()} == {"base"}
+
+
+@pytest.mark.azurite
 def test_a_reused_output_is_uploaded_again_when_its_earlier_publication_changed(env):
     env.run("base")
     env.artifacts.upload_blob("runs/base/metrics/metrics.json", b"tampered", overwrite=True)

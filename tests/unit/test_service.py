@@ -17,7 +17,7 @@ from shared.policy import TriggerPolicy
 from shared.ports import PipelineRun
 from shared.settings import ModelConfig
 from tests import samples
-from tests.fakes import FakeWorld, metrics_v2
+from tests.fakes import FakePipeline, FakeWorld, metrics_v2
 
 MODELS = (ModelConfig(name="co2", prefix="co2/", horizon=24),)
 # metrics.json (schema 2): GOOD beats seasonal naive (a first model passes); BAD is worse
@@ -467,6 +467,28 @@ def test_the_sweep_resubmits_a_failed_submit_that_started_nothing(world):
     assert world.service.get_run(submission.run_key)["status"] == "Queued"
 
 
+def test_a_submit_that_keeps_failing_is_given_up_after_the_timeout(world):
+    class Refusing(FakePipeline):
+        def submit(self, submission):
+            raise PipelineError("400 Bad Request: deployment 'retrain' does not exist")
+
+    world.service.context.pipeline = Refusing()
+    with pytest.raises(PipelineError):
+        world.service.handle(world.arrive("co2/a.csv", samples.csv_rows(2000, 3)))
+    [key] = [
+        k.removeprefix("active/").removesuffix(".json") for k in world.state.list_keys("active/")
+    ]
+    world.clock.advance(minutes=20)
+    [retried] = [o for o in sweep(world) if o.run_key == key]
+    assert retried.reason.startswith(f"sweep of run {key}: could not submit")
+    assert world.state.list_keys(f"active/{key}") != []  # still open: tried again next sweep
+    world.clock.advance(hours=25)
+    [given_up] = [o for o in sweep(world) if o.run_key == key]
+    assert given_up.action == "failed" and "no job could be started" in given_up.reason
+    assert "does not exist" in world.service.get_run(key)["error"]
+    assert world.state.list_keys(f"active/{key}") == []
+
+
 def test_the_sweep_gives_up_on_a_run_with_no_result_after_the_timeout(world):
     key = launch(world)
     world.clock.advance(hours=25)
@@ -517,3 +539,23 @@ def test_a_run_is_listed_as_open_before_its_record_is_written(world):
     world.clock.advance(minutes=16)
     sweep(world)  # an old marker without a record is dropped, not an error
     assert world.state.list_keys("active/") == []
+
+
+def test_one_models_registry_trouble_does_not_stop_the_sweep(world):
+    class Unreachable:
+        def __init__(self, inner):
+            self.inner = inner
+
+        def reconcile(self, name):
+            raise OSError("workspace unreachable")
+
+        def __getattr__(self, name):
+            return getattr(self.inner, name)
+
+    key = launch(world)
+    world.service.context.registry = Unreachable(world.registry)
+    world.pipeline.finish(key, "Completed")
+    world.artifacts.write_json(f"retrain/{key}/metrics/metrics.json", GOOD)
+    outcomes = sweep(world)
+    assert [o.action for o in outcomes if o.run_key == key] == ["promoted"]
+    assert any("workspace unreachable" in o.reason for o in outcomes if o.run_key is None)
