@@ -20,10 +20,10 @@ from shared.service import Outcome
 from shared.settings import ModelConfig, TrustSettings
 from tests import samples
 from tests.fakes import FakeStateStore, FakeWorld, metrics_v2
-from tests.functions.conftest import indexed_functions
+from tests.functions.conftest import user_functions
 
 MODELS = (ModelConfig(name="co2", prefix="co2/", horizon=24),)
-FUNCTIONS = {name: f.get_user_function() for name, f in indexed_functions().items()}
+FUNCTIONS = user_functions()
 
 
 @pytest.fixture

@@ -10,10 +10,10 @@ from shared.bootstrap import set_service
 from shared.settings import ModelConfig
 from tests import samples
 from tests.fakes import FakeWorld, metrics_v2
-from tests.functions.conftest import indexed_functions
+from tests.functions.conftest import user_functions
 
 MODELS = (ModelConfig(name="co2", prefix="co2/", horizon=24),)
-FUNCTIONS = {name: f.get_user_function() for name, f in indexed_functions().items()}
+FUNCTIONS = user_functions()
 
 
 @pytest.fixture

@@ -35,7 +35,7 @@ from shared.parsing.common import load_json
 from shared.settings import ModelConfig, TrustSettings
 from tests import samples
 from tests.fakes import FakeWorld
-from tests.functions.conftest import indexed_functions
+from tests.functions.conftest import user_functions
 
 # The suite's default keeps it within its time budget (2 cores); the 10,000-example runs
 # are FUZZ_EXAMPLES=10000 (see docs/delivery.md for what they found).
@@ -49,7 +49,7 @@ FUZZ = settings(
 )
 MODELS = (ModelConfig(name="co2", prefix="co2/", horizon=24),)
 TRUST = TrustSettings(storage_accounts=("devstoreaccount1",), workspaces=None)
-FUNCTIONS = {name: f.get_user_function() for name, f in indexed_functions().items()}
+FUNCTIONS = user_functions()
 
 texts = st.one_of(
     st.text(max_size=30),
