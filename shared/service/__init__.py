@@ -122,6 +122,22 @@ class RetrainService:
         """The model's promotion history (alias moves, pins), oldest first, and its pin."""
         return queries.list_history(self.context, model)
 
+    def list_runs(self, model: str, *, limit: int = 50) -> list[JSON]:
+        """The model's runs, newest first (run record + ``run_key``), at most ``limit``."""
+        return queries.list_runs(self.context, model, limit=limit)
+
+    def list_dead_letters(self, *, limit: int = 50) -> list[JSON]:
+        """Dead letters, newest first, with a payload preview, at most ``limit``."""
+        return queries.list_dead_letters(self.context, limit=limit)
+
+    def get_dead_letter(self, dead_letter_id: str) -> JSON:
+        """One dead letter (``<source>/<digest>``) with its payload."""
+        return queries.get_dead_letter(self.context, dead_letter_id)
+
+    def list_quarantine(self) -> list[JSON]:
+        """Quarantined data files, newest first, with the model that owns each."""
+        return queries.list_quarantine(self.context)
+
     def run_report(self, run_key: str) -> str:
         """The run's audit report, a self-contained HTML page."""
         return queries.run_report(self.context, run_key)
