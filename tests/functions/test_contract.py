@@ -81,6 +81,18 @@ EXPECTED = {
             "authLevel": "function",
         },
     ),
+    "get_dashboard": (
+        "httpTrigger",
+        {"route": "dashboard", "methods": ["GET"], "authLevel": "function"},
+    ),
+    "get_dashboard_data": (
+        "httpTrigger",
+        {"route": "dashboard/data", "methods": ["GET"], "authLevel": "function"},
+    ),
+    "get_dashboard_plot": (
+        "httpTrigger",
+        {"route": "dashboard/plot/{run_key}", "methods": ["GET"], "authLevel": "function"},
+    ),
 }
 
 

@@ -62,6 +62,9 @@ def main() -> int:
         artifacts.upload_blob(
             f"retrain/{run_key}/model/model.json", json.dumps({"order": [1, 1, 1]}), overwrite=True
         )
+        artifacts.upload_blob(
+            f"retrain/{run_key}/metrics/forecast.png", b"\x89PNG\r\n\x1a\n", overwrite=True
+        )
 
     workspace = fake_workspace.FakeAzureML(on_finish=write_outputs)
     set_service(
@@ -117,6 +120,13 @@ def main() -> int:
         ("get_model_ledger", "get_model_ledger", lambda: http("GET", model="co2")),
         ("get_model_history", "get_model_history", lambda: http("GET", model="co2")),
         ("get_run_report", "get_run_report", lambda: http("GET", run_key=state["run_key"])),
+        ("get_dashboard", "get_dashboard", lambda: http("GET")),
+        ("get_dashboard_data", "get_dashboard_data", lambda: http("GET")),
+        (
+            "get_dashboard_plot",
+            "get_dashboard_plot",
+            lambda: http("GET", run_key=state["run_key"]),
+        ),
         (
             "get_version_report",
             "get_version_report",

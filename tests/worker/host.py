@@ -126,6 +126,10 @@ class Conversation:
         yield "promote_model", ("POST", "models/co2/promote", {"model": "co2"}, change)
         yield "rollback_model", ("POST", "models/co2/rollback", {"model": "co2"}, change)
         yield "get_model_history", ("GET", "models/co2/history", {"model": "co2"}, None)
+        yield "get_dashboard", ("GET", "dashboard", {}, None)
+        yield "get_dashboard_data", ("GET", "dashboard/data", {}, None)
+        plot = {"run_key": run_key}  # the run wrote no plot here: 404
+        yield "get_dashboard_plot", ("GET", f"dashboard/plot/{run_key}", plot, None)
         body = {"requested_by": "worker test", "reason": "conformance", "force": True}
         yield "retrain_model", ("POST", "models/co2/retrain", {"model": "co2"}, body)
         yield "get_run", ("GET", "runs/co2-0000000000000000", {"run_key": "none"}, None)

@@ -128,6 +128,9 @@ def test_every_function_runs_under_the_worker(report: dict[str, Any]) -> None:
         ("promote_model", 400),  # v1 is already in production
         ("rollback_model", 400),
         ("get_model_history", 200),
+        ("get_dashboard", 200),
+        ("get_dashboard_data", 200),
+        ("get_dashboard_plot", 404),
         ("retrain_model", 202),
         ("get_run", 404),
         ("on_drift_alert", 202),
