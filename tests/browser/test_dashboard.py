@@ -2,9 +2,10 @@
 stack with real runs: Azurite, the local Functions host serving the app, the local
 workspace training statsmodels ARIMA.
 
-One stack for the module: model ``co2`` gets a real run that is promoted, then a broken
-file (quarantined and dead-lettered); model ``quarterly`` has no data and is paused by
-an operator whose words are markup. Screenshots land in ``.local/screenshots/``.
+One stack for the module: model ``co2`` gets two real runs (the first promoted, the
+second judged against it), then a broken file (quarantined and dead-lettered); model
+``quarterly`` has no data and is paused by an operator whose words are markup.
+Screenshots land in ``.local/screenshots/``.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ MODELS = [
 SCHEDULE = "0 30 4 * * *"
 EVIL = "<img src=x onerror=\"document.body.dataset.pwned='yes'\"><b>bold</b>"
 BROKEN = "timestamp,value\n2002-01-01,12.5\n2002-02-01,not-a-number\n"
+RUNS: list[dict[str, Any]] = []  # the module's two real runs' records, oldest first
 
 
 @pytest.fixture(scope="module")
@@ -57,11 +59,19 @@ def stack(azurite: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lo
         # branch): the schedule timer's expression, for the cards' next tick.
         stack.service.context.schedule = SCHEDULE  # type: ignore[attr-defined]
         series = co2_monthly()
-        stack.upload("co2/1990-2001.csv", series_csv(series.loc["1990":"2001"]))
-        [decision] = stack.wait_for_ledger("co2", 1)
-        assert decision["action"] == "retrain", decision
-        record = stack.wait_for_run(decision["run_key"])
-        assert record["promoted"] is True, record
+        for name, start, end in (("1985-1995", "1985", "1995"), ("1996-2001", "1996", "2001")):
+            stack.upload(f"co2/{name}.csv", series_csv(series.loc[start:end]))
+            decision = stack.wait_for(
+                f"the decision on co2/{name}.csv",
+                lambda name=name: next(
+                    (e for e in stack.ledger("co2") if f"co2/{name}.csv" in str(e.get("trigger"))),
+                    None,
+                ),
+                timeout=60,
+            )
+            assert decision["action"] == "retrain", decision
+            RUNS.append(stack.wait_for_run(decision["run_key"]))
+        assert RUNS[0]["promoted"] is True, RUNS[0]
         stack.upload("co2/broken.csv", BROKEN)
         stack.wait_for(
             "the broken file to be quarantined",
@@ -101,11 +111,14 @@ def test_cards_show_production_version_last_run_next_tick_and_pause(dashboard: A
     co2 = dashboard.locator("article.card[data-model='co2']")
     quarterly = dashboard.locator("article.card[data-model='quarterly']")
     assert dashboard.locator("article.card").count() == 2
-    assert text_of(co2.locator(".version")) == "v1"
+    production = 2 if RUNS[1]["promoted"] else 1
+    assert text_of(co2.locator(".version")) == f"v{production}"
     card = text_of(co2)
-    assert "Completed" in card and "promoted v1" in card
+    assert "Completed" in card
+    assert ("promoted v2" if RUNS[1]["promoted"] else "registered v2, not promoted") in card
     assert "04:30Z (in " in card  # the next tick of 0 30 4 * * *
-    assert "ends 2001-12-01" in card  # the data the production model was trained on
+    # The last observation the production model was trained on.
+    assert ("ends 2001-12-01" if RUNS[1]["promoted"] else "ends 1995-12-01") in card
     assert "Paused\nno" in card
     assert text_of(quarterly.locator(".version")) == "none"
     assert "paused since" in text_of(quarterly)
@@ -123,12 +136,18 @@ def test_markup_in_data_is_shown_as_text(dashboard: Any):
 def test_timeline_has_the_run_bar_verdict_and_production_pointer(dashboard: Any):
     section = dashboard.locator("section.model[data-model='co2']")
     bars = section.locator("svg rect.run-bar")
-    assert bars.count() == 1
-    assert bars.first.get_attribute("data-status") == "Completed"
-    assert float(bars.first.get_attribute("width")) >= 3
-    assert section.locator("svg .mark-verdict[data-action='promoted']").count() == 1
-    assert section.locator("svg .mark-arrival").count() >= 2  # the series, the broken file
-    assert section.locator("svg rect.production-segment[data-version='1']").count() == 1
+    assert [b.get_attribute("data-status") for b in bars.all()] == ["Completed", "Completed"]
+    first, second = sorted(bars.all(), key=lambda b: float(b.get_attribute("x")))
+    assert float(first.get_attribute("x")) + float(first.get_attribute("width")) <= float(
+        second.get_attribute("x")
+    )
+    verdicts = section.locator("svg .mark-verdict")
+    assert verdicts.first.get_attribute("data-action") == "promoted"
+    assert verdicts.count() == 2
+    assert section.locator("svg .mark-arrival").count() == 3  # two series files, the broken one
+    moves = section.locator("svg rect.production-segment")
+    versions = [m.get_attribute("data-version") for m in moves.all()]
+    assert versions == (["1", "2"] if RUNS[1]["promoted"] else ["1"])
     section.locator(".timeline").screenshot(path=str(screenshot_path("dashboard-co2-timeline")))
 
 
@@ -141,7 +160,7 @@ def test_forecast_plot_and_versions_are_shown(dashboard: Any):
     )
     version = section.locator(".versions tr[data-version='1']")
     row = text_of(version)
-    assert "v1 (production)" in row and "passed" in row
+    assert "v1" in row and "passed" in row
     assert "candidate" in row and "baseline" in row and "backtest" in row and "holdout" in row
 
 
@@ -153,9 +172,9 @@ def test_ledger_filters_by_kind_when_clicked(dashboard: Any):
 
     ledger.locator("button[data-kind='gate']").click()
     visible = ledger.locator("tbody tr:visible")
-    assert visible.count() == 1
-    assert visible.first.get_attribute("data-kind") == "gate"
-    assert "promoted" in text_of(visible.first)
+    assert visible.count() == 2
+    assert {r.get_attribute("data-kind") for r in visible.all()} == {"gate"}
+    assert "promoted" in text_of(visible.last)  # newest first: the first run's verdict last
     assert ledger.locator("button[data-kind='gate']").get_attribute("aria-pressed") == "true"
     screenshot(dashboard, "dashboard-ledger-gate")
 
