@@ -154,6 +154,15 @@
       picture.append(svg("text", { x: 6, y: y + 4, class: "lane-label" }, lane));
       picture.append(svg("line", { x1: left, x2: left + width, y1: y, y2: y, stroke: "#eaecf0" }));
     }
+    const start = new Date(data.start).getTime(), end = new Date(data.end).getTime();
+    for (const fraction of [0.25, 0.5, 0.75]) {
+      const x = X(fraction);
+      picture.append(svg("line", { x1: x, x2: x, y1: 12, y2: height - 24, stroke: "#eaecf0", "stroke-dasharray": "3 3" }));
+      const moment = when(new Date(start + fraction * (end - start)).toISOString());
+      // Within two days the time says it; over longer spans, the date.
+      const label = end - start < 172800000 ? moment.slice(11) : moment.slice(0, 10);
+      picture.append(svg("text", { x: x, y: height - 8, "text-anchor": "middle" }, label));
+    }
     for (const run of data.runs || []) {
       const x0 = X(run.x0), w = Math.max(X(run.x1) - x0, 3);
       const bar = svg("rect", {
@@ -192,7 +201,7 @@
       picture.append(svg("text", { x: x0 + 4, y: LANES.production + 4 }, "v" + segment.version));
     }
     picture.append(svg("text", { x: left, y: height - 8 }, when(data.start)));
-    picture.append(svg("text", { x: left + width, y: height - 8, "text-anchor": "end" }, when(data.end) + " (now)"));
+    picture.append(titled(svg("text", { x: left + width, y: height - 8, "text-anchor": "end" }, "now"), when(data.end)));
     wrap.append(picture);
     wrap.append(el("p", { className: "legend", text: "▼ arrival decision · bar: run (step bars beneath, where known) · ◆ gate verdict · ● other decision · green band: production version. Hover for details." }));
     return wrap;

@@ -186,8 +186,8 @@ def _decision(run: Mapping[str, Any]) -> str:
 
 
 def _steps(run: Mapping[str, Any], now: datetime) -> list[JSON]:
-    """The run's steps with their timings, where the run record has them (``steps``: a
-    list, or a mapping by step name, of ``{name, status, started_at, ended_at}``)."""
+    """The run's steps with their timings, where known (``steps``: a list, or a mapping
+    by step name, of ``{name, status, started_at, finished_at or ended_at, reused}``)."""
     raw = run.get("steps")
     if isinstance(raw, Mapping):
         raw = [{"name": name, **step} for name, step in raw.items() if isinstance(step, Mapping)]
@@ -198,7 +198,7 @@ def _steps(run: Mapping[str, Any], now: datetime) -> list[JSON]:
         if not isinstance(step, Mapping):
             continue
         started = _time(step.get("started_at") or step.get("start_time"))
-        ended = _time(step.get("ended_at") or step.get("end_time"))
+        ended = _time(step.get("finished_at") or step.get("ended_at") or step.get("end_time"))
         steps.append(
             {
                 "name": step.get("name"),
