@@ -187,7 +187,8 @@ def _decision(run: Mapping[str, Any]) -> str:
 
 def _steps(run: Mapping[str, Any], now: datetime) -> list[JSON]:
     """The run's steps with their timings, where known (``steps``: a list, or a mapping
-    by step name, of ``{name, status, started_at, finished_at or ended_at, reused}``)."""
+    by step name, of ``{name, status, started_at, finished_at, duration_s, reused}``, as
+    ``PipelineStep``; a step started and not finished runs until ``now``)."""
     raw = run.get("steps")
     if isinstance(raw, Mapping):
         raw = [{"name": name, **step} for name, step in raw.items() if isinstance(step, Mapping)]
@@ -197,18 +198,23 @@ def _steps(run: Mapping[str, Any], now: datetime) -> list[JSON]:
     for step in raw:
         if not isinstance(step, Mapping):
             continue
-        started = _time(step.get("started_at") or step.get("start_time"))
-        ended = _time(step.get("finished_at") or step.get("ended_at") or step.get("end_time"))
+        started = _time(step.get("started_at"))
+        ended = _time(step.get("finished_at"))
+        duration = step.get("duration_s")
+        if not isinstance(duration, int | float) or isinstance(duration, bool):
+            duration = None
+        if ended is None and started is not None and duration is not None:
+            ended = started + timedelta(seconds=duration)
+        if duration is None and started is not None:
+            duration = ((ended or now) - started).total_seconds()
         steps.append(
             {
                 "name": step.get("name"),
                 "status": step.get("status"),
                 "started_at": started.isoformat() if started else None,
                 "ended_at": ended.isoformat() if ended else None,
-                "seconds": round(((ended or now) - started).total_seconds(), 1)
-                if started
-                else None,
-                "reused": step.get("reused"),
+                "seconds": round(duration, 1) if duration is not None else None,
+                "reused": bool(step.get("reused")),
             }
         )
     return steps

@@ -126,7 +126,7 @@ def test_step_timings_become_bars_inside_their_run():
         "status": "Running",
         "created_at": at(-60),
         "steps": [
-            {"name": "prep", "status": "Completed", "started_at": at(-58), "ended_at": at(-50)},
+            {"name": "prep", "status": "Completed", "started_at": at(-58), "duration_s": 480},
             {"name": "train", "status": "Running", "started_at": at(-50)},
         ],
     }
