@@ -79,6 +79,17 @@ def get_run_artifacts(req: func.HttpRequest) -> func.HttpResponse:
     return answer(lambda: get_service().run_artifacts(req.route_params["run_key"]))
 
 
+@bp.function_name("get_run_plot")
+@bp.route(route="runs/{run_key}/plot", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+def get_run_plot(req: func.HttpRequest) -> func.HttpResponse:
+    """The run's forecast plot (SVG titled with the verdict, or PNG)."""
+    try:
+        content, media_type = get_service().run_plot(req.route_params["run_key"])
+    except NotFound as exc:
+        return error_response(exc)
+    return func.HttpResponse(content, status_code=200, mimetype=media_type)
+
+
 @bp.function_name("get_model_version")
 @bp.route(
     route="models/{model}/versions/{version}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION

@@ -159,6 +159,10 @@ class RetrainService:
         """Where the run's inputs and outputs are, and its API pages."""
         return queries.run_artifacts(self.context, run_key)
 
+    def run_plot(self, run_key: str) -> tuple[bytes, str]:
+        """The run's forecast plot and its media type."""
+        return queries.run_plot(self.context, run_key)
+
     def version_detail(self, model: str, version: int) -> JSON:
         """A registered version with its lineage, gate verdict and metrics."""
         return queries.version_detail(self.context, model, version)

@@ -288,7 +288,8 @@ _ARTIFACTS = {
     "prepared": "prepared/",
     "model": "model/",
     "metrics": "metrics/metrics.json",
-    "forecast_plot": "metrics/forecast.png",
+    "forecast_plot_svg": "metrics/forecast.svg",
+    "forecast_plot_png": "metrics/forecast.png",
 }
 
 
@@ -370,6 +371,7 @@ def run_links(run_key: str) -> JSON:
         "steps": f"/api/runs/{run_key}/steps",
         "artifacts": f"/api/runs/{run_key}/artifacts",
         "report": f"/api/runs/{run_key}/report",
+        "plot": f"/api/runs/{run_key}/plot",
     }
 
 
@@ -432,6 +434,15 @@ def run_artifacts(ctx: Context, run_key: str) -> JSON:
         "artifacts": {name: ctx.artifacts.uri(base + path) for name, path in _ARTIFACTS.items()},
         "links": run_links(run_key),
     }
+
+
+def run_plot(ctx: Context, run_key: str) -> tuple[bytes, str]:
+    """The run's forecast plot and its media type (the SVG titled with the gate's verdict
+    once finalised, else the PNG); NotFound when the run wrote none."""
+    found = audit.run_plot(ctx, get_run(ctx, run_key))
+    if found is None:
+        raise NotFound(f"run {run_key} wrote no forecast plot")
+    return found
 
 
 # ------------------------------------------------------------------ versions

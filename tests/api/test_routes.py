@@ -71,6 +71,11 @@ def test_a_runs_steps_log_tail_and_artifacts(world):
         artifacts["model"] == f"azureml://datastores/workspaceblobstore/paths/retrain/{key}/model/"
     )
     assert call("get_run_steps", run_key="co2-0000000000000000").status_code == 404
+    assert call("get_run_plot", run_key=key).status_code == 404  # none written
+    world.artifacts.write_bytes(f"retrain/{key}/metrics/forecast.png", b"\x89PNG...")
+    plot = call("get_run_plot", run_key=key)
+    assert plot.status_code == 200 and plot.mimetype == "image/png"
+    assert plot.get_body() == b"\x89PNG..."
 
 
 def test_steps_are_unavailable_from_a_backend_that_cannot_describe_them():

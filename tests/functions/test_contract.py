@@ -93,6 +93,10 @@ EXPECTED = {
         "httpTrigger",
         {"route": "runs/{run_key}/steps/{step}/log", "methods": ["GET"], "authLevel": "function"},
     ),
+    "get_run_plot": (
+        "httpTrigger",
+        {"route": "runs/{run_key}/plot", "methods": ["GET"], "authLevel": "function"},
+    ),
     "get_run_artifacts": (
         "httpTrigger",
         {"route": "runs/{run_key}/artifacts", "methods": ["GET"], "authLevel": "function"},

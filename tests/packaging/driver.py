@@ -138,6 +138,7 @@ def main() -> int:
             lambda: http("GET", run_key=state["run_key"], step="train"),
         ),
         ("get_run_artifacts", "get_run_artifacts", lambda: http("GET", run_key=state["run_key"])),
+        ("get_run_plot", "get_run_plot", lambda: http("GET", run_key=state["run_key"])),
         ("get_model_version", "get_model_version", lambda: http("GET", model="co2", version="1")),
         ("compare_model_versions", "compare_model_versions", compare),
         ("list_dead_letters", "list_dead_letters", lambda: http("GET")),

@@ -171,6 +171,7 @@ EXPECTED_ANSWERS = {
     "get_run_steps": "status 200",
     "get_step_log": "status 404",  # Azure ML step logs: not implemented (RunInspector)
     "get_run_artifacts": "status 200",
+    "get_run_plot": "status 404",  # the driver's pipeline writes no plot
     "get_model_version": "status 200",
     "compare_model_versions": "status 200",
     "list_dead_letters": "status 200",

@@ -132,6 +132,7 @@ class Conversation:
         step = {**run, "step": "train"}
         yield "get_step_log", ("GET", f"runs/{run_key}/steps/train/log", step, None)
         yield "get_run_artifacts", ("GET", f"runs/{run_key}/artifacts", run, None)
+        yield "get_run_plot", ("GET", f"runs/{run_key}/plot", run, None)
         yield "get_model_version", ("GET", "models/co2/versions/1", version, None)
         yield "compare_model_versions", ("GET", "models/co2/compare", {"model": "co2"}, None)
         yield "list_dead_letters", ("GET", "deadletters", {}, None)

@@ -132,6 +132,7 @@ def test_every_function_runs_under_the_worker(report: dict[str, Any]) -> None:
         ("get_run_steps", 200),
         ("get_step_log", 404),  # the fake backend cannot describe steps
         ("get_run_artifacts", 200),
+        ("get_run_plot", 404),  # the fake run wrote no plot
         ("get_model_version", 200),
         ("compare_model_versions", 400),  # no ?a=&b=
         ("list_dead_letters", 200),
