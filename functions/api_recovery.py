@@ -4,6 +4,7 @@ release a quarantined file. Replay and release are recorded with who and why (se
 platform's authentication sets it, else from the body's ``requested_by`` (alias ``by``).
 """
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -23,6 +24,8 @@ from shared.parsing.requests import (
 )
 from shared.service.queries import MAX_PAGE
 
+log = logging.getLogger(__name__)
+
 # An acting request whose action was done but did not succeed (a replay refused again,
 # a released file quarantined again) is answered 422 with the recorded outcomes.
 _NOT_DONE = frozenset({"replay_refused", "quarantined"})
@@ -31,7 +34,8 @@ _NOT_DONE = frozenset({"replay_refused", "quarantined"})
 def _act(req: func.HttpRequest, parse: Callable[[Any], Message]) -> func.HttpResponse:
     """Parse the body (who asks resolved), handle the request synchronously and answer:
     200 with the outcomes, 422 when the action was recorded but did not succeed, 400 bad
-    input, 404 nothing to act on, 409 a concurrent change."""
+    input, 404 nothing to act on, 409 a concurrent change, 503 storage or the backend
+    failing (possibly done in part: the ledger says)."""
     service = get_service()
     try:
         message = parse(with_requester(request_json(req), req.headers.get(PRINCIPAL_HEADER)))
@@ -40,6 +44,10 @@ def _act(req: func.HttpRequest, parse: Callable[[Any], Message]) -> func.HttpRes
         return json_response({"error": type(exc).__name__, "message": str(exc)}, 409)
     except (InvalidInput, NotFound) as exc:
         return error_response(exc)
+    except Exception as exc:  # storage or the backend failing
+        log.exception("%s could not be done", req.url)
+        why = f"{exc}; it may be done in part: read the ledger before trying again"
+        return json_response({"error": type(exc).__name__, "message": why}, 503)
     status = 422 if any(o.action in _NOT_DONE for o in outcomes) else 200
     return json_response({"outcomes": [o.as_dict() for o in outcomes]}, status)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 import re
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -16,6 +17,8 @@ from shared.service import audit
 from shared.service.context import Context
 from shared.service.promotion import PRODUCTION, get_pin
 from shared.service.promotion import list_history as _history
+
+log = logging.getLogger(__name__)
 
 # Ledger entries read at once: each is one blob read, the page's cost.
 _LEDGER_READERS = 8
@@ -305,16 +308,41 @@ def _step_json(step: PipelineStep) -> JSON:
     return dataclasses.asdict(step)
 
 
+# Step states that may still change (a finalised run's NotStarted steps never will).
+_ACTIVE_STEP = frozenset(
+    {"Running", "Queued", "Preparing", "Starting", "Provisioning", "Finalizing", "CancelRequested"}
+)
+_STEP_FIELDS = frozenset(f.name for f in dataclasses.fields(PipelineStep))
+
+
 def _steps_of(ctx: Context, record: JSON) -> list[PipelineStep] | None:
     """The run's steps from the backend; None when it cannot say (no job yet, a backend
-    without ``RunInspector``, or the job unknown to it)."""
+    without ``RunInspector``, the job unknown to it, or the backend failing: logged).
+
+    A finalised run's steps no longer change: the first answer whose steps have all
+    ended is kept under ``index/steps/<run key>.json`` and read from there after, so a
+    list of finished runs costs one state read per run, not backend calls.
+    """
     inspector, run_id = _inspector(ctx), record.get("pipeline_run_id")
     if inspector is None or not run_id:
         return None
+    cache = f"index/steps/{record.get('run_key')}.json"
+    if record.get("finalised"):
+        with contextlib.suppress(NotFound):
+            kept = ctx.state.get(cache)[0].get("steps") or []
+            return [PipelineStep(**{k: v for k, v in s.items() if k in _STEP_FIELDS}) for s in kept]
     try:
-        return inspector.get_steps(str(run_id))
+        steps = inspector.get_steps(str(run_id))
     except NotFound:
         return None
+    except Exception as exc:  # a listing must not fail for one run's backend trouble
+        log.warning("the steps of run %s could not be read: %s", record.get("run_key"), exc)
+        return None
+    ended = not any(s.status in _ACTIVE_STEP for s in steps)
+    if record.get("finalised") and steps and ended:
+        with contextlib.suppress(ConflictError):
+            ctx.state.create(cache, {"steps": [_step_json(s) for s in steps]})
+    return steps
 
 
 def _elapsed(ctx: Context, record: JSON) -> float | None:

@@ -4,6 +4,7 @@ fakes."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import pytest
@@ -51,6 +52,22 @@ def test_runs_of_a_model_with_step_progress(world):
     assert len(limited["runs"]) == 1
     assert call("list_model_runs", model="gas").status_code == 404
     assert call("list_model_runs", model="co2", params={"limit": "x"}).status_code == 400
+
+
+def test_a_finished_runs_steps_are_asked_of_the_backend_once(world):
+    call("list_model_runs", model="co2")
+    assert len(world.pipeline.step_questions) == 2  # two finalised runs
+    again = answer(call("list_model_runs", model="co2"))["runs"]
+    assert len(world.pipeline.step_questions) == 2  # read from index/steps/ instead
+    assert again[0]["steps"]["durations_s"] == {"prep": 1.5, "train": 2.0, "evaluate": None}
+    # A run still going is asked every time.
+    message = world.arrive("co2/2002.csv", samples.csv_rows(2002, 1), event_id="2002")
+    world.service.handle(message)
+    call("list_model_runs", model="co2")
+    call("list_model_runs", model="co2")
+    assert len(world.pipeline.step_questions) == 4
+    running = answer(call("list_model_runs", model="co2"))["runs"][0]["steps"]
+    assert running["running"] == ["train"] and running["completed"] == 1
 
 
 def test_a_runs_steps_log_tail_and_artifacts(world):
@@ -181,8 +198,6 @@ def test_replay_goes_through_the_original_parser_and_handler_and_is_recorded(wor
     event = samples.blob_created("co2/2003.csv", event_id="late", etag='"0x1"', size=10)
     world.data.put("co2/2003.csv", samples.csv_rows(2003, 1))
     event["data"]["eTag"] = world.data.blobs["co2/2003.csv"][1]
-    import json
-
     world.service.dead_letter("on_blob_created", json.dumps(event), InvalidInput("was down"))
     [letter] = world.service.list_dead_letters()
     source, digest = letter["id"].split("/")
@@ -216,6 +231,19 @@ def test_a_replay_refused_again_is_recorded_on_the_dead_letter_and_answered_422(
     assert refused["action"] == "replay_refused" and "not valid JSON" in refused["reason"]
     kept = world.service.get_dead_letter(letter["id"])
     assert kept["replays"][0]["result"] == "refused" and "resolved_at" not in kept
+
+
+def test_a_replay_the_backend_fails_is_answered_503(world):
+    event = samples.blob_created("co2/2003.csv", event_id="late")
+    event["data"]["eTag"] = world.data.put("co2/2003.csv", samples.csv_rows(2003, 1))
+    world.service.dead_letter("on_blob_created", json.dumps(event), InvalidInput("down"))
+    [letter] = world.service.list_dead_letters()
+    source, digest = letter["id"].split("/")
+    world.pipeline.fail_next = ConnectionError("the workspace is unreachable")
+    body = {"reason": "try", "requested_by": "ana"}
+    response = call("replay_dead_letter", "POST", body, source=source, digest=digest)
+    assert response.status_code == 503
+    assert "the workspace is unreachable" in answer(response)["message"]
 
 
 def test_dead_letters_of_unreplayable_sources_are_recorded_and_answered_422(world):

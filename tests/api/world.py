@@ -22,9 +22,15 @@ BAD_CSV = "timestamp,value\n2003-01-01,abc\n"
 
 
 class InspectablePipeline(FakePipeline):
-    """FakePipeline whose runs have three steps with logs (a ``RunInspector``)."""
+    """FakePipeline whose runs have three steps with logs (a ``RunInspector``); counts
+    the step questions it was asked."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.step_questions: list[str] = []
 
     def get_steps(self, run_id: str) -> list[PipelineStep]:
+        self.step_questions.append(run_id)
         run = self.get_run(run_id)
         done = run.finished
         return [
