@@ -70,8 +70,8 @@ def _newest(
     The records' own keys do not sort by time (a run key is a data hash), so the first
     listing that meets an item reads its record once and indexes it (create-if-absent:
     concurrent listings agree); after that a page costs two listings of names and one
-    read per item returned, whatever the history's length. Index entries whose record
-    is gone are dropped.
+    read per item returned, whatever the history's length. Index entries of records no
+    longer listed are ignored, and deleted when a page meets one whose record is gone.
     """
     if limit <= 0:
         return []
