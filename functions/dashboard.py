@@ -1,7 +1,6 @@
-"""The dashboard: one HTML page (``GET /api/dashboard``), its data (``GET
-/api/dashboard/data``, the view-model of ``shared.service.overview``) and the forecast
-plots it shows (``GET /api/dashboard/plot/{run_key}``: SVG titled with the gate's
-verdict, or PNG, as the audit report shows them).
+"""The dashboard: one HTML page (``GET /api/dashboard``) and its data (``GET
+/api/dashboard/data``, the view-model of ``shared.service.overview``); the forecast plots
+it shows come from ``GET /api/runs/{run_key}/plot``.
 
 The page is plain HTML, CSS and JavaScript kept beside this file in
 ``dashboard_assets/`` (shipped in the package; no build step), put together once per
@@ -20,9 +19,8 @@ from pathlib import Path
 
 import azure.functions as func
 
-from functions._delivery import error_response, json_response
+from functions._delivery import json_response
 from shared.bootstrap import get_service
-from shared.errors import NotFound
 from shared.service import RetrainService, overview
 
 bp = func.Blueprint()
@@ -91,25 +89,3 @@ def get_dashboard_data(req: func.HttpRequest) -> func.HttpResponse:
     response = json_response(view)
     response.headers["Cache-Control"] = "no-store"
     return response
-
-
-@bp.function_name("get_dashboard_plot")
-@bp.route(route="dashboard/plot/{run_key}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
-def get_dashboard_plot(req: func.HttpRequest) -> func.HttpResponse:
-    try:
-        plot, media_type = overview.forecast_plot(
-            get_service().context, req.route_params["run_key"]
-        )
-    except NotFound as exc:
-        return error_response(exc)
-    return func.HttpResponse(
-        plot,
-        status_code=200,
-        mimetype=media_type,
-        headers={
-            # An SVG opened on its own runs nothing and loads nothing.
-            "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'",
-            "X-Content-Type-Options": "nosniff",
-            "Cache-Control": "no-store",
-        },
-    )

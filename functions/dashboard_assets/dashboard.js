@@ -217,7 +217,7 @@
     }
     box.append(el("p", { className: "muted", text: "Forecast plot of the " + model.plot.of + " (run " + model.plot.run_key + ")" }));
     box.append(el("img", {
-      src: appUrl("dashboard/plot/" + encodeURIComponent(model.plot.run_key)),
+      src: appUrl("runs/" + encodeURIComponent(model.plot.run_key) + "/plot"),
       alt: "forecast plot of run " + model.plot.run_key, loading: "lazy",
     }));
     return box;

@@ -21,7 +21,7 @@ from typing import Any
 from shared.errors import InvalidInput, NotFound
 from shared.parsing.common import parse_time
 from shared.ports import JSON
-from shared.service import audit, queries
+from shared.service import queries
 from shared.service.context import Context
 from shared.service.promotion import REFRESH_SUFFIX
 
@@ -31,6 +31,8 @@ METRIC_NAMES = ("mase", "smape", "rmse", "mae", "coverage")
 # What a card and a timeline read of each model's history.
 LEDGER_LIMIT = 200
 RUNS_LIMIT = 50
+# The newest runs whose steps the backend is asked for (one question each).
+STEP_RUNS = 5
 # A timeline starts this fraction of its length before its first event, and spans at
 # least MIN_SPAN.
 MARGIN = 0.04
@@ -55,16 +57,6 @@ def build(ctx: Context, *, schedule: str | None = None, now: datetime | None = N
     }
 
 
-def forecast_plot(ctx: Context, run_key: str) -> tuple[bytes, str]:
-    """The run's forecast plot and its media type, as the audit report shows it (the
-    evaluate step's SVG titled with the gate's verdict, else its PNG); ``NotFound`` for
-    an unknown run or one that wrote no plot."""
-    found = audit.run_plot(ctx, queries.get_run(ctx, run_key))
-    if found is None:
-        raise NotFound(f"run {run_key} wrote no forecast plot")
-    return found
-
-
 def next_tick_after(schedule: str, moment: datetime) -> str | None:
     """The next time the six-field NCRONTAB ``schedule`` fires after ``moment`` (UTC),
     as ISO-8601; None when the expression cannot be read."""
@@ -83,7 +75,10 @@ def next_tick_after(schedule: str, moment: datetime) -> str | None:
 
 def _model(ctx: Context, summary: JSON, now: datetime, next_tick: str | None) -> JSON:
     name = str(summary["name"])
-    runs = queries.list_runs(ctx, name, limit=RUNS_LIMIT)
+    runs = [
+        {**run, "steps": _run_steps(ctx, run)} if index < STEP_RUNS else run
+        for index, run in enumerate(queries.list_runs(ctx, name, limit=RUNS_LIMIT))
+    ]
     ledger = queries.list_ledger(ctx, name, limit=LEDGER_LIMIT)
     history = queries.list_history(ctx, name)
     versions = queries.list_versions(ctx, name)
@@ -114,6 +109,19 @@ def _model(ctx: Context, summary: JSON, now: datetime, next_tick: str | None) ->
         "versions": [_version(v, runs) for v in reversed(versions)],
         "plot": _plot(versions, runs),
     }
+
+
+def _run_steps(ctx: Context, run: Mapping[str, Any]) -> list[JSON]:
+    """The run's steps with their timings, as the backend reports them; empty when it
+    cannot say (no job yet, or a backend that does not tell)."""
+    if not run.get("pipeline_run_id"):
+        return []
+    try:
+        found = queries.run_steps(ctx, str(run.get("run_key")), lines=0)
+    except NotFound:
+        return []
+    steps = found.get("steps")
+    return list(steps) if found.get("available") and isinstance(steps, list) else []
 
 
 def _policy_state(ctx: Context, model: str) -> JSON:
@@ -303,11 +311,11 @@ def _plot(versions: Sequence[JSON], runs: Sequence[JSON]) -> JSON | None:
     for version in versions:
         key = (version.get("tags") or {}).get("run_key")
         if version.get("production") and key and not str(key).endswith(REFRESH_SUFFIX):
-            return {"run_key": key, "url": f"dashboard/plot/{key}", "of": "production"}
+            return {"run_key": key, "url": f"runs/{key}/plot", "of": "production"}
     for run in runs:
         if run.get("status") == "Completed" and run.get("run_key"):
             key = run["run_key"]
-            return {"run_key": key, "url": f"dashboard/plot/{key}", "of": "newest run"}
+            return {"run_key": key, "url": f"runs/{key}/plot", "of": "newest run"}
     return None
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import logging
 import re
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -10,11 +12,13 @@ from typing import Any
 
 from shared.errors import ConflictError, InvalidInput, NotFound
 from shared.parsing.common import check_run_key, parse_time
-from shared.ports import JSON
+from shared.ports import JSON, ModelVersion, PipelineStep, RunInspector
 from shared.service import audit
 from shared.service.context import Context
 from shared.service.promotion import PRODUCTION, get_pin
 from shared.service.promotion import list_history as _history
+
+log = logging.getLogger(__name__)
 
 # Ledger entries read at once: each is one blob read, the page's cost.
 _LEDGER_READERS = 8
@@ -66,8 +70,8 @@ def _newest(
     The records' own keys do not sort by time (a run key is a data hash), so the first
     listing that meets an item reads its record once and indexes it (create-if-absent:
     concurrent listings agree); after that a page costs two listings of names and one
-    read per item returned, whatever the history's length. Index entries whose record
-    is gone are dropped.
+    read per item returned, whatever the history's length. Index entries of records no
+    longer listed are ignored, and deleted when a page meets one whose record is gone.
     """
     if limit <= 0:
         return []
@@ -259,6 +263,15 @@ def model_of_blob(ctx: Context, blob: str) -> str | None:
     return max(owners, key=lambda m: len(m.prefix)).name if owners else None
 
 
+def get_quarantined(ctx: Context, blob: str) -> JSON:
+    """One quarantined file's record with its model; NotFound when it is not quarantined."""
+    try:
+        record = ctx.state.get(f"quarantine/{blob}.json")[0]
+    except (NotFound, InvalidInput, ValueError):
+        raise NotFound(f"{blob[:200]!r} is not quarantined") from None
+    return {**record, "model": model_of_blob(ctx, str(record.get("blob", "")))}
+
+
 def list_quarantine(ctx: Context) -> list[JSON]:
     """Quarantined data files, newest first (by ``at``): each record (``blob``,
     ``etag``, ``reason``, ``at``) with the ``model`` whose prefix holds it (None when no
@@ -267,3 +280,321 @@ def list_quarantine(ctx: Context) -> list[JSON]:
     records = [r for r in _read_all(ctx, keys) if r is not None]
     listed = [{**r, "model": model_of_blob(ctx, str(r.get("blob", "")))} for r in records]
     return sorted(listed, key=lambda r: _stamp(r.get("at")), reverse=True)
+
+
+# ------------------------------------------------------------------ runs in detail
+
+# The most log lines one request returns.
+MAX_LOG_LINES = 2000
+_ARTIFACTS = {
+    "snapshot": "snapshot.json",
+    "prepared": "prepared/",
+    "model": "model/",
+    "metrics": "metrics/metrics.json",
+    "forecast_plot_svg": "metrics/forecast.svg",
+    "forecast_plot_png": "metrics/forecast.png",
+}
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _inspector(ctx: Context) -> RunInspector | None:
+    return ctx.pipeline if isinstance(ctx.pipeline, RunInspector) else None
+
+
+def _step_json(step: PipelineStep) -> JSON:
+    return dataclasses.asdict(step)
+
+
+# Step states that may still change (a finalised run's NotStarted steps never will).
+_ACTIVE_STEP = frozenset(
+    {"Running", "Queued", "Preparing", "Starting", "Provisioning", "Finalizing", "CancelRequested"}
+)
+_STEP_FIELDS = frozenset(f.name for f in dataclasses.fields(PipelineStep))
+
+
+def _steps_of(ctx: Context, record: JSON) -> list[PipelineStep] | None:
+    """The run's steps from the backend; None when it cannot say (no job yet, a backend
+    without ``RunInspector``, the job unknown to it, or the backend failing: logged).
+
+    A finalised run's steps no longer change: the first answer whose steps have all
+    ended is kept under ``index/steps/<run key>.json`` and read from there after, so a
+    list of finished runs costs one state read per run, not backend calls.
+    """
+    inspector, run_id = _inspector(ctx), record.get("pipeline_run_id")
+    if inspector is None or not run_id:
+        return None
+    cache = f"index/steps/{record.get('run_key')}.json"
+    if record.get("finalised"):
+        with contextlib.suppress(NotFound):
+            kept = ctx.state.get(cache)[0].get("steps") or []
+            return [PipelineStep(**{k: v for k, v in s.items() if k in _STEP_FIELDS}) for s in kept]
+    try:
+        steps = inspector.get_steps(str(run_id))
+    except NotFound:
+        return None
+    except Exception as exc:  # a listing must not fail for one run's backend trouble
+        log.warning("the steps of run %s could not be read: %s", record.get("run_key"), exc)
+        return None
+    ended = not any(s.status in _ACTIVE_STEP for s in steps)
+    if record.get("finalised") and steps and ended:
+        with contextlib.suppress(ConflictError):
+            ctx.state.create(cache, {"steps": [_step_json(s) for s in steps]})
+    return steps
+
+
+def _elapsed(ctx: Context, record: JSON) -> float | None:
+    """Seconds from the run record's creation to its last change (to now while open)."""
+    try:
+        start = parse_time(record.get("created_at"))
+        end = parse_time(record.get("updated_at")) if record.get("finalised") else ctx.clock.now()
+    except InvalidInput:
+        return None
+    if start is None or end is None:
+        return None
+    return round((end - start).total_seconds(), 3)
+
+
+def run_summary(ctx: Context, record: JSON, steps: list[PipelineStep] | None) -> JSON:
+    """What a list of runs shows for one: status, trigger, outcome, elapsed time and
+    step progress (``steps`` None: the backend cannot say)."""
+    gate = _mapping(record.get("gate"))
+    trigger = _mapping(record.get("trigger"))
+    progress = None
+    if steps is not None:
+        progress = {
+            "total": len(steps),
+            "completed": sum(s.status == "Completed" for s in steps),
+            "running": [s.name for s in steps if s.status == "Running"],
+            "failed": [s.name for s in steps if s.status == "Failed"],
+            "durations_s": {s.name: s.duration_s for s in steps},
+        }
+    key = str(record.get("run_key"))
+    return {
+        "run_key": key,
+        "model": record.get("model"),
+        "status": record.get("status"),
+        "finalised": bool(record.get("finalised")),
+        "created_at": record.get("created_at"),
+        "updated_at": record.get("updated_at"),
+        "elapsed_s": _elapsed(ctx, record),
+        "trigger": trigger.get("kind"),
+        "trigger_reason": trigger.get("reason"),
+        "pipeline_run_id": record.get("pipeline_run_id"),
+        "model_version": record.get("model_version"),
+        "promoted": record.get("promoted"),
+        "gate_passed": gate.get("passed") if gate else None,
+        "error": record.get("error"),
+        "steps": progress,
+        "links": run_links(key),
+    }
+
+
+def run_links(run_key: str) -> JSON:
+    """The API's pages about one run."""
+    return {
+        "run": f"/api/runs/{run_key}",
+        "steps": f"/api/runs/{run_key}/steps",
+        "artifacts": f"/api/runs/{run_key}/artifacts",
+        "report": f"/api/runs/{run_key}/report",
+        "plot": f"/api/runs/{run_key}/plot",
+    }
+
+
+def list_run_summaries(ctx: Context, model: str, *, limit: int = 50) -> list[JSON]:
+    """``list_runs`` as summaries with step progress (one backend question per run)."""
+    records = list_runs(ctx, model, limit=limit)
+    return [run_summary(ctx, record, _steps_of(ctx, record)) for record in records]
+
+
+def _check_lines(lines: int) -> int:
+    if isinstance(lines, bool) or not isinstance(lines, int) or not 0 <= lines <= MAX_LOG_LINES:
+        raise InvalidInput(f"lines must be a whole number from 0 to {MAX_LOG_LINES}")
+    return lines
+
+
+def run_steps(ctx: Context, run_key: str, *, lines: int = 20) -> JSON:
+    """The run's steps as the backend reports them, each with the last ``lines`` lines of
+    its log; ``available`` False (and no steps) when the backend cannot say."""
+    _check_lines(lines)
+    record = get_run(ctx, run_key)
+    steps = _steps_of(ctx, record)
+    inspector = _inspector(ctx)
+    listed: list[JSON] = []
+    for step in steps or []:
+        tail: list[str] = []
+        if inspector is not None and lines:
+            with contextlib.suppress(NotFound):
+                tail = inspector.get_log_tail(
+                    str(record["pipeline_run_id"]), step.name, lines=lines
+                )
+        listed.append({**_step_json(step), "log_tail": tail})
+    return {
+        "run_key": run_key,
+        "status": record.get("status"),
+        "pipeline_run_id": record.get("pipeline_run_id"),
+        "available": steps is not None,
+        "steps": listed,
+    }
+
+
+def step_log(ctx: Context, run_key: str, step: str, *, lines: int = 200) -> JSON:
+    """The last ``lines`` lines of one step's log; NotFound when the backend cannot say."""
+    _check_lines(lines)
+    record = get_run(ctx, run_key)
+    inspector, run_id = _inspector(ctx), record.get("pipeline_run_id")
+    if inspector is None or not run_id:
+        raise NotFound(f"run {run_key} has no step logs the backend can give")
+    tail = inspector.get_log_tail(str(run_id), step, lines=lines)
+    return {"run_key": run_key, "step": step, "lines": tail}
+
+
+def run_artifacts(ctx: Context, run_key: str) -> JSON:
+    """Where the run's inputs and outputs are in the artifact datastore (URIs as the
+    pipeline takes them) and its audit report."""
+    record = get_run(ctx, run_key)
+    base = f"retrain/{run_key}/"
+    return {
+        "run_key": run_key,
+        "status": record.get("status"),
+        "artifacts": {name: ctx.artifacts.uri(base + path) for name, path in _ARTIFACTS.items()},
+        "links": run_links(run_key),
+    }
+
+
+def run_plot(ctx: Context, run_key: str) -> tuple[bytes, str]:
+    """The run's forecast plot and its media type (the SVG titled with the gate's verdict
+    once finalised, else the PNG); NotFound when the run wrote none."""
+    found = audit.run_plot(ctx, get_run(ctx, run_key))
+    if found is None:
+        raise NotFound(f"run {run_key} wrote no forecast plot")
+    return found
+
+
+# ------------------------------------------------------------------ versions
+
+
+def _version(ctx: Context, model: str, version: int) -> ModelVersion:
+    if model not in ctx.models:
+        raise NotFound(f"unknown model {model!r}")
+    return ctx.registry.get_version(model, version)
+
+
+def version_detail(ctx: Context, model: str, version: int) -> JSON:
+    """A registered version: tags, artifact, lineage (run, snapshot, trigger, champion,
+    pipeline job), the gate's verdict, its metrics' headline numbers and windows, and
+    whether it is in production."""
+    found = _version(ctx, model, version)
+    lineage = dict(found.lineage)
+    metrics = lineage.pop("metrics", None)
+    production = ctx.registry.get_alias(model, PRODUCTION).version
+    run_key = found.tags.get("run_key") or lineage.get("run_key")
+    return {
+        "model": model,
+        "version": found.version,
+        "created_at": found.created_at,
+        "production": found.version == production,
+        "artifact_uri": found.artifact_uri,
+        "tags": dict(found.tags),
+        "lineage": lineage,
+        "metrics": _headline(metrics),
+        "links": {
+            "report": f"/api/models/{model}/versions/{found.version}/report",
+            **({"run": f"/api/runs/{run_key}"} if run_key else {}),
+        },
+    }
+
+
+_METRICS = ("mase", "smape", "rmse", "mae", "coverage")
+
+
+def _section(section: Any) -> JSON | None:
+    """A metrics section's holdout and backtest numbers (schema 2; older: flat)."""
+    if not isinstance(section, dict):
+        return None
+    picked: JSON = {}
+    for window in ("holdout", "backtest"):
+        values = section.get(window)
+        if isinstance(values, dict):
+            picked[window] = {m: values.get(m) for m in _METRICS}
+    if not picked:
+        picked["holdout"] = {m: section.get(m) for m in _METRICS}
+    return picked
+
+
+def _windows(metrics: Any) -> JSON | None:
+    if not isinstance(metrics, dict):
+        return None
+    backtest = _mapping(metrics.get("backtest"))
+    return {
+        "holdout_start": metrics.get("holdout_start"),
+        "holdout_end": metrics.get("holdout_end"),
+        "data_end": metrics.get("data_end"),
+        "backtest_origins": list(backtest.get("origins") or []),
+        "backtest_horizon": backtest.get("horizon"),
+    }
+
+
+def _headline(metrics: Any) -> JSON | None:
+    if not isinstance(metrics, dict):
+        return None
+    return {
+        "schema": metrics.get("schema"),
+        "windows": _windows(metrics),
+        "candidate": _section(metrics.get("candidate")),
+        "baseline": _section(metrics.get("baseline")),
+        "champion": _section(metrics.get("champion")),
+    }
+
+
+def compare_versions(ctx: Context, model: str, first: int, second: int) -> JSON:
+    """Two versions' metrics, on comparable windows where the service has them.
+
+    Metrics computed on different windows do not compare, so the answer says which
+    basis it uses:
+
+    - ``same_windows``: the newer version's run evaluated the other one as its champion,
+      so both were scored by the same evaluation on the same holdout and backtest folds
+      (the run's ``candidate`` and ``champion`` sections);
+    - ``own_windows``: no run scored both; each version's numbers are from its own run's
+      windows (listed), and only the scale-free MASE says anything across them.
+    """
+    if first == second:
+        raise InvalidInput("compare needs two different versions")
+    a, b = _version(ctx, model, first), _version(ctx, model, second)
+    for newer, older in ((b, a), (a, b)):
+        metrics = newer.lineage.get("metrics")
+        champion = newer.lineage.get("champion")
+        scored = isinstance(metrics, dict) and isinstance(metrics.get("champion"), dict)
+        if scored and isinstance(champion, dict) and champion.get("version") == older.version:
+            assert isinstance(metrics, dict)
+            sections = {
+                newer.version: _section(metrics.get("candidate")),
+                older.version: _section(metrics.get("champion")),
+            }
+            return {
+                "model": model,
+                "basis": "same_windows",
+                "scored_by_run": newer.tags.get("run_key") or newer.lineage.get("run_key"),
+                "windows": _windows(metrics),
+                "versions": [
+                    {"version": v.version, "metrics": sections[v.version]} for v in (a, b)
+                ],
+                "baseline": _section(metrics.get("baseline")),
+            }
+    return {
+        "model": model,
+        "basis": "own_windows",
+        "note": "no run scored both versions on the same windows; MASE is relative to each "
+        "window's seasonal-naive error, the other metrics are in the series' units",
+        "versions": [
+            {
+                "version": v.version,
+                "windows": _windows(v.lineage.get("metrics")),
+                "metrics": _section((v.lineage.get("metrics") or {}).get("candidate")),
+            }
+            for v in (a, b)
+        ],
+    }

@@ -20,16 +20,14 @@ from tests.functions.conftest import user_functions
 
 MODELS = (ModelConfig(name="co2", prefix="co2/", horizon=24),)
 FUNCTIONS = user_functions()
-PNG = b"\x89PNG\r\n\x1a\n-a-plot"
 
 
 @pytest.fixture
 def world():
-    """co2 with one promoted run that wrote a plot."""
+    """co2 with one promoted run."""
     world = FakeWorld(MODELS)
     world.data.put("co2/2000.csv", samples.csv_rows(2000, 3))
     [launched] = world.service.handle(RetrainRequested("co2", "ana", "first model"))
-    world.artifacts.write_bytes(f"retrain/{launched.run_key}/metrics/forecast.png", PNG)
     world.complete(str(launched.run_key), metrics_v2(candidate=0.5))
     world.run_key = str(launched.run_key)
     set_service(world.service)
@@ -76,12 +74,4 @@ def test_the_data_route_answers_the_view_model(world):
     [model] = data["models"]
     assert model["name"] == "co2" and model["production_version"] == 1
     assert model["last_run"]["run_key"] == world.run_key
-    assert model["plot"]["url"] == f"dashboard/plot/{world.run_key}"
-
-
-def test_the_plot_route_serves_the_runs_png_and_404_otherwise(world):
-    response = get("get_dashboard_plot", "/x", run_key=world.run_key)
-    assert response.status_code == 200
-    assert response.mimetype == "image/png" and response.get_body() == PNG
-    assert get("get_dashboard_plot", "/x", run_key="co2-0000000000000000").status_code == 404
-    assert get("get_dashboard_plot", "/x", run_key="../../etc/passwd").status_code == 404
+    assert model["plot"]["url"] == f"runs/{world.run_key}/plot"

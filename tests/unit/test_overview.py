@@ -5,12 +5,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from shared.errors import InvalidData, NotFound
+from shared.errors import InvalidData
 from shared.messages import PauseRequested
+from shared.ports import PipelineRun, PipelineStep, PipelineSubmission
 from shared.service import overview
 from shared.settings import ModelConfig
 from tests import samples
-from tests.fakes import FakeWorld, metrics_v2
+from tests.fakes import FakePipeline, FakeWorld, metrics_v2
 
 MODELS = (
     ModelConfig(name="co2", prefix="co2/", horizon=24),
@@ -99,16 +100,63 @@ def test_dead_letters_and_quarantined_files_are_listed(world: FakeWorld):
     assert "oops" in quarantined["reason"]
 
 
-def test_the_plot_is_the_production_runs_as_the_audit_report_reads_it(world: FakeWorld):
+def test_the_plot_is_the_production_runs(world: FakeWorld):
     co2 = overview.build(world.service.context)["models"][0]
-    key = co2["plot"]["run_key"]
-    assert co2["plot"]["of"] == "production" and key == co2["versions"][1]["run_key"]
-    world.artifacts.write_bytes(f"retrain/{key}/metrics/forecast.png", b"png")
-    assert overview.forecast_plot(world.service.context, key) == (b"png", "image/png")
-    with pytest.raises(NotFound):
-        overview.forecast_plot(world.service.context, co2["versions"][0]["run_key"])
-    with pytest.raises(NotFound):
-        overview.forecast_plot(world.service.context, "../secrets")
+    key = co2["versions"][1]["run_key"]  # v1's, in production
+    assert co2["plot"] == {"run_key": key, "url": f"runs/{key}/plot", "of": "production"}
+
+
+class TimedPipeline:
+    """The fake backend, telling each run's steps as a ``RunInspector`` does."""
+
+    def __init__(self, inner: FakePipeline, steps: list[PipelineStep]) -> None:
+        self.inner, self.steps = inner, steps
+
+    def submit(self, submission: PipelineSubmission) -> PipelineRun:
+        return self.inner.submit(submission)
+
+    def get_run(self, run_id: str) -> PipelineRun:
+        return self.inner.get_run(run_id)
+
+    def find_run(self, run_key: str) -> PipelineRun | None:
+        return self.inner.find_run(run_key)
+
+    def get_steps(self, run_id: str) -> list[PipelineStep]:
+        self.inner.get_run(run_id)  # NotFound for a run it does not know
+        return self.steps
+
+    def get_log_tail(self, run_id: str, step: str, *, lines: int = 100) -> list[str]:
+        return []
+
+
+def test_the_newest_runs_carry_their_steps_when_the_backend_tells(world: FakeWorld):
+    """FakePipeline is no RunInspector: the backend cannot say, and no step is made up;
+    one that tells gives each run its step bars."""
+    co2 = overview.build(world.service.context)["models"][0]
+    assert [r["steps"] for r in co2["runs"]] == [[], []]
+
+    [run] = [r for r in co2["runs"][:1]]
+    began = datetime.fromisoformat(run["started_at"])
+    steps = [
+        PipelineStep("prep", "Completed", began.isoformat(), None, 4.0, reused=True),
+        PipelineStep(
+            "train",
+            "Completed",
+            (began + timedelta(seconds=4)).isoformat(),
+            (began + timedelta(seconds=60)).isoformat(),
+            56.0,
+        ),
+    ]
+    world.service.context.pipeline = TimedPipeline(world.pipeline, steps)
+    co2 = overview.build(world.service.context)["models"][0]
+    newest = co2["runs"][0]
+    assert [(s["name"], s["seconds"], s["reused"]) for s in newest["steps"]] == [
+        ("prep", 4.0, True),
+        ("train", 56.0, False),
+    ]
+    bar = next(b for b in co2["timeline"]["runs"] if b["run_key"] == newest["run_key"])
+    [train] = [s for s in bar["steps"] if s["name"] == "train"]
+    assert bar["x0"] <= train["x0"] < train["x1"]
 
 
 # ------------------------------------------------------------------------------ pure parts
