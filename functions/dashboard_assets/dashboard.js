@@ -89,7 +89,8 @@
 
   // A link within the app; anything that is not a plain relative path stays text.
   function link(path, text) {
-    if (typeof path !== "string" || !/^[A-Za-z0-9][A-Za-z0-9_.\/-]*$/.test(path)) {
+    if (typeof path !== "string" || !/^[A-Za-z0-9][A-Za-z0-9_.%\/-]*$/.test(path) ||
+        path.split("/").some((part) => part === "." || part === "..")) {
       return el("span", { text: text });
     }
     return el("a", { href: appUrl(path), text: text });
@@ -312,14 +313,14 @@
   function deadLetters(letters) {
     if (!letters.length) return el("p", { className: "empty", text: "No dead letters." });
     return el("div", { className: "scroll" }, [table(["received", "source", "error", "reason", "payload (start)"],
-      letters.map((d) => [when(d.received_at), show(d.source), show(d.error_type), el("span", { text: show(d.reason) }), el("code", { text: show(d.payload_preview) })]),
+      letters.map((d) => [link("deadletters/" + d.id, when(d.received_at)), show(d.source), show(d.error_type), el("span", { text: show(d.reason) }), el("code", { text: show(d.payload_preview) })]),
       (index) => ({ "data-id": letters[index].id }))]);
   }
 
   function quarantine(files) {
     if (!files.length) return el("p", { className: "empty", text: "No quarantined files." });
     return table(["file", "model", "since", "why"],
-      files.map((q) => [show(q.blob), show(q.model), when(q.at), el("span", { text: show(q.reason) })]),
+      files.map((q) => [link("quarantine/" + String(q.blob).split("/").map(encodeURIComponent).join("/"), show(q.blob)), show(q.model), when(q.at), el("span", { text: show(q.reason) })]),
       (index) => ({ "data-blob": files[index].blob }));
   }
 

@@ -220,6 +220,10 @@ def test_broken_file_is_dead_lettered_and_quarantined(dashboard: Any):
     quarantined = dashboard.locator("#quarantine tbody tr[data-blob='co2/broken.csv']")
     assert quarantined.count() == 1
     assert "co2" in text_of(quarantined)
+    # Each links to the API's full record.
+    href = quarantined.locator("a").get_attribute("href")
+    assert href == "quarantine/co2/broken.csv"
+    assert letters.first.locator("a").get_attribute("href").startswith("deadletters/")
     dashboard.locator("#dead-letters").scroll_into_view_if_needed()
     screenshot(dashboard, "dashboard-bottom")
 
