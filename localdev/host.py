@@ -51,7 +51,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -1601,6 +1601,40 @@ def _parse_watch(text: str) -> tuple[str, str, str]:
     return container, prefix, function_name
 
 
+def point_storage_settings(
+    environ: MutableMapping[str, str],
+    connection_string: str,
+    names: Sequence[str],
+    *,
+    replace_all: bool,
+) -> list[str]:
+    """Point the app's storage settings at ``connection_string``; returns the names set.
+
+    The started Azurite takes ``names`` that are unset or ``UseDevelopmentStorage=true``.
+    A storage given with ``--connection-string`` (``replace_all``) replaces the storage
+    everywhere: every name in ``names`` and RETRAIN_STORAGE_CONNECTION_STRING when set,
+    and identity-based ``<name>__*`` settings are dropped, so the app and the blob watcher
+    use the same storage (otherwise the app would keep its own setting, and a first call
+    to an absent development storage hangs in the client's retries)."""
+    changed = []
+    targets = list(names)
+    if (
+        environ.get("RETRAIN_STORAGE_CONNECTION_STRING")
+        and "RETRAIN_STORAGE_CONNECTION_STRING" not in targets
+    ):
+        targets.append("RETRAIN_STORAGE_CONNECTION_STRING")
+    for name in targets:
+        current = environ.get(name, "").replace(" ", "").lower()
+        if replace_all or current in ("", _DEVELOPMENT_STORAGE):
+            environ[name] = connection_string
+            changed.append(name)
+    if replace_all:
+        for name in list(environ):
+            if name.startswith(("RETRAIN_STORAGE__", *(f"{n}__" for n in names))):
+                del environ[name]
+    return changed
+
+
 def load_local_settings(path: Path) -> dict[str, str]:
     """The ``Values`` of a local.settings.json file (empty if the file does not exist)."""
     if not path.exists():
@@ -1652,10 +1686,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                 in_memory=args.azurite_location is None, workdir=args.azurite_location
             ).start()
             connection_string = azurite.connection_string
-            for name in args.storage_setting or ["AzureWebJobsStorage"]:
-                if os.environ.get(name, "").replace(" ", "").lower() in ("", _DEVELOPMENT_STORAGE):
-                    os.environ[name] = connection_string
-                    logger.info("App setting %s -> the local Azurite", name)
+        for name in point_storage_settings(
+            os.environ,
+            connection_string,
+            args.storage_setting or ["AzureWebJobsStorage"],
+            replace_all=args.connection_string is not None,
+        ):
+            logger.info(
+                "App setting %s -> %s",
+                name,
+                "the local Azurite" if azurite else "the given storage",
+            )
         sys.path.insert(0, os.getcwd())
         app = _import_app(args.app)
         subscriptions = [
