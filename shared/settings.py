@@ -618,12 +618,12 @@ _OFFSET_ALIAS = re.compile(
 def frequency_problem(frequency: str) -> str | None:
     """Why ``frequency`` is not a pandas offset alias (``MS``, ``D``, ``W-SUN``, ``QS-JAN``,
     ``h`` ...), or None. Checked with pandas' own ``to_offset`` where pandas is installed
-    (locally, in the pipeline), else against the aliases pandas reads."""
-    hint = "a pandas offset alias such as 'D', 'W-SUN', 'MS', 'QS', 'YS' or 'h'"
+    (locally, in the pipeline), else (in the Function App, which has no pandas) with
+    ``offset_alias_problem``."""
     try:
         from pandas.tseries.frequencies import to_offset
     except ImportError:
-        return None if _OFFSET_ALIAS.match(frequency) else f"{frequency!r} is not {hint}"
+        return offset_alias_problem(frequency)
     import warnings
 
     try:
@@ -631,8 +631,29 @@ def frequency_problem(frequency: str) -> str | None:
             warnings.simplefilter("error")  # a deprecated alias is a problem now, not later
             to_offset(frequency)
     except (ValueError, TypeError, Warning) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        return f"{frequency!r} is not {hint} (pandas: {reason})"
+        said = _pandas_said(str(exc))
+        return f"{frequency!r} is not {_FREQUENCY_HINT}" + (f" (pandas: {said})" if said else "")
+    return None
+
+
+def offset_alias_problem(frequency: str) -> str | None:
+    """``frequency_problem`` without pandas: the aliases pandas reads, as a pattern."""
+    return None if _OFFSET_ALIAS.match(frequency) else f"{frequency!r} is not {_FREQUENCY_HINT}"
+
+
+_FREQUENCY_HINT = "a pandas offset alias such as 'D', 'W-SUN', 'MS', 'QS', 'YS' or 'h'"
+
+
+def _pandas_said(text: str) -> str | None:
+    """The useful sentence of pandas' error ('... is no longer supported ... use ...', or
+    'Did you mean ...?'), not its nested repr."""
+    for pattern in (
+        r"'[^']+' is no longer supported for offsets\. Please use '[^']+' instead\.",
+        r"Did you mean [^?'\"]+\?",
+    ):
+        found = re.search(pattern, text)
+        if found:
+            return found.group(0)
     return None
 
 
