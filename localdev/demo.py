@@ -188,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(
         level=logging.INFO,
-        format="    %(asctime)s %(name)-18.18s %(message)s",
+        format="    %(asctime)s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
     )
     quiet = logging.INFO if args.verbose else logging.WARNING
