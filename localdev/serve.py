@@ -270,7 +270,7 @@ def start(args: argparse.Namespace, data: Path) -> tuple[LocalStack, str]:
 
     created = ensure_local_settings(args.settings)
     if created:
-        log.info("made %s from %s (edit it to serve your models)", args.settings, "the example")
+        log.info("made %s from %s: edit it to serve your models", args.settings, "the example")
     values = read_app_settings(args.settings)
     connection_string = external_storage(values, args.connection_string)
     if connection_string is None:
@@ -291,10 +291,28 @@ def start(args: argparse.Namespace, data: Path) -> tuple[LocalStack, str]:
         azurite_port=args.azurite_port,
         azurite_location=data / "azurite",
     )
+    try:
+        text = _started(stack, data, args.settings, given_storage=connection_string is not None)
+    except BaseException:
+        stack.close()
+        raise
+    return stack, text
+
+
+def _started(stack: LocalStack, data: Path, settings_path: Path, *, given_storage: bool) -> str:
+    """Warn about models with nothing in production; the text telling where things are."""
+    for model in stack.settings.models:
+        if stack.service.registry.get_alias(model.name, "production").version is None:
+            log.warning(
+                "%s has no production version yet: upload its data under %s/%s",
+                model.name,
+                stack.settings.data_container,
+                model.prefix,
+            )
     used = str(stack.settings.storage.connection_string)
     note = (
         f"Azurite at {stack.blobs.url}, blobs kept in {data / 'azurite'}"
-        if connection_string is None
+        if not given_storage
         else f"{stack.blobs.url} (given storage; no Azurite started)"
     )
     text = describe(
@@ -303,12 +321,12 @@ def start(args: argparse.Namespace, data: Path) -> tuple[LocalStack, str]:
         connection_string=used,
         storage_note=note,
         data=data,
-        settings_path=args.settings,
+        settings_path=settings_path,
     )
     (data / "serve.json").write_text(
         json.dumps({"url": stack.host.base_url, "storage": stack.blobs.url, "pid": os.getpid()})
     )
-    return stack, text
+    return text
 
 
 if __name__ == "__main__":

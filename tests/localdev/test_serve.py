@@ -173,9 +173,21 @@ def test_serve_trains_an_uploaded_file_and_stops_on_ctrl_c(serve_folder: Path):
     assert code == 0, "\n".join(serve.seen[-40:])
     rest = "\n".join(serve.seen) + "\n" + "\n".join(iter_queue(serve.lines))
     assert "serve: stopped" in rest
-    assert (data / "azurite").is_dir() and any((data / "azurite").iterdir())  # kept
     log = (data / "serve.log").read_text()
     assert "shared.service.context: co2 trigger: retrain" in log  # full logger names
+
+    # Started again on the same folder: the blobs, runs and versions are still there.
+    again = Serve(
+        ["--port", "0", "--azurite-port", "0", "--data", str(data), "--settings", str(settings)],
+        cwd=serve_folder,
+    )
+    try:
+        base_url = again.value_after("Functions host")
+        versions = get_json(f"{base_url}/api/models/co2/versions")["versions"]
+        assert [v["tags"]["run_key"] for v in versions] == [gate["run_key"]]
+        assert [v["production"] for v in versions] == [True]
+    finally:
+        assert again.stop() == 0
 
 
 def iter_queue(lines: queue.Queue[str]) -> Iterator[str]:
