@@ -343,3 +343,53 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def test_python_m_localdev_host_with_a_connection_string_serves_at_once(azurite, tmp_path: Path):
+    """The first call answers from the given storage: the app's own storage settings (here
+    a storage where nothing listens) follow --connection-string."""
+    containers = unique_containers()
+    nowhere = (
+        "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;"
+        f"BlobEndpoint=http://127.0.0.1:{free_port()}/devstoreaccount1;"
+    )
+    settings = write_settings(
+        tmp_path,
+        {
+            "AzureWebJobsStorage": nowhere,
+            "RETRAIN_STORAGE_CONNECTION_STRING": nowhere,
+            "RETRAIN_MODELS": '[{"name": "co2", "prefix": "co2/"}]',
+            "RETRAIN_SCHEDULE": "0 0 3 * * *",
+            "RETRAIN_SWEEP_SCHEDULE": "0 */5 * * * *",
+            "RETRAIN_LOCAL_WORKSPACE_DIR": str(tmp_path / "workspace"),
+            "RETRAIN_STORAGE_TIMEOUT": "2",
+            **containers,
+        },
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RETRAIN_", "AzureWeb"))}
+    process = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "localdev.host", "--port", "0"),
+            *("--settings", str(settings), "--connection-string", azurite.connection_string),
+        ],
+        cwd=REPO,
+        env={**env, "PYTHONPATH": str(REPO)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        for line in process.stdout:
+            if line.startswith("Local Functions host:"):
+                base_url = line.split()[3]
+                break
+        else:
+            raise AssertionError("the host did not start")
+        models = get_json(f"{base_url}/api/models")
+        assert [model["name"] for model in models["models"]] == ["co2"]
+        client = BlobServiceClient.from_connection_string(azurite.connection_string)
+        assert client.get_container_client(containers["RETRAIN_STATE_CONTAINER"]).exists()
+    finally:
+        process.send_signal(signal.SIGINT)
+        assert process.wait(30) == 0
