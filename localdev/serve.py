@@ -88,6 +88,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "local.settings.example.json when missing (default: ./local.settings.json)",
     )
     parser.add_argument(
+        "--models",
+        type=Path,
+        help="a models file (YAML or JSON, docs/settings.md): sets RETRAIN_MODELS_FILE over "
+        "the models in the settings",
+    )
+    parser.add_argument(
         "--connection-string",
         help="use this Blob storage (another Azurite, a storage account) instead of starting "
         "Azurite; it becomes the app's storage setting too",
@@ -128,7 +134,12 @@ def read_app_settings(path: Path, environ: Mapping[str, str] | None = None) -> d
     for name, value in env.items():
         if name in values or name.startswith(prefixes):
             values[name] = value
+            if name in MODELS_SETTINGS:  # the environment's models replace the file's
+                values.pop(next(other for other in MODELS_SETTINGS if other != name), None)
     return values
+
+
+MODELS_SETTINGS = ("RETRAIN_MODELS", "RETRAIN_MODELS_FILE")
 
 
 def external_storage(values: Mapping[str, str], given: str | None) -> str | None:
@@ -272,6 +283,9 @@ def start(args: argparse.Namespace, data: Path) -> tuple[LocalStack, str]:
     if created:
         log.info("made %s from %s: edit it to serve your models", args.settings, "the example")
     values = read_app_settings(args.settings)
+    if args.models is not None:
+        values.pop("RETRAIN_MODELS", None)
+        values["RETRAIN_MODELS_FILE"] = str(args.models.resolve())
     connection_string = external_storage(values, args.connection_string)
     if connection_string is None:
         require_free_port(args.azurite_port, "Azurite", "--azurite-port")

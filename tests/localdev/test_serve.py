@@ -140,13 +140,16 @@ def test_serve_trains_an_uploaded_file_and_stops_on_ctrl_c(serve_folder: Path):
         serve_folder,
         {
             "AzureWebJobsStorage": "UseDevelopmentStorage=true",
-            "RETRAIN_MODELS_FILE": str(serve_folder / "models.yaml"),
+            "RETRAIN_MODELS": '[{"name": "other", "prefix": "other/"}]',  # --models wins
             "RETRAIN_DATA_CONTAINER": "mydata",
         },
     )
     data = serve_folder / "data"
     serve = Serve(
-        ["--port", "0", "--azurite-port", "0", "--data", str(data), "--settings", str(settings)],
+        [
+            *("--port", "0", "--azurite-port", "0", "--data", str(data)),
+            *("--settings", str(settings), "--models", str(serve_folder / "models.yaml")),
+        ],
         cwd=serve_folder,
     )
     try:
@@ -178,7 +181,10 @@ def test_serve_trains_an_uploaded_file_and_stops_on_ctrl_c(serve_folder: Path):
 
     # Started again on the same folder: the blobs, runs and versions are still there.
     again = Serve(
-        ["--port", "0", "--azurite-port", "0", "--data", str(data), "--settings", str(settings)],
+        [
+            *("--port", "0", "--azurite-port", "0", "--data", str(data)),
+            *("--settings", str(settings), "--models", str(serve_folder / "models.yaml")),
+        ],
         cwd=serve_folder,
     )
     try:
@@ -292,6 +298,9 @@ def test_first_use_makes_local_settings_from_the_example(tmp_path: Path):
     values = read_app_settings(path, environ={"RETRAIN_SCHEDULE": "0 0 4 * * *", "HOME": "/x"})
     assert values["RETRAIN_SCHEDULE"] == "0 0 4 * * *"  # the environment wins
     assert "HOME" not in values
+    # Models named in the environment replace the file's (inline or file, either way).
+    values = read_app_settings(path, environ={"RETRAIN_MODELS_FILE": "mine.yaml"})
+    assert values["RETRAIN_MODELS_FILE"] == "mine.yaml" and "RETRAIN_MODELS" not in values
 
 
 def test_a_real_connection_string_in_the_settings_replaces_azurite():
@@ -393,3 +402,18 @@ def test_python_m_localdev_host_with_a_connection_string_serves_at_once(azurite,
     finally:
         process.send_signal(signal.SIGINT)
         assert process.wait(30) == 0
+
+
+def test_serve_help_lists_its_options():
+    done = subprocess.run(
+        [sys.executable, "-m", "localdev.serve", "--help"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("usage: scripts/serve.sh")
+    for option in ("--port", "--azurite-port", "--data", "--models", "--connection-string"):
+        assert option in done.stdout
