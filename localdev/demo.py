@@ -194,6 +194,8 @@ def main(argv: list[str] | None = None) -> int:
     quiet = logging.INFO if args.verbose else logging.WARNING
     for noisy in ("azure", "localdev.host", "localdev.azurite", "shared.bootstrap"):
         logging.getLogger(noisy).setLevel(quiet)
+    # The narration prints each decision; the ledger's own line for it only with --verbose.
+    logging.getLogger("shared.service.context").setLevel(quiet)
     if args.workdir.exists():
         shutil.rmtree(args.workdir)
     args.workdir.mkdir(parents=True)
