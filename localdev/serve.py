@@ -323,7 +323,12 @@ def _started(stack: LocalStack, data: Path, settings_path: Path, *, given_storag
                 stack.settings.data_container,
                 model.prefix,
             )
-    used = str(stack.settings.storage.connection_string)
+    # The given storage's key is never printed (Azurite's is the well-known development key).
+    used = (
+        "<the connection string you gave>"
+        if given_storage
+        else str(stack.settings.storage.connection_string)
+    )
     note = (
         f"Azurite at {stack.blobs.url}, blobs kept in {data / 'azurite'}"
         if not given_storage

@@ -228,6 +228,8 @@ def test_serve_uses_the_given_storage_for_the_app_too(azurite, serve_folder: Pat
         storage = serve.wait_for_line(lambda line: line.strip().startswith("Storage"), 10)
         assert f"127.0.0.1:{azurite.port}" in storage
         assert "no Azurite started" in storage
+        shown = serve.wait_for_line(lambda line: line.strip().startswith("CS="), 10)
+        assert "AccountKey" not in shown  # a given storage's key is not printed
         client = BlobServiceClient.from_connection_string(azurite.connection_string)
         assert client.get_container_client(containers["RETRAIN_STATE_CONTAINER"]).exists()
         assert client.get_container_client(containers["RETRAIN_DATA_CONTAINER"]).exists()
