@@ -101,7 +101,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--workspace-process",
         action="store_true",
-        help="run the local workspace as its own process (its jobs outlive a restart)",
+        help="run the local workspace as its own process (its log: <data>/workspace.log); "
+        "Ctrl-C stops it too",
     )
     parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
     return parser.parse_args(argv)
