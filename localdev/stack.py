@@ -226,7 +226,6 @@ def start_stack(
         resources.callback(host.stop)
         app_settings["RETRAIN_LOCAL_EVENTS_URL"] = host.eventgrid_url("on_run_completed")
         settings = Settings.from_env(app_settings)
-        service = build_service(settings)
         if workspace_process:
             process = start_workspace_process(
                 settings.local_workspace_dir,
@@ -240,6 +239,7 @@ def start_stack(
                 log_path=workdir / "workspace.log",
             )
             resources.callback(stop_process, process)
+        service = build_service(settings)  # after the workspace process: its client finds it
         resources.callback(service.pipeline.close)  # type: ignore[attr-defined]
         set_service(service)
         log.info("local stack up: host %s, storage %s", host.base_url, blobs.url)
