@@ -286,33 +286,106 @@ def _step(path: Path, name: str, spec: Any, pipeline_inputs: Mapping[str, Pipeli
     return Step(name=name, component=component, inputs=inputs, outputs=outputs)
 
 
+_RUN_SETTING_KEYS = (
+    "input_data",
+    "mini_batch_size",
+    "partition_keys",
+    "resources",
+    "max_concurrency_per_instance",
+    "retry_settings",
+    "mini_batch_error_threshold",
+    "error_threshold",
+    "logging_level",
+)
+
+
 def _parallel_component(
     path: Path, name: str, spec: dict[str, Any], pipeline_inputs: Mapping[str, PipelineInput]
 ) -> Component:
-    """An inline parallel job read as a component: its inputs typed from what they are
-    bound to, its outputs uri_folders, its program arguments checked like a command."""
+    """A parallel job read as a component: either a parallel component YAML
+    (``component: ./components/x/x.yml`` holding ``type: parallel``, its inputs declared
+    there; run settings given on the job override the component's), or an inline job (its
+    inputs typed from what they are bound to). Outputs are uri_folders; the program
+    arguments are checked like a command."""
     where = f"{path}: parallel job {name!r}"
-    if "component" in spec:
-        raise PipelineError(
-            f"{where}: the local workspace runs inline parallel jobs (task: ...), not a "
-            "parallel component reference"
-        )
-    if spec.get("partition_keys"):
+    reference = spec.get("component")
+    if reference is not None:
+        if not isinstance(reference, str) or reference.startswith("azureml:"):
+            raise PipelineError(
+                f"{where}: the local workspace runs parallel component YAML files or inline "
+                f"parallel jobs, not {reference!r}"
+            )
+        source_path = (path.parent / reference.removeprefix("file:")).resolve()
+        text = _read_text(source_path)
+        document = _load_yaml(source_path, text)
+        if document.get("type") != "parallel":
+            raise PipelineError(f"{source_path}: a parallel job needs a type: parallel component")
+        overrides = {k: spec[k] for k in _RUN_SETTING_KEYS if k in spec}
+        document = document | overrides
+        text += "\n# job overrides\n" + yaml.safe_dump(overrides, sort_keys=True)
+        source, base = str(source_path), source_path.parent
+        inputs = {
+            str(n): _declared_input(source, str(n), s)
+            for n, s in (document.get("inputs") or {}).items()
+        }
+        for input_name in spec.get("inputs") or {}:
+            if input_name not in inputs:
+                raise PipelineError(
+                    f"{where} binds input {input_name!r}, which {source} does not declare"
+                )
+    else:
+        document, text = spec, yaml.safe_dump(spec, sort_keys=True)
+        source, base = f"{path} (parallel job {name!r})", path.parent
+        inputs = {
+            str(n): _inline_input(where, str(n), v, _binding(path, where, n, v), pipeline_inputs)
+            for n, v in (spec.get("inputs") or {}).items()
+        }
+    outputs = {str(output): "uri_folder" for output in (document.get("outputs") or {})}
+    for output_name in spec.get("outputs") or {}:
+        if output_name not in outputs:
+            raise PipelineError(f"{where} binds output {output_name!r}, which is not declared")
+    settings, code, arguments = _parallel_settings(source, document, inputs, outputs)
+    return Component(
+        source=source,
+        text=text,
+        code=(base / code.removeprefix("file:")).resolve(),
+        command=arguments,
+        inputs=inputs,
+        outputs=outputs,
+        parallel=settings,
+    )
+
+
+def _declared_input(source: str, name: str, spec: Any) -> ComponentInput:
+    spec = spec if isinstance(spec, dict) else {"type": "string", "default": spec}
+    kind = str(spec.get("type", "string"))
+    if kind not in URI_TYPES | LITERAL_TYPES:
+        raise PipelineError(f"{source}: input {name!r} has type {kind!r}, not run locally")
+    enum = spec.get("enum")
+    return ComponentInput(
+        name=name,
+        type=kind,
+        default=spec.get("default"),
+        optional=bool(spec.get("optional", False)),
+        enum=tuple(enum) if isinstance(enum, list) else None,
+        min=spec.get("min"),
+        max=spec.get("max"),
+    )
+
+
+def _parallel_settings(
+    where: str,
+    document: Mapping[str, Any],
+    inputs: Mapping[str, ComponentInput],
+    outputs: Mapping[str, str],
+) -> tuple[ParallelSettings, str, str]:
+    """The run settings, task code folder and program arguments of a parallel job."""
+    if document.get("partition_keys"):
         raise PipelineError(
             f"{where}: partition_keys needs an mltable input, which the local workspace does "
             "not run; split a uri_folder by files with mini_batch_size instead"
         )
-    inputs: dict[str, ComponentInput] = {}
-    for input_name, value in (spec.get("inputs") or {}).items():
-        inputs[str(input_name)] = _inline_input(
-            where,
-            str(input_name),
-            value,
-            _binding(path, where, input_name, value),
-            pipeline_inputs,
-        )
-    outputs = {str(output): "uri_folder" for output in (spec.get("outputs") or {})}
-    task = spec.get("task")
+    task = document.get("task")
     if not isinstance(task, dict) or task.get("type", "run_function") != "run_function":
         raise PipelineError(f"{where}: needs a task of type run_function")
     entry_script = task.get("entry_script")
@@ -321,7 +394,7 @@ def _parallel_component(
     code = task.get("code")
     if not isinstance(code, str) or not code:
         raise PipelineError(f"{where}: task has no code folder")
-    match = _OWN_INPUT.match(str(spec.get("input_data", "")))
+    match = _OWN_INPUT.match(str(document.get("input_data", "")))
     if match is None or match.group(1) not in inputs:
         raise PipelineError(f"{where}: input_data must be ${{{{inputs.NAME}}}} of a declared input")
     if inputs[match.group(1)].type != "uri_folder":
@@ -329,7 +402,7 @@ def _parallel_component(
             f"{where}: input_data {match.group(1)!r} must be a uri_folder locally (mltable is "
             "not run)"
         )
-    size = spec.get("mini_batch_size", 1)
+    size = document.get("mini_batch_size", 1)
     if isinstance(size, str) and size.strip().isdigit():
         size = int(size)
     if isinstance(size, bool) or not isinstance(size, int) or size < 1:
@@ -346,9 +419,9 @@ def _parallel_component(
         append_to = found.group(1)
     arguments = str(task.get("program_arguments") or "")
     _check_command(where, arguments, inputs, outputs)
-    retry = spec.get("retry_settings") or {}
-    resources = spec.get("resources") or {}
-    concurrency = spec.get("max_concurrency_per_instance")
+    retry = document.get("retry_settings") or {}
+    resources = document.get("resources") or {}
+    concurrency = document.get("max_concurrency_per_instance")
     settings = ParallelSettings(
         input_data=match.group(1),
         mini_batch_size=size,
@@ -365,19 +438,11 @@ def _parallel_component(
         ),
         max_retries=int(retry.get("max_retries", 2)),
         timeout=float(retry.get("timeout", 60)),
-        mini_batch_error_threshold=int(spec.get("mini_batch_error_threshold", -1)),
-        error_threshold=int(spec.get("error_threshold", -1)),
-        logging_level=str(spec.get("logging_level", "INFO")).upper(),
+        mini_batch_error_threshold=int(document.get("mini_batch_error_threshold", -1)),
+        error_threshold=int(document.get("error_threshold", -1)),
+        logging_level=str(document.get("logging_level", "INFO")).upper(),
     )
-    return Component(
-        source=f"{path} (parallel job {name!r})",
-        text=yaml.safe_dump(spec, sort_keys=True),
-        code=(path.parent / code.removeprefix("file:")).resolve(),
-        command=arguments,
-        inputs=inputs,
-        outputs=outputs,
-        parallel=settings,
-    )
+    return settings, code, arguments
 
 
 def _inline_input(
@@ -397,8 +462,11 @@ def _inline_input(
         return ComponentInput(name=name, type="uri_folder")
     if isinstance(binding, ParentInput):
         declared = pipeline_inputs.get(binding.name)
-        if declared is None:  # given at submission only, as the optional inputs are
-            return ComponentInput(name=name, type="string", optional=True)
+        if declared is None:
+            # Only data inputs are left undeclared (a pipeline job's YAML cannot mark an
+            # input optional, and a uri_folder without a path cannot be declared), so an
+            # undeclared binding is an optional uri_folder given at submission.
+            return ComponentInput(name=name, type="uri_folder", optional=True)
         if declared.type is not None:
             return ComponentInput(name=name, type=declared.type)
         value = declared.value

@@ -21,8 +21,8 @@ TIMEOUT = 300.0
 DATA = "azureml://datastores/trainingdata/paths/fam/"
 
 
-def submission(key: str, manifest: str) -> PipelineSubmission:
-    inputs = {
+def submission(key: str, manifest: str, **extra: str) -> PipelineSubmission:
+    inputs: dict[str, str | int | float] = {
         "data": DATA,
         "manifest": f"azureml://datastores/workspaceblobstore/paths/manifests/{manifest}",
         "series_columns": "unique_id",
@@ -35,7 +35,7 @@ def submission(key: str, manifest: str) -> PipelineSubmission:
         "max_gap": 3,
         "time_budget": 5,
     }
-    return PipelineSubmission(run_key=key, model="fam", inputs=inputs, tags={})
+    return PipelineSubmission(run_key=key, model="fam", inputs=inputs | extra, tags={})
 
 
 def csv_of(frame: pd.DataFrame) -> str:
@@ -118,3 +118,17 @@ def test_a_family_is_fitted_by_the_parallel_step_and_a_partial_arrival_reuses_sh
             assert same == (uid != target)
             if row["shard"] != touched:
                 assert row == fitted[uid]  # reused as it was
+        assert not any(row["reused"] for row in refitted.values())
+
+        # Given the first run as previous, only the touched series is fitted again (on
+        # Azure ML as here: the carry-over is the entry script's, not the workspace's).
+        previous = "azureml://datastores/workspaceblobstore/paths/retrain/fam-first/"
+        workspace.submit(submission("fam-third", "second.json", previous=previous))
+        run = workspace.wait("fam-third", TIMEOUT)
+        assert run.status == "Completed", run.error
+        third = rows("fam-third")
+        assert {uid for uid, row in third.items() if not row["reused"]} == {target}
+        assert third[target]["metrics"] == refitted[target]["metrics"]
+        for uid, row in third.items():
+            if uid != target:
+                assert row == fitted[uid] | {"reused": True}

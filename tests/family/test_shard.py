@@ -93,3 +93,31 @@ def test_every_series_gets_a_row_and_a_failing_series_is_isolated(tmp_path):
     uid = panel["unique_id"].iloc[0]
     forecast = saved["models"][uid].get_forecast(1).predicted_mean
     assert str(forecast.index[0].date()) == "2020-01-01"
+
+
+def test_a_series_whose_digest_is_unchanged_is_carried_over_from_the_previous_run(tmp_path):
+    frame = pd.DataFrame(
+        {"unique_id": "a", "ds": pd.date_range("2015-01-01", periods=48, freq="MS"), "y": 1.0}
+    )
+    path = write_shard(tmp_path / "shard-00001.parquet", frame)
+    current = settings(tmp_path, code_version="v1")
+    series = shard.read_shard(path, "MS")["a"]
+    earlier = tmp_path / "earlier"
+    (earlier / "results").mkdir(parents=True)
+    (earlier / "models").mkdir()
+    row = {
+        "unique_id": "a",
+        "status": "ok",
+        "digest": shard.data_digest("a", series, current),
+        "shard": "shard-00007",
+        "model_file": "shard-00007.pkl",
+        "metrics": {"holdout": {"mase": 0.5}},
+    }
+    (earlier / "results" / "parallel_run_step.txt").write_text(json.dumps(row) + "\n")
+    shard.write_models(earlier / "models" / "shard-00007.pkl", {"a": {"stands": "for a fit"}})
+
+    rows, models = shard.fit_shard(path, current, shard.Previous(earlier))
+    assert rows == [row | {"shard": "shard-00001", "model_file": "shard-00001.pkl", "reused": True}]
+    assert models == {"a": {"stands": "for a fit"}}
+    other_code = settings(tmp_path, code_version="v2")
+    assert shard.data_digest("a", series, other_code) != row["digest"]

@@ -16,6 +16,13 @@ named after the shard file so the local workspace can reuse it with the shard.
 A batch therefore returns at least as many rows as it received files (the parallel run's
 row contract); it fails (and is retried) only when a shard file cannot be read or the
 models cannot be written.
+
+**Per-series reuse.** Given ``--previous`` (the output root of an earlier run of the same
+family: ``results/parallel_run_step.txt`` and ``models/``), a series whose ``digest`` (its id,
+data, the family's shape, the time budget and this code's version) equals the digest of its
+earlier ``ok`` row is not fitted again: its row and its fit are carried over (``reused``:
+true). So an arrival that touches a few series of a shard refits only those, on Azure ML as
+locally.
 """
 
 from __future__ import annotations
@@ -60,9 +67,12 @@ class ShardSettings:
     horizon: int
     time_budget: float
     models: Path
+    previous: Path | None = None
+    code_version: str = ""
 
 
 _settings: ShardSettings | None = None
+_previous: Previous | None = None
 
 
 def parse_args(argv: list[str] | None = None) -> ShardSettings:
@@ -73,19 +83,81 @@ def parse_args(argv: list[str] | None = None) -> ShardSettings:
     parser.add_argument("--horizon", type=int, required=True)
     parser.add_argument("--time_budget", type=float, default=10.0, help="seconds per series")
     parser.add_argument("--models", type=Path, required=True, help="output folder of fits")
+    parser.add_argument(
+        "--previous", type=Path, default=None, help="output root of an earlier run (reuse)"
+    )
     args, _ = parser.parse_known_args(argv)
     if args.season_length < 1 or args.horizon < 1:
         parser.error("--season_length and --horizon must be >= 1")
     return ShardSettings(
-        args.frequency, args.season_length, args.horizon, args.time_budget, args.models
+        args.frequency,
+        args.season_length,
+        args.horizon,
+        args.time_budget,
+        args.models,
+        args.previous,
+        code_version(),
     )
 
 
+def code_version() -> str:
+    """A digest of the fitting code (this file and the order search beside it)."""
+    here = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for path in sorted(
+        [here / "shard.py", *here.glob("order_search*.py"), *here.glob("order_search/**/*.py")]
+    ):
+        if path.is_file():
+            digest.update(path.relative_to(here).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+class Previous:
+    """An earlier run's results, for per-series reuse: its ``ok`` rows by series id, and
+    its pickled fits, loaded one models file at a time."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.rows: dict[str, dict[str, Any]] = {}
+        results = root / "results" / "parallel_run_step.txt"
+        if results.is_file():
+            for line in results.read_text(encoding="utf-8").splitlines():
+                try:
+                    row = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(row, dict) and row.get("status") == STATUS_OK and row.get("digest"):
+                    self.rows[str(row["unique_id"])] = row
+        self._file: str | None = None
+        self._models: dict[str, Any] = {}
+        logger.info("previous run %s: %d reusable series", root, len(self.rows))
+
+    def reusable(self, uid: str, digest: str) -> tuple[dict[str, Any], Any] | None:
+        """The earlier row and fit of ``uid`` when its digest is ``digest``."""
+        row = self.rows.get(uid)
+        if row is None or row.get("digest") != digest or not row.get("model_file"):
+            return None
+        name = str(row["model_file"])
+        if self._file != name:
+            path = self.root / "models" / name
+            try:
+                with path.open("rb") as handle:
+                    self._models = dict(pickle.load(handle).get("models") or {})
+            except (OSError, pickle.UnpicklingError, AttributeError, EOFError) as exc:
+                logger.warning("previous fits %s unreadable (%s); fitting again", path, exc)
+                self._models = {}
+            self._file = name
+        model = self._models.get(uid)
+        return None if model is None else (row, model)
+
+
 def init() -> None:
-    """Once per worker process: read the arguments and make the output folder."""
-    global _settings
+    """Once per worker process: read the arguments, make the output folder and index the
+    earlier run's results when one is given."""
+    global _settings, _previous
     _settings = parse_args()
     _settings.models.mkdir(parents=True, exist_ok=True)
+    _previous = Previous(_settings.previous) if _settings.previous is not None else None
     logging.getLogger("order_search").setLevel(logging.WARNING)
 
 
@@ -95,7 +167,7 @@ def run(mini_batch: list[str]) -> list[str]:
         raise RuntimeError("init() was not called")
     rows: list[str] = []
     for name in mini_batch:
-        results, models = fit_shard(Path(name), _settings)
+        results, models = fit_shard(Path(name), _settings, _previous)
         write_models(_settings.models / f"{Path(name).name.split('.')[0]}.pkl", models)
         rows.extend(json.dumps(row, allow_nan=False) for row in results)
     return rows
@@ -111,12 +183,23 @@ def read_shard(path: Path, frequency: str) -> dict[str, pd.Series]:
     return out
 
 
-def fit_shard(path: Path, settings: ShardSettings) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Every series of one shard file fitted: the result rows and the final fits by id."""
+def fit_shard(
+    path: Path, settings: ShardSettings, previous: Previous | None = None
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Every series of one shard file fitted (or carried over from ``previous`` when its
+    digest is unchanged): the result rows and the final fits by id."""
     shard = path.name.split(".")[0]
     rows: list[dict[str, Any]] = []
     models: dict[str, Any] = {}
     for uid, series in read_shard(path, settings.frequency).items():
+        carried = None
+        if previous is not None:
+            carried = previous.reusable(uid, data_digest(uid, series, settings))
+        if carried is not None:
+            row = dict(carried[0], shard=shard, model_file=f"{shard}.pkl", reused=True)
+            rows.append(row)
+            models[uid] = carried[1]
+            continue
         row, model = fit_series(uid, series, settings, shard=shard)
         rows.append(row)
         if model is not None:
@@ -137,7 +220,8 @@ def data_digest(uid: str, series: pd.Series, settings: ShardSettings) -> str:
     """What a series' result depends on, besides the code: its id, data and shape."""
     digest = hashlib.sha256()
     shape = f"{uid}\0{series.index[0].isoformat()}\0{settings.frequency}\0"
-    shape += f"{settings.season_length}\0{settings.horizon}\0{settings.time_budget!r}"
+    shape += f"{settings.season_length}\0{settings.horizon}\0{settings.time_budget!r}\0"
+    shape += settings.code_version
     digest.update(shape.encode())
     digest.update(np.ascontiguousarray(series.to_numpy(dtype=float)).tobytes())
     return digest.hexdigest()
@@ -157,6 +241,7 @@ def fit_series(
         "status": STATUS_OK,
         "reason": None,
         "digest": None,
+        "reused": False,
         "n_train": max(0, len(series) - h),
         "n_holdout": min(h, len(series)),
         "train_start": None,
