@@ -90,9 +90,15 @@ def test_every_series_gets_a_row_and_a_failing_series_is_isolated(tmp_path):
         json.dumps(row, allow_nan=False)
     shard.write_models(tmp_path / "shard-00003.pkl", models)
     saved = pickle.loads((tmp_path / "shard-00003.pkl").read_bytes())
-    uid = panel["unique_id"].iloc[0]
-    forecast = saved["models"][uid].get_forecast(1).predicted_mean
-    assert str(forecast.index[0].date()) == "2020-01-01"
+    assert (tmp_path / "shard-00003.pkl").stat().st_size < 100_000  # records, not results
+    for uid in panel["unique_id"].unique():
+        rebuilt = shard.rebuild(saved["models"][uid])
+        forecast = rebuilt.get_forecast(12).predicted_mean
+        assert str(forecast.index[0].date()) == "2020-01-01"
+        assert list(rebuilt.model.param_names) == saved["models"][uid]["param_names"]
+        assert dict(zip(rebuilt.model.param_names, rebuilt.params, strict=True)) == pytest.approx(
+            by_id[uid]["model"]["params"]
+        )
 
 
 def test_a_series_whose_digest_is_unchanged_is_carried_over_from_the_previous_run(tmp_path):

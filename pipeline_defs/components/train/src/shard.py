@@ -10,8 +10,14 @@ order on all the data (``order_search.refit_final``), and returns ONE ROW PER SE
 object on one line (``RESULT_SCHEMA``; the format is documented in docs/many-series.md),
 which the parallel step appends to its ``append_row_to`` output
 (``parallel_run_step.txt``, JSON Lines). The final fits of a shard are pickled together in
-``<--models>/<shard>.pkl`` (``{"schema": ..., "models": {unique_id: SARIMAXResults}}``),
-named after the shard file so the local workspace can reuse it with the shard.
+``<--models>/<shard>.pkl`` (``{"schema": ..., "models": {unique_id: record}}``), named
+after the shard file so the local workspace can reuse it with the shard. A record holds
+what rebuilds the fitted model exactly (the SARIMAX specification, the parameters and the
+series it was fitted on); :func:`rebuild` turns it back into a statsmodels results object
+with one Kalman filter pass (milliseconds). A pickled results object of a seasonal model
+holds state-sized arrays for every observation (3 MB for one M3 monthly series, against
+a few kB for the record), which would make memory per worker grow with the shard and the
+upload with the family.
 
 A batch therefore returns at least as many rows as it received files (the parallel run's
 row contract); it fails (and is retried) only when a shard file cannot be read or the
@@ -299,7 +305,7 @@ def fit_series(
             "search": round(searched - started, 4),
             "final": round(time.perf_counter() - searched, 4),
         }
-        return row, final.results
+        return row, model_record(final.results, series)
     except Exception as exc:  # one series never fails the others
         logger.warning("series %s failed: %s: %s", uid, type(exc).__name__, exc)
         row.update(
@@ -311,6 +317,35 @@ def fit_series(
             seconds={"search": round(time.perf_counter() - started, 4), "final": 0.0},
         )
         return row, None
+
+
+def model_record(results: Any, series: pd.Series) -> dict[str, Any]:
+    """What rebuilds ``results`` exactly: its SARIMAX arguments, parameters and data."""
+    model = results.model
+    return {
+        "class": type(model).__name__,
+        "init": model._get_init_kwds(),
+        "params": np.asarray(results.params, dtype=float).tolist(),
+        "param_names": list(getattr(model, "param_names", [])),
+        "endog": series.to_numpy(dtype=float).tolist(),
+        "start": series.index[0].isoformat(),
+        "freq": series.index.freqstr,
+    }
+
+
+def rebuild(record: dict[str, Any]) -> Any:
+    """The statsmodels results object a ``model_record`` describes (forecasts start right
+    after the series' last observation, on its dates)."""
+    from statsmodels.tsa.statespace.sarimax import SARIMAX
+
+    if record["class"] != "SARIMAX":
+        raise ValueError(f"cannot rebuild a {record['class']} model")
+    index = pd.date_range(record["start"], periods=len(record["endog"]), freq=record["freq"])
+    endog = pd.Series(record["endog"], index=index, dtype=float)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = SARIMAX(endog, **record["init"])
+        return model.filter(np.asarray(record["params"], dtype=float), cov_type="none")
 
 
 def holdout_metrics(
