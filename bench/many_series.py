@@ -162,6 +162,8 @@ def run_family(panel: pd.DataFrame, name: str, blob_service: Any, workdir: Path)
     series = panel["unique_id"].nunique()
     training = float(parallel["wall_seconds"])
     peaks = [kb / 1024 for kb in parallel["worker_peak_rss_kb"]]
+    after = [kb / 1024 for rss in parallel.get("worker_rss_after_batch_kb", []) for kb in rss]
+    first = [rss[0] / 1024 for rss in parallel.get("worker_rss_after_batch_kb", []) if rss]
     return {
         "panel": name,
         "series": series,
@@ -170,6 +172,12 @@ def run_family(panel: pd.DataFrame, name: str, blob_service: Any, workdir: Path)
         "shards": parallel["mini_batches"],
         "wall_s": round(wall, 2),
         "prep_s": job["steps"]["prep"].get("duration_s"),
+        "fit_step_s": fit.get("duration_s"),
+        "upload_s": round(
+            float(job["duration_s"])
+            - sum(float(s.get("duration_s") or 0) for s in job["steps"].values()),
+            2,
+        ),
         "training_s": round(training, 2),
         "training_cpu_s": parallel["run_seconds"],
         "series_per_s": round(series / wall, 3),
@@ -178,6 +186,8 @@ def run_family(panel: pd.DataFrame, name: str, blob_service: Any, workdir: Path)
         "outside_training_share": round(1 - training / wall, 4),
         "worker_peak_mb_max": round(max(peaks), 1),
         "worker_peak_mb_min": round(min(peaks), 1),
+        "worker_rss_first_batch_mb": round(max(first), 1) if first else None,
+        "worker_rss_last_batch_mb_max": round(max(after), 1) if after else None,
         "rows": rows,
     }
 
@@ -304,6 +314,7 @@ COLUMNS = (
     ("ms_per_series", "ms/series", "{:.0f}"),
     ("outside_training_share", "outside training", "{:.1%}"),
     ("worker_peak_mb_max", "worker peak MB", "{:.0f}"),
+    ("worker_rss_last_batch_mb_max", "RSS after batch MB", "{:.0f}"),
     ("failed", "failed", "{}"),
 )
 

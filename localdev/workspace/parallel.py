@@ -82,6 +82,7 @@ class _Worker:
     process: subprocess.Popen[str]
     replies: queue.Queue[dict[str, Any] | None]
     peak_rss_kb: int = 0
+    rss_after_batch_kb: list[int] = field(default_factory=list)
 
     def send(self, message: Mapping[str, Any]) -> None:
         assert self.process.stdin is not None
@@ -93,6 +94,8 @@ class _Worker:
         reply = self.replies.get(timeout=timeout)
         if reply is not None:
             self.peak_rss_kb = max(self.peak_rss_kb, int(reply.get("peak_rss_kb") or 0))
+            if "ok" in reply and reply.get("rss_kb"):
+                self.rss_after_batch_kb.append(int(reply["rss_kb"]))
         return reply
 
     def stop(self, *, kill: bool = False) -> None:
@@ -129,6 +132,7 @@ class ParallelRun:
     cancelled: Callable[[], bool] = lambda: False
     batches: list[Batch] = field(default_factory=list)
     worker_peaks_kb: list[int] = field(default_factory=list)
+    worker_rss_kb: list[list[int]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _failure: str | None = None
     _workers: set[_Worker] = field(default_factory=set)
@@ -218,6 +222,9 @@ class ParallelRun:
             "rows": sum(len(b.rows) for b in ok),
             "workers": slots,
             "worker_peak_rss_kb": sorted(self.worker_peaks_kb, reverse=True),
+            # Resident memory after each batch, per worker: growth here would be a leak
+            # (the peak above is a maximum, which creeps up with the largest model seen).
+            "worker_rss_after_batch_kb": self.worker_rss_kb,
             "run_seconds": round(sum(b.seconds for b in self.batches if b.status == "ok"), 3),
             "wall_seconds": round(time.monotonic() - started, 3),
             "failures": {
@@ -374,6 +381,7 @@ class ParallelRun:
             if worker in self._workers:
                 self._workers.discard(worker)
                 self.worker_peaks_kb.append(worker.peak_rss_kb)
+                self.worker_rss_kb.append(worker.rss_after_batch_kb)
 
     def _kill_all(self) -> None:
         with self._lock:

@@ -9,7 +9,8 @@ Protocol with ``localdev.workspace.parallel``: requests arrive on stdin, one JSO
 line (``{"files": [...]}`` or ``{"shutdown": true}``); replies go to the process's original
 stdout, one JSON object per line (``{"ready": true}`` after init; per batch
 ``{"ok": true, "rows": [...]}`` or ``{"ok": false, "error": "..."}``; each with the
-process's peak resident memory ``peak_rss_kb`` and ``seconds`` spent). Whatever the entry
+process's peak resident memory ``peak_rss_kb``, its resident memory after the batch
+``rss_kb`` and ``seconds`` spent). Whatever the entry
 script prints (stdout and stderr, Python or C) goes to the worker's log file instead.
 
 Usage: prs_worker.py LOG_FILE CODE_FOLDER ENTRY_SCRIPT LOGGING_LEVEL -- PROGRAM_ARGUMENTS...
@@ -33,8 +34,18 @@ def _peak_rss_kb() -> int:
     return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 
 
+def _rss_kb() -> int:
+    """Resident memory now (Linux; 0 elsewhere)."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except (OSError, ValueError, IndexError):
+        return 0
+    return pages * os.sysconf("SC_PAGE_SIZE") // 1024
+
+
 def _reply(channel: TextIO, message: dict[str, Any]) -> None:
-    channel.write(json.dumps(message | {"peak_rss_kb": _peak_rss_kb()}) + "\n")
+    memory = {"peak_rss_kb": _peak_rss_kb(), "rss_kb": _rss_kb()}
+    channel.write(json.dumps(message | memory) + "\n")
     channel.flush()
 
 
