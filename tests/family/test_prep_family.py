@@ -72,6 +72,14 @@ def test_an_unnamed_column_that_tells_repeated_rows_apart_is_a_key(tmp_path):
         single([path])
 
 
+def test_a_key_column_naming_the_one_series_of_the_file_is_accepted(tmp_path):
+    rows = [f"20{y:02d}-{m:02d}-01,{y * 12 + m},meter-7" for y in range(5) for m in range(1, 13)]
+    path = tmp_path / "a.csv"
+    path.write_text("timestamp,value,meter_id\n" + "\n".join(rows) + "\n")
+    _, _, report = single([path])
+    assert report.n_train + report.n_holdout == 60
+
+
 def test_identical_repeats_are_still_dropped_and_a_later_file_still_corrects(tmp_path):
     rows = [f"20{y:02d}-{m:02d}-01,{y * 12 + m}" for y in range(0, 5) for m in range(1, 13)]
     a = tmp_path / "a.csv"

@@ -169,14 +169,18 @@ def key_like_columns(
     frame: pd.DataFrame, identity: pd.Series, known: list[str], *, by_name: bool = True
 ) -> list[str]:
     """Extra columns that look like series keys: named like one (``KEY_LIKE_NAMES`` or
-    ``*_id``, when ``by_name``), or telling apart rows that share an ``identity`` (the
+    ``*_id``, when ``by_name``) and holding more than one value (a constant key names the
+    one series the file holds), or telling apart rows that share an ``identity`` (the
     timestamp of a single series; series id and timestamp in a family), as an undeclared
     series id column does in a long-form file."""
     extra = [str(c) for c in frame.columns if c not in known]
     found = []
     if by_name:
         found = [
-            c for c in extra if c.strip().lower() in KEY_LIKE_NAMES or c.lower().endswith("_id")
+            c
+            for c in extra
+            if (c.strip().lower() in KEY_LIKE_NAMES or c.lower().endswith("_id"))
+            and frame[c].nunique() > 1
         ]
     repeated = identity.duplicated(keep=False) & identity.notna()
     if repeated.any():
