@@ -250,6 +250,8 @@ def main(argv: list[str] | None = None) -> int:
         "--synthetic", type=int, nargs="*", default=None, help="synthetic sizes (1000 5000)"
     )
     parser.add_argument("--no-peer", action="store_true", help="skip statsforecast AutoARIMA")
+    parser.add_argument("--no-real", action="store_true", help="synthetic panels only")
+    parser.add_argument("--output", default=None, help="JSON file name under bench/results/")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     real_count = args.real or (24 if args.quick else REAL_SERIES)
@@ -270,9 +272,8 @@ def main(argv: list[str] | None = None) -> int:
         Azurite(in_memory=True, workdir=Path(folder) / "azurite") as azurite,
     ):
         blobs = BlobServiceClient.from_connection_string(azurite.connection_string)
-        panels = [("real", real_panel(real_count))] + [
-            (f"synthetic-{n}", synthetic_panel(n)) for n in sizes
-        ]
+        panels = [] if args.no_real else [("real", real_panel(real_count))]
+        panels += [(f"synthetic-{n}", synthetic_panel(n)) for n in sizes]
         for name, panel in panels:
             print(f"running {name} ({panel['unique_id'].nunique()} series) ...", flush=True)
             result = run_family(panel, name, blobs, Path(folder))
@@ -281,9 +282,19 @@ def main(argv: list[str] | None = None) -> int:
             if name == "real" and not args.no_peer:
                 comparison = compare(result, autoarima(panel))
                 print(f"  vs AutoARIMA: {json.dumps(comparison)}", flush=True)
+            _write(args, results, comparison)  # after each panel: a long run keeps what it did
     _print_table(results, comparison)
+    target = _write(args, results, comparison)
+    print(f"wrote {target.relative_to(ROOT)}")
+    return 0
+
+
+def _write(
+    args: argparse.Namespace, results: list[dict[str, Any]], comparison: dict[str, Any] | None
+) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
-    target = RESULTS / ("many_series_quick.json" if args.quick else "many_series.json")
+    name = args.output or ("many_series_quick.json" if args.quick else "many_series.json")
+    target = RESULTS / name
     document = {
         "machine": {
             "python": platform.python_version(),
@@ -300,8 +311,7 @@ def main(argv: list[str] | None = None) -> int:
         },
     }
     target.write_text(json.dumps(document, indent=2))
-    print(f"wrote {target.relative_to(ROOT)}")
-    return 0
+    return target
 
 
 COLUMNS = (
