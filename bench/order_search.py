@@ -158,7 +158,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--search",
         type=Path,
         default=None,
-        help="an order_search.py to benchmark instead of the train step's (before/after runs)",
+        help=(
+            "an order_search package folder or single-file order_search.py to benchmark "
+            "instead of the train step's (before/after runs)"
+        ),
     )
     parser.add_argument(
         "--output",
@@ -170,12 +173,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def load_order_search(path: Path | None = None) -> ModuleType:
-    """Import the train step's module (or the one at ``path``) under the name order_search."""
-    path = path or SRC / "order_search.py"
-    spec = importlib.util.spec_from_file_location("order_search", path)
+    """Import the train step's order_search package (or the module or package at ``path``).
+
+    ``path`` may be a single-file ``order_search.py`` (the search before it became a
+    package) or a package folder. It is registered as ``order_search``: worker processes
+    unpickle tasks by module name.
+    """
+    path = path or SRC / "order_search"
+    for name in [n for n in sys.modules if n == "order_search" or n.startswith("order_search.")]:
+        del sys.modules[name]
+    if path.is_dir():
+        spec = importlib.util.spec_from_file_location(
+            "order_search", path / "__init__.py", submodule_search_locations=[str(path)]
+        )
+    else:
+        spec = importlib.util.spec_from_file_location("order_search", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
-    sys.modules["order_search"] = module  # worker processes unpickle tasks by module name
+    sys.modules["order_search"] = module
     spec.loader.exec_module(module)
     return module
 
@@ -520,7 +535,7 @@ def write_json(
         "versions": versions,
         "settings": {
             "suite": args.suite,
-            "search": str(args.search or SRC / "order_search.py"),
+            "search": str(args.search or SRC / "order_search"),
             "repeats": args.repeats,
             "n_jobs": args.n_jobs,
             "executor": args.executor,

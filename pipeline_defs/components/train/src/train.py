@@ -2,9 +2,9 @@
 
 Reads ``train.csv`` and ``holdout.csv`` (``timestamp,value``, ascending, evenly spaced) and
 ``prep.json`` (``frequency``, ``season_length``, ``horizon``) from ``--prepared``, runs the
-stepwise order search of ``order_search.py`` on the training split within ``--time_budget``
-seconds, then refits the chosen order on all the data (training split + holdout), and writes
-to ``--model_output``:
+stepwise order search of the ``order_search`` package on the training split within
+``--time_budget`` seconds, then refits the chosen order on all the data (training split +
+holdout), and writes to ``--model_output``:
 
 - ``model.pkl``: the final fit on all the data: what is registered and served; its forecast
   starts right after the last observation (a statsmodels results object, pickled; needs only
