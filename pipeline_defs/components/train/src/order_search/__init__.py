@@ -63,8 +63,9 @@ input with fewer than ``MIN_OBSERVATIONS`` observed values raises
 :class:`Candidate`), ``prepare`` (input cleaning and scaling), ``differencing`` (KPSS,
 seasonal strength), ``specs`` (model specifications, start models, neighbours), ``fits``
 (one fitted candidate, root check, AICc), ``css`` (the fast CSS fit), ``exact`` (exact ML
-refits and results objects), ``runner`` (parallel batches), ``search`` (:func:`search_order`)
-and ``final`` (:func:`refit_final`). Candidates are logged at DEBUG by the ``search``
+refits and results objects), ``runner`` (parallel batches), ``transform`` (the Box-Cox rule
+and the bias-adjusted back-transform), ``search`` (:func:`search_order`) and ``final``
+(:func:`refit_final`). Candidates are logged at DEBUG by the ``search``
 module's logger (``order_search.search``).
 """
 
@@ -103,6 +104,7 @@ from .records import Candidate, SearchResult, SeriesTooShortError, _label
 from .runner import _Runner
 from .search import _Search, search_order
 from .specs import _Spec
+from .transform import TRANSFORMS, BoxCox, choose_transform, forecast_frame, guerrero_lambda
 
 __all__ = [
     "BOUNDARY_PATIENCE",
@@ -128,6 +130,8 @@ __all__ = [
     "STATUS_NOT_CONVERGED",
     "STATUS_OK",
     "STATUS_OVER_BUDGET",
+    "TRANSFORMS",
+    "BoxCox",
     "Candidate",
     "FinalFit",
     "SearchResult",
@@ -142,6 +146,9 @@ __all__ = [
     "_prepare",
     "choose_d",
     "choose_sd",
+    "choose_transform",
+    "forecast_frame",
+    "guerrero_lambda",
     "kpss_statistic",
     "refit_final",
     "search_order",

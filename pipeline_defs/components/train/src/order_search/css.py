@@ -15,22 +15,9 @@ from statsmodels.tsa.statespace.tools import (
     unconstrain_stationary_univariate,
 )
 
-from .constants import (
-    CSS_MAX_NFEV_PER_PARAM,
-    STATUS_FAILED,
-    STATUS_NOT_CONVERGED,
-    STATUS_OK,
-)
-from .fits import (
-    _aicc,
-    _Fit,
-    _polys,
-    _root_check,
-    _since,
-)
-from .specs import (
-    _Spec,
-)
+from .constants import CSS_MAX_NFEV_PER_PARAM, STATUS_FAILED, STATUS_NOT_CONVERGED, STATUS_OK
+from .fits import _aicc, _Fit, _polys, _root_check, _since
+from .specs import _Spec
 
 
 def _fit_css(

@@ -7,14 +7,8 @@ import math
 import numpy as np
 from statsmodels.tsa.seasonal import STL
 
-from .constants import (
-    KPSS_CRITICAL_5PCT,
-    MAX_D,
-    SEASONAL_STRENGTH_THRESHOLD,
-)
-from .prepare import (
-    _is_constant,
-)
+from .constants import KPSS_CRITICAL_5PCT, MAX_D, SEASONAL_STRENGTH_THRESHOLD
+from .prepare import _is_constant
 
 
 def kpss_statistic(x: np.ndarray) -> float:

@@ -18,15 +18,8 @@ from .constants import (
     STATUS_OK,
     STATUS_OVER_BUDGET,
 )
-from .fits import (
-    _aicc,
-    _Fit,
-    _root_check,
-    _since,
-)
-from .specs import (
-    _Spec,
-)
+from .fits import _aicc, _Fit, _root_check, _since
+from .specs import _Spec
 
 
 def _sarimax(endog: Any, spec: _Spec, *, simple_differencing: bool) -> SARIMAX:

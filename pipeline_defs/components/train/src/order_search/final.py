@@ -9,34 +9,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
-from .constants import (
-    CRITERION_NAME,
-    EXACT_MAXITER,
-    STATUS_FAILED,
-    STATUS_OK,
-)
-from .exact import (
-    _compact,
-    _fit_exact,
-    _forecast_is_finite,
-    _results_for,
-)
-from .fits import (
-    _aicc,
-    _nobs_eff,
-    _since,
-)
-from .prepare import (
-    _prepare,
-)
-from .records import (
-    SearchResult,
-    _finite_or_none,
-)
-from .specs import (
-    _Spec,
-)
+from .constants import CRITERION_NAME, EXACT_MAXITER, STATUS_FAILED, STATUS_OK
+from .exact import _compact, _fit_exact, _forecast_is_finite, _results_for
+from .fits import _aicc, _nobs_eff, _since
+from .prepare import _prepare, _transformed
+from .records import SearchResult, _finite_or_none
+from .specs import _Spec
+from .transform import BoxCox, forecast_frame
 
 
 @dataclass
@@ -46,7 +27,9 @@ class FinalFit:
     ``method`` is ``"ml"`` for an exact maximum-likelihood refit (warm-started from the
     evaluation fit's parameters) or ``"applied"`` when the evaluation fit's parameters were
     applied to the longer series unchanged (models with fixed parameters, or a refit that
-    failed; ``message`` says which).
+    failed; ``message`` says which). ``transform`` is the evaluation search's (the same
+    ``lambda``, not re-estimated): ``results`` then models the transformed series, and
+    :meth:`forecast` forecasts in the series' units.
     """
 
     results: Any
@@ -57,9 +40,15 @@ class FinalFit:
     message: str
     seconds: float
     n_obs: int
+    transform: BoxCox | None = None
+
+    def forecast(self, steps: int, *, alpha: float = 0.2) -> pd.DataFrame:
+        """``mean``, ``lower``, ``upper`` for the next ``steps`` periods, in the series' units."""
+        return forecast_frame(self.results, steps, self.transform, alpha=alpha)
 
     def to_record(self) -> dict[str, Any]:
         return {
+            "transform": None if self.transform is None else self.transform.to_record(),
             "criterion_name": self.criterion_name,
             "criterion": _finite_or_none(self.criterion),
             "method": self.method,
@@ -79,10 +68,14 @@ def refit_final(
     by exact ML on ``y`` divided by its standard deviation (as in the search), starting from
     the evaluation fit's parameters. Models the search built at fixed parameters (constant
     or deterministic series) and refits that fail, are not finite or break the root check
-    keep the evaluation fit's parameters, applied to ``y`` (``results.apply``).
+    keep the evaluation fit's parameters, applied to ``y`` (``results.apply``). A transform
+    the evaluation search chose is applied to ``y`` with the same ``lambda``.
     """
     start = time.perf_counter()
     prepared = _prepare(y)
+    transform = evaluation.transform
+    if transform is not None:
+        prepared = _transformed(prepared, transform)
     source = evaluation.results
     m = int(evaluation.seasonal_order[3]) if evaluation.seasonal_order[3] > 1 else 1
     p, d, q = evaluation.order
@@ -95,7 +88,15 @@ def refit_final(
             results = _compact(source.apply(prepared.endog, refit=False))
         crit = _aicc(-2.0 * float(results.llf), spec.n_coef + 1, _nobs_eff(results))
         return FinalFit(
-            results, CRITERION_NAME, crit, "applied", status, message, _since(start), prepared.n_obs
+            results,
+            CRITERION_NAME,
+            crit,
+            "applied",
+            status,
+            message,
+            _since(start),
+            prepared.n_obs,
+            transform,
         )
 
     if not getattr(source.model, "concentrate_scale", False):
@@ -124,5 +125,13 @@ def refit_final(
         return applied(STATUS_FAILED, "refit forecast not finite; evaluation parameters kept")
     crit = _aicc(-2.0 * float(results.llf), spec.n_coef + 1, _nobs_eff(results))
     return FinalFit(
-        results, CRITERION_NAME, crit, "ml", fit.status, fit.message, _since(start), prepared.n_obs
+        results,
+        CRITERION_NAME,
+        crit,
+        "ml",
+        fit.status,
+        fit.message,
+        _since(start),
+        prepared.n_obs,
+        transform,
     )

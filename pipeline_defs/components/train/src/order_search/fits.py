@@ -9,16 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from .constants import (
-    MIN_ROOT_MODULUS,
-    STATUS_OK,
-)
-from .records import (
-    Candidate,
-)
-from .specs import (
-    _Spec,
-)
+from .constants import MIN_ROOT_MODULUS, STATUS_OK
+from .records import Candidate
+from .specs import _Spec
 
 
 @dataclass(frozen=True)

@@ -10,12 +10,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .constants import (
-    MIN_OBSERVATIONS,
-)
-from .records import (
-    SeriesTooShortError,
-)
+from .constants import MIN_OBSERVATIONS
+from .records import SeriesTooShortError
+from .transform import BoxCox, transformed_endog
 
 
 @dataclass
@@ -98,3 +95,23 @@ def _is_constant(x: np.ndarray) -> bool:
     if x.size == 0:
         return True
     return bool(np.ptp(x) <= 1e-10 * float(np.max(np.abs(x))))
+
+
+def _transformed(prepared: _Prepared, transform: BoxCox) -> _Prepared:
+    """``prepared`` with its values Box-Cox transformed (and rescaled to unit variance).
+
+    Values the transform cannot take (``<= 0``: only possible in a final refit on newer
+    data) become missing, which the exact fit's Kalman filter skips; a note says how many.
+    """
+    endog = transformed_endog(prepared.endog, transform)
+    filled = transform.forward(prepared.filled)
+    notes = list(prepared.notes)
+    lost = int(np.isnan(filled).sum())
+    if lost:
+        notes.append(f"{lost} value(s) <= 0 cannot be transformed: treated as missing")
+        filled = pd.Series(filled).interpolate(limit_direction="both").to_numpy(dtype=float)
+    n_missing = int(np.isnan(np.asarray(endog, dtype=float)).sum())
+    scale = float(np.std(filled))
+    if not (math.isfinite(scale) and scale > 0):
+        scale = 1.0
+    return _Prepared(endog, filled, prepared.n_obs, n_missing, notes, scale)

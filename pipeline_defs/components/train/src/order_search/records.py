@@ -8,10 +8,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
-from .constants import (
-    CRITERION_NAME,
-)
+from .constants import CRITERION_NAME
+from .transform import BoxCox, forecast_frame
 
 
 class SeriesTooShortError(ValueError):
@@ -48,7 +48,11 @@ class Candidate:
 
 @dataclass
 class SearchResult:
-    """The chosen model, its fitted statsmodels results object and the record of the search."""
+    """The chosen model, its fitted statsmodels results object and the record of the search.
+
+    With a ``transform`` (``search_order(transform="auto")`` chose one), ``results`` models
+    the *transformed* series: forecast in the series' own units with :meth:`forecast`.
+    """
 
     results: Any
     order: tuple[int, int, int]
@@ -62,10 +66,16 @@ class SearchResult:
     seconds: float
     n_obs: int = 0
     diagnostics: dict[str, Any] = field(default_factory=dict)
+    transform: BoxCox | None = None
+
+    def forecast(self, steps: int, *, alpha: float = 0.2) -> pd.DataFrame:
+        """``mean``, ``lower``, ``upper`` for the next ``steps`` periods, in the series' units."""
+        return forecast_frame(self.results, steps, self.transform, alpha=alpha)
 
     def to_record(self) -> dict[str, Any]:
         """A JSON-serialisable summary including every candidate tried."""
         return {
+            "transform": None if self.transform is None else self.transform.to_record(),
             "order": list(self.order),
             "seasonal_order": list(self.seasonal_order),
             "trend": self.trend,

@@ -16,12 +16,8 @@ from concurrent.futures import (
 )
 from typing import Any
 
-from .constants import (
-    PARALLEL_MIN_SECONDS,
-)
-from .fits import (
-    _Fit,
-)
+from .constants import PARALLEL_MIN_SECONDS
+from .fits import _Fit
 
 logger = logging.getLogger(__name__)
 

@@ -20,47 +20,15 @@ from .constants import (
     STATUS_OK,
     STATUS_OVER_BUDGET,
 )
-from .css import (
-    _fit_css,
-)
-from .differencing import (
-    _difference,
-    choose_d,
-    choose_sd,
-)
-from .exact import (
-    _fit_exact,
-    _forecast_is_finite,
-    _nominal_model,
-    _results_for,
-)
-from .fits import (
-    _aicc,
-    _best,
-    _Fit,
-    _nobs_eff,
-    _since,
-)
-from .prepare import (
-    _is_constant,
-    _prepare,
-    _Prepared,
-)
-from .records import (
-    Candidate,
-    SearchResult,
-)
-from .runner import (
-    _default_jobs,
-    _Runner,
-)
-from .specs import (
-    _Bounds,
-    _bounds,
-    _neighbours,
-    _Spec,
-    _start_specs,
-)
+from .css import _fit_css
+from .differencing import _difference, choose_d, choose_sd
+from .exact import _fit_exact, _forecast_is_finite, _nominal_model, _results_for
+from .fits import _aicc, _best, _Fit, _nobs_eff, _since
+from .prepare import _is_constant, _prepare, _Prepared, _transformed
+from .records import Candidate, SearchResult
+from .runner import _default_jobs, _Runner
+from .specs import _Bounds, _bounds, _neighbours, _Spec, _start_specs
+from .transform import TRANSFORMS, BoxCox, choose_transform
 
 logger = logging.getLogger(__name__)
 
@@ -300,6 +268,7 @@ def search_order(
     n_jobs: int | None = None,
     progress: Callable[[str], None] | None = None,
     executor: str = "process",
+    transform: str = "none",
 ) -> SearchResult:
     """Choose and fit an ARIMA/SARIMAX model for ``y`` by a stepwise AICc search.
 
@@ -315,6 +284,10 @@ def search_order(
         n_jobs: processes fitting candidates in parallel (default: the usable cores; 1 = serial).
         progress: receives one human-readable line per candidate tried.
         executor: ``"process"`` (default; measured fastest here), ``"thread"`` or ``"serial"``.
+        transform: ``"none"`` (default) or ``"auto"``: search and fit on a Box-Cox transform
+            of ``y`` when the rule of :mod:`order_search.transform` picks one (then
+            ``SearchResult.transform`` is set, ``results`` models the transformed series and
+            :meth:`SearchResult.forecast` forecasts in the series' units).
 
     Returns:
         A :class:`SearchResult`; ``results`` is a plain statsmodels ``SARIMAXResults`` for the
@@ -322,17 +295,27 @@ def search_order(
 
     Raises:
         SeriesTooShortError: fewer than ``MIN_OBSERVATIONS`` observed values.
-        ValueError: ``y`` is not one-dimensional, or ``season_length`` is not a positive
-            integer.
+        ValueError: ``y`` is not one-dimensional, ``season_length`` is not a positive
+            integer or ``transform`` is not one of ``TRANSFORMS``.
     """
     if isinstance(season_length, bool) or int(season_length) != season_length or season_length < 1:
         raise ValueError(f"season_length must be a positive integer; got {season_length!r}")
+    if transform not in TRANSFORMS:
+        raise ValueError(f"transform must be one of {', '.join(TRANSFORMS)}; got {transform!r}")
     prepared = _prepare(y)
+    chosen: BoxCox | None = None
+    if transform == "auto":
+        chosen, why = choose_transform(prepared.filled, int(season_length))
+        if chosen is not None:
+            prepared = _transformed(prepared, chosen)
+        prepared.notes.append(why)
     jobs = _default_jobs() if n_jobs is None else max(1, int(n_jobs))
     runner = _Runner(jobs, executor)
     try:
         search = _Search(prepared, int(season_length), float(time_budget_s), runner, progress)
+        search.diagnostics["transform"] = None if chosen is None else chosen.to_record()
         result = _run(search)
+        result.transform = chosen
         result.diagnostics["parallel_batches"] = runner.parallel_batches
         return result
     finally:

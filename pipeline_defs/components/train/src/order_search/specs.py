@@ -4,16 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .constants import (
-    MAX_ORDER,
-    MAX_P,
-    MAX_Q,
-    MAX_SP,
-    MAX_SQ,
-)
-from .records import (
-    _label,
-)
+from .constants import MAX_ORDER, MAX_P, MAX_Q, MAX_SP, MAX_SQ
+from .records import _label
 
 
 @dataclass(frozen=True, order=True)
