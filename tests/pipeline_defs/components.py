@@ -1,4 +1,4 @@
-"""Import a pipeline step's module from its code folder (steps are scripts, not packages)."""
+"""Import a pipeline step's module or package from its code folder (steps are scripts)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,14 @@ def load_step(component: str, module: str) -> ModuleType:
     name = f"_step_{component}_{module}"
     if name in sys.modules:
         return sys.modules[name]
-    path = ROOT / "components" / component / "src" / f"{module}.py"
-    spec = importlib.util.spec_from_file_location(name, path)
+    folder = ROOT / "components" / component / "src"
+    package = folder / module / "__init__.py"
+    if package.is_file():  # a package (order_search): its modules import each other
+        spec = importlib.util.spec_from_file_location(
+            name, package, submodule_search_locations=[str(package.parent)]
+        )
+    else:
+        spec = importlib.util.spec_from_file_location(name, folder / f"{module}.py")
     assert spec is not None and spec.loader is not None
     loaded = importlib.util.module_from_spec(spec)
     sys.modules[name] = loaded

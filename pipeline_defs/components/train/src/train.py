@@ -2,9 +2,9 @@
 
 Reads ``train.csv`` and ``holdout.csv`` (``timestamp,value``, ascending, evenly spaced) and
 ``prep.json`` (``frequency``, ``season_length``, ``horizon``) from ``--prepared``, runs the
-stepwise order search of ``order_search.py`` on the training split within ``--time_budget``
-seconds, then refits the chosen order on all the data (training split + holdout), and writes
-to ``--model_output``:
+stepwise order search of the ``order_search`` package on the training split within
+``--time_budget`` seconds, then refits the chosen order on all the data (training split +
+holdout), and writes to ``--model_output``:
 
 - ``model.pkl``: the final fit on all the data: what is registered and served; its forecast
   starts right after the last observation (a statsmodels results object, pickled; needs only
@@ -16,8 +16,15 @@ to ``--model_output``:
   observations, criterion, parameters). Its top-level ``train_start``, ``train_end``,
   ``n_obs`` and ``criterion`` describe ``model.pkl`` (the final fit);
 - ``forecast.json``: the final fit's forecast for the next ``horizon`` periods
-  (``timestamps``, ``forecast``), which the service scores arriving actuals against with
-  the standard library (forecast-error drift, docs/policy.md).
+  (``timestamps``, ``forecast``, in the series' units), which the service scores arriving
+  actuals against with the standard library (forecast-error drift, docs/policy.md).
+
+``--transform auto`` lets the search pick a Box-Cox transform (issue 11; the rule is in
+``order_search/transform.py``). Both pickles then model the *transformed* series:
+``model.json``'s ``transform`` (``{"name": "boxcox", "lambda": ..., "bias_adjusted": true}``,
+null without one) says how to back-transform their forecasts. The default, ``none``, keeps
+the pickles in the series' units, because the evaluate step and serving do not yet read
+``transform``.
 
 Bad input exits with status 2 and one line on stderr saying what was wrong.
 """
@@ -43,6 +50,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import statsmodels  # noqa: E402
 from order_search import (  # noqa: E402
+    TRANSFORMS,
     FinalFit,
     SearchResult,
     SeriesTooShortError,
@@ -64,6 +72,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--time_budget", type=float, default=60.0, help="search budget in seconds (default 60)"
     )
     parser.add_argument("--model_output", type=Path, required=True, help="output folder")
+    parser.add_argument(
+        "--transform",
+        choices=TRANSFORMS,
+        default="none",
+        help=(
+            "auto: search and fit on a Box-Cox transform when order_search's rule picks one "
+            "(model.json's 'transform' then gives lambda: model.pkl and model_eval.pkl model "
+            "the transformed series); none (default): never"
+        ),
+    )
     return parser.parse_args(argv)
 
 
@@ -184,6 +202,7 @@ def model_record(
         "order": list(result.order),
         "seasonal_order": list(result.seasonal_order),
         "trend": result.trend,
+        "transform": None if result.transform is None else result.transform.to_record(),
         "criterion_name": result.criterion_name,
         "criterion": top["criterion"],
         "n_obs": top["n_obs"],
@@ -202,9 +221,10 @@ def model_record(
     }
 
 
-def forecast_record(results: Any, horizon: int) -> dict[str, Any]:
-    """The final fit's forecast for the next ``horizon`` periods, as plain JSON."""
-    predicted = results.get_forecast(horizon).predicted_mean
+def forecast_record(final: FinalFit, horizon: int) -> dict[str, Any]:
+    """The final fit's forecast for the next ``horizon`` periods in the series' units (the
+    bias-adjusted back-transform when the search chose a transform), as plain JSON."""
+    predicted = final.forecast(horizon)["mean"]
     return {
         "timestamps": [pd.Timestamp(t).isoformat() for t in predicted.index],
         "forecast": [float(v) for v in np.asarray(predicted, dtype=float)],
@@ -220,14 +240,16 @@ def write_outputs(
             pickle.dump(results, handle, protocol=pickle.HIGHEST_PROTOCOL)
     (folder / "model.json").write_text(json.dumps(record, indent=2))
     try:
-        forecast = forecast_record(final.results, int(record["horizon"]))
+        forecast = forecast_record(final, int(record["horizon"]))
     except Exception as exc:  # never fail training for the drift aid
         print(f"train: no forecast.json: {type(exc).__name__}: {exc}", flush=True)
     else:
         (folder / "forecast.json").write_text(json.dumps(forecast, indent=2))
 
 
-def train(prepared: Path, time_budget: float) -> tuple[SearchResult, FinalFit, dict[str, Any]]:
+def train(
+    prepared: Path, time_budget: float, transform: str = "none"
+) -> tuple[SearchResult, FinalFit, dict[str, Any]]:
     """Read the prepared folder, search on the training split, refit the chosen order on
     all the data, and return both fits with their JSON record."""
     if not prepared.is_dir():
@@ -242,6 +264,7 @@ def train(prepared: Path, time_budget: float) -> tuple[SearchResult, FinalFit, d
             season_length=int(info["season_length"]),
             time_budget_s=time_budget,
             progress=lambda line: print(f"train: {line}", flush=True),
+            transform=transform,
         )
     except SeriesTooShortError as exc:
         raise InputError(f"train.csv: {exc}") from exc
@@ -299,7 +322,7 @@ def log_to_mlflow(record: dict[str, Any], folder: Path, client: Any = None) -> b
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        result, final, record = train(args.prepared, args.time_budget)
+        result, final, record = train(args.prepared, args.time_budget, args.transform)
     except InputError as exc:
         print(f"train: error: {exc}", file=sys.stderr, flush=True)
         return 2

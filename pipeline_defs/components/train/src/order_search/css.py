@@ -1,0 +1,175 @@
+"""Conditional-sum-of-squares fit: the search's fast approximation."""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+from scipy.optimize import least_squares
+from scipy.signal import lfilter
+from statsmodels.tsa.statespace.tools import (
+    constrain_stationary_univariate,
+    unconstrain_stationary_univariate,
+)
+
+from .constants import CSS_MAX_NFEV_PER_PARAM, STATUS_FAILED, STATUS_NOT_CONVERGED, STATUS_OK
+from .fits import _aicc, _Fit, _polys, _root_check, _since
+from .specs import _Spec
+
+
+def _fit_css(
+    w: np.ndarray,
+    spec: _Spec,
+    common: int = 0,
+    log_scale: float = 0.0,
+    start_from: _Fit | None = None,
+) -> _Fit:
+    """Fit one candidate to the differenced series ``w`` by conditional sum of squares.
+
+    Residuals are ``e = theta(B)^-1 phi(B) (w - mean)``, conditioning on the first
+    ``p + P*m`` values (R's ``method="CSS"``). The approximate AICc is the Gaussian
+    ``n log(2 pi sigma^2) + n + penalty`` over the residuals from index ``common`` on, a
+    sample shared by every candidate of the search (Ng & Perron 2005: information criteria
+    compare models only on a common effective sample).
+    """
+    start = time.perf_counter()
+    k = spec.n_coef
+    ncond = spec.p + spec.sp * spec.m
+    n_used = w.size - ncond
+    n_params = k + 1  # + innovation variance
+    if n_used <= n_params + 1:
+        return _Fit(
+            spec,
+            STATUS_FAILED,
+            None,
+            f"too few observations after differencing and conditioning ({n_used})",
+            _since(start),
+            "css",
+        )
+
+    def residuals(z: np.ndarray) -> np.ndarray:
+        mean, phi, theta = _polys(spec, _constrain(spec, z))
+        u = np.convolve(w - mean, phi)[ncond : w.size]
+        e = lfilter([1.0], theta, u)
+        if not np.all(np.isfinite(e)):
+            return np.full(n_used, 1e10)
+        return np.asarray(e)
+
+    z0 = _warm_start(spec, start_from) if start_from is not None else np.zeros(k)
+    if spec.constant and not (start_from is not None and start_from.spec.constant):
+        z0[0] = float(np.mean(w))
+    converged = True
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if k == 0:
+                coef = z0
+                sse = float(np.sum(residuals(z0) ** 2))
+            else:
+                sol = least_squares(
+                    residuals,
+                    z0,
+                    method="lm",
+                    x_scale="jac",
+                    max_nfev=CSS_MAX_NFEV_PER_PARAM * (k + 1),
+                )
+                coef = _constrain(spec, sol.x)
+                sse = float(2.0 * sol.cost)
+                converged = bool(sol.status > 0)
+    except Exception as exc:
+        return _Fit(spec, STATUS_FAILED, None, f"CSS fit failed: {exc}", _since(start), "css")
+    if not math.isfinite(sse) or sse <= 0 or sse >= 1e19:
+        return _Fit(spec, STATUS_FAILED, None, "CSS fit diverged", _since(start), "css")
+    arma = coef[int(spec.constant) :]
+    reason = _root_check(spec, arma)
+    if reason:
+        return _Fit(spec, STATUS_FAILED, None, reason, _since(start), "css")
+    # The criterion is scored on the residuals from ``common`` on, the same sample for every
+    # candidate: otherwise a model conditioning on more values (seasonal AR) is scored on
+    # fewer, harder-to-predict-free observations and looks better than it is.
+    mean, phi, theta = _polys(spec, coef)
+    e = lfilter([1.0], theta, np.convolve(w - mean, phi)[ncond : w.size])
+    e = e[max(0, common - ncond) :]
+    nstar = int(e.size)
+    if nstar <= n_params + 1:
+        return _Fit(
+            spec, STATUS_FAILED, None, "too few observations to score", _since(start), "css"
+        )
+    sigma2 = float(np.dot(e, e)) / nstar
+    if not sigma2 > 0:
+        return _Fit(spec, STATUS_FAILED, None, "zero residual variance", _since(start), "css")
+    neg2ll = nstar * (math.log(2.0 * math.pi * sigma2) + 1.0 + 2.0 * log_scale)
+    crit = _aicc(neg2ll, n_params, nstar)
+    status, message = STATUS_OK, ""
+    if not converged:
+        status = STATUS_NOT_CONVERGED
+        message = f"CSS optimiser stopped after {CSS_MAX_NFEV_PER_PARAM * (k + 1)} evaluations"
+    return _Fit(
+        spec,
+        status,
+        crit,
+        message,
+        _since(start),
+        "css",
+        params=tuple(float(v) for v in _css_to_sarimax(spec, coef)),
+        coef=tuple(float(v) for v in coef),
+    )
+
+
+def _blocks(spec: _Spec, coef: Sequence[float]) -> list[np.ndarray]:
+    """A coefficient vector split into [mean], AR, MA, seasonal AR, seasonal MA."""
+    x = np.asarray(coef, dtype=float)
+    out = [x[: int(spec.constant)]]
+    i = int(spec.constant)
+    for k in (spec.p, spec.q, spec.sp, spec.sq):
+        out.append(x[i : i + k])
+        i += k
+    return out
+
+
+def _warm_start(spec: _Spec, previous: _Fit) -> np.ndarray:
+    """Unconstrained start values for ``spec`` from a neighbour's CSS coefficients.
+
+    Shared lags keep the neighbour's values, new lags start at zero; a block whose truncated
+    polynomial is no longer stationary (or invertible) starts at zero. Starting where the
+    search already is keeps each fit short and away from the spurious boundary optima that
+    the CSS objective has along AR/MA cancellation ridges.
+    """
+    old = _blocks(previous.spec, previous.coef)
+    z = [old[0] if spec.constant and previous.spec.constant else np.zeros(int(spec.constant))]
+    for (k, sign), block in zip(
+        ((spec.p, 1.0), (spec.q, -1.0), (spec.sp, 1.0), (spec.sq, -1.0)), old[1:], strict=True
+    ):
+        values = np.zeros(k)
+        shared = min(k, block.size)
+        values[:shared] = block[:shared]
+        with np.errstate(all="ignore"):
+            free = unconstrain_stationary_univariate(sign * values) if k else values
+        z.append(free if np.all(np.isfinite(free)) and np.all(np.abs(free) < 50) else np.zeros(k))
+    return np.concatenate(z)
+
+
+def _constrain(spec: _Spec, z: np.ndarray) -> np.ndarray:
+    """Map unconstrained values to stationary AR and invertible MA coefficients (Monahan 1984).
+
+    The CSS optimiser works in the unconstrained space, so it never wanders into explosive
+    filters; fits that end close to the boundary are still rejected by the root check.
+    """
+    out = z.copy()
+    i = int(spec.constant)
+    for k, sign in ((spec.p, 1.0), (spec.q, -1.0), (spec.sp, 1.0), (spec.sq, -1.0)):
+        if k:
+            out[i : i + k] = sign * constrain_stationary_univariate(z[i : i + k])
+        i += k
+    return out
+
+
+def _css_to_sarimax(spec: _Spec, coef: np.ndarray) -> np.ndarray:
+    """CSS parameters (mean first) to SARIMAX's order (intercept = mean * phi(1) * Phi(1))."""
+    if not spec.constant:
+        return coef
+    _, phi, _ = _polys(spec, coef)
+    return np.concatenate(([coef[0] * float(np.sum(phi))], coef[1:]))
