@@ -19,6 +19,7 @@ import pytest
 
 from localdev.datasets import co2_monthly, series_csv
 from localdev.stack import LocalStack, start_stack
+from shared.service.triggers import policy_key
 from tests.browser.conftest import screenshot
 
 pytestmark = [pytest.mark.azurite, pytest.mark.slow]
@@ -72,6 +73,13 @@ def stack(azurite: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lo
             )
             assert decision["action"] == "retrain", decision
             RUNS.append(stack.wait_for_run(decision["run_key"]))
+            # the policy lets the model go once the run is finalised; under load that
+            # comes a moment later, and an arrival before it would be queued instead
+            stack.wait_for(
+                "the model to have no active run",
+                lambda: not stack.service.context.state.get(policy_key("co2"))[0].get("active_run"),
+                timeout=60,
+            )
         assert RUNS[0]["promoted"] is True, RUNS[0]
         stack.upload("co2/broken.csv", BROKEN)
         stack.wait_for(
