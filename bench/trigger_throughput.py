@@ -21,6 +21,7 @@ curves. Exit status 0 when the targets are met, 2 when not.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import random
@@ -70,9 +71,51 @@ class Counting:
 
         def counted(*args: Any, **kwargs: Any) -> Any:
             self._counter[f"{self._name}.{attr}"] += 1
+            if args and isinstance(args[0], str):  # which kind of key: the first path segment
+                self._counter[f"  {self._name}.{attr} {args[0].split('/')[0]}/"] += 1
             return value(*args, **kwargs)
 
         return counted
+
+
+def count_requests(counter: Counter[str]) -> None:
+    """Count every HTTP request the process sends to storage (``http.<method>``): the
+    storage operations the port counters miss (the document registry's own reads)."""
+    import requests.adapters
+
+    send = requests.adapters.HTTPAdapter.send
+
+    def counted(self: Any, request: Any, *args: Any, **kwargs: Any) -> Any:
+        counter[f"http.{request.method}"] += 1
+        return send(self, request, *args, **kwargs)
+
+    requests.adapters.HTTPAdapter.send = counted  # type: ignore[method-assign]
+
+
+class ParallelDispatchHost(LocalFunctionsHost):
+    """The local host invoking the events of one delivery at the same time, as the
+    Functions Event Grid extension does (``ProcessEventsAsync``: one execution per event,
+    awaited together; 500 if any failed), on a pool of ``THREADS`` threads as the Python
+    worker runs sync functions (``PYTHON_THREADPOOL_THREAD_COUNT``, at most 32). The
+    local host invokes them one after the other; see docs/delivery.md."""
+
+    THREADS = 32
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._pool = ThreadPoolExecutor(self.THREADS, thread_name_prefix="invoke")
+
+    def _handle_eventgrid(self, request: Any) -> Any:
+        try:
+            events = json.loads(request.body)
+        except ValueError:
+            events = None
+        if request.method != "POST" or not isinstance(events, list) or len(events) < 2:
+            return super()._handle_eventgrid(request)
+        one = [dataclasses.replace(request, body=json.dumps([e]).encode()) for e in events]
+        answers = list(self._pool.map(super()._handle_eventgrid, one))
+        failed = [a for a in answers if a.status >= 300]
+        return failed[0] if failed else answers[0]
 
 
 class NullPipeline:
@@ -192,6 +235,7 @@ def main(argv: list[str] | None = None) -> int:
             "RETRAIN_SWEEP_SCHEDULE": "0 0 0 1 1 *",
         }
         counter: Counter[str] = Counter()
+        count_requests(counter)
         pipeline = NullPipeline()
         service = build_service(Settings.from_env(env), notify=lambda e: None)
         service.pipeline.close()  # type: ignore[attr-defined]
@@ -201,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
         ctx.data = Counting(ctx.data, counter, "data")
         set_service(service)
         data = blobs.get_container_client("data")
-        host = LocalFunctionsHost(function_app.create_app(), app_settings=env).start()
+        host = ParallelDispatchHost(function_app.create_app(), app_settings=env).start()
         url = host.eventgrid_url("on_blob_created")
         try:
             print(f"preloading {args.preload} blobs under each of {args.models} prefixes ...")
@@ -254,7 +298,9 @@ def one_event_cost(
     times = [post(url, [event(data, n, etags[n])]) for n in names]
     return {
         "ms_median": round(1000 * statistics.median(times), 1),
-        "ops_per_event": round(sum(counter.values()) / samples, 1),
+        "ops_per_event": round(
+            sum(v for k, v in counter.items() if k.startswith("http.")) / samples, 1
+        ),
     }
 
 

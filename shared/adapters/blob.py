@@ -127,16 +127,17 @@ class BlobStateStore:
         self._container = container
 
     def create(self, key: str, document: Mapping[str, Any]) -> str:
+        # One request: the upload's answer carries the new ETag (no properties read after).
+        blob = self._container.get_blob_client(key)
         try:
-            props = self._container.upload_blob(
-                key,
+            result = blob.upload_blob(
                 _dump(document),
                 overwrite=False,
                 content_settings=_JSON_CONTENT,
-            ).get_blob_properties()
+            )
         except ResourceExistsError as exc:
             raise ConflictError(f"state document {key!r} already exists") from exc
-        return str(props.etag)
+        return str(result["etag"])
 
     def get(self, key: str) -> tuple[JSON, str]:
         try:

@@ -73,6 +73,33 @@ class Request:
 
 
 @dataclass(frozen=True)
+class Seen:
+    """A blob version decided without joining the pending requests: quarantined, or
+    announced again under another event id (kept so a redelivery of that event is told
+    as such). The state keeps the newest ``RECENT`` of them."""
+
+    blob: str
+    etag: str
+    event: str
+    quarantined: bool = False
+
+    def as_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, document: Mapping[str, Any]) -> Seen:
+        return cls(
+            str(document["blob"]),
+            str(document["etag"]),
+            str(document.get("event") or ""),
+            bool(document.get("quarantined")),
+        )
+
+
+RECENT = 256
+
+
+@dataclass(frozen=True)
 class ModelState:
     """What the policy remembers about one model between signals."""
 
@@ -90,6 +117,7 @@ class ModelState:
     retry_at: datetime | None = None  # an automatic retry of base_run's snapshot is due
     paused: Mapping[str, Any] | None = None
     drift_signals: tuple[datetime, ...] = ()
+    recent: tuple[Seen, ...] = ()  # newest last, at most RECENT
 
     @property
     def running(self) -> bool:
@@ -114,6 +142,7 @@ class ModelState:
             "retry_at": _iso(self.retry_at),
             "paused": dict(self.paused) if self.paused else None,
             "drift_signals": [s.isoformat() for s in self.drift_signals],
+            "recent": [s.as_json() for s in self.recent],
         }
 
     @classmethod
@@ -135,6 +164,7 @@ class ModelState:
             drift_signals=tuple(
                 t for t in (_time(s) for s in document.get("drift_signals") or ()) if t
             ),
+            recent=tuple(Seen.from_json(s) for s in document.get("recent") or ()),
         )
 
 
@@ -570,12 +600,19 @@ def launched(state: ModelState, run_key: str) -> ModelState:
     return dataclasses.replace(state, active_run=run_key, base_run=run_key)
 
 
-def not_launched(state: ModelState, *, restore: bool) -> ModelState:
+def not_launched(state: ModelState, *, restore: bool, base: str | None = None) -> ModelState:
     """The claimed run did not start (its snapshot was covered already: ``restore`` False;
-    or launching failed and its requests must wait for the next try: ``restore`` True)."""
+    or launching failed and its requests must wait for the next try: ``restore`` True).
+    ``base``: the run whose snapshot covered it, the next run's base (its data was judged;
+    the next run extends it instead of leaving it out)."""
     pending = (*state.firing, *state.pending) if restore else state.pending
     return dataclasses.replace(
-        state, active_run=None, active_since=None, firing=(), pending=pending
+        state,
+        active_run=None,
+        active_since=None,
+        firing=(),
+        pending=pending,
+        base_run=base or state.base_run,
     )
 
 
