@@ -21,6 +21,7 @@ passed", the end of a run, pause, resume) yields the next state and one decision
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -62,14 +63,28 @@ class Request:
     fires: bool = True
 
     def as_json(self) -> dict[str, Any]:
-        document = dataclasses.asdict(self) | {"at": self.at.isoformat()}
-        return {k: v for k, v in document.items() if v is not None}
+        return dict(self._json)
+
+    @functools.cached_property
+    def _json(self) -> dict[str, Any]:
+        # Made once per request, by hand (dataclasses.asdict deep-copies): a state may hold
+        # thousands of requests and is written on every decision.
+        document: dict[str, Any] = {"kind": self.kind, "reason": self.reason}
+        document["at"] = self.at.isoformat()
+        for name in ("event", "blob", "etag"):
+            value = getattr(self, name)
+            if value is not None:
+                document[name] = value
+        document.update(size=self.size, rows=self.rows, fires=self.fires)
+        return document
 
     @classmethod
     def from_json(cls, document: Mapping[str, Any]) -> Request:
-        names = {f.name for f in dataclasses.fields(cls)}
-        values = {k: v for k, v in document.items() if k in names}
+        values = {k: v for k, v in document.items() if k in _REQUEST_FIELDS}
         return cls(**(values | {"at": _time(document["at"])}))
+
+
+_REQUEST_FIELDS = frozenset(f.name for f in dataclasses.fields(Request))
 
 
 @dataclass(frozen=True)
@@ -84,7 +99,12 @@ class Seen:
     quarantined: bool = False
 
     def as_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return {
+            "blob": self.blob,
+            "etag": self.etag,
+            "event": self.event,
+            "quarantined": self.quarantined,
+        }
 
     @classmethod
     def from_json(cls, document: Mapping[str, Any]) -> Seen:
@@ -128,12 +148,12 @@ class ModelState:
 
     def as_json(self) -> dict[str, Any]:
         return {
-            "pending": [r.as_json() for r in self.pending],
+            "pending": [r._json for r in self.pending],  # shared, not copied: dumped as is
             "burst_started_at": _iso(self.burst_started_at),
             "last_arrival_at": _iso(self.last_arrival_at),
             "active_run": self.active_run,
             "active_since": _iso(self.active_since),
-            "firing": [r.as_json() for r in self.firing],
+            "firing": [r._json for r in self.firing],
             "base_run": self.base_run,
             "last_run": self.last_run,
             "last_status": self.last_status,

@@ -212,13 +212,9 @@ def _read_arrival(
     knows it already (a redelivery or a duplicate costs no read). A bad file gets its
     quarantine record here; the commit decides and records it."""
     bare = Incoming(event, blob.name, blob.etag, what)
-    cached = _cached_state(config, ctx)
-    if cached is not None:
-        base = _base_files(cached, ctx, cached_only=True)
-        if event in seen_events(cached) or (
-            (blob.name, etag_of(blob.etag)) in seen_versions(cached, base)
-        ):
-            return _Arriving(bare, blob)
+    known = _known(config, ctx)
+    if known is not None and (event in known[1] or (blob.name, etag_of(blob.etag)) in known[0]):
+        return _Arriving(bare, blob)
     try:
         content = ctx.data.read_bytes(blob.name)
         rows = check_csv(
@@ -385,6 +381,8 @@ class _StateCache:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.states: dict[str, tuple[ModelState, str]] = {}
+        # per model: the cached state these were derived from, its seen versions and events
+        self.known: dict[str, tuple[ModelState, Any, set[str]]] = {}
 
 
 class _ManifestCache:
@@ -397,11 +395,23 @@ class _ManifestCache:
         self.files: OrderedDict[str, dict[str, str]] = OrderedDict()
 
 
-def _cached_state(config: ModelConfig, ctx: Context) -> ModelState | None:
+def _known(config: ModelConfig, ctx: Context) -> tuple[Any, set[str]] | None:
+    """The blob versions and event ids the cached state knows as seen (None without a
+    cached state); derived once per state version, not per event."""
     cache = cache_for(ctx.state, "policy-states", _StateCache)
     with cache.lock:
         held = cache.states.get(config.name)
-    return held[0] if held else None
+        derived = cache.known.get(config.name)
+    if held is None:
+        return None
+    state = held[0]
+    if derived is not None and derived[0] is state:
+        return derived[1], derived[2]
+    versions = seen_versions(state, _base_files(state, ctx, cached_only=True))
+    events = seen_events(state)
+    with cache.lock:
+        cache.known[config.name] = (state, versions, events)
+    return versions, events
 
 
 def _base_files(
