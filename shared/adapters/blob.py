@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
+import urllib.request
 from collections.abc import Mapping
 from typing import Any
 
@@ -104,6 +105,9 @@ POOL_SIZE = 64
 
 def _session() -> requests.Session:
     session = requests.Session()
+    # Without a proxy in the environment, do not look for one (nor for ~/.netrc) on every
+    # request: requests reads the whole environment and stats ~/.netrc each time.
+    session.trust_env = bool(urllib.request.getproxies())
     adapter = requests.adapters.HTTPAdapter(pool_maxsize=POOL_SIZE)
     session.mount("http://", adapter)
     session.mount("https://", adapter)

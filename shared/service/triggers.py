@@ -28,6 +28,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from shared.datacheck import check_csv
@@ -965,6 +966,31 @@ def submit(key: str, ctx: Context) -> JSON:
 # ------------------------------------------------------------------------------ forecast error
 
 
+class _Champions:
+    """The production version per model as last looked up, and when."""
+
+    TTL = timedelta(seconds=60)  # a promotion reaches forecast scoring within a minute
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.seen: dict[str, tuple[datetime, JSON | None]] = {}
+
+
+def _scoring_champion(config: ModelConfig, ctx: Context) -> JSON | None:
+    """The champion whose forecast new data is scored against, looked up at most once a
+    minute per model (not on every arrival: it changes only on promotion)."""
+    cache = cache_for(ctx.registry, "champions", _Champions)
+    now = ctx.clock.now()
+    with cache.lock:
+        held = cache.seen.get(config.name)
+    if held is not None and timedelta(0) <= now - held[0] < _Champions.TTL:
+        return held[1]
+    champion = _champion(config.name, ctx)
+    with cache.lock:
+        cache.seen[config.name] = (now, champion)
+    return champion
+
+
 def _forecast_errors(config: ModelConfig, items: Sequence[_Arriving], ctx: Context) -> None:
     """Score the production model's stored forecast against the actuals in new blobs
     (the champion and its forecast read once for all of them); sustained error above the
@@ -974,7 +1000,7 @@ def _forecast_errors(config: ModelConfig, items: Sequence[_Arriving], ctx: Conte
     if multiple is None or not items:
         return
     try:
-        champion = _champion(config.name, ctx)
+        champion = _scoring_champion(config, ctx)
         if not champion or not champion.get("run_key"):
             return
         folder = f"retrain/{champion['run_key']}"
