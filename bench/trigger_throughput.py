@@ -217,7 +217,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--senders", type=int, default=4)
     parser.add_argument("--batch", type=int, default=50)
     parser.add_argument("--duplicates", type=float, default=0.3)
-    parser.add_argument("--curve", default="0,100,500,1000", help="prefix sizes for the curve")
+    parser.add_argument(
+        "--curve", default="0,1000,3000", help="blobs added under the prefix for the curve"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("shared").setLevel(logging.ERROR)
@@ -308,12 +310,13 @@ def curve(
     args: argparse.Namespace, data: Any, url: str, counter: Counter[str], rng: random.Random
 ) -> list[dict[str, Any]]:
     points = []
+    start = len(list(data.list_blobs(name_starts_with="m0/")))
     for size in (int(x) for x in args.curve.split(",")):
         prefix = f"m0/curve-{size}/"
-        # a fresh model prefix is not configured; measure under m0's prefix with size blobs
+        # under m0's prefix, grown by ``size`` blobs beyond what the phases left there
         have = len(list(data.list_blobs(name_starts_with="m0/")))
-        if have < size:
-            upload(data, [f"m0/pad-{i:06d}.csv" for i in range(size - have)])
+        if have < start + size:
+            upload(data, [f"m0/pad-{i:06d}.csv" for i in range(have, start + size)])
         blobs_now = len(list(data.list_blobs(name_starts_with="m0/")))
         point = {"blobs_under_prefix": blobs_now, **one_event_cost(url, data, counter, prefix, 10)}
         points.append(point)
@@ -327,9 +330,10 @@ def ledger_curve(
     for _ in range(3):
         size = len(ctx.state.list_keys("ledger/m1/"))
         points.append({"ledger_entries": size, **one_event_cost(url, data, counter, "m1/", 10)})
-        etags = upload(data, [f"m1/x-{uuid.uuid4().hex}.csv" for _ in range(200)])
-        for chunk in chunks(sorted(etags), 50):
-            post(url, [event(data, name, etags[name]) for name in chunk])
+        etags = upload(data, [f"m1/x-{uuid.uuid4().hex}.csv" for _ in range(400)])
+        # one event a delivery, one after the other: a ledger record each
+        for name in sorted(etags):
+            post(url, [event(data, name, etags[name])])
     return points
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -55,6 +56,11 @@ def seen_versions(state: ModelState, base_files: Mapping[str, str]) -> dict[tupl
     return seen
 
 
+def quarantined_versions(state: ModelState) -> set[tuple[str, str]]:
+    """The blob versions the state remembers as quarantined."""
+    return {(s.blob, etag_of(s.etag)) for s in state.recent if s.quarantined}
+
+
 def seen_events(state: ModelState) -> set[str]:
     return {s.event for s in state.recent if s.event} | {
         r.event for r in (*state.firing, *state.pending) if r.event
@@ -68,10 +74,17 @@ def decide_arrivals(
     base_files: Mapping[str, str],
     now: datetime,
     policy: TriggerPolicy,
+    released: AbstractSet[tuple[str, str]] = frozenset(),
 ) -> tuple[ModelState, list[Decision]]:
     """The next state and one decision per incoming event, in order: a ``Skip`` for a
     redelivery, a duplicate blob version or a quarantined file, else the policy's
-    decision on the arrival (``step``)."""
+    decision on the arrival (``step``). ``released``: quarantined versions an operator
+    released since (no longer seen: their arrival is decided again)."""
+    if released:
+        state = dataclasses.replace(
+            state,
+            recent=tuple(s for s in state.recent if (s.blob, etag_of(s.etag)) not in released),
+        )
     seen = seen_versions(state, base_files)
     events = seen_events(state)
     recent = list(state.recent)
@@ -106,6 +119,6 @@ def decide_arrivals(
             continue
         state, decision = step(state, item.arrival, now=now, policy=policy)
         decisions.append(decision or Skip("nothing to decide"))  # an arrival always decides
-    if len(recent) != len(state.recent):
+    if len(recent) != len(state.recent) or released:
         state = dataclasses.replace(state, recent=tuple(recent[-RECENT:]))
     return state, decisions

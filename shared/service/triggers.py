@@ -65,7 +65,14 @@ from shared.policy import (
     resolve,
     step,
 )
-from shared.policy.batch import Incoming, decide_arrivals, etag_of, seen_events, seen_versions
+from shared.policy.batch import (
+    Incoming,
+    decide_arrivals,
+    etag_of,
+    quarantined_versions,
+    seen_events,
+    seen_versions,
+)
 from shared.policy.engine import RECENT, Seen, Skip, absorb
 from shared.policy.forecast import score_actuals
 from shared.ports import JSON, DataFile, PipelineSubmission
@@ -274,6 +281,7 @@ def _commit_arrivals(
                 base_files=_base_files(s, ctx, missing_ok=True),
                 now=now,
                 policy=config.policy,
+                released=_released(s, incoming, ctx),
             ),
             ctx,
         )
@@ -302,6 +310,28 @@ def _commit_arrivals(
     finally:
         _write_ledger(config, entries, ctx)
     _forecast_errors(config, accepted, ctx)  # after the arrivals' own record
+
+
+def _released(
+    state: ModelState, incoming: Sequence[Incoming], ctx: Context
+) -> set[tuple[str, str]]:
+    """Versions among ``incoming`` the state remembers as quarantined whose quarantine
+    record is gone or names another version: an operator released them (one read each,
+    only for such versions)."""
+    quarantined = quarantined_versions(state)
+    released = set()
+    for item in incoming:
+        version = (item.blob, etag_of(item.etag))
+        if version not in quarantined or version in released:
+            continue
+        try:
+            record = ctx.state.get(f"quarantine/{item.blob}.json")[0]
+        except NotFound:
+            released.add(version)
+            continue
+        if etag_of(str(record.get("etag", ""))) != version[1]:
+            released.add(version)
+    return released
 
 
 def _catch_up(
@@ -408,7 +438,10 @@ def _known(config: ModelConfig, ctx: Context) -> tuple[Any, set[str]] | None:
     state = held[0]
     if derived is not None and derived[0] is state:
         return derived[1], derived[2]
+    # quarantined versions are read again: an operator may have released one
     versions = seen_versions(state, _base_files(state, ctx, cached_only=True))
+    for version in quarantined_versions(state):
+        versions.pop(version, None)
     events = seen_events(state)
     with cache.lock:
         cache.known[config.name] = (state, versions, events)
