@@ -1,10 +1,20 @@
 """The HTTP API: manual retraining, status, versions, ledger, promotion history, operator
-actions (rollback, manual promotion, pin, unpin) and the HTML audit reports."""
+actions (rollback, manual promotion, pin, unpin, pause, resume) and the HTML audit reports.
+Runs, versions in detail and comparisons are in ``api_runs``; dead letters and quarantine
+in ``api_recovery``; the OpenAPI description in ``api_openapi``. All add their routes to
+the one blueprint ``bp``.
+
+Acting routes take who asks from the ``x-ms-client-principal-name`` header when the
+platform's authentication sets it, else from the body's ``requested_by`` (alias ``by``):
+see ``shared.parsing.requests``.
+"""
 
 from collections.abc import Callable
+from typing import Any
 
 import azure.functions as func
 
+from functions._api_blueprint import bp
 from functions._delivery import (
     deliver,
     error_response,
@@ -23,10 +33,16 @@ from shared.parsing import (
     parse_version_number,
 )
 from shared.parsing.pause import parse_pause_request
+from shared.parsing.requests import PRINCIPAL_HEADER, with_requester
 from shared.service import RetrainService
 from shared.settings import ModelConfig
 
-bp = func.Blueprint()
+__all__ = ["bp"]
+
+
+def requester_body(req: func.HttpRequest) -> Any:
+    """The request's JSON body with who asks resolved (``with_requester``)."""
+    return with_requester(request_json(req), req.headers.get(PRINCIPAL_HEADER))
 
 
 @bp.function_name("retrain_model")
@@ -36,7 +52,7 @@ def retrain_model(req: func.HttpRequest) -> func.HttpResponse:
     result = deliver(
         "retrain_model",
         req.get_body(),
-        lambda s: parse_retrain_request(model, request_json(req), models=list(s.models.values())),
+        lambda s: parse_retrain_request(model, requester_body(req), models=list(s.models.values())),
     )
     return outcome_response(result)
 
@@ -92,7 +108,7 @@ def _operate(
     Nothing is dead-lettered: the caller is there to read the answer."""
     service = get_service()
     try:
-        message = parse(req.route_params["model"], request_json(req), service)
+        message = parse(req.route_params["model"], requester_body(req), service)
         outcomes = service.handle(message)
     except ConflictError as exc:
         return json_response({"error": type(exc).__name__, "message": str(exc)}, 409)
@@ -184,3 +200,9 @@ def get_version_report(req: func.HttpRequest) -> func.HttpResponse:
         return _html(get_service().version_report(req.route_params["model"], version))
     except (InvalidInput, NotFound) as exc:
         return error_response(exc)
+
+
+# The other API modules add their routes to ``bp`` when imported.
+import functions.api_openapi  # noqa: E402
+import functions.api_recovery  # noqa: E402
+import functions.api_runs  # noqa: E402, F401

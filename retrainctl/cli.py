@@ -16,6 +16,8 @@ from shared.messages import (
     PauseRequested,
     PinRequested,
     PromoteRequested,
+    ReleaseRequested,
+    ReplayRequested,
     ResumeRequested,
     RollbackRequested,
     UnpinRequested,
@@ -40,10 +42,25 @@ examples:
   python -m retrainctl resume co2
   python -m retrainctl report --run co2-0123456789abcdef -o report.html
   python -m retrainctl report co2 5 -o v5.html
+  python -m retrainctl runs co2 --limit 5
+  python -m retrainctl run co2-0123456789abcdef
+  python -m retrainctl steps co2-0123456789abcdef --lines 5
+  python -m retrainctl steps co2-0123456789abcdef --step train --lines 200
+  python -m retrainctl version co2 5
+  python -m retrainctl compare co2 4 5
+  python -m retrainctl deadletters
+  python -m retrainctl deadletters on_blob_created/3f2a...   (one, with its payload)
+  python -m retrainctl replay on_blob_created/3f2a... --reason "model configured now"
+  python -m retrainctl quarantine
+  python -m retrainctl release co2/2024-01.csv --reason "re-uploaded fixed"
 
-exit status: 0 done, 1 refused or failed (the message says why), 3 production moved
+exit status: 0 done, 1 refused or failed (the message says why; also a replay refused
+again or a released file quarantined again, both recorded), 3 production moved
 meanwhile (look again and decide again), 2 bad command line.
 """
+
+# Outcomes of an action that was recorded but did not succeed.
+NOT_DONE = frozenset({"replay_refused", "quarantined"})
 
 
 def _user() -> str:
@@ -56,8 +73,9 @@ def _user() -> str:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m retrainctl",
-        description="Look at and steer the retraining service: models, versions, promotion "
-        "history, ledger, rollback, manual promotion, pin/unpin, pause/resume, audit reports.",
+        description="Look at and steer the retraining service: models, versions, runs and "
+        "their steps, promotion history, ledger, rollback, manual promotion, pin/unpin, "
+        "pause/resume, dead letters (replay), quarantine (release), audit reports.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -106,6 +124,46 @@ def build_parser() -> argparse.ArgumentParser:
     resume.add_argument("model")
     resume.add_argument("--reason", default="resumed")
     resume.add_argument("--by", default=_user())
+
+    runs = commands.add_parser("runs", help="a model's runs, newest first, with step progress")
+    runs.add_argument("model")
+    runs.add_argument("--limit", type=int, default=20, help="newest N runs (default 20)")
+    run = commands.add_parser("run", help="a run's record and where its artifacts are")
+    run.add_argument("run_key")
+    steps = commands.add_parser("steps", help="a run's steps with their log tails")
+    steps.add_argument("run_key")
+    steps.add_argument("--step", help="only this step's log")
+    steps.add_argument("--lines", type=int, help="log lines (default 5; 200 with --step)")
+    version = commands.add_parser("version", help="a version's detail with its lineage")
+    version.add_argument("model")
+    version.add_argument("version", type=_version)
+    compare = commands.add_parser(
+        "compare", help="two versions' metrics, on the same windows when a run scored both"
+    )
+    compare.add_argument("model")
+    compare.add_argument("first", type=_version)
+    compare.add_argument("second", type=_version)
+    letters = commands.add_parser(
+        "deadletters", help="inputs that could not be processed (newest first), or one in full"
+    )
+    letters.add_argument("id", nargs="?", help="<source>/<digest>: show this one")
+    letters.add_argument("--limit", type=int, default=20, help="newest N (default 20)")
+    replay = commands.add_parser(
+        "replay", help="replay a dead letter through its function's parser and handler"
+    )
+    replay.add_argument("id", help="<source>/<digest> (see deadletters)")
+    replay.add_argument("--reason", required=True, help="why (kept in the ledger)")
+    replay.add_argument("--by", default=_user())
+    quarantine = commands.add_parser(
+        "quarantine", help="quarantined data files (newest first), or one"
+    )
+    quarantine.add_argument("blob", nargs="?", help="show this file's record")
+    release = commands.add_parser(
+        "release", help="release a quarantined file: checked and decided on again as an arrival"
+    )
+    release.add_argument("blob")
+    release.add_argument("--reason", required=True, help="why (kept in the ledger)")
+    release.add_argument("--by", default=_user())
 
     report = commands.add_parser(
         "report", help="write the HTML audit report of a run (--run KEY) or a version"
@@ -159,6 +217,8 @@ def main(
         print(json.dumps(result, indent=2, default=str), file=out)
     else:
         print(_text(args.command, result), file=out)
+    if args.command in ("replay", "release") and any(o["action"] in NOT_DONE for o in result):
+        return 1
     return 0
 
 
@@ -172,6 +232,18 @@ def _report(service: RetrainService, args: argparse.Namespace) -> str:
     if args.model is None or args.version is None:
         raise InvalidInput("report needs --run KEY, or MODEL and VERSION")
     return service.version_report(args.model, args.version)
+
+
+def _steps(service: RetrainService, args: argparse.Namespace) -> Any:
+    if args.step:
+        lines = 200 if args.lines is None else args.lines
+        return service.step_log(args.run_key, args.step, lines=lines)
+    return service.run_steps(args.run_key, lines=5 if args.lines is None else args.lines)
+
+
+def _run(service: RetrainService, args: argparse.Namespace) -> Any:
+    record = service.get_run(args.run_key)
+    return {**record, "artifacts": service.run_artifacts(args.run_key)["artifacts"]}
 
 
 COMMANDS: dict[str, Callable[[RetrainService, argparse.Namespace], Any]] = {
@@ -190,6 +262,17 @@ COMMANDS: dict[str, Callable[[RetrainService, argparse.Namespace], Any]] = {
     "pause": lambda s, a: _outcome(s.handle(PauseRequested(a.model, a.reason, a.by))),
     "resume": lambda s, a: _outcome(s.handle(ResumeRequested(a.model, a.reason, a.by))),
     "report": _report,
+    "runs": lambda s, a: s.list_run_summaries(a.model, limit=a.limit),
+    "run": _run,
+    "steps": _steps,
+    "version": lambda s, a: s.version_detail(a.model, a.version),
+    "compare": lambda s, a: s.compare_versions(a.model, a.first, a.second),
+    "deadletters": lambda s, a: (
+        s.get_dead_letter(a.id) if a.id else s.list_dead_letters(limit=a.limit)
+    ),
+    "replay": lambda s, a: _outcome(s.handle(ReplayRequested(a.id, a.reason, a.by))),
+    "quarantine": lambda s, a: s.get_quarantined(a.blob) if a.blob else s.list_quarantine(),
+    "release": lambda s, a: _outcome(s.handle(ReleaseRequested(a.blob, a.reason, a.by))),
 }
 
 
@@ -232,4 +315,56 @@ def _text(command: str, result: Any) -> str:
             f"{e.get('run_key') or '':<22} {e['reason']}"
             for e in result
         )
+    text = _text_more(command, result)
+    if text is not None:
+        return text
     return "\n".join(f"{o['action'].upper()}: {o['reason']}" for o in result)
+
+
+def _secs(value: Any) -> str:
+    return f"{value:.1f}s" if isinstance(value, int | float) else "-"
+
+
+def _text_more(command: str, result: Any) -> str | None:
+    """Text for the run, version and recovery views (None: not one of them)."""
+    if command == "runs":
+        lines = ["run key                    status      version  elapsed   steps  trigger"]
+        for r in result:
+            steps = r.get("steps")
+            done = f"{steps['completed']}/{steps['total']}" if steps else "-"
+            lines.append(
+                f"{r['run_key']:<26} {r.get('status') or '-':<11} "
+                f"{_v(r.get('model_version')):<8} {_secs(r.get('elapsed_s')):<9} "
+                f"{done:<6} {r.get('trigger') or '-'}"
+            )
+        return "\n".join(lines)
+    if command == "steps" and "lines" in result:
+        return "\n".join(result["lines"])
+    if command == "steps":
+        if not result["available"]:
+            return f"{result['run_key']}: the backend cannot describe this run's steps"
+        blocks = []
+        for step in result["steps"]:
+            reused = " (reused)" if step.get("reused") else ""
+            head = f"{step['name']:<10} {step['status']:<10} {_secs(step.get('duration_s'))}"
+            blocks.append(head + reused)
+            blocks.extend(f"    {line}" for line in step.get("log_tail") or [])
+        return "\n".join(blocks)
+    if command in ("run", "version", "compare"):
+        return json.dumps(result, indent=2, default=str)
+    if command == "deadletters" and isinstance(result, dict):
+        return json.dumps(result, indent=2, default=str)
+    if command == "deadletters":
+        return "\n".join(
+            f"{d.get('received_at')}  {d['id']}\n    {d.get('error_type')}: {d.get('reason')}"
+            + (f"  [replayed {d['replays']}x]" if d.get("replays") else "")
+            for d in result
+        )
+    if command == "quarantine" and isinstance(result, dict):
+        return json.dumps(result, indent=2, default=str)
+    if command == "quarantine":
+        return "\n".join(
+            f"{q.get('at')}  {q['blob']} ({q.get('model') or 'no model'})\n    {q.get('reason')}"
+            for q in result
+        )
+    return None

@@ -165,7 +165,41 @@ class SweepTicked:
         return f"sweep at {self.at.isoformat()}"
 
 
+@dataclass(frozen=True)
+class ReleaseRequested:
+    """An operator releases a quarantined data file: it is checked and decided on again
+    as a new arrival of the blob (``shared.service.recovery``)."""
+
+    blob: str
+    reason: str
+    requested_by: str
+
+    def describe(self) -> str:
+        return f"release of quarantined {self.blob} by {self.requested_by}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class ReplayRequested:
+    """An operator replays a dead letter (``<source>/<digest>``) through the parser and
+    handler of the function that first received it (``shared.service.recovery``)."""
+
+    dead_letter: str
+    reason: str
+    requested_by: str
+
+    def describe(self) -> str:
+        return f"replay of dead letter {self.dead_letter} by {self.requested_by}: {self.reason}"
+
+
 TriggerMessage = NewDataArrived | ScheduleTicked | DriftAlerted | RetrainRequested
 PauseMessage = PauseRequested | ResumeRequested
 OperatorMessage = RollbackRequested | PromoteRequested | PinRequested | UnpinRequested
-Message = TriggerMessage | PipelineRunCompleted | SweepTicked | OperatorMessage | PauseMessage
+RecoveryMessage = ReleaseRequested | ReplayRequested
+Message = (
+    TriggerMessage
+    | PipelineRunCompleted
+    | SweepTicked
+    | OperatorMessage
+    | PauseMessage
+    | RecoveryMessage
+)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 JSON = dict[str, Any]
 
@@ -149,6 +149,39 @@ class PipelineClient(Protocol):
         """The run started for ``run_key`` (found by its job name or tag), or None when
         the backend has none: how the service tells an ambiguous failed submit that did
         start a job from one that did not."""
+        ...
+
+
+@dataclass(frozen=True)
+class PipelineStep:
+    """One step (child job) of a pipeline run as the backend reports it. Times are ISO-8601
+    UTC strings (None until known); ``reused`` when the backend reused an earlier step's
+    outputs instead of running it."""
+
+    name: str
+    status: str
+    started_at: str | None = None
+    finished_at: str | None = None
+    duration_s: float | None = None
+    reused: bool = False
+    error: str | None = None
+
+
+@runtime_checkable
+class RunInspector(Protocol):
+    """What a backend can tell about a run's steps and logs, beyond ``PipelineClient``.
+
+    Optional: the service asks ``isinstance(ctx.pipeline, RunInspector)`` and, when the
+    backend is not one, answers that steps and logs are not available from it.
+    """
+
+    def get_steps(self, run_id: str) -> list[PipelineStep]:
+        """The run's steps in pipeline order; ``NotFound`` if the run is unknown."""
+        ...
+
+    def get_log_tail(self, run_id: str, step: str, *, lines: int = 100) -> list[str]:
+        """The last ``lines`` lines of the step's log (empty when it has none yet);
+        ``NotFound`` if the run or step is unknown."""
         ...
 
 

@@ -17,6 +17,7 @@ is down, for up to ``--announce-for`` seconds.
 from __future__ import annotations
 
 import argparse
+import collections
 import http.server
 import json
 import logging
@@ -29,12 +30,19 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from localdev.workspace.runner import SERVER_FILE, LocalWorkspace, _write_json_atomically
+from localdev.workspace.runner import (
+    _JOB_NAME,
+    SERVER_FILE,
+    LocalWorkspace,
+    _read_json,
+    _write_json_atomically,
+)
 from shared.errors import NotFound, PipelineError
-from shared.ports import PipelineSubmission
+from shared.ports import PipelineStep, PipelineSubmission
 
 logger = logging.getLogger(__name__)
 
@@ -153,6 +161,65 @@ def _as_json(run: Any) -> dict[str, Any]:
         "outputs": dict(run.outputs),
         "error": run.error,
     }
+
+
+# ------------------------------------------------------------------ run inspection
+
+
+class LocalRunInspector:
+    """``RunInspector`` over a local workspace folder: the steps and logs its jobs keep in
+    ``jobs/<run id>/job.json`` and ``jobs/<run id>/logs/<step>.log`` (readable from any
+    process, as ``LocalWorkspace.get_run`` reads the job state)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def _job(self, run_id: str) -> dict[str, Any]:
+        record = (
+            _read_json(self.root / "jobs" / run_id / "job.json")
+            if _JOB_NAME.match(run_id)
+            else None
+        )
+        if record is None:
+            raise NotFound(f"no run {run_id!r} in the local workspace")
+        return record
+
+    def get_steps(self, run_id: str) -> list[PipelineStep]:
+        record = self._job(run_id)
+        steps: list[PipelineStep] = []
+        for name, state in (record.get("steps") or {}).items():
+            status = str(state.get("status") or "NotStarted")
+            steps.append(
+                PipelineStep(
+                    name=str(name),
+                    status=status,
+                    started_at=state.get("started_at"),
+                    finished_at=_finished(state.get("started_at"), state.get("duration_s")),
+                    duration_s=state.get("duration_s"),
+                    reused=bool(state.get("reused")),
+                    error=record.get("error") if status == "Failed" else None,
+                )
+            )
+        return steps
+
+    def get_log_tail(self, run_id: str, step: str, *, lines: int = 100) -> list[str]:
+        state = (self._job(run_id).get("steps") or {}).get(step)
+        if state is None:
+            raise NotFound(f"run {run_id!r} has no step {step!r}")
+        path = self.root / "jobs" / run_id / "logs" / f"{step}.log"
+        if not path.is_file():
+            return []
+        with path.open(encoding="utf-8", errors="replace") as log:
+            return [line.rstrip("\r\n") for line in collections.deque(log, maxlen=max(lines, 0))]
+
+
+def _finished(started_at: Any, duration_s: Any) -> str | None:
+    if not isinstance(started_at, str) or not isinstance(duration_s, int | float):
+        return None
+    try:
+        return (datetime.fromisoformat(started_at) + timedelta(seconds=duration_s)).isoformat()
+    except ValueError:
+        return None
 
 
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

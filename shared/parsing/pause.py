@@ -7,6 +7,7 @@ from typing import Any
 
 from shared.messages import PauseRequested, ResumeRequested
 from shared.parsing.common import body_object, known_model, required_text
+from shared.parsing.requests import only_fields
 from shared.settings import ModelConfig
 
 
@@ -16,6 +17,7 @@ def parse_pause_request(
     """Pause or resume a model; ``requested_by`` is required, ``reason`` optional."""
     what = "pause" if pause else "resume"
     data = body_object({} if body is None else body, what)
+    only_fields(data, ("reason", "requested_by"), f"the {what}")
     reason = str(data.get("reason") or f"{what}d").strip() or f"{what}d"
     kind = PauseRequested if pause else ResumeRequested
     return kind(

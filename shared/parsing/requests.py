@@ -1,4 +1,14 @@
-"""Bodies of the HTTP API's requests: manual retrain, operator actions."""
+"""Bodies of the HTTP API's requests: manual retrain, operator actions, recovery.
+
+Every body is a JSON object whose fields are listed per request; a field not listed is
+refused (``InvalidInput`` naming it), so a typo (``"resaon"``) never passes silently.
+
+Who asks (``requested_by``): the signed-in user's name when the platform's
+authentication sets the ``x-ms-client-principal-name`` header (App Service
+authentication strips that header from incoming requests, so callers cannot forge it),
+else the body's ``requested_by`` (``by`` is accepted as its alias). See
+``with_requester``.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +19,8 @@ from shared.errors import InvalidInput
 from shared.messages import (
     PinRequested,
     PromoteRequested,
+    ReleaseRequested,
+    ReplayRequested,
     RetrainRequested,
     RollbackRequested,
     UnpinRequested,
@@ -17,10 +29,46 @@ from shared.parsing.common import (
     body_object,
     flag,
     known_model,
+    printable,
     required_text,
     whole_number,
 )
 from shared.settings import ModelConfig
+
+# The header App Service authentication (Easy Auth) sets to the signed-in user's name.
+PRINCIPAL_HEADER = "x-ms-client-principal-name"
+REQUESTER = "requested_by"
+REQUESTER_ALIAS = "by"
+
+
+def with_requester(body: Any, principal: str | None) -> Any:
+    """The body with who asks in ``requested_by``: ``by`` renamed to it (both at once is
+    refused), and the authenticated ``principal`` (the header) put there when given,
+    over whatever the body said. Bodies that are not objects are left to the parser."""
+    if principal is not None and not principal.strip():
+        principal = None
+    if body is None:
+        return {REQUESTER: principal.strip()} if principal else None
+    if not isinstance(body, Mapping):
+        return body
+    data = dict(body)
+    if REQUESTER_ALIAS in data:
+        if REQUESTER in data:
+            raise InvalidInput("give 'requested_by' or its alias 'by', not both")
+        data[REQUESTER] = data.pop(REQUESTER_ALIAS)
+    if principal:
+        data[REQUESTER] = printable(principal.strip(), PRINCIPAL_HEADER, 256)
+    return data
+
+
+def only_fields(data: Mapping[str, Any], allowed: Sequence[str], what: str) -> None:
+    """Refuse a body with a field not in ``allowed``, naming it."""
+    for key in data:
+        if key not in allowed:
+            raise InvalidInput(
+                f"{what} request body has an unknown field {str(key)[:80]!r}; "
+                f"allowed: {', '.join(allowed)}"
+            )
 
 
 def parse_retrain_request(
@@ -32,6 +80,7 @@ def parse_retrain_request(
         body = {}
     if not isinstance(body, Mapping):
         raise InvalidInput("the request body must be a JSON object (or empty)")
+    only_fields(body, ("requested_by", "reason", "force"), "the retrain")
     return RetrainRequested(
         model=known_model(model, models),
         requested_by=str(body.get("requested_by") or "api"),
@@ -80,6 +129,11 @@ def parse_version_change(
     production version the operator saw; refused if production moved since)."""
     what = "a rollback" if rollback else "a manual promotion"
     data = body_object(body, "rollback" if rollback else "promote")
+    only_fields(
+        data,
+        ("version", "reason", "requested_by", "expected_version"),
+        "the rollback" if rollback else "the promote",
+    )
     if "version" not in data:
         raise InvalidInput(f"{what} needs 'version': the version to put in production")
     expected = data.get("expected_version")
@@ -102,6 +156,7 @@ def parse_pin_request(
     reason may be left out)."""
     what = "a pin" if pin else "an unpin"
     data = body_object({} if body is None and not pin else body, "pin" if pin else "unpin")
+    only_fields(data, ("reason", "requested_by"), "the pin" if pin else "the unpin")
     if pin:
         reason = required_text(data, "reason", what)
     else:
@@ -111,4 +166,31 @@ def parse_pin_request(
         model=known_model(model, models),
         reason=reason,
         requested_by=required_text(data, "requested_by", what),
+    )
+
+
+# ------------------------------------------------------------------ recovery requests
+
+
+def parse_release_request(body: Any) -> ReleaseRequested:
+    """Release a quarantined file: ``{"blob": "co2/b.csv", "reason": "...",
+    "requested_by": "..."}``, all required (the release is recorded with who and why)."""
+    data = body_object(body, "release")
+    only_fields(data, ("blob", "reason", "requested_by"), "the release")
+    return ReleaseRequested(
+        blob=required_text(data, "blob", "a release"),
+        reason=required_text(data, "reason", "a release"),
+        requested_by=required_text(data, "requested_by", "a release"),
+    )
+
+
+def parse_replay_request(dead_letter: str, body: Any) -> ReplayRequested:
+    """Replay a dead letter (``<source>/<digest>``): ``{"reason": "...",
+    "requested_by": "..."}``, both required."""
+    data = body_object(body, "replay")
+    only_fields(data, ("reason", "requested_by"), "the replay")
+    return ReplayRequested(
+        dead_letter=dead_letter,
+        reason=required_text(data, "reason", "a replay"),
+        requested_by=required_text(data, "requested_by", "a replay"),
     )

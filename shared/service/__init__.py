@@ -9,6 +9,7 @@
 - ``runs``: a pipeline run's status changes and completion (claimed once);
 - ``promotion``: a completed run's gate verdict, registration and promotion;
 - ``operator``: rollback, manual promotion, pin and unpin;
+- ``recovery``: release a quarantined file, replay a dead letter;
 - ``queries``: read-only views for the API, and the audit reports (``audit``).
 """
 
@@ -121,6 +122,54 @@ class RetrainService:
     def list_history(self, model: str) -> JSON:
         """The model's promotion history (alias moves, pins), oldest first, and its pin."""
         return queries.list_history(self.context, model)
+
+    def list_runs(self, model: str, *, limit: int = 50) -> list[JSON]:
+        """The model's runs, newest first (run record + ``run_key``), at most ``limit``."""
+        return queries.list_runs(self.context, model, limit=limit)
+
+    def list_dead_letters(self, *, limit: int = 50) -> list[JSON]:
+        """Dead letters, newest first, with a payload preview, at most ``limit``."""
+        return queries.list_dead_letters(self.context, limit=limit)
+
+    def get_dead_letter(self, dead_letter_id: str) -> JSON:
+        """One dead letter (``<source>/<digest>``) with its payload."""
+        return queries.get_dead_letter(self.context, dead_letter_id)
+
+    def get_quarantined(self, blob: str) -> JSON:
+        """One quarantined file's record with its model."""
+        return queries.get_quarantined(self.context, blob)
+
+    def list_quarantine(self) -> list[JSON]:
+        """Quarantined data files, newest first, with the model that owns each."""
+        return queries.list_quarantine(self.context)
+
+    def list_run_summaries(self, model: str, *, limit: int = 50) -> list[JSON]:
+        """``list_runs`` as summaries: status, trigger, outcome, elapsed, step progress."""
+        return queries.list_run_summaries(self.context, model, limit=limit)
+
+    def run_steps(self, run_key: str, *, lines: int = 20) -> JSON:
+        """The run's steps from the backend, each with the tail of its log."""
+        return queries.run_steps(self.context, run_key, lines=lines)
+
+    def step_log(self, run_key: str, step: str, *, lines: int = 200) -> JSON:
+        """The last ``lines`` lines of one step's log."""
+        return queries.step_log(self.context, run_key, step, lines=lines)
+
+    def run_artifacts(self, run_key: str) -> JSON:
+        """Where the run's inputs and outputs are, and its API pages."""
+        return queries.run_artifacts(self.context, run_key)
+
+    def run_plot(self, run_key: str) -> tuple[bytes, str]:
+        """The run's forecast plot and its media type."""
+        return queries.run_plot(self.context, run_key)
+
+    def version_detail(self, model: str, version: int) -> JSON:
+        """A registered version with its lineage, gate verdict and metrics."""
+        return queries.version_detail(self.context, model, version)
+
+    def compare_versions(self, model: str, first: int, second: int) -> JSON:
+        """Two versions' metrics, on the same windows when a run scored both."""
+        return queries.compare_versions(self.context, model, first, second)
 
     def run_report(self, run_key: str) -> str:
         """The run's audit report, a self-contained HTML page."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -176,16 +177,71 @@ def _metrics(metrics: Any) -> str:
     )
 
 
-def _plot(run_key: str, ctx: Context) -> str:
+# The evaluate step's SVG plot leaves its top line for the verdict, which only the gate
+# knows: the text of this element (pipeline_defs/components/evaluate/src/evaluate.py).
+VERDICT_ID = "retrain-verdict"
+_VERDICT_TEXT = re.compile(
+    r'(<g id="' + VERDICT_ID + r'">\s*<text\b[^>]*>)([^<]*)(</text>)', re.DOTALL
+)
+_VERDICT_CHARS = 150
+
+
+def verdict_line(record: Mapping[str, Any]) -> str | None:
+    """The plot's verdict line for a finalised run record: the decision (promoted,
+    registered or rejected, and the version) and the gate's reason, cut to one line."""
+    gate = record.get("gate")
+    if not isinstance(gate, Mapping) or not record.get("finalised"):
+        return None
+    version = record.get("model_version")
+    decision = (
+        "PROMOTED"
+        if record.get("promoted")
+        else "REFUSED"
+        if not gate.get("passed")
+        else "REGISTERED, NOT PROMOTED"
+    )
+    line = f"verdict: {decision}" + (f" v{version}" if version is not None else "")
+    line += f" - {record.get('promotion') or gate.get('reason') or ''}"
+    return line if len(line) <= _VERDICT_CHARS else line[: _VERDICT_CHARS - 1] + "…"
+
+
+def titled_plot(svg: str, verdict: str) -> str | None:
+    """The SVG plot with its verdict line set to ``verdict`` (escaped); None when the
+    SVG has no verdict line (an older evaluate step)."""
+    if _VERDICT_TEXT.search(svg) is None:
+        return None
+    escaped = html.escape(verdict, quote=False)
+    return _VERDICT_TEXT.sub(lambda m: m.group(1) + escaped + m.group(3), svg, count=1)
+
+
+def run_plot(ctx: Context, record: Mapping[str, Any]) -> tuple[bytes, str] | None:
+    """The run's forecast plot and its media type: the SVG titled with the verdict when
+    the run is finalised and the step wrote one, else the PNG as written; None if none."""
+    folder = f"retrain/{record.get('run_key')}/metrics/"
+    verdict = verdict_line(record)
+    if verdict is not None:
+        try:
+            svg = ctx.artifacts.read_bytes(folder + "forecast.svg").decode("utf-8")
+        except (NotFound, UnicodeDecodeError):
+            svg = None
+        titled = titled_plot(svg, verdict) if svg is not None else None
+        if titled is not None:
+            return titled.encode("utf-8"), "image/svg+xml"
     try:
-        png = ctx.artifacts.read_bytes(f"retrain/{run_key}/metrics/forecast.png")
+        return ctx.artifacts.read_bytes(folder + "forecast.png"), "image/png"
     except NotFound:
+        return None
+
+
+def _plot(record: Mapping[str, Any], ctx: Context) -> str:
+    found = run_plot(ctx, record)
+    if found is None:
         return "<h2>Forecast plot</h2><p>The run wrote no forecast plot.</p>"
-    data = base64.b64encode(png).decode("ascii")
+    data = base64.b64encode(found[0]).decode("ascii")
     return (
         "<h2>Forecast plot</h2>"
-        f"<img alt='forecast plot of run {_e(run_key)}' style='max-width:100%' "
-        f"src='data:image/png;base64,{data}'>"
+        f"<img alt='forecast plot of run {_e(record.get('run_key'))}' style='max-width:100%' "
+        f"src='data:{found[1]};base64,{data}'>"
     )
 
 
@@ -267,7 +323,7 @@ def _run_sections(ctx: Context, record: JSON, version: ModelVersion | None) -> l
         _triggers(triggers),
         _snapshot(record.get("snapshot")),
         _metrics(record.get("metrics")),
-        _plot(key, ctx),
+        _plot(record, ctx),
         _lineage(version),
         _history(history, "Promotion history of this run's version"),
     ]

@@ -4,7 +4,7 @@ Handlers are plain functions ``(message, context) -> list[Outcome]``, one module
 kind of message: ``triggers`` (new data, schedule, drift, manual), ``runs`` (run status
 and completion, which hands a completed run to ``promotion``; the sweep that finalises
 runs whose completion event never came), ``operator`` (rollback, manual promotion, pin,
-unpin).
+unpin), ``recovery`` (release a quarantined file, replay a dead letter).
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from shared.messages import (
     PinRequested,
     PipelineRunCompleted,
     PromoteRequested,
+    ReleaseRequested,
+    ReplayRequested,
     ResumeRequested,
     RetrainRequested,
     RollbackRequested,
@@ -29,6 +31,7 @@ from shared.messages import (
 from shared.service.context import Context
 from shared.service.operator import handle_pin, handle_unpin, handle_version_change
 from shared.service.outcome import Outcome
+from shared.service.recovery import handle_release, handle_replay
 from shared.service.runs import handle_run_event, handle_sweep
 from shared.service.triggers import handle_pause, handle_schedule, handle_trigger
 
@@ -52,4 +55,6 @@ HANDLERS: dict[type, Handler] = {
     UnpinRequested: handle_unpin,
     PauseRequested: handle_pause,
     ResumeRequested: handle_pause,
+    ReleaseRequested: handle_release,
+    ReplayRequested: handle_replay,
 }

@@ -81,6 +81,66 @@ EXPECTED = {
             "authLevel": "function",
         },
     ),
+    "list_model_runs": (
+        "httpTrigger",
+        {"route": "models/{model}/runs", "methods": ["GET"], "authLevel": "function"},
+    ),
+    "get_run_steps": (
+        "httpTrigger",
+        {"route": "runs/{run_key}/steps", "methods": ["GET"], "authLevel": "function"},
+    ),
+    "get_step_log": (
+        "httpTrigger",
+        {"route": "runs/{run_key}/steps/{step}/log", "methods": ["GET"], "authLevel": "function"},
+    ),
+    "get_run_plot": (
+        "httpTrigger",
+        {"route": "runs/{run_key}/plot", "methods": ["GET"], "authLevel": "function"},
+    ),
+    "get_run_artifacts": (
+        "httpTrigger",
+        {"route": "runs/{run_key}/artifacts", "methods": ["GET"], "authLevel": "function"},
+    ),
+    "get_model_version": (
+        "httpTrigger",
+        {"route": "models/{model}/versions/{version}", "methods": ["GET"], "authLevel": "function"},
+    ),
+    "compare_model_versions": (
+        "httpTrigger",
+        {"route": "models/{model}/compare", "methods": ["GET"], "authLevel": "function"},
+    ),
+    "list_dead_letters": (
+        "httpTrigger",
+        {"route": "deadletters", "methods": ["GET"], "authLevel": "function"},
+    ),
+    "get_dead_letter": (
+        "httpTrigger",
+        {"route": "deadletters/{source}/{digest}", "methods": ["GET"], "authLevel": "function"},
+    ),
+    "replay_dead_letter": (
+        "httpTrigger",
+        {
+            "route": "deadletters/{source}/{digest}/replay",
+            "methods": ["POST"],
+            "authLevel": "function",
+        },
+    ),
+    "list_quarantine": (
+        "httpTrigger",
+        {"route": "quarantine", "methods": ["GET"], "authLevel": "function"},
+    ),
+    "get_quarantined_file": (
+        "httpTrigger",
+        {"route": "quarantine/{*blob}", "methods": ["GET"], "authLevel": "function"},
+    ),
+    "release_quarantined_file": (
+        "httpTrigger",
+        {"route": "quarantine/release", "methods": ["POST"], "authLevel": "function"},
+    ),
+    "get_openapi": (
+        "httpTrigger",
+        {"route": "openapi.json", "methods": ["GET"], "authLevel": "function"},
+    ),
 }
 
 

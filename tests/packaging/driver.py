@@ -100,6 +100,14 @@ def main() -> int:
             body["version"] = version
         return http("POST", body, model="co2")
 
+    def compare() -> func.HttpRequest:
+        return func.HttpRequest(
+            "GET", "/api/x", body=b"", route_params={"model": "co2"}, params={"a": "1", "b": "2"}
+        )
+
+    letter = {"source": "on_sweep", "digest": "0" * 40}
+    reason = {"reason": "packaging check", "requested_by": "driver"}
+
     # (label, function, trigger); a label runs its function once, in this order: two
     # arrivals become v1 and v2, then every operator action has a version to act on.
     calls: list[tuple[str, str, Any]] = [
@@ -122,6 +130,28 @@ def main() -> int:
             "get_version_report",
             lambda: http("GET", model="co2", version="1"),
         ),
+        ("list_model_runs", "list_model_runs", lambda: http("GET", model="co2")),
+        ("get_run_steps", "get_run_steps", lambda: http("GET", run_key=state["run_key"])),
+        (
+            "get_step_log",
+            "get_step_log",
+            lambda: http("GET", run_key=state["run_key"], step="train"),
+        ),
+        ("get_run_artifacts", "get_run_artifacts", lambda: http("GET", run_key=state["run_key"])),
+        ("get_run_plot", "get_run_plot", lambda: http("GET", run_key=state["run_key"])),
+        ("get_model_version", "get_model_version", lambda: http("GET", model="co2", version="1")),
+        ("compare_model_versions", "compare_model_versions", compare),
+        ("list_dead_letters", "list_dead_letters", lambda: http("GET")),
+        ("get_dead_letter", "get_dead_letter", lambda: http("GET", **letter)),
+        ("replay_dead_letter", "replay_dead_letter", lambda: http("POST", reason, **letter)),
+        ("list_quarantine", "list_quarantine", lambda: http("GET")),
+        ("get_quarantined_file", "get_quarantined_file", lambda: http("GET", blob="co2/x.csv")),
+        (
+            "release_quarantined_file",
+            "release_quarantined_file",
+            lambda: http("POST", {"blob": "co2/x.csv", **reason}),
+        ),
+        ("get_openapi", "get_openapi", lambda: http("GET")),
         ("rollback_model", "rollback_model", lambda: operator(1)),
         ("promote_model", "promote_model", lambda: operator(2)),
         ("pin_model", "pin_model", operator),

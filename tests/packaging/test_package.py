@@ -167,6 +167,20 @@ EXPECTED_ANSWERS = {
     "get_model_history": "status 200",
     "get_run_report": "status 200",
     "get_version_report": "status 200",
+    "list_model_runs": "status 200",
+    "get_run_steps": "status 200",
+    "get_step_log": "status 404",  # Azure ML step logs: not implemented (RunInspector)
+    "get_run_artifacts": "status 200",
+    "get_run_plot": "status 404",  # the driver's pipeline writes no plot
+    "get_model_version": "status 200",
+    "compare_model_versions": "status 200",
+    "list_dead_letters": "status 200",
+    "get_dead_letter": "status 404",
+    "replay_dead_letter": "status 404",
+    "list_quarantine": "status 200",
+    "get_quarantined_file": "status 404",
+    "release_quarantined_file": "status 404",
+    "get_openapi": "status 200",  # openapi.json ships in the package
     "rollback_model": "status 200",
     "promote_model": "status 200",
     "pin_model": "status 200",

@@ -363,6 +363,15 @@ def test_main_writes_metrics_and_plot_with_a_champion(tmp_path, co2):
     assert (tmp_path / "metrics" / "forecast.png").stat().st_size > 10_000
     title = evaluate.plot_title(metrics, "co2-1")
     assert "ARIMA(1,1,1)(0,1,1)[12]" in title and "run co2-1" in title and "champion" in title
+    svg = (tmp_path / "metrics" / "forecast.svg").read_text()
+    assert evaluate.VERDICT_PLACEHOLDER in svg and ">ARIMA(1,1,1)(0,1,1)[12]" in svg
+    # the service's audit report fills the verdict line of exactly this file in
+    from shared.service.audit import VERDICT_ID, titled_plot
+
+    assert VERDICT_ID == evaluate.VERDICT_ID
+    titled = titled_plot(svg, "verdict: PROMOTED v2 - passed")
+    assert titled is not None and evaluate.VERDICT_PLACEHOLDER not in titled
+    assert ">verdict: PROMOTED v2 - passed</text>" in titled
 
 
 @pytest.mark.parametrize(

@@ -51,3 +51,50 @@ def test_version_report_of_a_rejected_version_without_a_plot():
     assert "<span class='fail'>fail</span>" in page
     assert "The run wrote no forecast plot." in page
     assert "no (production: none)" in page
+
+
+# The shape matplotlib writes for the evaluate step's verdict line (svg.fonttype none).
+SVG = (
+    '<svg xmlns="http://www.w3.org/2000/svg"><g id="figure_1">\n'
+    '  <g id="retrain-verdict">\n'
+    '   <text style="font-weight: 700" x="360" y="9">verdict: decided by the promotion gate'
+    " after this step (see the run report)</text>\n  </g>\n</g></svg>"
+)
+
+
+def test_the_plot_of_a_finalised_run_is_titled_with_its_verdict_escaped():
+    world = FakeWorld(MODELS)
+    world.data.put("co2/2000.csv", samples.csv_rows(2000, 3))
+    [launched] = world.service.handle(RetrainRequested("co2", "ana", "go"))
+    key = str(launched.run_key)
+    world.artifacts.write_bytes(f"retrain/{key}/metrics/forecast.png", PNG)
+    world.artifacts.write_bytes(f"retrain/{key}/metrics/forecast.svg", SVG.encode())
+    world.complete(key, metrics_v2(candidate=0.5) | {"champion_error": EVIL})
+
+    page = world.service.run_report(key)
+
+    assert "data:image/png" not in page
+    [encoded] = [p.split("'")[0] for p in page.split("data:image/svg+xml;base64,")[1:]]
+    svg = base64.b64decode(encoded).decode()
+    assert "decided by the promotion gate" not in svg
+    assert ">verdict: PROMOTED v1 - passed: backtest MASE 0.500 beats seasonal naive" in svg
+
+
+def test_titled_plot_escapes_the_verdict_and_leaves_a_plot_without_the_line_alone():
+    from shared.service.audit import titled_plot
+
+    titled = titled_plot(SVG, f"verdict: REFUSED - {EVIL}")
+    assert titled is not None and "<script>" not in titled
+    assert "&lt;script&gt;" in titled and titled.count("<text") == 1
+    assert titled_plot("<svg><text>no verdict line</text></svg>", "verdict: x") is None
+
+
+def test_an_open_run_keeps_the_png_whose_verdict_is_not_known_yet():
+    world = FakeWorld(MODELS)
+    world.data.put("co2/2000.csv", samples.csv_rows(2000, 3))
+    [launched] = world.service.handle(RetrainRequested("co2", "ana", "go"))
+    key = str(launched.run_key)
+    world.artifacts.write_bytes(f"retrain/{key}/metrics/forecast.png", PNG)
+    world.artifacts.write_bytes(f"retrain/{key}/metrics/forecast.svg", SVG.encode())
+    page = world.service.run_report(key)
+    assert f"data:image/png;base64,{base64.b64encode(PNG).decode()}" in page

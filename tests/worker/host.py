@@ -126,6 +126,26 @@ class Conversation:
         yield "promote_model", ("POST", "models/co2/promote", {"model": "co2"}, change)
         yield "rollback_model", ("POST", "models/co2/rollback", {"model": "co2"}, change)
         yield "get_model_history", ("GET", "models/co2/history", {"model": "co2"}, None)
+        run = {"run_key": run_key}
+        yield "list_model_runs", ("GET", "models/co2/runs", {"model": "co2"}, None)
+        yield "get_run_steps", ("GET", f"runs/{run_key}/steps", run, None)
+        step = {**run, "step": "train"}
+        yield "get_step_log", ("GET", f"runs/{run_key}/steps/train/log", step, None)
+        yield "get_run_artifacts", ("GET", f"runs/{run_key}/artifacts", run, None)
+        yield "get_run_plot", ("GET", f"runs/{run_key}/plot", run, None)
+        yield "get_model_version", ("GET", "models/co2/versions/1", version, None)
+        yield "compare_model_versions", ("GET", "models/co2/compare", {"model": "co2"}, None)
+        yield "list_dead_letters", ("GET", "deadletters", {}, None)
+        letter = {"source": "on_sweep", "digest": "0" * 40}
+        yield "get_dead_letter", ("GET", f"deadletters/on_sweep/{'0' * 40}", letter, None)
+        replay = f"deadletters/on_sweep/{'0' * 40}/replay"
+        yield "replay_dead_letter", ("POST", replay, letter, OPERATOR)
+        yield "list_quarantine", ("GET", "quarantine", {}, None)
+        blob = {"blob": "co2/none.csv"}
+        yield "get_quarantined_file", ("GET", "quarantine/co2/none.csv", blob, None)
+        release = {"blob": "co2/none.csv", **OPERATOR}
+        yield "release_quarantined_file", ("POST", "quarantine/release", {}, release)
+        yield "get_openapi", ("GET", "openapi.json", {}, None)
         body = {"requested_by": "worker test", "reason": "conformance", "force": True}
         yield "retrain_model", ("POST", "models/co2/retrain", {"model": "co2"}, body)
         yield "get_run", ("GET", "runs/co2-0000000000000000", {"run_key": "none"}, None)

@@ -128,6 +128,20 @@ def test_every_function_runs_under_the_worker(report: dict[str, Any]) -> None:
         ("promote_model", 400),  # v1 is already in production
         ("rollback_model", 400),
         ("get_model_history", 200),
+        ("list_model_runs", 200),
+        ("get_run_steps", 200),
+        ("get_step_log", 404),  # the fake backend cannot describe steps
+        ("get_run_artifacts", 200),
+        ("get_run_plot", 404),  # the fake run wrote no plot
+        ("get_model_version", 200),
+        ("compare_model_versions", 400),  # no ?a=&b=
+        ("list_dead_letters", 200),
+        ("get_dead_letter", 404),
+        ("replay_dead_letter", 404),
+        ("list_quarantine", 200),
+        ("get_quarantined_file", 404),
+        ("release_quarantined_file", 404),
+        ("get_openapi", 200),
         ("retrain_model", 202),
         ("get_run", 404),
         ("on_drift_alert", 202),

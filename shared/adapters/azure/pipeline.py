@@ -37,6 +37,7 @@ import logging
 import re
 import threading
 from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
 from azure.core.exceptions import ResourceNotFoundError
@@ -44,7 +45,7 @@ from azure.core.exceptions import ResourceNotFoundError
 from shared.adapters.azure.workspace import RetryPolicy, classify, describe
 from shared.errors import NotFound, PipelineError
 from shared.parsing import MODEL_TAG, RUN_KEY_TAG
-from shared.ports import PipelineRun, PipelineSubmission
+from shared.ports import PipelineRun, PipelineStep, PipelineSubmission
 
 if TYPE_CHECKING:
     from azure.ai.ml import MLClient
@@ -221,6 +222,27 @@ def failure_message(client: _Client, job: Any, retry: RetryPolicy) -> str | None
     return f"{code}: {message}" if code else str(message)
 
 
+def _iso(moment: Any) -> str | None:
+    return moment.isoformat() if hasattr(moment, "isoformat") else None
+
+
+def _step(child: Any) -> PipelineStep:
+    """A run-history child run (``runhistory.models.Run``) as a pipeline step."""
+    started, ended = getattr(child, "start_time_utc", None), getattr(child, "end_time_utc", None)
+    duration = None
+    if isinstance(started, datetime) and isinstance(ended, datetime):
+        duration = round((ended - started).total_seconds(), 3)
+    error = getattr(getattr(child, "error", None), "error", None)
+    return PipelineStep(
+        name=str(getattr(child, "display_name", None) or getattr(child, "run_id", "?")),
+        status=job_status(getattr(child, "status", None) or "NotStarted"),
+        started_at=_iso(started),
+        finished_at=_iso(ended),
+        duration_s=duration,
+        error=getattr(error, "message", None),
+    )
+
+
 class AzureMLPipelineClient:
     """The ``PipelineClient`` port over a batch endpoint's pipeline-component deployment.
 
@@ -310,6 +332,47 @@ class AzureMLPipelineClient:
         """The job of ``run_key``; None when there is none (yet)."""
         job = self._finder.find(run_key)
         return None if job is None else self._to_run(job, run_key)
+
+    # -- RunInspector ---------------------------------------------------------------------
+
+    def get_steps(self, run_id: str) -> list[PipelineStep]:
+        """The pipeline job's steps: its child runs in run history, in start order.
+
+        ``jobs.list(parent_job_name=...)`` in azure.ai.ml 1.35.2 turns child runs into jobs
+        without their times or errors, so the run-history operation it wraps (``GET
+        {api}/history/v1.0/.../runs/<job>/children``) is called directly, as
+        ``failure_message`` reads run details. The job itself is read first, so an
+        unknown job is ``NotFound``. A step's ``reused`` is not reported (the recorded
+        child runs carry no reuse marker this adapter could rely on).
+        """
+        ml = self._client.get()
+        try:
+            self._retry.call(f"jobs.get {run_id}", lambda: ml.jobs.get(run_id))
+        except ResourceNotFoundError:
+            raise NotFound(f"no job {run_id!r} in the workspace") from None
+        except Exception as exc:
+            raise PipelineError(f"could not read job {run_id}: {describe(exc)}") from exc
+        runs = ml.jobs._runs_operations._operation
+        scope = (ml.subscription_id, ml.resource_group_name, str(ml.workspace_name))
+        try:
+            children = self._retry.call(
+                f"run children {run_id}", lambda: list(runs.get_child(*scope, run_id))
+            )
+        except ResourceNotFoundError:
+            raise NotFound(f"run history knows no job {run_id!r}") from None
+        except Exception as exc:
+            raise PipelineError(f"could not read the steps of {run_id}: {describe(exc)}") from exc
+        steps = [_step(child) for child in children]
+        return sorted(steps, key=lambda s: (s.started_at is None, s.started_at or "", s.name))
+
+    def get_log_tail(self, run_id: str, step: str, *, lines: int = 100) -> list[str]:
+        """Not read from Azure ML: a step's logs are files in its run's artifacts, which
+        this adapter does not fetch; always ``NotFound`` (the API says so), see the job in
+        Azure ML studio."""
+        raise NotFound(
+            f"step logs of Azure ML job {run_id} are not read by the service; open the job "
+            "in Azure ML studio (its Outputs + logs tab)"
+        )
 
     # -- helpers --------------------------------------------------------------------------
 

@@ -3,8 +3,11 @@
 Inputs: ``--prepared`` (prep: ``train.csv``, ``holdout.csv``, ``prep.json``), ``--model``
 (train: ``model_eval.pkl``, the candidate fitted on the training split only, and
 ``model.json``) and, when a production model exists, ``--champion`` (its model folder:
-``model.pkl`` and, if present, ``model.json``). Outputs ``metrics.json`` (schema 2) and
-``forecast.png`` in ``--metrics``.
+``model.pkl`` and, if present, ``model.json``). Outputs ``metrics.json`` (schema 2),
+``forecast.png`` and ``forecast.svg`` in ``--metrics``. The plot's top line is the
+verdict; this step cannot know it (the promotion gate decides after it), so it writes
+:data:`VERDICT_PLACEHOLDER` there, and in the SVG as the text of the element whose id is
+:data:`VERDICT_ID`, which the service's audit report replaces with the gate's verdict.
 
 Two windows, the same for the three forecasters:
 
@@ -660,8 +663,13 @@ def model_label(model: dict[str, Any]) -> str:
     return text
 
 
+# The plot's verdict line, until the service fills it in (see the module docstring).
+VERDICT_ID = "retrain-verdict"
+VERDICT_PLACEHOLDER = "verdict: decided by the promotion gate after this step (see the run report)"
+
+
 def plot_title(metrics: dict[str, Any], run_key: str | None) -> str:
-    """Model, run and metrics; no verdict (the service decides it after this step)."""
+    """Model, run and metrics; the verdict is a line of its own above (VERDICT_ID)."""
     head = model_label(metrics.get("model") or {})
     if run_key:
         head += f"  ·  run {run_key}"
@@ -680,6 +688,8 @@ def plot_title(metrics: dict[str, Any], run_key: str | None) -> str:
 
 
 def plot(path: Path, evaluation: Evaluation, run_key: str | None = None) -> None:
+    """The forecast plot as PNG at ``path`` and as SVG beside it (``.svg``), the SVG with
+    its text kept as text so the verdict line can be filled in later."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -715,8 +725,13 @@ def plot(path: Path, evaluation: Evaluation, run_key: str | None = None) -> None
     bottom.set_ylabel("MASE per fold")
     bottom.set_xlabel("backtest origin")
     bottom.axhline(1.0, color="0.7", linewidth=0.8)
-    fig.tight_layout()
+    fig.text(
+        0.5, 0.995, VERDICT_PLACEHOLDER, ha="center", va="top", fontsize=9, weight="bold"
+    ).set_gid(VERDICT_ID)
+    fig.tight_layout(rect=(0, 0, 1, 0.97))
     fig.savefig(path, dpi=100)
+    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "retrain"}):
+        fig.savefig(path.with_suffix(".svg"), format="svg", metadata={"Date": None})
     plt.close(fig)
 
 
