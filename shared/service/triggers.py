@@ -217,8 +217,8 @@ def _read_arrival(
     config: ModelConfig, blob: DataFile, event: str, what: str, ctx: Context
 ) -> _Arriving:
     """Read and check the blob, unless what this instance last saw of the model's state
-    knows it already (a redelivery or a duplicate costs no read). A bad file gets its
-    quarantine record here; the commit decides and records it."""
+    knows it already (a redelivery or a duplicate costs no read). A bad file is decided
+    (and its quarantine record written) by the commit."""
     bare = Incoming(event, blob.name, blob.etag, what)
     known = _known(config, ctx)
     if known is not None and (event in known[1] or (blob.name, etag_of(blob.etag)) in known[0]):
@@ -231,8 +231,7 @@ def _read_arrival(
             time_column=config.time_column,
             value_column=config.value_column,
         )
-    except InvalidData as exc:
-        _quarantine_record(blob, exc, ctx)
+    except InvalidData as exc:  # its quarantine record is written once it is decided so
         quarantined = Incoming(event, blob.name, blob.etag, what, quarantined=str(exc))
         return _Arriving(quarantined, blob, problem=exc)
     except NotFound:
@@ -290,6 +289,11 @@ def _commit_arrivals(
             if not decision.reason.startswith("quarantined"):
                 item.problem = None  # a duplicate of a quarantined file: nothing to refuse
             elif item.problem is not None:
+                try:
+                    _quarantine_record(item.blob, item.problem, ctx)
+                except Exception as exc:
+                    slot.settle(error=exc)
+                    continue
                 log.warning("%s: QUARANTINED %s: %s", config.name, item.blob.name, item.problem)
             if item.incoming.arrival is not None and not isinstance(decision, Skip):
                 accepted.append(item)
