@@ -9,11 +9,16 @@ snapshot (``shared.policy.resolve``) and launched: the run record is written
 create-if-absent (the run key is the lock) and the pipeline submitted. Every decision is
 one ledger entry with the events it covered and the run it led to.
 
-Snapshots are derived incrementally: an arrival names its blob; the blob is checked once
-and recorded in the append-only index ``seen/<model>/<blob>/<etag>.json``; a run's
-snapshot is the previous run's manifest overlaid with the blobs that arrived since. No
-event lists the data prefix; the sweep lists it once per model to find blobs whose event
-never came.
+Arrivals (BlobCreated) that reach an instance at the same time are decided per model
+together: one conditional write of the policy state for all of them (a group commit,
+``shared/service/groupcommit.py``), duplicates recognised inside the state
+(``shared/policy/batch.py``), one ledger record holding their decisions.
+
+Snapshots are derived incrementally: an arrival names its blob, which is checked once;
+a run's snapshot is the previous run's manifest overlaid with the blobs that arrived
+since. No event lists the data prefix; the sweep lists it once per model to find blobs
+whose event never came (seen: what the policy state knows, and the snapshots of the
+model's runs).
 """
 
 from __future__ import annotations
