@@ -188,12 +188,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(
         level=logging.INFO,
-        format="    %(asctime)s %(name)-18.18s %(message)s",
+        format="    %(asctime)s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
     )
     quiet = logging.INFO if args.verbose else logging.WARNING
     for noisy in ("azure", "localdev.host", "localdev.azurite", "shared.bootstrap"):
         logging.getLogger(noisy).setLevel(quiet)
+    # The narration prints each decision; the ledger's own line for it only with --verbose.
+    logging.getLogger("shared.service.context").setLevel(quiet)
     if args.workdir.exists():
         shutil.rmtree(args.workdir)
     args.workdir.mkdir(parents=True)

@@ -17,7 +17,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +29,7 @@ import function_app
 from localdev.azurite import Azurite
 from localdev.host import BlobSubscription, HostRefusal, LocalFunctionsHost
 from shared.adapters.blob import container_client
-from shared.bootstrap import build_service, get_service, set_service
+from shared.bootstrap import build_service, check_storage, get_service, set_service
 from shared.errors import InvalidInput
 from shared.ports import JSON
 from shared.service import RetrainService
@@ -174,37 +174,51 @@ def stop_process(process: subprocess.Popen[bytes], timeout: float = 15) -> None:
 def start_stack(
     workdir: Path,
     *,
-    models: list[dict[str, Any]],
+    models: list[dict[str, Any]] | None = None,
     connection_string: str | None = None,
-    extra_settings: dict[str, str] | None = None,
+    extra_settings: Mapping[str, str] | None = None,
     workspace_process: bool = False,
+    host_port: int = 0,
+    azurite_port: int = 0,
+    azurite_location: Path | None = None,
 ) -> LocalStack:
     """Start everything under ``workdir``; Azurite too unless ``connection_string`` is given.
 
+    ``models`` becomes RETRAIN_MODELS; without it ``extra_settings`` must name the models
+    (RETRAIN_MODELS or RETRAIN_MODELS_FILE). ``connection_string`` (an external Azurite or
+    storage account) replaces the started Azurite everywhere: it becomes the app's only
+    storage setting (AzureWebJobsStorage; any RETRAIN_STORAGE_* setting is dropped) and the
+    storage the host watches. ``azurite_location``: keep Azurite's blobs in this folder
+    (default: in memory); ``azurite_port`` and ``host_port``: fixed ports (0: any free one).
     ``workspace_process``: run the local workspace as its own process (its jobs survive a
     restart of the host); otherwise it runs inside this process, as a thread."""
     resources = ExitStack()
     try:
         if connection_string is None:
-            azurite = resources.enter_context(Azurite(in_memory=True, workdir=workdir / "azurite"))
+            azurite = resources.enter_context(
+                Azurite(
+                    in_memory=azurite_location is None,
+                    workdir=azurite_location or workdir / "azurite",
+                    port=azurite_port,
+                )
+            )
             connection_string = azurite.connection_string
-        app_settings = {
-            "AzureWebJobsStorage": connection_string,
-            "RETRAIN_MODELS": json.dumps(models),
-            "RETRAIN_LOCAL_WORKSPACE_DIR": str(workdir / "workspace"),
-            **(extra_settings or {}),
-        }
-        app_settings.setdefault("RETRAIN_SCHEDULE", "0 0 3 * * *")
-        app_settings.setdefault("RETRAIN_SWEEP_SCHEDULE", "0 */5 * * * *")
+        app_settings = app_settings_for(
+            workdir, connection_string, models=models, extra_settings=extra_settings
+        )
         data_container = app_settings.get("RETRAIN_DATA_CONTAINER", "data")
         host = LocalFunctionsHost(
             function_app.create_app(),
             app_settings=app_settings,
+            port=host_port,
             blob_subscriptions=[
                 BlobSubscription(connection_string, data_container, "on_blob_created")
             ],
             on_refused=keep_refusals(),
         )
+        # Validate before anything listens: a bad setting, or a storage that does not
+        # answer, fails the start naming the setting.
+        check_storage(Settings.from_env(app_settings))
         # Make sure the watched container exists before the watcher starts.
         blobs = BlobServiceClient.from_connection_string(connection_string)
         container_client(blobs, data_container)
@@ -225,7 +239,7 @@ def start_stack(
                 log_path=workdir / "workspace.log",
             )
             resources.callback(stop_process, process)
-        service = build_service(settings)
+        service = build_service(settings)  # after the workspace process: its client finds it
         resources.callback(service.pipeline.close)  # type: ignore[attr-defined]
         set_service(service)
         log.info("local stack up: host %s, storage %s", host.base_url, blobs.url)
@@ -233,3 +247,32 @@ def start_stack(
     except BaseException:
         resources.close()
         raise
+
+
+STORAGE_SETTING = "AzureWebJobsStorage"
+
+
+def app_settings_for(
+    workdir: Path,
+    connection_string: str,
+    *,
+    models: list[dict[str, Any]] | None = None,
+    extra_settings: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """The app settings of a local stack: ``extra_settings`` with the storage replaced by
+    ``connection_string`` (the only storage setting left), the workspace under
+    ``workdir`` unless set, and the schedules' defaults."""
+    app_settings = {
+        "RETRAIN_LOCAL_WORKSPACE_DIR": str(workdir / "workspace"),
+        **({"RETRAIN_MODELS": json.dumps(models)} if models is not None else {}),
+        **(extra_settings or {}),
+    }
+    for name in list(app_settings):
+        if name.startswith(("RETRAIN_STORAGE_CONNECTION_STRING", "RETRAIN_STORAGE__")) or (
+            name.startswith(f"{STORAGE_SETTING}__")
+        ):
+            del app_settings[name]
+    app_settings[STORAGE_SETTING] = connection_string
+    app_settings.setdefault("RETRAIN_SCHEDULE", "0 0 3 * * *")
+    app_settings.setdefault("RETRAIN_SWEEP_SCHEDULE", "0 */5 * * * *")
+    return app_settings

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from shared.errors import ConfigurationError
 from shared.ports import ModelRegistry, PipelineClient, StateStore
 from shared.service import RetrainService
 from shared.settings import AzureMLSettings, Settings, StorageSettings
@@ -85,6 +86,64 @@ def blob_service(storage: StorageSettings) -> BlobServiceClient:
     )
 
 
+def check_storage(settings: Settings) -> None:
+    """Fail fast when the storage does not answer: one request to the state container with
+    no retries and ``settings.storage_timeout`` seconds to connect and read, raising a
+    ``ConfigurationError`` that names the storage setting (instead of the first call
+    hanging in the client's retries). ``storage_timeout`` 0 skips the check."""
+    if settings.storage_timeout <= 0:
+        return
+    from azure.core.exceptions import AzureError, ClientAuthenticationError, HttpResponseError
+    from azure.storage.blob import BlobServiceClient
+
+    from shared.adapters.azure.workspace import default_credential
+
+    timeout = settings.storage_timeout
+    options: dict[str, Any] = {
+        "retry_total": 0,
+        "connection_timeout": timeout,
+        "read_timeout": timeout,
+    }
+    storage = settings.storage
+    client = (
+        BlobServiceClient.from_connection_string(storage.connection_string, **options)
+        if storage.connection_string is not None
+        else BlobServiceClient(
+            str(storage.blob_service_uri),
+            credential=default_credential(storage.managed_identity_client_id),
+            **options,
+        )
+    )
+    where = f"{storage.source} ({_endpoint(client)})"
+    try:
+        with client:
+            client.get_container_client(settings.state_container).exists(
+                timeout=max(1, round(timeout))
+            )
+    except (ClientAuthenticationError, HttpResponseError) as exc:
+        status = getattr(exc, "status_code", None)
+        raise ConfigurationError(
+            f"the storage named by {where} refused the service ({status or 'no status'}): "
+            f"{_first_line(exc)}; check the account, its key or the identity's role"
+        ) from exc
+    except (AzureError, OSError, ValueError) as exc:
+        raise ConfigurationError(
+            f"the storage named by {where} did not answer within {timeout:g} s "
+            f"({_first_line(exc)}); is it running (Azurite) and is the setting right? "
+            "(RETRAIN_STORAGE_TIMEOUT sets the wait)"
+        ) from exc
+    log.debug("storage %s answers", where)
+
+
+def _endpoint(client: BlobServiceClient) -> str:
+    return str(client.url).split("?", 1)[0]
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return (text.splitlines() or [type(exc).__name__])[0][:300]
+
+
 def build_service(
     settings: Settings,
     *,
@@ -112,6 +171,7 @@ def build_service(
     configure(
         settings.telemetry_connection_string, client_id=settings.storage.managed_identity_client_id
     )
+    check_storage(settings)
     blobs = blob_service(settings.storage)
     state = BlobStateStore(container_client(blobs, settings.state_container))
     clock = SystemClock()

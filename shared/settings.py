@@ -7,7 +7,7 @@ docs/settings.md; the names are the app settings' names.
 
 from __future__ import annotations
 
-import functools
+import contextlib
 import itertools
 import json
 import os
@@ -53,6 +53,9 @@ class ModelConfig:
     # When this model retrains: RETRAIN_POLICY_* with this model's "policy" overrides
     # (docs/policy.md).
     policy: TriggerPolicy = field(default_factory=TriggerPolicy, hash=False)
+    # The columns naming the series inside a file (long form, e.g. ("store", "product"));
+    # empty: the model is one series.
+    series_columns: tuple[str, ...] = ()
 
     def gate_policy(self, default: GatePolicy) -> GatePolicy:
         """The gate policy for this model: ``default`` with this model's overrides."""
@@ -96,6 +99,9 @@ class Settings:
     on_azure: bool = False
     telemetry_connection_string: str | None = None  # APPLICATIONINSIGHTS_CONNECTION_STRING
     trust: TrustSettings = field(default_factory=lambda: TrustSettings())
+    # Seconds the storage has to answer the start-up check (RETRAIN_STORAGE_TIMEOUT; 0: none).
+    storage_timeout: float = 5.0
+    models_file: Path | None = None  # RETRAIN_MODELS_FILE, when the models come from a file
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -113,7 +119,16 @@ class Settings:
         storage = _storage_settings(get, problems)
         on_azure = any(env.get(marker) for marker in AZURE_HOST_MARKERS)
         trigger_policy = _trigger_policy(get, problems)
-        models = _parse_models(get("RETRAIN_MODELS"), problems, trigger_policy, get)
+        models_file = get("RETRAIN_MODELS_FILE")
+        models = _parse_models(
+            get("RETRAIN_MODELS"), problems, trigger_policy, get, models_file=models_file
+        )
+        for name in CONTAINER_SETTINGS:
+            value = get(name)
+            problem = container_problem(name, value) if value else None
+            if problem:
+                problems.append(problem)
+        storage_timeout = _storage_timeout(get("RETRAIN_STORAGE_TIMEOUT"), problems)
         schedule = get("RETRAIN_SCHEDULE", cls.schedule) or cls.schedule
         _check_ncrontab("RETRAIN_SCHEDULE", schedule, problems)
         sweep_schedule = get("RETRAIN_SWEEP_SCHEDULE", cls.sweep_schedule) or cls.sweep_schedule
@@ -188,8 +203,23 @@ class Settings:
             gate=gate,
             telemetry_connection_string=env.get("APPLICATIONINSIGHTS_CONNECTION_STRING") or None,
             trust=trust,
+            storage_timeout=storage_timeout,
+            models_file=models_file_path(models_file) if models_file else None,
             **optional,
         )
+
+
+def _storage_timeout(raw: str | None, problems: list[str]) -> float:
+    if raw is None or not raw.strip():
+        return Settings.storage_timeout
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 120:
+        problems.append(f"RETRAIN_STORAGE_TIMEOUT must be seconds in [0, 120], got {raw!r}")
+        return Settings.storage_timeout
+    return value
 
 
 # App setting -> GatePolicy field, and how to read it ("" or unset keeps the default;
@@ -230,10 +260,6 @@ def _gate_policy(get: Any, problems: list[str]) -> GatePolicy | None:
     return None if found or unreadable else GatePolicy(**values)
 
 
-def _gate_field(where: str, attr: str) -> str:
-    return f"{where}.gate.{attr}"
-
-
 def _check_ncrontab(name: str, expression: str, problems: list[str]) -> None:
     from croniter import croniter
 
@@ -248,6 +274,161 @@ def _check_ncrontab(name: str, expression: str, problems: list[str]) -> None:
 
 
 _MODEL_FIELDS = {f for f in ModelConfig.__dataclass_fields__}
+_REQUIRED_MODEL_FIELDS = ("name", "prefix")
+_POSITIVE_FIELDS = ("season_length", "horizon", "time_budget")
+_NON_NEGATIVE_FIELDS = ("max_gap", "backtest_folds", "backtest_horizon")
+_TEXT_FIELDS = ("frequency", "time_column", "value_column")
+MODELS_EXAMPLE = (
+    '[{"name": "co2", "prefix": "co2/", "frequency": "MS", "season_length": 12, "horizon": 24}]'
+)
+
+FieldPath = tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ModelsSource:
+    """Where the model definitions came from, so a problem points at its place: the
+    inline setting (``RETRAIN_MODELS[1].horizon``) or a line of the models file
+    (``models.yaml:12: model 'sales': field 'horizon'``)."""
+
+    setting: str
+    path: str | None = None
+    item_lines: tuple[int, ...] = ()
+    field_lines: Mapping[tuple[int, FieldPath], int] = field(default_factory=dict)
+
+    def where(self, index: int, name: str | None, path: FieldPath = ()) -> str:
+        if self.path is None:
+            return f"{self.setting}[{index}]" + "".join(f".{part}" for part in path)
+        line = self.line(index, path)
+        model = f"model {name!r}" if name else f"model #{index + 1}"
+        place = f"{self.path}:{line}: " if line else f"{self.path}: "
+        return place + model + (f": field {'.'.join(path)!r}" if path else "")
+
+    def line(self, index: int, path: FieldPath) -> int | None:
+        """The line of ``path`` in item ``index``, else of its nearest parent."""
+        for depth in range(len(path), 0, -1):
+            found = self.field_lines.get((index, path[:depth]))
+            if found:
+                return found
+        return self.item_lines[index] if index < len(self.item_lines) else None
+
+
+def _load_models(
+    inline: str | None, file_setting: str | None, problems: list[str]
+) -> tuple[Any, ModelsSource] | None:
+    """The raw model list from RETRAIN_MODELS (JSON) or RETRAIN_MODELS_FILE (YAML or JSON),
+    with where each item and field was written; None (and a problem) when unreadable."""
+    if inline and file_setting:
+        problems.append(
+            "RETRAIN_MODELS and RETRAIN_MODELS_FILE are both set: keep one (the file, "
+            "RETRAIN_MODELS_FILE, is easier to write)"
+        )
+        return None
+    if file_setting:
+        return _load_models_file(file_setting, problems)
+    if not inline:
+        problems.append(
+            "no models are configured: set RETRAIN_MODELS_FILE to a YAML or JSON models file "
+            f"(docs/settings.md), or RETRAIN_MODELS to a JSON list such as {MODELS_EXAMPLE}"
+        )
+        return None
+    try:
+        items = json.loads(inline)
+    except ValueError as exc:
+        problems.append(f"RETRAIN_MODELS is not valid JSON: {exc}")
+        return None
+    return items, ModelsSource("RETRAIN_MODELS")
+
+
+def models_file_path(setting: str) -> Path:
+    """RETRAIN_MODELS_FILE as a path: relative paths start at the app's folder."""
+    path = Path(setting).expanduser()
+    return path if path.is_absolute() else APP_ROOT / path
+
+
+def _load_models_file(setting: str, problems: list[str]) -> tuple[Any, ModelsSource] | None:
+    import yaml
+
+    path = models_file_path(setting)
+    shown = setting
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        problems.append(f"RETRAIN_MODELS_FILE={setting!r} cannot be read ({path}): {reason}")
+        return None
+    node: Any = None
+    if path.suffix.lower() == ".json":
+        try:
+            items = json.loads(text)
+        except json.JSONDecodeError as exc:
+            problems.append(f"{shown}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}")
+            return None
+        with contextlib.suppress(yaml.YAMLError):  # lines only; JSON is (nearly) YAML
+            node = yaml.compose(text, Loader=yaml.SafeLoader)
+    else:
+        try:
+            node = yaml.compose(text, Loader=yaml.SafeLoader)
+            items = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            at = f"{shown}:{mark.line + 1}:{mark.column + 1}" if mark is not None else shown
+            problem = getattr(exc, "problem", None) or str(exc)
+            problems.append(f"{at}: not valid YAML: {problem}")
+            return None
+    if isinstance(items, dict) and set(items) == {"models"}:
+        items = items["models"]
+        node = _mapping_value(node, "models")
+    elif isinstance(items, dict):
+        problems.append(
+            f"{shown}: expected a list of models, or a mapping with one key 'models' "
+            f"holding that list; found keys {sorted(map(str, items))}"
+        )
+        return None
+    item_lines: list[int] = []
+    field_lines: dict[tuple[int, FieldPath], int] = {}
+    if isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            item_lines.append(item.start_mark.line + 1)
+            _collect_lines(item, index, (), field_lines, shown, problems)
+    return items, ModelsSource("RETRAIN_MODELS_FILE", shown, tuple(item_lines), field_lines)
+
+
+def _mapping_value(node: Any, key: str) -> Any:
+    import yaml
+
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            if getattr(key_node, "value", None) == key:
+                return value_node
+    return None
+
+
+def _collect_lines(
+    node: Any,
+    index: int,
+    path: FieldPath,
+    lines: dict[tuple[int, FieldPath], int],
+    shown: str,
+    problems: list[str],
+) -> None:
+    """Record the line of every key of a model (and of its gate / policy mappings);
+    a key written twice is a problem (YAML would silently keep the last)."""
+    import yaml
+
+    if not isinstance(node, yaml.MappingNode):
+        return
+    for key_node, value_node in node.value:
+        key = (*path, str(key_node.value))
+        line = key_node.start_mark.line + 1
+        if (index, key) in lines:
+            problems.append(
+                f"{shown}:{line}: model #{index + 1}: field {'.'.join(key)!r} is written "
+                f"twice (also on line {lines[(index, key)]})"
+            )
+        lines[(index, key)] = line
+        if not path:
+            _collect_lines(value_node, index, key, lines, shown, problems)
 
 
 def _parse_models(
@@ -255,73 +436,245 @@ def _parse_models(
     problems: list[str],
     trigger_policy: TriggerPolicy | None = None,
     get: Any = None,
+    models_file: str | None = None,
 ) -> tuple[ModelConfig, ...]:
-    if not raw:
-        problems.append(
-            'RETRAIN_MODELS is not set: give a JSON list such as [{"name": "co2", '
-            '"prefix": "co2/", "frequency": "MS", "season_length": 12, "horizon": 24}]'
-        )
+    """Every model, with every problem of every model reported (an unknown field does
+    not hide the other fields' problems); each problem names where it was written."""
+    loaded = _load_models(raw, models_file, problems)
+    if loaded is None:
         return ()
-    try:
-        items = json.loads(raw)
-    except ValueError as exc:
-        problems.append(f"RETRAIN_MODELS is not valid JSON: {exc}")
-        return ()
+    items, source = loaded
     if not isinstance(items, list) or not items:
-        problems.append("RETRAIN_MODELS must be a non-empty JSON list of model objects")
+        what = source.path or source.setting
+        problems.append(f"{what} must be a non-empty JSON list of models, e.g. {MODELS_EXAMPLE}")
         return ()
     models: list[ModelConfig] = []
     for index, item in enumerate(items):
-        where = f"RETRAIN_MODELS[{index}]"
-        if not isinstance(item, dict):
-            problems.append(f"{where} must be an object")
-            continue
-        unknown = set(item) - _MODEL_FIELDS
-        if unknown:
-            problems.append(f"{where} has unknown field(s) {sorted(unknown)}")
-            continue
-        gate = item.get("gate", {})
-        if gate is None:
-            gate = {}
-        if not isinstance(gate, dict):
-            problems.append(f"{where}.gate must be an object of gate settings, got {gate!r}")
-            continue
-        gate_problems = policy_problems(gate, functools.partial(_gate_field, where))
-        if gate_problems:
-            problems.extend(gate_problems)
-            continue
-        policy = _model_policy(where, item.get("policy"), trigger_policy, get, problems)
-        if policy is None:
-            continue
-        try:
-            model = ModelConfig(**(item | {"gate": gate, "policy": policy}))
-        except TypeError as exc:
-            problems.append(f"{where}: {exc}")
-            continue
-        if not MODEL_NAME.match(str(model.name)):
-            problems.append(
-                f"{where}.name {model.name!r} must be lowercase letters, digits and hyphens"
-            )
-        if not str(model.prefix).endswith("/") or model.prefix.startswith("/"):
-            problems.append(f"{where}.prefix {model.prefix!r} must look like 'name/'")
-        for number in (
-            *("season_length", "horizon", "max_gap", "time_budget"),
-            *("backtest_folds", "backtest_horizon"),
-        ):
-            value = getattr(model, number)
-            least = 0 if number in ("max_gap", "backtest_folds", "backtest_horizon") else 1
-            if not isinstance(value, int) or isinstance(value, bool) or value < least:
-                what = "a whole number >= 0" if least == 0 else "a positive integer"
-                problems.append(f"{where}.{number} must be {what}, got {value!r}")
-        models.append(model)
+        model = _parse_model(index, item, source, trigger_policy, get, problems)
+        if model is not None:
+            models.append(model)
     names = [m.name for m in models]
     for name in sorted({n for n in names if names.count(n) > 1}):
-        problems.append(f"RETRAIN_MODELS names model {name!r} more than once")
+        second = [i for i, item in enumerate(items) if _item_name(item) == name][1]
+        problems.append(
+            f"{source.where(second, name, ('name',))} names model {name!r} more than once"
+        )
     prefixes = sorted(m.prefix for m in models)
-    for first, second in itertools.pairwise(prefixes):
-        if second.startswith(first):
-            problems.append(f"RETRAIN_MODELS prefixes {first!r} and {second!r} overlap")
+    for first, second_prefix in itertools.pairwise(prefixes):
+        if second_prefix.startswith(first):
+            problems.append(
+                f"{source.path or source.setting}: prefixes {first!r} and {second_prefix!r} "
+                "overlap (a blob would belong to two models)"
+            )
     return tuple(models)
+
+
+def _item_name(item: Any) -> str | None:
+    name = item.get("name") if isinstance(item, dict) else None
+    return name if isinstance(name, str) and name else None
+
+
+def _parse_model(
+    index: int,
+    item: Any,
+    source: ModelsSource,
+    trigger_policy: TriggerPolicy | None,
+    get: Any,
+    problems: list[str],
+) -> ModelConfig | None:
+    name = _item_name(item)
+
+    def at(*path: str) -> str:
+        return source.where(index, name, path)
+
+    if not isinstance(item, dict):
+        problems.append(f"{at()} must be a mapping of model fields, got {_kind(item)}")
+        return None
+    before = len(problems)
+    for key in sorted(set(map(str, item)) - _MODEL_FIELDS):
+        problems.append(
+            f"{at(key)} is an unknown field; the model fields are: "
+            + ", ".join(sorted(_MODEL_FIELDS))
+        )
+    values = {key: value for key, value in item.items() if key in _MODEL_FIELDS}
+    for key in _REQUIRED_MODEL_FIELDS:
+        if key not in values:
+            problems.append(f"{at()} lacks the required field {key!r}")
+    if "name" in values and not (isinstance(name, str) and MODEL_NAME.match(name)):
+        problems.append(
+            f"{at('name')} must be lowercase letters, digits and hyphens (at most 41, "
+            f"starting with a letter or digit), got {values['name']!r}"
+        )
+    if "prefix" in values:
+        problem = _prefix_problem(values["prefix"])
+        if problem:
+            problems.append(f"{at('prefix')}: {problem}")
+    for key in _TEXT_FIELDS:
+        if key in values and (not isinstance(values[key], str) or not values[key].strip()):
+            problems.append(f"{at(key)} must be a non-empty text, got {values[key]!r}")
+    if isinstance(values.get("frequency"), str) and values["frequency"].strip():
+        problem = frequency_problem(values["frequency"])
+        if problem:
+            problems.append(f"{at('frequency')}: {problem}")
+    for key in (*_POSITIVE_FIELDS, *_NON_NEGATIVE_FIELDS):
+        if key in values:
+            value = values[key]
+            least = 0 if key in _NON_NEGATIVE_FIELDS else 1
+            if not isinstance(value, int) or isinstance(value, bool) or value < least:
+                what = "a whole number >= 0" if least == 0 else "a positive whole number"
+                problems.append(f"{at(key)} must be {what}, got {value!r}")
+    time_column = values.get("time_column", ModelConfig.time_column)
+    value_column = values.get("value_column", ModelConfig.value_column)
+    if time_column == value_column:
+        problems.append(f"{at('value_column')} must differ from time_column ({time_column!r})")
+    series_columns = _series_columns(values.get("series_columns", ()), at, problems)
+    for column in series_columns:
+        if column in (time_column, value_column):
+            problems.append(
+                f"{at('series_columns')}: {column!r} is the time or value column; series "
+                "columns name the series, e.g. ['store', 'product']"
+            )
+    gate = values.get("gate") or {}
+    if not isinstance(gate, dict):
+        problems.append(f"{at('gate')} must be a mapping of gate settings, got {gate!r}")
+        gate = {}
+    else:
+        problems.extend(policy_problems(gate, lambda attr: at("gate", attr)))
+    policy = _model_policy(at, values.get("policy"), trigger_policy, get, problems)
+    if len(problems) > before or policy is None:
+        return None
+    fields = values | {"gate": gate, "policy": policy, "series_columns": series_columns}
+    return ModelConfig(**fields)
+
+
+def _series_columns(raw: Any, at: Any, problems: list[str]) -> tuple[str, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list | tuple) or not all(
+        isinstance(column, str) and column.strip() for column in raw
+    ):
+        problems.append(
+            f"{at('series_columns')} must be a list of column names, e.g. ['store'], got {raw!r}"
+        )
+        return ()
+    duplicated = sorted({c for c in raw if list(raw).count(c) > 1})
+    if duplicated:
+        problems.append(f"{at('series_columns')} names {duplicated} more than once")
+    return tuple(raw)
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, list):
+        return "a list"
+    return "nothing" if value is None else f"{type(value).__name__} {value!r}"
+
+
+# Blob names: at most 1,024 characters; a prefix is a folder, so it ends in "/" and its
+# segments are not empty, "." or ".." (Azure folds those), and holds no backslash.
+_MAX_BLOB_NAME = 1024
+
+
+def _prefix_problem(prefix: Any) -> str | None:
+    if not isinstance(prefix, str):
+        return f"must be a folder such as 'sales/', got {prefix!r}"
+    if not prefix.endswith("/") or prefix.startswith("/"):
+        return f"must look like 'name/' (a folder of the data container), got {prefix!r}"
+    if len(prefix) > _MAX_BLOB_NAME - 1:
+        return f"is longer than a blob name may be ({_MAX_BLOB_NAME} characters)"
+    segments = prefix[:-1].split("/")
+    if any(segment in ("", ".", "..") for segment in segments) or "\\" in prefix:
+        return f"{prefix!r} has an empty, '.' or '..' folder, or a backslash"
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in prefix):
+        return f"{prefix!r} holds control characters"
+    return None
+
+
+# The offset aliases pandas reads (pandas.tseries.frequencies.to_offset), for the Function
+# App, which has no pandas: the check there is this pattern; with pandas, pandas decides.
+_ANCHOR = r"(?:-(?:JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC))?"
+_WEEKDAY = r"(?:-(?:MON|TUE|WED|THU|FRI|SAT|SUN))?"
+_OFFSET_ALIAS = re.compile(
+    r"^\d*(?:ns|us|ms|s|min|h|D|B|C|W" + _WEEKDAY + r"|ME|MS|SME|SMS|BME|BMS|CBME|CBMS"
+    r"|QE"
+    + _ANCHOR
+    + r"|QS"
+    + _ANCHOR
+    + r"|BQE"
+    + _ANCHOR
+    + r"|BQS"
+    + _ANCHOR
+    + r"|YE"
+    + _ANCHOR
+    + r"|YS"
+    + _ANCHOR
+    + r"|BYE"
+    + _ANCHOR
+    + r"|BYS"
+    + _ANCHOR
+    + r"|bh|cbh)$"
+)
+
+
+def frequency_problem(frequency: str) -> str | None:
+    """Why ``frequency`` is not a pandas offset alias (``MS``, ``D``, ``W-SUN``, ``QS-JAN``,
+    ``h`` ...), or None. Checked with pandas' own ``to_offset`` where pandas is installed
+    (locally, in the pipeline), else (in the Function App, which has no pandas) with
+    ``offset_alias_problem``."""
+    try:
+        from pandas.tseries.frequencies import to_offset
+    except ImportError:
+        return offset_alias_problem(frequency)
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # a deprecated alias is a problem now, not later
+            to_offset(frequency)
+    except (ValueError, TypeError, Warning) as exc:
+        said = _pandas_said(str(exc))
+        return f"{frequency!r} is not {_FREQUENCY_HINT}" + (f" (pandas: {said})" if said else "")
+    return None
+
+
+def offset_alias_problem(frequency: str) -> str | None:
+    """``frequency_problem`` without pandas: the aliases pandas reads, as a pattern."""
+    return None if _OFFSET_ALIAS.match(frequency) else f"{frequency!r} is not {_FREQUENCY_HINT}"
+
+
+_FREQUENCY_HINT = "a pandas offset alias such as 'D', 'W-SUN', 'MS', 'QS', 'YS' or 'h'"
+
+
+def _pandas_said(text: str) -> str | None:
+    """The useful sentence of pandas' error ('... is no longer supported ... use ...', or
+    'Did you mean ...?'), not its nested repr."""
+    for pattern in (
+        r"'[^']+' is no longer supported for offsets\. Please use '[^']+' instead\.",
+        r"Did you mean [^?'\"]+\?",
+    ):
+        found = re.search(pattern, text)
+        if found:
+            return found.group(0)
+    return None
+
+
+# Blob container names: 3-63 lowercase letters, digits and single hyphens, starting and
+# ending with a letter or digit.
+_CONTAINER_NAME = re.compile(r"^(?=.{3,63}$)[a-z0-9]+(?:-[a-z0-9]+)*$")
+CONTAINER_SETTINGS = (
+    "RETRAIN_DATA_CONTAINER",
+    "RETRAIN_STATE_CONTAINER",
+    "RETRAIN_ARTIFACT_CONTAINER",
+)
+
+
+def container_problem(name: str, value: str) -> str | None:
+    """Why ``value`` of setting ``name`` is not a Blob container name, or None."""
+    if _CONTAINER_NAME.match(value):
+        return None
+    return (
+        f"{name}={value!r} is not a Blob container name: 3-63 lowercase letters, digits and "
+        "hyphens, starting and ending with a letter or digit, no two hyphens in a row"
+    )
 
 
 # ---------------------------------------------------------------- trigger policy
@@ -353,19 +706,20 @@ def _trigger_policy(get: Any, problems: list[str]) -> TriggerPolicy:
 
 
 def _model_policy(
-    where: str,
+    at: Any,
     raw: Any,
     default: TriggerPolicy | None,
     get: Any,
     problems: list[str],
 ) -> TriggerPolicy | None:
     """A model's policy: ``default`` with its ``"policy"`` overrides; a secret is never
-    written into RETRAIN_MODELS: ``"webhook_secret_setting"`` names the app setting."""
+    written into the models: ``"webhook_secret_setting"`` names the app setting.
+    ``at(*path)`` says where a field was written."""
     base = default or TriggerPolicy()
     if raw is None:
         return base
     if not isinstance(raw, dict):
-        problems.append(f"{where}.policy must be an object of policy settings, got {raw!r}")
+        problems.append(f"{at('policy')} must be a mapping of policy settings, got {raw!r}")
         return None
     overrides: dict[str, Any] = {}
     before = len(problems)
@@ -373,21 +727,22 @@ def _model_policy(
         if key == "webhook_secret_setting":
             secret = get(str(value)) if get is not None else None
             if not secret:
-                problems.append(f"{where}.policy.webhook_secret_setting names {value!r}, unset")
+                problems.append(f"{at('policy', key)} names {value!r}, unset")
             overrides["webhook_secret"] = secret
             continue
         if key == "webhook_secret":
             problems.append(
-                f"{where}.policy.webhook_secret: do not put a secret in RETRAIN_MODELS; name "
-                "an app setting with webhook_secret_setting"
+                f"{at('policy', key)}: do not put a secret in RETRAIN_MODELS or the models "
+                "file; name an app "
+                "setting with webhook_secret_setting"
             )
             continue
         try:
             overrides[key] = convert_policy_value(key, value)
         except (TypeError, ValueError) as exc:
-            problems.append(f"{where}.policy.{key}: {exc}")
+            problems.append(f"{at('policy', str(key))}: {exc}")
     merged = {f: getattr(base, f) for f in TriggerPolicy.__dataclass_fields__} | overrides
-    problems.extend(trigger_policy_problems(merged, lambda attr: f"{where}.policy.{attr}"))
+    problems.extend(trigger_policy_problems(merged, lambda attr: at("policy", attr)))
     if len(problems) > before:
         return None
     return base.with_overrides(overrides)

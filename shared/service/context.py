@@ -109,6 +109,16 @@ class Context:
         now = self.clock.now()
         key = f"ledger/{model}/{now:%Y%m%dT%H%M%S%fZ}-{uuid.uuid4().hex[:8]}.json"
         self.state.create(key, {"at": now.isoformat(), "kind": kind, **outcome.as_dict(), **extra})
+        # One line per decision, as the ledger has it (telemetry's record is for queries).
+        log.log(
+            logging.WARNING if outcome.action == "failed" else logging.INFO,
+            "%s %s: %s%s: %s",
+            model,
+            kind,
+            outcome.action,
+            f" (run {outcome.run_key})" if outcome.run_key else "",
+            outcome.reason,
+        )
         started = None
         if telemetry.enabled() and kind in ("run", "gate") and outcome.run_key:
             with contextlib.suppress(NotFound, KeyError, TypeError, ValueError):

@@ -157,7 +157,49 @@ def finalise_completed(model: str, key: str, record: Mapping[str, Any], ctx: Con
     log.info(
         "%s: %s v%s: %s (report: %s)", model, action.upper(), version.version, reason, report_url
     )
+    warn_when_stuck(model, promoted, ctx)
     return outcome
+
+
+REFUSALS_WORTH_A_WARNING = 3
+_LEDGER_LOOKBACK = 50
+
+
+def warn_when_stuck(model: str, promoted: bool, ctx: Context) -> None:
+    """Log a warning a person notices when, after a run that did not promote, the model
+    has no production version, or the gate refused its last ``REFUSALS_WORTH_A_WARNING``
+    candidates in a row (read from the newest ledger entries). Never raises: it is a log
+    line, not a decision."""
+    if promoted:
+        return
+    try:
+        if ctx.registry.get_alias(model, PRODUCTION).version is None:
+            log.warning(
+                "%s has no production version: no candidate has passed the gate yet "
+                "(why: GET /api/models/%s/ledger)",
+                model,
+                model,
+            )
+            return
+        refusals: list[str] = []
+        for key in reversed(ctx.state.list_keys(f"ledger/{model}/")[-_LEDGER_LOOKBACK:]):
+            entry = ctx.state.get(key)[0]
+            if entry.get("kind") != "gate":
+                continue
+            if entry.get("action") != "rejected":
+                return
+            refusals.append(str(entry.get("reason")))
+            if len(refusals) >= REFUSALS_WORTH_A_WARNING:
+                log.warning(
+                    "%s keeps refusing: the gate refused the last %d candidates in a row; "
+                    "production stays as it is (latest: %s)",
+                    model,
+                    len(refusals),
+                    refusals[0],
+                )
+                return
+    except Exception:  # a warning must never break a finalisation
+        log.debug("could not check whether %s is stuck", model, exc_info=True)
 
 
 def _register(

@@ -1,4 +1,4 @@
-"""The trigger policy through the local Functions host (``localdev/host.py``), driven over
+"""The trigger policy through the local Functions host (``localdev/host/``), driven over
 HTTP as Azure drives the app: each drift source as Azure delivers it (Event Grid for Azure
 ML's events, HTTP for Azure Monitor and the generic JSON with its HMAC), and coalescing,
 queueing, cooldown, sufficiency and pause. The service behind it is wired to fakes."""
