@@ -6,7 +6,16 @@ Nothing else happens at import: the service is built on the first invocation
 
 import azure.functions as func
 
-from functions import api, azureml_events, drift, new_data, run_completed, schedule, sweep
+from functions import (
+    api,
+    azureml_events,
+    dashboard,
+    drift,
+    new_data,
+    run_completed,
+    schedule,
+    sweep,
+)
 
 
 def create_app() -> func.FunctionApp:
@@ -16,6 +25,7 @@ def create_app() -> func.FunctionApp:
     for blueprint in (
         *(new_data.bp, schedule.bp, sweep.bp, drift.bp, run_completed.bp, api.bp),
         azureml_events.bp,
+        dashboard.bp,
     ):
         function_app.register_functions(blueprint)
     return function_app

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the project needs, once: a virtual environment in .venv/ with
 # requirements-dev.txt, and the npm packages (Azurite). Re-installs only when
-# requirements*.txt or package-lock.json change. Sourced by demo.sh and test.sh.
+# requirements*.txt or package-lock.json change; and Debian's Chromium for the dashboard's
+# browser tests (tests/browser/) when it is missing and this runs as root (elsewhere those
+# tests skip and say why). Sourced by demo.sh and test.sh.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -38,4 +40,17 @@ if [ "$(cat node_modules/.package-lock.sha256 2>/dev/null)" != "$want_npm" ]; th
   echo "==> installing npm packages (Azurite)"
   npm ci --no-audit --no-fund --loglevel=error
   echo "$want_npm" > node_modules/.package-lock.sha256
+fi
+
+if [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "==> installing Chromium (Debian's package) for the dashboard's browser tests"
+    if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+      apt-get install -y -qq chromium >/dev/null; }; then
+      echo "warning: Chromium could not be installed; the browser tests will skip" >&2
+    fi
+  else
+    echo "note: no /usr/bin/chromium (apt-get install -y chromium as root);" \
+      "the browser tests will skip" >&2
+  fi
 fi

@@ -141,6 +141,14 @@ EXPECTED = {
         "httpTrigger",
         {"route": "openapi.json", "methods": ["GET"], "authLevel": "function"},
     ),
+    "get_dashboard": (
+        "httpTrigger",
+        {"route": "dashboard", "methods": ["GET"], "authLevel": "function"},
+    ),
+    "get_dashboard_data": (
+        "httpTrigger",
+        {"route": "dashboard/data", "methods": ["GET"], "authLevel": "function"},
+    ),
 }
 
 

@@ -125,6 +125,8 @@ def main() -> int:
         ("get_model_ledger", "get_model_ledger", lambda: http("GET", model="co2")),
         ("get_model_history", "get_model_history", lambda: http("GET", model="co2")),
         ("get_run_report", "get_run_report", lambda: http("GET", run_key=state["run_key"])),
+        ("get_dashboard", "get_dashboard", lambda: http("GET")),
+        ("get_dashboard_data", "get_dashboard_data", lambda: http("GET")),
         (
             "get_version_report",
             "get_version_report",

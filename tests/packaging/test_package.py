@@ -43,6 +43,8 @@ def test_the_package_holds_the_app_and_no_local_only_code():
     files = {str(f) for f in package_files()}
     for needed in ("function_app.py", "host.json", "requirements.txt", "shared/bootstrap.py"):
         assert needed in files
+    for asset in ("dashboard.html", "dashboard.js", "dashboard.css"):
+        assert f"functions/dashboard_assets/{asset}" in files, asset
     assert any(f.startswith("functions/") for f in files)
     for local_only in ("localdev/", "tests/", "bench/", "scripts/", "docs/", "node_modules/"):
         assert not [f for f in files if f.startswith(local_only)], local_only
@@ -166,6 +168,8 @@ EXPECTED_ANSWERS = {
     "get_model_ledger": "status 200",
     "get_model_history": "status 200",
     "get_run_report": "status 200",
+    "get_dashboard": "status 200",
+    "get_dashboard_data": "status 200",
     "get_version_report": "status 200",
     "list_model_runs": "status 200",
     "get_run_steps": "status 200",

@@ -146,6 +146,8 @@ class Conversation:
         release = {"blob": "co2/none.csv", **OPERATOR}
         yield "release_quarantined_file", ("POST", "quarantine/release", {}, release)
         yield "get_openapi", ("GET", "openapi.json", {}, None)
+        yield "get_dashboard", ("GET", "dashboard", {}, None)
+        yield "get_dashboard_data", ("GET", "dashboard/data", {}, None)
         body = {"requested_by": "worker test", "reason": "conformance", "force": True}
         yield "retrain_model", ("POST", "models/co2/retrain", {"model": "co2"}, body)
         yield "get_run", ("GET", "runs/co2-0000000000000000", {"run_key": "none"}, None)

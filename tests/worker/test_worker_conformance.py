@@ -142,6 +142,8 @@ def test_every_function_runs_under_the_worker(report: dict[str, Any]) -> None:
         ("get_quarantined_file", 404),
         ("release_quarantined_file", 404),
         ("get_openapi", 200),
+        ("get_dashboard", 200),
+        ("get_dashboard_data", 200),
         ("retrain_model", 202),
         ("get_run", 404),
         ("on_drift_alert", 202),
