@@ -87,7 +87,12 @@ def get_run_plot(req: func.HttpRequest) -> func.HttpResponse:
         content, media_type = get_service().run_plot(req.route_params["run_key"])
     except NotFound as exc:
         return error_response(exc)
-    return func.HttpResponse(content, status_code=200, mimetype=media_type)
+    # An SVG is a document that could carry script: served inert and never sniffed.
+    headers = {
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'",
+    }
+    return func.HttpResponse(content, status_code=200, mimetype=media_type, headers=headers)
 
 
 @bp.function_name("get_model_version")

@@ -59,8 +59,7 @@ def _sha256(text: str) -> str:
 
 def _schedule(service: RetrainService) -> str | None:
     """The schedule timer's NCRONTAB expression, when the service was built with it."""
-    schedule = getattr(service.context, "schedule", None)
-    return schedule if isinstance(schedule, str) else None
+    return service.context.schedule
 
 
 @bp.function_name("get_dashboard")

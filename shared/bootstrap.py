@@ -208,6 +208,11 @@ def build_service(
     )
     service_box.append(service)
     service.context.trust = settings.trust
+    service.context.schedule = settings.schedule
+    if settings.backend == "local":
+        from localdev.workspace.server import LocalRunInspector
+
+        service.context.inspector = LocalRunInspector(settings.local_workspace_dir)
     log.info(
         "retrain service ready: backend=%s (%s), storage %s, models=%s; gate: %s",
         settings.backend,

@@ -183,7 +183,7 @@ VERDICT_ID = "retrain-verdict"
 _VERDICT_TEXT = re.compile(
     r'(<g id="' + VERDICT_ID + r'">\s*<text\b[^>]*>)([^<]*)(</text>)', re.DOTALL
 )
-_VERDICT_CHARS = 150
+_VERDICT_CHARS = 110  # what fits the plot's width at its font size
 
 
 def verdict_line(record: Mapping[str, Any]) -> str | None:

@@ -26,6 +26,7 @@ from shared.ports import (
     DataStore,
     ModelRegistry,
     PipelineClient,
+    RunInspector,
     StateStore,
 )
 from shared.service.outcome import Outcome
@@ -54,6 +55,11 @@ class Context:
     pipeline_sha256: str = ""
     # Who may send events (checked by the parsers); None trusts any sender.
     trust: TrustSettings | None = None
+    # The schedule timer's NCRONTAB expression (the dashboard shows the next tick).
+    schedule: str | None = None
+    # Steps and logs of runs, when the backend that runs them is not itself a
+    # RunInspector (the local workspace's are read from its folder).
+    inspector: RunInspector | None = None
 
     # ------------------------------------------------------------ state helpers
 

@@ -301,6 +301,8 @@ def _mapping(value: Any) -> dict[str, Any]:
 
 
 def _inspector(ctx: Context) -> RunInspector | None:
+    if ctx.inspector is not None:
+        return ctx.inspector
     return ctx.pipeline if isinstance(ctx.pipeline, RunInspector) else None
 
 

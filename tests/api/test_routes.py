@@ -93,6 +93,8 @@ def test_a_runs_steps_log_tail_and_artifacts(world):
     plot = call("get_run_plot", run_key=key)
     assert plot.status_code == 200 and plot.mimetype == "image/png"
     assert plot.get_body() == b"\x89PNG..."
+    assert plot.headers["X-Content-Type-Options"] == "nosniff"
+    assert plot.headers["Content-Security-Policy"].startswith("default-src 'none'")
 
 
 def test_steps_are_unavailable_from_a_backend_that_cannot_describe_them():

@@ -19,8 +19,6 @@ import pytest
 
 from localdev.datasets import co2_monthly, series_csv
 from localdev.stack import LocalStack, start_stack
-from localdev.workspace.server import LocalRunInspector
-from shared.ports import PipelineStep
 from tests.browser.conftest import screenshot
 
 pytestmark = [pytest.mark.azurite, pytest.mark.slow]
@@ -42,22 +40,6 @@ BROKEN = "timestamp,value\n2002-01-01,12.5\n2002-02-01,not-a-number\n"
 RUNS: list[dict[str, Any]] = []  # the module's two real runs' records, oldest first
 
 
-class InspectedWorkspace:
-    """The stack's local workspace client with a ``RunInspector`` beside it."""
-
-    def __init__(self, workspace: Any, inspector: LocalRunInspector) -> None:
-        self.workspace, self.inspector = workspace, inspector
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.workspace, name)
-
-    def get_steps(self, run_id: str) -> list[PipelineStep]:
-        return self.inspector.get_steps(run_id)
-
-    def get_log_tail(self, run_id: str, step: str, *, lines: int = 100) -> list[str]:
-        return self.inspector.get_log_tail(run_id, step, lines=lines)
-
-
 @pytest.fixture(scope="module")
 def stack(azurite: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     suffix = uuid.uuid4().hex[:8]
@@ -73,14 +55,10 @@ def stack(azurite: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lo
         },
     )
     try:
-        # What shared.bootstrap would set from RETRAIN_SCHEDULE (see the report of this
-        # branch): the schedule timer's expression, for the cards' next tick.
-        stack.service.context.schedule = SCHEDULE  # type: ignore[attr-defined]
-        # What the local backend's wiring would give (see the report): its steps, read
-        # from the workspace's job records by the api's LocalRunInspector.
-        stack.service.context.pipeline = InspectedWorkspace(
-            stack.service.context.pipeline, LocalRunInspector(stack.settings.local_workspace_dir)
-        )
+        # the composition root gives the schedule (cards' next tick) and, for the local
+        # backend, the steps read from the workspace's job records
+        assert stack.service.context.schedule == SCHEDULE
+        assert stack.service.context.inspector is not None
         series = co2_monthly()
         for name, start, end in (("1985-1995", "1985", "1995"), ("1996-2001", "1996", "2001")):
             stack.upload(f"co2/{name}.csv", series_csv(series.loc[start:end]))

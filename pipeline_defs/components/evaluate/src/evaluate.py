@@ -726,7 +726,7 @@ def plot(path: Path, evaluation: Evaluation, run_key: str | None = None) -> None
     bottom.set_xlabel("backtest origin")
     bottom.axhline(1.0, color="0.7", linewidth=0.8)
     fig.text(
-        0.5, 0.995, VERDICT_PLACEHOLDER, ha="center", va="top", fontsize=9, weight="bold"
+        0.5, 0.995, VERDICT_PLACEHOLDER, ha="center", va="top", fontsize=8.5, weight="bold"
     ).set_gid(VERDICT_ID)
     fig.tight_layout(rect=(0, 0, 1, 0.97))
     fig.savefig(path, dpi=100)
