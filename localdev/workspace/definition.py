@@ -1,6 +1,6 @@
-"""The pipeline definition: an Azure ML CLI v2 pipeline job YAML and the command
-components it references, parsed with PyYAML (not azure-ai-ml, so it stays fast to import)
-into typed values, with every problem reported against the file that has it."""
+"""The pipeline definition: an Azure ML CLI v2 pipeline job YAML, the command components it
+references and its inline parallel jobs, parsed with PyYAML (not azure-ai-ml, so it stays
+fast to import) into typed values, with every problem reported against the file that has it."""
 
 from __future__ import annotations
 
@@ -26,6 +26,8 @@ _PARENT_JOB_OUTPUT = re.compile(
 )
 _PLACEHOLDER = re.compile(r"\$\{\{\s*(inputs|outputs)\.([A-Za-z_][\w]*)\s*\}\}")
 _OPTIONAL_SEGMENT = re.compile(r"\$\[\[(.*?)\]\]", re.DOTALL)
+_OWN_INPUT = re.compile(r"^\$\{\{\s*inputs\.([A-Za-z_][\w]*)\s*\}\}$")
+_OWN_OUTPUT = re.compile(r"^\$\{\{\s*outputs\.([A-Za-z_][\w]*)\s*\}\}$")
 
 
 # -- the pipeline definition ------------------------------------------------------------
@@ -45,9 +47,33 @@ class ComponentInput:
 
 
 @dataclass(frozen=True)
+class ParallelSettings:
+    """What an Azure ML parallel job (``type: parallel``, ``task.type: run_function``)
+    declares: the input split into mini-batches (a ``uri_folder``: ``mini_batch_size``
+    files per batch), the entry script run by each worker (``init()`` once, ``run(batch)``
+    per batch), its program arguments, where rows are appended, and the run settings
+    (workers, per-batch timeout and retries, error thresholds, logging level)."""
+
+    input_data: str
+    mini_batch_size: int
+    entry_script: str
+    program_arguments: str
+    append_row_to: str | None
+    instance_count: int = 1
+    max_concurrency_per_instance: int | None = None
+    max_retries: int = 2
+    timeout: float = 60.0
+    mini_batch_error_threshold: int = -1
+    error_threshold: int = -1
+    logging_level: str = "INFO"
+
+
+@dataclass(frozen=True)
 class Component:
-    """A command component: its YAML text (hashed into step fingerprints), code folder
-    (``None`` when it has no ``code:``), command template, inputs and outputs."""
+    """A command component (or an inline parallel job): its YAML text (hashed into step
+    fingerprints), code folder (``None`` when it has no ``code:``), command template (the
+    program arguments of a parallel job), inputs, outputs and, for a parallel job, its
+    ``parallel`` settings."""
 
     source: str
     text: str
@@ -56,6 +82,7 @@ class Component:
     inputs: Mapping[str, ComponentInput]
     outputs: Mapping[str, str]
     deterministic: bool = True
+    parallel: ParallelSettings | None = None
 
 
 @dataclass(frozen=True)
@@ -154,7 +181,7 @@ def load_pipeline(path: Path) -> PipelineDefinition:
     jobs = document.get("jobs")
     if not isinstance(jobs, dict) or not jobs:
         raise PipelineError(f"{path}: a pipeline needs at least one job under 'jobs:'")
-    steps = [_step(path, str(name), spec) for name, spec in jobs.items()]
+    steps = [_step(path, str(name), spec, inputs) for name, spec in jobs.items()]
     ordered = _dependency_order(path, steps)
     bound = {out for step in steps for out in step.outputs.values() if out is not None}
     for name in outputs:
@@ -220,13 +247,17 @@ def _pipeline_output(path: Path, name: str, spec: Any) -> PipelineOutput:
     return PipelineOutput(name=name, type=kind, path=str(out_path) if out_path else None)
 
 
-def _step(path: Path, name: str, spec: Any) -> Step:
+def _step(path: Path, name: str, spec: Any, pipeline_inputs: Mapping[str, PipelineInput]) -> Step:
     where = f"{path}: job {name!r}"
     if not isinstance(spec, dict):
         raise PipelineError(f"{where} is not a mapping")
-    if spec.get("type", "command") != "command":
-        raise PipelineError(f"{where} has type {spec.get('type')!r}; only command jobs run")
-    component = _component(path, name, spec.get("component"))
+    kind = spec.get("type", "command")
+    if kind == "parallel":
+        component = _parallel_component(path, name, spec, pipeline_inputs)
+    elif kind == "command":
+        component = _component(path, name, spec.get("component"))
+    else:
+        raise PipelineError(f"{where} has type {kind!r}; command and parallel jobs run")
     inputs: dict[str, Binding] = {}
     for input_name, value in (spec.get("inputs") or {}).items():
         if input_name not in component.inputs:
@@ -253,6 +284,207 @@ def _step(path: Path, name: str, spec: Any) -> Step:
                 "bind it to a pipeline output with a path instead"
             )
     return Step(name=name, component=component, inputs=inputs, outputs=outputs)
+
+
+_RUN_SETTING_KEYS = (
+    "input_data",
+    "mini_batch_size",
+    "partition_keys",
+    "resources",
+    "max_concurrency_per_instance",
+    "retry_settings",
+    "mini_batch_error_threshold",
+    "error_threshold",
+    "logging_level",
+)
+
+
+def _parallel_component(
+    path: Path, name: str, spec: dict[str, Any], pipeline_inputs: Mapping[str, PipelineInput]
+) -> Component:
+    """A parallel job read as a component: either a parallel component YAML
+    (``component: ./components/x/x.yml`` holding ``type: parallel``, its inputs declared
+    there; run settings given on the job override the component's), or an inline job (its
+    inputs typed from what they are bound to). Outputs are uri_folders; the program
+    arguments are checked like a command."""
+    where = f"{path}: parallel job {name!r}"
+    reference = spec.get("component")
+    if reference is not None:
+        if not isinstance(reference, str) or reference.startswith("azureml:"):
+            raise PipelineError(
+                f"{where}: the local workspace runs parallel component YAML files or inline "
+                f"parallel jobs, not {reference!r}"
+            )
+        source_path = (path.parent / reference.removeprefix("file:")).resolve()
+        text = _read_text(source_path)
+        document = _load_yaml(source_path, text)
+        if document.get("type") != "parallel":
+            raise PipelineError(f"{source_path}: a parallel job needs a type: parallel component")
+        overrides = {k: spec[k] for k in _RUN_SETTING_KEYS if k in spec}
+        document = document | overrides
+        text += "\n# job overrides\n" + yaml.safe_dump(overrides, sort_keys=True)
+        source, base = str(source_path), source_path.parent
+        inputs = {
+            str(n): _declared_input(source, str(n), s)
+            for n, s in (document.get("inputs") or {}).items()
+        }
+        for input_name in spec.get("inputs") or {}:
+            if input_name not in inputs:
+                raise PipelineError(
+                    f"{where} binds input {input_name!r}, which {source} does not declare"
+                )
+    else:
+        document, text = spec, yaml.safe_dump(spec, sort_keys=True)
+        source, base = f"{path} (parallel job {name!r})", path.parent
+        inputs = {
+            str(n): _inline_input(where, str(n), v, _binding(path, where, n, v), pipeline_inputs)
+            for n, v in (spec.get("inputs") or {}).items()
+        }
+    outputs = {str(output): "uri_folder" for output in (document.get("outputs") or {})}
+    for output_name in spec.get("outputs") or {}:
+        if output_name not in outputs:
+            raise PipelineError(f"{where} binds output {output_name!r}, which is not declared")
+    settings, code, arguments = _parallel_settings(source, document, inputs, outputs)
+    return Component(
+        source=source,
+        text=text,
+        code=(base / code.removeprefix("file:")).resolve(),
+        command=arguments,
+        inputs=inputs,
+        outputs=outputs,
+        parallel=settings,
+    )
+
+
+def _declared_input(source: str, name: str, spec: Any) -> ComponentInput:
+    spec = spec if isinstance(spec, dict) else {"type": "string", "default": spec}
+    kind = str(spec.get("type", "string"))
+    if kind not in URI_TYPES | LITERAL_TYPES:
+        raise PipelineError(f"{source}: input {name!r} has type {kind!r}, not run locally")
+    enum = spec.get("enum")
+    return ComponentInput(
+        name=name,
+        type=kind,
+        default=spec.get("default"),
+        optional=bool(spec.get("optional", False)),
+        enum=tuple(enum) if isinstance(enum, list) else None,
+        min=spec.get("min"),
+        max=spec.get("max"),
+    )
+
+
+def _parallel_settings(
+    where: str,
+    document: Mapping[str, Any],
+    inputs: Mapping[str, ComponentInput],
+    outputs: Mapping[str, str],
+) -> tuple[ParallelSettings, str, str]:
+    """The run settings, task code folder and program arguments of a parallel job."""
+    if document.get("partition_keys"):
+        raise PipelineError(
+            f"{where}: partition_keys needs an mltable input, which the local workspace does "
+            "not run; split a uri_folder by files with mini_batch_size instead"
+        )
+    task = document.get("task")
+    if not isinstance(task, dict) or task.get("type", "run_function") != "run_function":
+        raise PipelineError(f"{where}: needs a task of type run_function")
+    entry_script = task.get("entry_script")
+    if not isinstance(entry_script, str) or not entry_script:
+        raise PipelineError(f"{where}: task has no entry_script")
+    code = task.get("code")
+    if not isinstance(code, str) or not code:
+        raise PipelineError(f"{where}: task has no code folder")
+    match = _OWN_INPUT.match(str(document.get("input_data", "")))
+    if match is None or match.group(1) not in inputs:
+        raise PipelineError(f"{where}: input_data must be ${{{{inputs.NAME}}}} of a declared input")
+    if inputs[match.group(1)].type != "uri_folder":
+        raise PipelineError(
+            f"{where}: input_data {match.group(1)!r} must be a uri_folder locally (mltable is "
+            "not run)"
+        )
+    size = document.get("mini_batch_size", 1)
+    if isinstance(size, str) and size.strip().isdigit():
+        size = int(size)
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise PipelineError(
+            f"{where}: mini_batch_size {size!r} must be a number of files locally (sizes such "
+            "as '10kb' apply to mltable inputs)"
+        )
+    append = task.get("append_row_to")
+    append_to: str | None = None
+    if append is not None:
+        found = _OWN_OUTPUT.match(str(append))
+        if found is None or found.group(1) not in outputs:
+            raise PipelineError(f"{where}: append_row_to must be ${{{{outputs.NAME}}}}")
+        append_to = found.group(1)
+    arguments = str(task.get("program_arguments") or "")
+    _check_command(where, arguments, inputs, outputs)
+    retry = document.get("retry_settings") or {}
+    resources = document.get("resources") or {}
+    concurrency = document.get("max_concurrency_per_instance")
+    settings = ParallelSettings(
+        input_data=match.group(1),
+        mini_batch_size=size,
+        entry_script=entry_script,
+        program_arguments=arguments,
+        append_row_to=append_to,
+        instance_count=_positive(
+            where, "resources.instance_count", resources.get("instance_count", 1)
+        ),
+        max_concurrency_per_instance=(
+            None
+            if concurrency is None
+            else _positive(where, "max_concurrency_per_instance", concurrency)
+        ),
+        max_retries=int(retry.get("max_retries", 2)),
+        timeout=float(retry.get("timeout", 60)),
+        mini_batch_error_threshold=int(document.get("mini_batch_error_threshold", -1)),
+        error_threshold=int(document.get("error_threshold", -1)),
+        logging_level=str(document.get("logging_level", "INFO")).upper(),
+    )
+    return settings, code, arguments
+
+
+def _inline_input(
+    where: str,
+    name: str,
+    value: Any,
+    binding: Binding,
+    pipeline_inputs: Mapping[str, PipelineInput],
+) -> ComponentInput:
+    """An inline job's input, typed by what it is bound to (declared types win)."""
+    if isinstance(value, dict) and value.get("type"):
+        kind = str(value["type"])
+        if kind not in URI_TYPES | LITERAL_TYPES:
+            raise PipelineError(f"{where}: input {name!r} has type {kind!r}, not run locally")
+        return ComponentInput(name=name, type=kind, optional=bool(value.get("optional", False)))
+    if isinstance(binding, StepOutput):
+        return ComponentInput(name=name, type="uri_folder")
+    if isinstance(binding, ParentInput):
+        declared = pipeline_inputs.get(binding.name)
+        if declared is None:
+            # Only data inputs are left undeclared (a pipeline job's YAML cannot mark an
+            # input optional, and a uri_folder without a path cannot be declared), so an
+            # undeclared binding is an optional uri_folder given at submission.
+            return ComponentInput(name=name, type="uri_folder", optional=True)
+        if declared.type is not None:
+            return ComponentInput(name=name, type=declared.type)
+        value = declared.value
+    else:
+        value = binding.value
+    if isinstance(value, bool):
+        kind = "boolean"
+    elif isinstance(value, int | float):  # a number: 10 in the YAML may be 2.5 at submission
+        kind = "number"
+    else:
+        kind = "string"
+    return ComponentInput(name=name, type=kind)
+
+
+def _positive(where: str, key: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise PipelineError(f"{where}: {key} must be a positive integer, got {value!r}")
+    return value
 
 
 def _binding(path: Path, where: str, input_name: str, value: Any) -> Binding:

@@ -12,6 +12,9 @@ compute node would:
   optional inputs inside them are given;
 * a step whose fingerprint (component YAML, code folder, literal inputs, input content)
   matches an earlier successful step reuses that step's outputs without running;
+* a parallel step (``type: parallel``) runs its entry script over a pool of worker
+  processes with Azure ML's semantics (``localdev.workspace.parallel``), and reuses each
+  mini-batch seen before, so a family's unchanged shards are not fitted again;
 * pipeline-level outputs with a datastore path are uploaded there when the steps finish;
 * completion is announced through ``notify`` as an Azure ML Event Grid event.
 
@@ -22,7 +25,10 @@ Layout under ``root``::
     jobs/<run id>/logs/<step>.log     each step's stdout and stderr
     jobs/<run id>/inputs/<name>/      downloaded inputs
     jobs/<run id>/outputs/<step>/...  outputs of steps that are not reusable
+    jobs/<run id>/logs/<step>/worker-*.log  a parallel step's worker logs
     cache/<fingerprint>/outputs/...   outputs of successful steps, reused by later runs
+    cache/batches/<fingerprint>/      a parallel step's mini-batch: rows.txt and its keyed
+                                      output files, reused by later runs
     cache/<fingerprint>/published/    where those outputs were last uploaded: a reused
                                       output is republished by a copy inside the storage
                                       account (no upload), as Azure ML moves no data either
@@ -63,6 +69,7 @@ from azure.core import MatchConditions
 from azure.core.exceptions import AzureError, ResourceNotFoundError
 
 from localdev.workspace.definition import _DATASTORE_URI, PipelineDefinition, Step, load_pipeline
+from localdev.workspace.parallel import ParallelCanceled, ParallelFailed, ParallelRun
 from localdev.workspace.plan import (
     _files_under,
     _is_remote,
@@ -131,7 +138,8 @@ class LocalWorkspace:
     ``datastores`` maps Azure ML datastore names (``workspaceblobstore``, ...) to Blob
     container names in ``blob_service``. ``notify`` receives an Event Grid event (a dict in
     the Event Grid schema) when a run completes or fails. ``python`` replaces a leading
-    ``python`` in component commands.
+    ``python`` in component commands. ``parallel_workers`` caps the worker processes of a
+    parallel step (default: the machine's cores).
     """
 
     def __init__(
@@ -145,6 +153,7 @@ class LocalWorkspace:
         python: str = sys.executable,
         workspace_name: str = "local",
         serve: bool = False,
+        parallel_workers: int | None = None,
     ) -> None:
         self._root = Path(root).resolve()
         self._jobs = self._root / "jobs"
@@ -158,6 +167,7 @@ class LocalWorkspace:
         self._notify = notify
         self._python = python
         self._workspace_name = workspace_name
+        self._parallel_workers = parallel_workers or os.cpu_count() or 1
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
         self._queue: queue.Queue[_Run | None] = queue.Queue()
@@ -448,7 +458,7 @@ class LocalWorkspace:
         logger.info("[%s] step started", prefix)
         started = time.monotonic()
         try:
-            fingerprint, input_values = self._prepare_inputs(run, step)
+            fingerprint, input_values, static = self._prepare_inputs(run, step)
             state["fingerprint"] = fingerprint
             entry = self._cache / fingerprint
             # A forced run (the service's retrain_force_rerun tag) runs every step again.
@@ -466,7 +476,10 @@ class LocalWorkspace:
                     meta.get("run_id"),
                 )
             else:
-                self._run_command(run, step, input_values, state)
+                if step.component.parallel is not None:
+                    self._run_parallel(run, step, input_values, state, static)
+                else:
+                    self._run_command(run, step, input_values, state)
                 if not cached:  # a forced run keeps its own outputs beside the cached ones
                     self._store_outputs(run, step, fingerprint)
         except BaseException as exc:
@@ -489,33 +502,95 @@ class LocalWorkspace:
             " (reused)" if state["reused"] else "",
         )
 
-    def _prepare_inputs(self, run: _Run, step: Step) -> tuple[str, dict[str, str]]:
-        """Fetch the step's inputs; return its fingerprint and the command's input values."""
+    def _prepare_inputs(self, run: _Run, step: Step) -> tuple[str, dict[str, str], str]:
+        """Fetch the step's inputs; return its fingerprint, the command's input values and,
+        for a parallel step, the static digest its mini-batch fingerprints start from
+        (everything but the content of the input split into mini-batches)."""
         component = step.component
-        digest = hashlib.sha256()
-        _update_with_text(digest, "component", component.text, "python", self._python)
+        batched = component.parallel.input_data if component.parallel is not None else None
+        digest, static = hashlib.sha256(), hashlib.sha256()
+        both = (digest, static)
+        for each in both:
+            _update_with_text(each, "component", component.text, "python", self._python)
         if component.code is not None:
             if not component.code.is_dir():
                 raise RunFailed(f"step {step.name!r}: code folder {component.code} does not exist")
-            _update_with_text(digest, "code")
-            _update_with_tree(digest, component.code, skip_caches=True)
+            for each in both:
+                _update_with_text(each, "code")
+                _update_with_tree(each, component.code, skip_caches=True)
         values: dict[str, str] = {}
         for name in sorted(component.inputs):
             resolved = run.plan[step.name].get(name)
             if resolved is None:
-                _update_with_text(digest, "absent", name)
+                for each in both:
+                    _update_with_text(each, "absent", name)
             elif isinstance(resolved, _Value):
-                _update_with_text(digest, "literal", name, resolved.text)
+                for each in both:
+                    _update_with_text(each, "literal", name, resolved.text)
                 values[name] = resolved.text
             else:
                 if isinstance(resolved, _Uri):
                     path = self._materialise(run, step, name, resolved)
                 else:
                     path = run.outputs[(resolved.step, resolved.output)]
-                _update_with_text(digest, "content", name)
-                _update_with_tree(digest, path)
+                for each in (digest,) if name == batched else both:
+                    _update_with_text(each, "content", name)
+                    _update_with_tree(each, path)
                 values[name] = str(path)
-        return digest.hexdigest(), values
+        return digest.hexdigest(), values, static.hexdigest()
+
+    def _run_parallel(
+        self,
+        run: _Run,
+        step: Step,
+        input_values: Mapping[str, str],
+        state: dict[str, Any],
+        static_digest: str,
+    ) -> None:
+        """A parallel step over a pool of worker processes (``localdev.workspace.parallel``);
+        mini-batches seen before are reused from ``cache/batches/``."""
+        settings = step.component.parallel
+        assert settings is not None and step.component.code is not None
+        output_root = run.directory / "outputs" / step.name
+        shutil.rmtree(output_root, ignore_errors=True)
+        outputs: dict[str, Path] = {}
+        for output in step.component.outputs:
+            outputs[output] = output_root / output
+            outputs[output].mkdir(parents=True)
+            run.outputs[(step.name, output)] = outputs[output]
+        try:
+            arguments = render_command(
+                settings.program_arguments, input_values, {k: str(v) for k, v in outputs.items()}
+            )
+        except (PipelineError, ValueError) as exc:
+            raise RunFailed(f"step {step.name!r}: cannot build its arguments: {exc}") from exc
+        log_dir = run.directory / "logs" / step.name
+        state["log"] = str(log_dir)
+        env = dict(os.environ, PYTHONUNBUFFERED="1", AZUREML_RUN_ID=run.run_id)
+        env.setdefault("MLFLOW_TRACKING_URI", self.mlflow_tracking_uri)
+        parallel = ParallelRun(
+            step=f"{run.run_id}/{step.name}",
+            settings=settings,
+            code=step.component.code,
+            python=self._python,
+            program_arguments=arguments,
+            input_folder=Path(input_values[settings.input_data]),
+            outputs=outputs,
+            static_digest=static_digest,
+            cache=self._cache / "batches",
+            log_dir=log_dir,
+            env=env,
+            max_workers=self._parallel_workers,
+            cancelled=lambda: self._closed,
+        )
+        try:
+            state["parallel"] = parallel.run()
+        except ParallelCanceled:
+            raise _Canceled() from None
+        except ParallelFailed as exc:
+            raise RunFailed(f"{exc}\n(worker logs: {log_dir})") from exc
+        finally:
+            self._save(run.directory, run.record)
 
     def _run_command(
         self, run: _Run, step: Step, input_values: Mapping[str, str], state: dict[str, Any]

