@@ -48,10 +48,10 @@ def run_key(snapshot: Snapshot) -> str:
 
 
 def seen_key(model: str, blob: str, etag: str) -> str:
-    """The append-only index of committed data blobs a model has seen (and checked):
-    ``seen/<model>/<blob name>/<etag>.json``. One key per blob version, so the sweep can
-    compare a listing of the data prefix with a listing of the index, names and ETags,
-    without reading either."""
+    """``seen/<model>/<blob name>/<etag>.json``: the per-version index of checked blobs
+    that earlier versions wrote for every arrival. No longer written: a blob version's
+    arrival is remembered in the model's policy state (``shared/policy/batch.py``) and the
+    snapshots of its runs; kept for readers that still remove old marks."""
     return f"seen/{model}/{blob}/{etag.strip(chr(34))}.json"
 
 

@@ -21,6 +21,7 @@ passed", the end of a run, pause, resume) yields the next state and one decision
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -62,14 +63,60 @@ class Request:
     fires: bool = True
 
     def as_json(self) -> dict[str, Any]:
-        document = dataclasses.asdict(self) | {"at": self.at.isoformat()}
-        return {k: v for k, v in document.items() if v is not None}
+        return dict(self._json)
+
+    @functools.cached_property
+    def _json(self) -> dict[str, Any]:
+        # Made once per request, by hand (dataclasses.asdict deep-copies): a state may hold
+        # thousands of requests and is written on every decision.
+        document: dict[str, Any] = {"kind": self.kind, "reason": self.reason}
+        document["at"] = self.at.isoformat()
+        for name in ("event", "blob", "etag"):
+            value = getattr(self, name)
+            if value is not None:
+                document[name] = value
+        document.update(size=self.size, rows=self.rows, fires=self.fires)
+        return document
 
     @classmethod
     def from_json(cls, document: Mapping[str, Any]) -> Request:
-        names = {f.name for f in dataclasses.fields(cls)}
-        values = {k: v for k, v in document.items() if k in names}
+        values = {k: v for k, v in document.items() if k in _REQUEST_FIELDS}
         return cls(**(values | {"at": _time(document["at"])}))
+
+
+_REQUEST_FIELDS = frozenset(f.name for f in dataclasses.fields(Request))
+
+
+@dataclass(frozen=True)
+class Seen:
+    """A blob version decided without joining the pending requests: quarantined, or
+    announced again under another event id (kept so a redelivery of that event is told
+    as such). The state keeps the newest ``RECENT`` of them."""
+
+    blob: str
+    etag: str
+    event: str
+    quarantined: bool = False
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "blob": self.blob,
+            "etag": self.etag,
+            "event": self.event,
+            "quarantined": self.quarantined,
+        }
+
+    @classmethod
+    def from_json(cls, document: Mapping[str, Any]) -> Seen:
+        return cls(
+            str(document["blob"]),
+            str(document["etag"]),
+            str(document.get("event") or ""),
+            bool(document.get("quarantined")),
+        )
+
+
+RECENT = 256
 
 
 @dataclass(frozen=True)
@@ -90,6 +137,7 @@ class ModelState:
     retry_at: datetime | None = None  # an automatic retry of base_run's snapshot is due
     paused: Mapping[str, Any] | None = None
     drift_signals: tuple[datetime, ...] = ()
+    recent: tuple[Seen, ...] = ()  # newest last, at most RECENT
 
     @property
     def running(self) -> bool:
@@ -100,12 +148,12 @@ class ModelState:
 
     def as_json(self) -> dict[str, Any]:
         return {
-            "pending": [r.as_json() for r in self.pending],
+            "pending": [r._json for r in self.pending],  # shared, not copied: dumped as is
             "burst_started_at": _iso(self.burst_started_at),
             "last_arrival_at": _iso(self.last_arrival_at),
             "active_run": self.active_run,
             "active_since": _iso(self.active_since),
-            "firing": [r.as_json() for r in self.firing],
+            "firing": [r._json for r in self.firing],
             "base_run": self.base_run,
             "last_run": self.last_run,
             "last_status": self.last_status,
@@ -114,6 +162,7 @@ class ModelState:
             "retry_at": _iso(self.retry_at),
             "paused": dict(self.paused) if self.paused else None,
             "drift_signals": [s.isoformat() for s in self.drift_signals],
+            "recent": [s.as_json() for s in self.recent],
         }
 
     @classmethod
@@ -135,6 +184,7 @@ class ModelState:
             drift_signals=tuple(
                 t for t in (_time(s) for s in document.get("drift_signals") or ()) if t
             ),
+            recent=tuple(Seen.from_json(s) for s in document.get("recent") or ()),
         )
 
 
@@ -570,12 +620,19 @@ def launched(state: ModelState, run_key: str) -> ModelState:
     return dataclasses.replace(state, active_run=run_key, base_run=run_key)
 
 
-def not_launched(state: ModelState, *, restore: bool) -> ModelState:
+def not_launched(state: ModelState, *, restore: bool, base: str | None = None) -> ModelState:
     """The claimed run did not start (its snapshot was covered already: ``restore`` False;
-    or launching failed and its requests must wait for the next try: ``restore`` True)."""
+    or launching failed and its requests must wait for the next try: ``restore`` True).
+    ``base``: the run whose snapshot covered it, the next run's base (its data was judged;
+    the next run extends it instead of leaving it out)."""
     pending = (*state.firing, *state.pending) if restore else state.pending
     return dataclasses.replace(
-        state, active_run=None, active_since=None, firing=(), pending=pending
+        state,
+        active_run=None,
+        active_since=None,
+        firing=(),
+        pending=pending,
+        base_run=base or state.base_run,
     )
 
 

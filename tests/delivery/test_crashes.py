@@ -248,6 +248,34 @@ def test_host_killed_after_claiming_a_blob_created_before_submitting(world):
     assert_one_completed_run_and_one_finalisation(world)
 
 
+def test_host_killed_before_claiming_a_blob_created_the_sweep_alone_leads_to_the_run(world):
+    # before the model's policy state is first written: nothing of the event is kept
+    dying = world.start_host(LOCALDEV_CRASH_AT="create:policy/:before")
+    assert world.deliver_blob("co2/a.csv", samples.csv_rows(2000, 3)) is None
+    assert killed(dying)
+    assert world.state("policy/") == [] and world.state("runs/") == []
+
+    world.start_host(LOCALDEV_CLOCK_OFFSET=LATER)
+    assert world.post("/admin/functions/on_sweep", {}) == 202  # no redelivery: the sweep
+    wait_until(lambda: finalised(world), "the run to be finalised")
+    assert_one_completed_run_and_one_finalisation(world)
+    [run] = world.state("runs/")
+    assert [f["name"] for f in run["snapshot"]["files"]] == ["co2/a.csv"]
+
+
+def test_host_killed_after_answering_a_blob_created_its_run_is_still_finalised(world):
+    host = world.start_host()
+    assert world.deliver_blob("co2/a.csv", samples.csv_rows(2000, 3)) == 202
+    host.send_signal(signal.SIGKILL)  # answered; its job runs on in the workspace
+    assert killed(host)
+    wait_until(lambda: [j for j in world.jobs() if j["status"] == "Completed"], "the job")
+
+    world.start_host(LOCALDEV_CLOCK_OFFSET=LATER)  # the job's retried event or the sweep
+    assert world.post("/admin/functions/on_sweep", {}) == 202
+    wait_until(lambda: finalised(world), "the run to be finalised")
+    assert_one_completed_run_and_one_finalisation(world)
+
+
 def test_host_killed_after_claiming_a_run_completed(world):
     dying = world.start_host(LOCALDEV_CRASH_AT="claim")
     assert world.deliver_blob("co2/a.csv", samples.csv_rows(2000, 3)) == 202
@@ -297,3 +325,40 @@ def test_a_shuffled_burst_with_duplicates_on_two_hosts_runs_each_snapshot_once(w
         str(e.get("trigger")) for m in ("co2", "sales") for e in world.state(f"ledger/{m}/")
     )
     assert all(e["subject"].split("/blobs/")[1] in decided for e in events)
+
+
+def test_batched_deliveries_with_duplicates_on_two_hosts_decide_every_arrival_once(world):
+    """As above, in deliveries of five events (Event Grid batches): the events that reach
+    a host at the same time are decided per model in one state update, and one ledger
+    record holds their decisions."""
+    second = free_port()
+    world.start_host()
+    world.start_host(second)
+    rng = random.Random(7)
+    events = [
+        world.upload(f"{model}/part-{i:02d}.csv", samples.csv_rows(2000 + i, 2))
+        for model in ("co2", "sales")
+        for i in range(15)
+    ]
+    sent = events + rng.sample(events, 9)
+    rng.shuffle(sent)
+    batches = [sent[i : i + 5] for i in range(0, len(sent), 5)]
+    with ThreadPoolExecutor(4) as senders:
+        answers = list(
+            senders.map(lambda b: world.deliver(b, rng.choice([world.port, second])), batches)
+        )
+    assert answers == [202] * len(batches)
+    runs = world.state("runs/")
+    assert sorted(r["model"] for r in runs) == ["co2", "sales"]
+    decisions = [
+        d
+        for m in ("co2", "sales")
+        for record in world.state(f"ledger/{m}/")
+        if record["kind"] == "trigger"
+        for d in record.get("decisions") or [record]
+    ]
+    assert len(decisions) == len(sent)  # every delivery of every event decided once
+    decided = {e for d in decisions for e in d["events"]}
+    assert decided == {f"eventgrid:{e['id']}" for e in events}
+    actions = [d["action"] for d in decisions]
+    assert actions.count("retrain") == 2 and actions.count("skip") == 9
