@@ -23,7 +23,7 @@ from typing import Any
 
 from shared.errors import NotFound
 from shared.ports import JSON, ModelVersion
-from shared.service.context import Context
+from shared.service.context import Context, expand_ledger
 from shared.service.promotion import PRODUCTION, list_history, registered_version
 
 METRIC_NAMES = ("mase", "smape", "rmse", "mae", "coverage")
@@ -295,7 +295,7 @@ def _involves(entry: Mapping[str, Any], run_key: str | None, version: int | None
 
 def _run_sections(ctx: Context, record: JSON, version: ModelVersion | None) -> list[str]:
     key, model = str(record["run_key"]), str(record["model"])
-    ledger = [ctx.state.get(k)[0] for k in ctx.state.list_keys(f"ledger/{model}/")]
+    ledger = expand_ledger(ctx.state.get(k)[0] for k in ctx.state.list_keys(f"ledger/{model}/"))
     triggers = [e for e in ledger if e.get("run_key") == key and e.get("kind") == "trigger"]
     champion = record.get("champion")
     number = version.version if version is not None else record.get("model_version")

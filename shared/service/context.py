@@ -14,7 +14,7 @@ import hashlib
 import json
 import logging
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -105,6 +105,19 @@ class Context:
         except NotFound:
             return None
 
+    @staticmethod
+    def log_decision(model: str, kind: str, outcome: Outcome) -> None:
+        """One line per decision, as the ledger has it (telemetry's record is for queries)."""
+        log.log(
+            logging.WARNING if outcome.action == "failed" else logging.INFO,
+            "%s %s: %s%s: %s",
+            model,
+            kind,
+            outcome.action,
+            f" (run {outcome.run_key})" if outcome.run_key else "",
+            outcome.reason,
+        )
+
     def ledger(self, model: str, kind: str, outcome: Outcome, **extra: Any) -> None:
         """Append one decision to the model's ledger (the audit trail), and log it as a
         structured record with its metrics (shared/telemetry.py)."""
@@ -115,16 +128,7 @@ class Context:
         now = self.clock.now()
         key = f"ledger/{model}/{now:%Y%m%dT%H%M%S%fZ}-{uuid.uuid4().hex[:8]}.json"
         self.state.create(key, {"at": now.isoformat(), "kind": kind, **outcome.as_dict(), **extra})
-        # One line per decision, as the ledger has it (telemetry's record is for queries).
-        log.log(
-            logging.WARNING if outcome.action == "failed" else logging.INFO,
-            "%s %s: %s%s: %s",
-            model,
-            kind,
-            outcome.action,
-            f" (run {outcome.run_key})" if outcome.run_key else "",
-            outcome.reason,
-        )
+        self.log_decision(model, kind, outcome)
         started = None
         if telemetry.enabled() and kind in ("run", "gate") and outcome.run_key:
             with contextlib.suppress(NotFound, KeyError, TypeError, ValueError):
@@ -195,3 +199,15 @@ class Context:
             return key
         log.warning("dead-lettered %s input as %s: %s", source, key, error)
         return key
+
+
+def expand_ledger(records: Iterable[JSON]) -> list[JSON]:
+    """Ledger records as decisions: a record of several decisions taken together (the
+    arrival path's group commit writes ``decisions``) becomes each of them, in order."""
+    return [
+        entry
+        for record in records
+        for entry in (
+            record["decisions"] if isinstance(record.get("decisions"), list) else [record]
+        )
+    ]

@@ -14,7 +14,7 @@ from shared.errors import ConflictError, InvalidInput, NotFound
 from shared.parsing.common import check_run_key, parse_time
 from shared.ports import JSON, ModelVersion, PipelineStep, RunInspector
 from shared.service import audit
-from shared.service.context import Context
+from shared.service.context import Context, expand_ledger
 from shared.service.promotion import PRODUCTION, get_pin
 from shared.service.promotion import list_history as _history
 
@@ -152,8 +152,10 @@ def list_versions(ctx: Context, model: str) -> list[JSON]:
 def list_ledger(ctx: Context, model: str, *, limit: int | None = None) -> list[JSON]:
     """The model's decisions, oldest first; with ``limit``, only the newest ones.
 
-    One listing of the names, then one read per entry returned (a few at a time), so a
-    page costs its own size, whatever the history's.
+    One listing of the names, then one read per record returned (a few at a time), so a
+    page costs its own size, whatever the history's. A record holding several decisions
+    (``decisions``) is read as each of them (``limit`` counts decisions, and may read
+    fewer of them than records hold).
     """
     if model not in ctx.models:
         raise NotFound(f"unknown model {model!r}")
@@ -161,9 +163,12 @@ def list_ledger(ctx: Context, model: str, *, limit: int | None = None) -> list[J
     if limit is not None:
         keys = keys[-limit:] if limit > 0 else []
     if len(keys) <= 1:
-        return [ctx.state.get(key)[0] for key in keys]
-    with ThreadPoolExecutor(min(_LEDGER_READERS, len(keys))) as pool:
-        return list(pool.map(lambda key: ctx.state.get(key)[0], keys))
+        records = [ctx.state.get(key)[0] for key in keys]
+    else:
+        with ThreadPoolExecutor(min(_LEDGER_READERS, len(keys))) as pool:
+            records = list(pool.map(lambda key: ctx.state.get(key)[0], keys))
+    entries = expand_ledger(records)
+    return entries[-limit:] if limit is not None and limit > 0 else entries
 
 
 def _backtest_mase(metrics: Any) -> Any:

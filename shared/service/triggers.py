@@ -555,6 +555,7 @@ def _write_ledger(config: ModelConfig, entries: Sequence[_Entry], ctx: Context) 
     key = f"ledger/{config.name}/{now:%Y%m%dT%H%M%S%fZ}-{uuid.uuid4().hex[:8]}.json"
     ctx.state.create(key, record)
     for outcome, trigger, events in entries:
+        ctx.log_decision(config.name, "trigger", outcome)
         telemetry.decision(
             model=config.name,
             kind="trigger",

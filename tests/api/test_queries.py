@@ -129,3 +129,16 @@ def test_quarantined_files_are_listed_with_their_model(world):
     [entry] = world.service.list_quarantine()
     assert entry["blob"] == "co2/b.csv" and entry["model"] == "co2"
     assert "abc" in entry["reason"]
+
+
+def test_the_ledger_reads_decisions_taken_together_as_each_of_them(world):
+    from shared.service import queries
+
+    ctx = world.service.context
+    ctx.state.create("ledger/co2/20240101T000000000000Z-a.json", {"action": "retrain", "n": 0})
+    decisions = [{"action": "skip", "n": 1}, {"action": "retrain", "n": 2}]
+    batch = {"action": "batch", "kind": "trigger", "decisions": decisions}
+    ctx.state.create("ledger/co2/20240101T000001000000Z-b.json", batch)
+    every = [e["n"] for e in queries.list_ledger(ctx, "co2")]
+    assert every[-3:] == [0, 1, 2]
+    assert [e["n"] for e in queries.list_ledger(ctx, "co2", limit=1)] == [2]
