@@ -121,7 +121,7 @@ def finalise_completed(model: str, key: str, record: Mapping[str, Any], ctx: Con
     champion = record.get("champion")
     policy = gate_policy(ctx, model)
     verdict = judge(metrics, policy, champion_present=champion is not None)
-    log.info("%s: gate for run %s %s", model, key, verdict.reason)
+    log.debug("%s: gate for run %s %s", model, key, verdict.reason)
     report_url = run_report_path(key)
     alias = ctx.registry.get_alias(model, PRODUCTION)
     version = registered_version(model, key, ctx) or _register(

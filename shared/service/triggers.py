@@ -698,7 +698,8 @@ def _act(
         details["due_at"] = decision.due_at.isoformat()
     behind = getattr(decision, "behind", None)
     outcome = Outcome(config.name, decision.decision, decision.reason, behind, details)
-    log.info("%s: %s %s: %s", config.name, decision.decision.upper(), trigger, decision.reason)
+    # the decision's own line is the ledger's (Context.log_decision)
+    log.debug("%s: %s %s: %s", config.name, decision.decision.upper(), trigger, decision.reason)
     return _record(config, outcome, trigger, events, ctx, into=into)
 
 
@@ -742,12 +743,15 @@ def _fire(
         # The run that covers this snapshot is the next run's base: its data was judged.
         _update_state(config, lambda s: (not_launched(s, restore=False, base=key), None), ctx)
         outcome = Outcome(config.name, "skip", resolution.reason, key)
-        log.info("%s: SKIP %s: %s", config.name, trigger, resolution.reason)
+        log.debug("%s: SKIP %s: %s", config.name, trigger, resolution.reason)
         return _record(config, outcome, trigger, events, ctx, into=into)
     _update_state(config, lambda s: (launched(s, key), None), ctx)
     if resolution.action == "adopt":
         outcome = Outcome(config.name, "skip", resolution.reason, key)
         return _record(config, outcome, trigger, events, ctx, into=into)
+    # Said before the pipeline speaks (the local workspace logs its steps while submitting);
+    # the ledger's line for this decision follows once the launch is recorded.
+    log.info("%s: launching run %s to retrain on %s", config.name, key, resolution.reason)
     try:
         _launch(
             config,
@@ -768,7 +772,7 @@ def _fire(
         outcome = Outcome(config.name, "skip", f"run {key} was started concurrently", key)
         return _record(config, outcome, trigger, events, ctx, into=into)
     outcome = Outcome(config.name, "retrain", resolution.reason, key)
-    log.info("%s: RETRAIN as run %s, on %s", config.name, key, resolution.reason)
+    log.debug("%s: RETRAIN as run %s, on %s", config.name, key, resolution.reason)
     return _record(config, outcome, trigger, events, ctx, into=into)
 
 

@@ -1,6 +1,7 @@
 """The train step: its pure functions, its error messages, and the script run for real."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -70,11 +71,12 @@ def test_the_script_writes_both_fits_that_unpickle_and_forecast_without_our_code
         capture_output=True,
         text=True,
         timeout=300,
+        env={**os.environ, "RETRAIN_STEP_LOG_LEVEL": "DEBUG"},  # the candidates too
     )
     assert run.returncode == 0, run.stderr
     lines = run.stdout.strip().splitlines()
     assert len(lines) > 5 and all(line.startswith("train: ") for line in lines)
-    candidates = [line for line in lines if line.startswith("train: [")]
+    candidates = [line for line in lines if line.startswith("train: DEBUG order_search: [")]
     [chose] = [line for line in lines if line.startswith("train: chose ARIMA(")]
     [final_line] = [line for line in lines if line.startswith("train: final fit (")]
     assert lines.index(final_line) == lines.index(chose) + 1
@@ -251,3 +253,11 @@ def test_mlflow_gets_the_model_and_both_fits(tmp_path, co2_monthly):
     assert client.metrics["final_fit.n_obs"] == 48 and client.metrics["evaluation_fit.n_obs"] == 36
     assert client.artifacts == ["model.json"]
     assert not train.log_to_mlflow(record, tmp_path / "model", RecordingMlflow(fail=True))
+
+
+def test_order_search_candidates_are_logged_only_at_debug(monkeypatch):
+    train = load_step("train", "train")
+    monkeypatch.delenv("RETRAIN_STEP_LOG_LEVEL", raising=False)
+    assert train._candidate_logger() is None
+    monkeypatch.setenv("RETRAIN_STEP_LOG_LEVEL", "debug")
+    assert callable(train._candidate_logger())

@@ -263,13 +263,22 @@ def train(
             series,
             season_length=int(info["season_length"]),
             time_budget_s=time_budget,
-            progress=lambda line: print(f"train: {line}", flush=True),
+            progress=_candidate_logger(),
             transform=transform,
         )
     except SeriesTooShortError as exc:
         raise InputError(f"train.csv: {exc}") from exc
     final = refit_final(full, result, time_budget_s=time_budget)
     return result, final, model_record(result, series, info, time_budget, final, full)
+
+
+def _candidate_logger() -> Any:
+    """Each order-search candidate as a line of the step's log at DEBUG: shown when
+    ``RETRAIN_STEP_LOG_LEVEL=DEBUG`` is in the step's environment, else only counted in
+    the search's summary (model.json keeps every candidate either way)."""
+    if os.environ.get("RETRAIN_STEP_LOG_LEVEL", "INFO").upper() != "DEBUG":
+        return None
+    return lambda line: print(f"train: DEBUG order_search: {line}", flush=True)
 
 
 def log_to_mlflow(record: dict[str, Any], folder: Path, client: Any = None) -> bool:
