@@ -21,7 +21,6 @@ curves. Exit status 0 when the targets are met, 2 when not.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import logging
 import random
@@ -90,32 +89,6 @@ def count_requests(counter: Counter[str]) -> None:
         return send(self, request, *args, **kwargs)
 
     requests.adapters.HTTPAdapter.send = counted  # type: ignore[method-assign]
-
-
-class ParallelDispatchHost(LocalFunctionsHost):
-    """The local host invoking the events of one delivery at the same time, as the
-    Functions Event Grid extension does (``ProcessEventsAsync``: one execution per event,
-    awaited together; 500 if any failed), on a pool of ``THREADS`` threads as the Python
-    worker runs sync functions (``PYTHON_THREADPOOL_THREAD_COUNT``, at most 32). The
-    local host invokes them one after the other; see docs/delivery.md."""
-
-    THREADS = 32
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._pool = ThreadPoolExecutor(self.THREADS, thread_name_prefix="invoke")
-
-    def _handle_eventgrid(self, request: Any) -> Any:
-        try:
-            events = json.loads(request.body)
-        except ValueError:
-            events = None
-        if request.method != "POST" or not isinstance(events, list) or len(events) < 2:
-            return super()._handle_eventgrid(request)
-        one = [dataclasses.replace(request, body=json.dumps([e]).encode()) for e in events]
-        answers = list(self._pool.map(super()._handle_eventgrid, one))
-        failed = [a for a in answers if a.status >= 300]
-        return failed[0] if failed else answers[0]
 
 
 class NullPipeline:
@@ -235,6 +208,8 @@ def main(argv: list[str] | None = None) -> int:
             "RETRAIN_LOCAL_WORKSPACE_DIR": str(Path(tmp) / "ws"),
             "RETRAIN_SCHEDULE": "0 0 0 1 1 *",
             "RETRAIN_SWEEP_SCHEDULE": "0 0 0 1 1 *",
+            # the host invokes a delivery's events at the same time on this many threads
+            "PYTHON_THREADPOOL_THREAD_COUNT": "32",
         }
         counter: Counter[str] = Counter()
         count_requests(counter)
@@ -247,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
         ctx.data = Counting(ctx.data, counter, "data")
         set_service(service)
         data = blobs.get_container_client("data")
-        host = ParallelDispatchHost(function_app.create_app(), app_settings=env).start()
+        host = LocalFunctionsHost(function_app.create_app(), app_settings=env).start()
         url = host.eventgrid_url("on_blob_created")
         try:
             print(f"preloading {args.preload} blobs under each of {args.models} prefixes ...")

@@ -102,6 +102,9 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
       // The worker passes the host's trace context to the invocation (host.json
       // telemetryMode OpenTelemetry); shared/telemetry.py exports the app's own records.
       PYTHON_ENABLE_OPENTELEMETRY: 'true'
+      // Sync functions run on this many worker threads (the most the worker allows): the
+      // events of one Event Grid delivery are invoked together (docs/delivery.md).
+      PYTHON_THREADPOOL_THREAD_COUNT: '32'
     })
   }
 }

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 from localdev.host.common import InvocationResult
@@ -23,6 +24,11 @@ class HostBase:
     _last_sequencer: int
 
     def _invoke(self, function: _Indexed, trigger_value: Any, reason: str) -> InvocationResult:
+        raise NotImplementedError
+
+    def _invoke_all(
+        self, function: _Indexed, trigger_values: Sequence[Any], reason: str
+    ) -> list[InvocationResult]:
         raise NotImplementedError
 
     def eventgrid_url(self, function_name: str) -> str:

@@ -14,6 +14,7 @@ import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 from typing import Any
 
@@ -53,6 +54,9 @@ from localdev.host.server import _base_url, _Request, _require_loopback, _Respon
 from localdev.host.timers import Timers
 from localdev.host.watcher import BlobSubscription, BlobWatcher
 
+THREAD_COUNT_SETTING = "PYTHON_THREADPOOL_THREAD_COUNT"
+DEFAULT_INVOCATION_THREADS = 32
+
 
 class LocalFunctionsHost(EventGridEndpoint, Timers, BlobWatcher):
     """Serve a ``func.FunctionApp`` locally: HTTP, Event Grid and timer triggers, plus blob
@@ -64,6 +68,10 @@ class LocalFunctionsHost(EventGridEndpoint, Timers, BlobWatcher):
     starts the timers and blob watchers; ``stop()`` stops them and the server. ``set_environ``
     copies ``app_settings`` into ``os.environ`` for the host's lifetime (the real host exposes
     app settings as environment variables); off by default because it is process-wide.
+
+    Functions run on one host-wide pool of ``PYTHON_THREADPOOL_THREAD_COUNT`` threads (the
+    app setting, else the environment variable, else 32), as the Python worker runs sync
+    functions; the events of one Event Grid delivery are invoked on it at the same time.
     """
 
     def __init__(
@@ -101,6 +109,8 @@ class LocalFunctionsHost(EventGridEndpoint, Timers, BlobWatcher):
         self._saved_environ: dict[str, str | None] = {}
         self._sequencer_lock = threading.Lock()
         self._last_sequencer = 0
+        self.invocation_threads = _invocation_thread_count(self.app_settings)
+        self._pool: ThreadPoolExecutor | None = None
 
     # -- loading -------------------------------------------------------------------------------
 
@@ -160,6 +170,7 @@ class LocalFunctionsHost(EventGridEndpoint, Timers, BlobWatcher):
         if self._server is not None:
             raise HostError("the host is already started")
         self._stopping.clear()
+        self._pool = ThreadPoolExecutor(self.invocation_threads, thread_name_prefix="invoke")
         self._server = _Server(self, (self.host, self.requested_port))
         if self.set_environ:
             self._export_settings()
@@ -211,6 +222,10 @@ class LocalFunctionsHost(EventGridEndpoint, Timers, BlobWatcher):
         server.server_close()
         self._threads[0].join(max(0.0, deadline - time.monotonic()))
         self._threads = []
+        if self._pool is not None:
+            # Invocations still running finish on their threads; nothing new is taken.
+            self._pool.shutdown(wait=False)
+            self._pool = None
         if self.set_environ:
             self._restore_environ()
         self._log.info("Local Functions host at %s stopped", _base_url(self.host, server))
@@ -290,6 +305,18 @@ class LocalFunctionsHost(EventGridEndpoint, Timers, BlobWatcher):
         self._saved_environ = {}
 
     # -- invoking ------------------------------------------------------------------------------
+
+    def _invoke_all(
+        self, function: _Indexed, trigger_values: Sequence[Any], reason: str
+    ) -> list[InvocationResult]:
+        """Invoke ``function`` once per trigger value, all at the same time on the host's
+        pool (the Event Grid extension's ``ProcessEventsAsync``: one execution per event,
+        awaited together); the results in the order of the values."""
+        pool = self._pool
+        if pool is None:
+            raise HostError("the host is not running; call start() first")
+        futures = [pool.submit(self._invoke, function, value, reason) for value in trigger_values]
+        return [future.result() for future in futures]
 
     def _invoke(self, function: _Indexed, trigger_value: Any, reason: str) -> InvocationResult:
         invocation_id = str(uuid.uuid4())
@@ -444,3 +471,21 @@ class LocalFunctionsHost(EventGridEndpoint, Timers, BlobWatcher):
         if response is not None:
             return response
         return _Response.refuse(404, f"No function serves {request.method} {request.path}")
+
+
+def _invocation_thread_count(app_settings: Mapping[str, str]) -> int:
+    """``PYTHON_THREADPOOL_THREAD_COUNT`` from the app settings, else the environment, else
+    32 (the most the Python worker allows for sync functions)."""
+    raw = app_settings.get(THREAD_COUNT_SETTING, os.environ.get(THREAD_COUNT_SETTING, ""))
+    if not raw.strip():
+        return DEFAULT_INVOCATION_THREADS
+    try:
+        count = int(raw)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise HostConfigurationError(
+            f"{THREAD_COUNT_SETTING} must be a whole number of threads of at least 1, "
+            f"got {raw[:50]!r}"
+        )
+    return count

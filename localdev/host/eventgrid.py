@@ -1,6 +1,6 @@
 """Event Grid deliveries to Event Grid trigger functions: the webhook, the
 subscription-validation and CloudEvents abuse-protection handshakes, each event of a
-batch decided on its own."""
+batch decided on its own, the events of a delivery invoked at the same time."""
 
 from __future__ import annotations
 
@@ -86,12 +86,16 @@ class EventGridEndpoint(HostBase):
         for index, problem in refused:
             self._report_refusal(request, 400, problem, event_index=index)
 
-        failures = []
-        for event in decoded:
-            reason = f"EventGrid trigger fired at {_iso(_utcnow())}"
-            result = self._invoke(function, event, reason)
-            if not result.succeeded:
-                failures.append(f"event {event.id}: {result.error!r}")
+        # The events are invoked at the same time, as the Functions Event Grid extension does
+        # (ProcessEventsAsync); one that fails does not stop the others, and the delivery is
+        # answered 500 when any failed (Event Grid then retries all of it).
+        reason = f"EventGrid trigger fired at {_iso(_utcnow())}"
+        results = self._invoke_all(function, decoded, reason)
+        failures = [
+            f"event {event.id}: {result.error!r}"
+            for event, result in zip(decoded, results, strict=True)
+            if not result.succeeded
+        ]
         if failures:
             return _Response.text(
                 500, f"Function '{function_name}' failed for " + "; ".join(failures)
