@@ -2,7 +2,7 @@
 # Installs what the project needs, once: a virtual environment in .venv/ with
 # requirements-dev.txt, and the npm packages (Azurite). Re-installs only when
 # requirements*.txt or package-lock.json change; and Debian's Chromium for the dashboard's
-# browser tests (tests/browser/) when it is missing and this runs as root (elsewhere those
+# browser tests (tests/browser/), for the test command, when it is missing and this runs as root (elsewhere those
 # tests skip and say why). Sourced by demo.sh and test.sh.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -42,7 +42,8 @@ if [ "$(cat node_modules/.package-lock.sha256 2>/dev/null)" != "$want_npm" ]; th
   echo "$want_npm" > node_modules/.package-lock.sha256
 fi
 
-if [ ! -x /usr/bin/chromium ]; then
+# Only the test command asks for it (RETRAIN_ENSURE_BROWSER=1); the demo and serve do not.
+if [ "${RETRAIN_ENSURE_BROWSER:-0}" = 1 ] && [ ! -x /usr/bin/chromium ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "==> installing Chromium (Debian's package) for the dashboard's browser tests"
     if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \

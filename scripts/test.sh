@@ -4,7 +4,7 @@
 # Extra arguments go to pytest, e.g. scripts/test.sh -k policy
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-bash scripts/ensure-env.sh
+RETRAIN_ENSURE_BROWSER=1 bash scripts/ensure-env.sh
 
 echo "==> ruff"
 .venv/bin/ruff check .
