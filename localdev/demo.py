@@ -76,34 +76,46 @@ def show_run(record: JSON) -> None:
     print(f"    audit report: GET {record.get('report_url')}")
 
 
+def trigger_decision(stack: LocalStack, number: int) -> JSON:
+    """The model's ``number``-th trigger decision (1-based) once it is in the ledger (the
+    gate's entries, written when a run is finalised, are not counted)."""
+    found: list[JSON] = stack.wait_for(
+        f"trigger decision {number} of co2",
+        lambda: (
+            (decisions := [e for e in stack.ledger("co2") if e.get("kind") == "trigger"])
+            and len(decisions) >= number
+            and decisions
+        ),
+        timeout=60,
+    )
+    return found[number - 1]
+
+
 def run_demo(stack: LocalStack, *, run_timeout: float) -> int:
-    seen = 0
+    seen = 0  # trigger decisions so far
     for number, (name, text) in enumerate(co2_batches(), start=1):
         rows = text.count("\n") - 1
         heading(f"Batch {number} of data arrives: {name} ({rows} months)")
         stack.upload(name, text)
-        entries = stack.wait_for_ledger("co2", seen + 1)
-        decision = entries[seen]
-        seen = len(entries)
+        seen += 1
+        decision = trigger_decision(stack, seen)
         print(f"    trigger policy: {decision['action'].upper()}: {decision['reason']}")
         if decision["action"] != "retrain":
             continue
         print(f"    training pipeline run {decision['run_key']} (progress in the log lines)")
         record = stack.wait_for_run(decision["run_key"], timeout=run_timeout)
-        seen = len(stack.ledger("co2"))
         show_run(record)
 
     heading("A schedule tick fires (NCRONTAB from RETRAIN_SCHEDULE)")
     stack.host.fire_timer("on_schedule")
-    tick = stack.wait_for_ledger("co2", seen + 1)[seen]
     seen += 1
+    tick = trigger_decision(stack, seen)
     print(f"    trigger policy: {tick['action'].upper()}: {tick['reason']}")
 
     heading("A drift alert arrives (Azure Monitor common alert schema) at POST /api/drift")
     status, body = stack.request("POST", "/api/drift", drift_alert())
     outcome = body["outcomes"][0] if status == 202 else body
     print(f"    HTTP {status}; trigger policy: {outcome['action'].upper()}: {outcome['reason']}")
-    seen += 1
 
     heading("A bad file arrives: co2/batch-4-broken.csv with a non-numeric value")
     stack.upload("co2/batch-4-broken.csv", "timestamp,value\n2002-01-01,371.2\n2002-02-01,n/a\n")
