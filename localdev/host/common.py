@@ -61,34 +61,6 @@ class FunctionInvocationError(HostError):
 
 
 @dataclass(frozen=True)
-class BlobSubscription:
-    """Deliver a ``Microsoft.Storage.BlobCreated`` event to an Event Grid trigger function for
-    each new committed blob in a container, like a storage-account event subscription.
-
-    ``prefix``/``suffix`` filter blob names (Event Grid's subjectBeginsWith/subjectEndsWith).
-    Blobs already there when the host starts are ignored unless ``deliver_existing``. An
-    overwrite (same name, new ETag) is a new event, as in Azure. Deliveries answered 5xx (or
-    not answered) are retried up to ``max_delivery_attempts`` times, then dropped with an
-    error in the log (Event Grid would dead-letter them).
-    """
-
-    connection_string: str
-    container: str
-    function_name: str
-    prefix: str = ""
-    poll_interval: float = 0.2
-    deliver_existing: bool = False
-    suffix: str = ""
-    max_delivery_attempts: int = 3
-
-    def __post_init__(self) -> None:
-        if self.poll_interval <= 0:
-            raise ValueError("poll_interval must be positive")
-        if self.max_delivery_attempts < 1:
-            raise ValueError("max_delivery_attempts must be at least 1")
-
-
-@dataclass(frozen=True)
 class HostRefusal:
     """A request the host refused itself (a 4xx it made, or its own 500), as received:
     ``body`` is the bytes of the request, verbatim; ``event_index`` names the event of a
