@@ -23,12 +23,20 @@ A batch therefore returns at least as many rows as it received files (the parall
 row contract); it fails (and is retried) only when a shard file cannot be read or the
 models cannot be written.
 
+**Gate evidence.** Each fitted series' row carries ``gate_metrics``: the evaluate step's
+metrics.json (schema 2) for that series, computed by ``family_scoring.gate_metrics``: the
+candidate (the evaluation fit), the series' champion when ``--champions`` names one
+(``family_champions``: its stored parameters applied to the new data, never refitted) and
+seasonal naive, on the holdout and a rolling-origin backtest (``--backtest_folds``,
+``--backtest_horizon``, 0 = automatic). ``shared/gate.py::judge`` reads it unchanged.
+
 **Per-series reuse.** Given ``--previous`` (the output root of an earlier run of the same
 family: ``results/parallel_run_step.txt`` and ``models/``), a series whose ``digest`` (its id,
 data, the family's shape, the time budget and this code's version) equals the digest of its
 earlier ``ok`` row is not fitted again: its row and its fit are carried over (``reused``:
 true). So an arrival that touches a few series of a shard refits only those, on Azure ML as
-locally.
+locally. Its gate evidence is computed again, against this run's champion, from the
+evaluation fit its record keeps.
 """
 
 from __future__ import annotations
