@@ -262,3 +262,23 @@ def test_the_sweep_removes_a_blob_whose_deletion_event_never_came():
     world.service.handle(SweepTicked(at=world.clock.now()))
     entry = world.ledger()[-1]
     assert entry["action"] == "retrain" and entry["events"] == [f"sweep:co2/a.csv@{DELETED}"]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="needs throughput's hunks in shared/snapshot.py::overlay and "
+    "shared/service/triggers.py::_fire (an emptied snapshot empties the base)",
+)
+def test_after_every_blob_was_deleted_the_next_upload_trains_on_itself_alone():
+    world = make_world()
+    with_runs(world, "co2/a.csv")
+    [emptied] = world.service.handle(delete(world, "co2/a.csv"))
+    assert emptied.action == "skip" and "no checked data files" in emptied.reason
+    assert policy_state(world).base_run is None
+
+    [outcome] = world.service.handle(
+        world.arrive("co2/b.csv", samples.csv_rows(2003, 3), event_id="up-b")
+    )
+
+    manifest = world.artifacts.read_json(f"retrain/{outcome.run_key}/snapshot.json")
+    assert [f["name"] for f in manifest["files"]] == ["co2/b.csv"]
