@@ -126,13 +126,6 @@ def gone(
     ]
 
 
-def found_gone(config: ModelConfig, state: ModelState, ctx: Context) -> list[Arrival]:
-    """``gone`` with its own listing of the prefix and read of the base manifest (for a
-    caller that has not listed the prefix already)."""
-    listed = {f.name for f in ctx.data.list_files(config.prefix)}
-    return gone(config, state, _base_names(state, ctx), listed)
-
-
 # ------------------------------------------------------------------------------ helpers
 
 
