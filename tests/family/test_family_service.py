@@ -328,3 +328,120 @@ def test_a_resubmit_sends_the_champions_prepared_the_first_time(world):
     submit(key, world.service.context)
     assert len(world.artifacts.copies) == copies  # champions.json existed: nothing copied
     assert world.pipeline.submissions[-1].inputs["champions"].endswith(f"{key}/champions/")
+
+
+# ------------------------------------------------------------------ rollback and pins
+
+
+def two_runs(world: FamilyWorld) -> tuple[str, str]:
+    first = first_run(world)
+    key = world.launch("2003", SERIES, year=2003, event_id="e2")
+    world.finish_family(
+        key,
+        [
+            row("a", candidate=0.4, champion=0.5, data_end="2003-12-01T00:00:00"),
+            row("b", candidate=0.4, champion=0.6, data_end="2003-12-01T00:00:00"),
+            row("c", candidate=0.8, data_end="2003-12-01T00:00:00"),
+        ],
+    )
+    assert pointers(world) == {"a": (2, key), "b": (2, key), "c": (2, key)}
+    return first, key
+
+
+def test_a_series_rolls_back_to_its_previous_model_and_keeps_history(world):
+    from shared.service.family_ops import get_series, rollback_series
+
+    first, second = two_runs(world)
+    ctx = world.service.context
+    outcome = rollback_series(ctx, MODEL, "a", by="ana", reason="spiky forecasts")
+    assert outcome.action == "rollback"
+    assert outcome.reason == "series a: v2 -> v1, by ana: spiky forecasts"
+    assert pointers(world) == {"a": (1, first), "b": (2, second), "c": (2, second)}
+
+    view = get_series(ctx, MODEL, "a")
+    assert view["production"]["model_file"] == f"{shard_of('a')}.pkl"
+    assert [h["action"] for h in view["history"]] == ["promoted", "promoted", "rollback"]
+    assert view["history"][-1]["series_change"]["from"]["version"] == 2
+    ledger = world.service.list_ledger(MODEL)[-1]
+    assert ledger["kind"] == "operator" and ledger["requested_by"] == "ana"
+
+    # Rolling forward again to a named family version in which the series was trained.
+    rollback_series(ctx, MODEL, "a", by="ana", reason="after all", to_version=2)
+    assert pointers(world)["a"] == (2, second)
+    # Any version that trained the series, even one whose gate refused it (c in v1).
+    rollback_series(ctx, MODEL, "c", by="ana", reason="v1's fit after all", to_version=1)
+    assert pointers(world)["c"] == (1, first)
+    with pytest.raises(Exception, match="was not trained in"):  # d failed in v1
+        rollback_series(ctx, MODEL, "d", by="ana", reason="x", to_version=1)
+    with pytest.raises(ConflictError, match="not v7"):
+        rollback_series(ctx, MODEL, "a", by="ana", reason="x", expected_version=7)
+
+
+def test_a_family_run_rolls_back_every_series_it_still_serves(world):
+    from shared.service.family_ops import rollback_family, rollback_series
+
+    first, second = two_runs(world)
+    ctx = world.service.context
+    rollback_series(ctx, MODEL, "b", by="ana", reason="b first")
+    outcome = rollback_family(ctx, MODEL, second, by="bo", reason="bad release")
+    # a goes back to v1; c had nothing before and now has none; b had already moved.
+    assert pointers(world) == {"a": (1, first), "b": (1, first)}
+    assert outcome.details == {"series": 2}
+    assert "1 had no earlier model and now have none (c)" in outcome.reason
+    with pytest.raises(Exception, match="no series of stores is served by run"):
+        rollback_family(ctx, MODEL, second, by="bo", reason="again")
+
+
+def test_a_pinned_series_or_family_is_not_moved_by_the_gate(world):
+    from shared.service.family_ops import set_family_pin, set_series_pin
+
+    first = first_run(world)
+    ctx = world.service.context
+    set_series_pin(ctx, MODEL, "a", pinned=True, by="ana", reason="audit")
+    key = world.launch("2003", SERIES, year=2003, event_id="e2")
+    world.finish_family(
+        key,
+        [
+            row("a", candidate=0.1, champion=0.5, data_end="2003-12-01T00:00:00"),
+            row("b", candidate=0.1, champion=0.6, data_end="2003-12-01T00:00:00"),
+        ],
+    )
+    assert pointers(world) == {"a": (1, first), "b": (2, key)}
+    reason = world.service.get_run(key)["family"]["registered_only_series"][0]["reason"]
+    assert "the series is pinned at v1 by ana" in reason
+
+    set_series_pin(ctx, MODEL, "a", pinned=False, by="ana", reason="done")
+    set_family_pin(ctx, MODEL, pinned=True, by="bo", reason="freeze")
+    with pytest.raises(Exception, match="already pinned"):
+        set_family_pin(ctx, MODEL, pinned=True, by="bo", reason="freeze")
+    world.state.delete(f"policy/{MODEL}.json")
+    third = world.launch("2004", SERIES, year=2004, event_id="e3")
+    world.finish_family(
+        third, [row("a", candidate=0.1, champion=0.5, data_end="2004-12-01T00:00:00")]
+    )
+    assert pointers(world)["a"] == (1, first)
+    family = world.service.get_run(third)["family"]
+    assert "the family is pinned by bo (freeze)" in family["registered_only_series"][0]["reason"]
+    # Every pin is in the history.
+    actions = [h["action"] for h in world.service.list_history(MODEL)["history"]]
+    assert actions.count("pinned") == 2 and actions.count("unpinned") == 1
+
+
+def test_production_pages_and_run_series_queries(world):
+    from shared.service.family_ops import family_production, run_series
+
+    first, _ = two_runs(world)
+    ctx = world.service.context
+    page = family_production(ctx, MODEL, limit=2)
+    assert [s["unique_id"] for s in page["series"]] == ["a", "b"]
+    assert page["next_after"] == "b" and page["series_count"] == 3
+    assert page["versions_serving"] == {"2": 3}
+    rest = family_production(ctx, MODEL, after="b")
+    assert [s["unique_id"] for s in rest["series"]] == ["c"] and rest["next_after"] is None
+    refused = run_series(ctx, first, action="refused")
+    assert list(refused["series"]) == ["c"] and refused["version"] == 1
+    with pytest.raises(Exception, match="is one series, not a family"):
+        from shared.settings import ModelConfig
+
+        single = FamilyWorld(ModelConfig(name="co2", prefix="co2/"))
+        family_production(single.service.context, "co2")
