@@ -10,9 +10,10 @@ entry (``history/<model>/``, with the series it moved under ``series``) and one 
 
 - Rollback of a series: to its pointer's ``previous`` (what it served before the last
   move), or to a given family version in which the series was trained.
-- Rollback of a family run: every series that still points at that run's version goes
-  back to what it served before (a series that had nothing before is left without a
-  production model, said in the answer); series moved since are left alone.
+- Rollback of a family run (undo its promotions): every series the gate moved to that
+  run's version and that still points there goes back to what it served before (a series
+  that had nothing before is left without a production model, said in the answer);
+  series moved since, or put on that run by an operator, are left alone.
 - Pins: a pinned series, or a pinned family, is not moved by the gate (operator
   rollbacks still may, and keep the pin).
 """
@@ -29,7 +30,7 @@ from shared.service.context import Context
 from shared.service.family import change_production, read_production, run_root
 from shared.service.family_finalise import VERDICTS_FILE
 from shared.service.outcome import Outcome
-from shared.service.promotion import list_history, record_history
+from shared.service.promotion import GATE_ACTOR, list_history, record_history
 
 log = logging.getLogger(__name__)
 
@@ -235,8 +236,8 @@ def rollback_series(
 
 
 def rollback_family(ctx: Context, model: str, run_key: str, *, by: str, reason: str) -> Outcome:
-    """Undo family run ``run_key``'s promotions: every series still pointing at its
-    version goes back to what it served before."""
+    """Undo family run ``run_key``'s promotions: every series the gate moved to its
+    version and still pointing there goes back to what it served before."""
     check_family(ctx, model)
     if not reason.strip():
         raise InvalidInput("a rollback needs a reason")
@@ -248,7 +249,11 @@ def rollback_family(ctx: Context, model: str, run_key: str, *, by: str, reason: 
         series = document.setdefault("series", {})
         for uid in sorted(series):
             pointer = series[uid]
-            if not isinstance(pointer, Mapping) or pointer.get("run_key") != run_key:
+            if (
+                not isinstance(pointer, Mapping)
+                or pointer.get("run_key") != run_key
+                or pointer.get("by") != GATE_ACTOR  # an operator put it there: theirs
+            ):
                 continue
             goal = pointer.get("previous")
             if isinstance(goal, Mapping):
@@ -262,7 +267,9 @@ def rollback_family(ctx: Context, model: str, run_key: str, *, by: str, reason: 
                 del series[uid]
             moved[uid] = {"from": _brief(pointer), "to": _brief(goal)}
         if not moved:
-            raise InvalidInput(f"no series of {model} is served by run {run_key}")
+            raise InvalidInput(
+                f"no series of {model} is served by run {run_key} as its promotion left it"
+            )
         return True
 
     change_production(ctx, model, change)
