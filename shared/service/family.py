@@ -56,6 +56,7 @@ FAMILY_LITERALS = (
     "max_gap",
     "time_budget",
     "backtest_folds",
+    "backtest_horizon",
 )
 CAS_ATTEMPTS = 10
 

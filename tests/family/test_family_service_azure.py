@@ -161,3 +161,21 @@ def test_a_family_version_is_registered_from_the_jobs_models_output(
     put = fake.calls("models.put")[-1]
     assert put.body["properties"]["modelUri"] == "azureml://jobs/batchjob-00000001/outputs/models"
     assert version.tags["family"] == "true"
+
+
+def test_the_v1_submit_client_refuses_a_family_run_before_any_request(
+    ml_client: Any, retry: Any, fake: FakeAzureML
+) -> None:
+    from shared.adapters.azure.v1 import V1PipelineEndpointClient
+    from shared.errors import PipelineError
+
+    client = V1PipelineEndpointClient(
+        "https://example.api.azureml.ms/pipelines/v1.0/x/PipelineSubmit/abc",
+        ml_client=ml_client,
+        credential=FakeCredential(),
+        transport=fake,
+        retry=retry,
+    )
+    with pytest.raises(PipelineError, match="families need the batch endpoint"):
+        client.submit(family_submission())
+    assert fake.requests == []

@@ -293,12 +293,25 @@ class AzureMLPipelineClient:
     #: as a job property (v2 invoke).
     run_key_in_tags = False
 
+    @property
+    def invokes_family(self) -> bool:
+        """Whether this client can start the family pipeline: only this class's invoke
+        knows the family endpoint (a subclass that submits elsewhere, the v1 client, does
+        not)."""
+        return type(self)._invoke is AzureMLPipelineClient._invoke
+
     # -- the port -------------------------------------------------------------------------
 
     def submit(self, submission: PipelineSubmission) -> PipelineRun:
         key = submission.run_key
         if not _JOB_NAME.match(key):
             raise PipelineError(f"run key {key!r} cannot be an Azure ML job name")
+        if submission.pipeline == FAMILY_PIPELINE and not self.invokes_family:
+            raise PipelineError(
+                f"run {key} is a family run, but the {self.describe_target()} publishes only "
+                "the single-series pipeline; families need the batch endpoint "
+                "(RETRAIN_INVOKE=batch_endpoint)"
+            )
         what = f"{self.describe_target()} for run {key}"
         last = None
         for attempt in range(1, self._retry.attempts + 1):
