@@ -92,3 +92,13 @@ def test_bad_family_requests_are_refused_naming_what_is_wrong(world, action, bod
     response = call("act_on_family", "POST", body, model=MODEL, action=action)
     assert response.status_code == 400
     assert message in answer(response)["message"]
+
+
+def test_the_model_list_and_the_run_list_summarise_a_family(world):
+    [model] = answer(call("list_models"))["models"]
+    assert model["production_version"] is None  # families use pointers per series
+    assert model["series_columns"] == ["unique_id"]
+    assert (model["series_in_production"], model["family_pinned"]) == (1, False)
+    runs = answer(call("list_model_runs", model=MODEL))["runs"]
+    assert [r["family"]["promoted"] for r in runs] == [1, 1]
+    assert runs[0]["family"]["failed"] == 1  # newest first: the second run
