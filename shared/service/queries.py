@@ -406,14 +406,14 @@ def run_summary(ctx: Context, record: JSON, steps: list[PipelineStep] | None) ->
         "model_version": record.get("model_version"),
         "promoted": record.get("promoted"),
         "gate_passed": gate.get("passed") if gate else None,
-        "family": _family_counts(record.get("family")),
+        "family": family_counts(record.get("family")),
         "error": record.get("error"),
         "steps": progress,
         "links": run_links(key),
     }
 
 
-def _family_counts(summary: Any) -> JSON | None:
+def family_counts(summary: Any) -> JSON | None:
     """A family run's counts for a list of runs (None for a single-series run)."""
     if not isinstance(summary, dict):
         return None

@@ -102,3 +102,11 @@ def test_the_model_list_and_the_run_list_summarise_a_family(world):
     runs = answer(call("list_model_runs", model=MODEL))["runs"]
     assert [r["family"]["promoted"] for r in runs] == [1, 1]
     assert runs[0]["family"]["failed"] == 1  # newest first: the second run
+
+
+def test_the_dashboards_view_model_carries_the_family(world):
+    from shared.service import overview
+
+    [card] = overview.build(world.service.context)["models"]
+    assert card["family"]["series_in_production"] == 1
+    assert card["family"]["last_run"]["failed"] == 1
