@@ -129,11 +129,13 @@ def judge_series(
         return cannot_judge(f"cannot judge: {missing_champion}", policy)
     metrics = row.get("gate_metrics")
     if not isinstance(metrics, Mapping):
-        return cannot_judge(
-            "cannot judge: the result row has no gate_metrics (a fit step without the "
-            "per-series backtest and champion re-scoring)",
-            policy,
+        error = row.get("gate_error")
+        why = (
+            f"the fit step could not compute them: {error}"
+            if error
+            else "a fit step without the per-series backtest and champion re-scoring"
         )
+        return cannot_judge(f"cannot judge: the result row has no gate_metrics ({why})", policy)
     return judge(metrics, policy, champion_present=champion is not None)
 
 

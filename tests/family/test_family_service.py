@@ -445,3 +445,12 @@ def test_production_pages_and_run_series_queries(world):
 
         single = FamilyWorld(ModelConfig(name="co2", prefix="co2/"))
         family_production(single.service.context, "co2")
+
+
+def test_the_fit_steps_gate_error_is_the_reason_a_series_cannot_be_judged(world):
+    key = world.launch("2002", SERIES, year=2002, event_id="e1")
+    broken = row("a", gate=False) | {"gate_metrics": None, "gate_error": "LinAlgError: singular"}
+    world.finish_family(key, [broken, row("b")])
+    [refused] = world.service.get_run(key)["family"]["refused_series"]
+    assert refused["unique_id"] == "a"
+    assert "could not compute them: LinAlgError: singular" in refused["reason"]

@@ -14,27 +14,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
 
 from bench.many_series import real_panel
 from localdev.stack import LocalStack, start_stack
 from shared.service.family import read_production
-from shared.settings import APP_ROOT
 
-FAMILY_PIPELINE = APP_ROOT / "pipeline_defs" / "family_pipeline.yml"
-# The family fit step with per-series gate evidence (the "famfit" work) declares the gate's
-# backtest inputs; without it no series can be judged and this loop cannot run.
-GATE_EVIDENCE = "backtest_horizon" in (
-    yaml.safe_load(FAMILY_PIPELINE.read_text(encoding="utf-8")).get("inputs") or {}
-)
-
-pytestmark = [
-    pytest.mark.azurite,
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not GATE_EVIDENCE, reason="family_pipeline.yml has no per-series gate evidence yet"
-    ),
-]
+pytestmark = [pytest.mark.azurite, pytest.mark.slow]
 
 MODEL = "m3"
 MODELS = [
