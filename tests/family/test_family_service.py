@@ -454,3 +454,16 @@ def test_the_fit_steps_gate_error_is_the_reason_a_series_cannot_be_judged(world)
     [refused] = world.service.get_run(key)["family"]["refused_series"]
     assert refused["unique_id"] == "a"
     assert "could not compute them: LinAlgError: singular" in refused["reason"]
+
+
+def test_the_sweep_finalises_a_family_run_whose_event_was_lost(world):
+    from shared.messages import SweepTicked
+    from tests.family.service_world import write_outputs
+
+    key = world.launch("2002", SERIES, year=2002, event_id="e1")
+    world.pipeline.finish(key, "Completed")
+    write_outputs(world.artifacts, key, [row("a"), row("b", candidate=1.4)], {})
+    outcomes = world.service.handle(SweepTicked(at=world.clock.now()))
+    assert [o.action for o in outcomes if o.run_key == key] == ["promoted"]
+    assert pointers(world) == {"a": (1, key)}
+    assert world.state.list_keys("active/") == []
