@@ -282,7 +282,8 @@ def _register(
             "champions_uri": ctx.artifacts.uri(champions_path(key)),
             "data_end": max(ends) if ends else None,
             "summary": {k: v for k, v in summary.items() if not isinstance(v, list)},
-            "pipeline_definition_sha256": ctx.pipeline_sha256,
+            # Not ``pipeline_definition_sha256``: the service hashes pipeline.yml only, and
+            # this version came from family_pipeline.yml.
             "code_version": ctx.code_version,
         },
     )
