@@ -129,6 +129,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--shard_count", type=int, default=0, help="shards of a family (0: automatic)"
     )
+    parser.add_argument("--rerun_salt", default=None, help="ignored: makes a forced run's step new")
     parser.add_argument("--prepared", type=Path, required=True, help="output folder")
     parser.add_argument("--shards", type=Path, help="output folder of a family's shard files")
     return parser.parse_args(argv)
