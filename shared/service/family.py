@@ -151,6 +151,8 @@ def family_submission(
         "series_columns": ",".join(config.series_columns),
         **{name: literals[name] for name in FAMILY_LITERALS if name in literals},
     }
+    if "rerun_salt" in single.inputs:  # a forced run: every step's inputs differ, no reuse
+        inputs["rerun_salt"] = single.inputs["rerun_salt"]
     production, _ = read_production(ctx, config.name)
     last = production.get("last_completed")
     previous = str(last["run_key"]) if isinstance(last, Mapping) and last.get("run_key") else None

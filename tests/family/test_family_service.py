@@ -10,6 +10,7 @@ import json
 import pytest
 
 from shared.errors import ConflictError
+from shared.messages import RetrainRequested
 from shared.service.family import production_key, read_production
 from tests.family.service_world import MODEL, FamilyWorld, row, shard_of
 
@@ -467,3 +468,13 @@ def test_the_sweep_finalises_a_family_run_whose_event_was_lost(world):
     assert [o.action for o in outcomes if o.run_key == key] == ["promoted"]
     assert pointers(world) == {"a": (1, key)}
     assert world.state.list_keys("active/") == []
+
+
+def test_a_forced_family_run_sends_its_salt_so_no_step_is_reused(world):
+    key = first_run(world)
+    [outcome] = world.service.handle(RetrainRequested(MODEL, "ana", "refit all", force=True))
+    assert outcome.action == "retrain" and outcome.run_key not in (None, key)
+    forced = world.pipeline.submissions[-1]
+    assert forced.pipeline == "family"
+    assert forced.inputs["rerun_salt"] == outcome.run_key
+    assert "rerun_salt" not in world.pipeline.submissions[0].inputs
