@@ -11,11 +11,16 @@ state document, ``family/<model>/production.json``::
      "last_completed": {"run_key", "version", "data_end", "at"} | null,
      "series": {"<unique_id>": {
          "version": 7, "run_key": "<R>", "model_file": "shard-00005.pkl",
+         "key": absent | "refreshed",   # which record of the models file serves it
          "data_end": iso, "since": iso, "by": "gate" | "<operator>",
          "pinned": null | {"by", "reason", "at"},
          "previous": null | {"version", "run_key", "model_file", "data_end"}}}}
 
-``model_file`` is relative to ``retrain/<run key>/models/``. The document moves only by
+``model_file`` is relative to ``retrain/<run key>/models/``; ``key`` says which of its
+records serves the series: absent, the run's own fit (``models``); ``"refreshed"``, the
+champion the run's gate kept, its stored parameters applied to the run's data (the
+``refreshed`` records), so that a refused series is still served up to its last
+observation. The document moves only by
 ETag compare-and-swap, and inside it each series moves only when its pointer is still the
 champion that series was compared with (see ``shared.service.family_finalise``), so one
 conditional write moves any number of series while keeping the per-series guarantee; a
@@ -38,6 +43,10 @@ from shared.errors import ConflictError, NotFound
 from shared.ports import FAMILY_PIPELINE, JSON, PipelineSubmission
 from shared.service.context import Context
 from shared.settings import ModelConfig
+
+# A pointer (and a champions.json entry) with this key names the models file's "refreshed"
+# record of the series, not its fit.
+REFRESHED = "refreshed"
 
 log = logging.getLogger(__name__)
 
@@ -219,6 +228,8 @@ def prepare_champions(key: str, production: Mapping[str, Any], ctx: Context) -> 
             "model_file": f"{run}/{shard_file}",
             "data_end": pointer.get("data_end"),
         }
+        if pointer.get("key") == REFRESHED:
+            series[uid]["key"] = REFRESHED
     document: JSON = {"schema": CHAMPIONS_SCHEMA, "series": series}
     if missing:
         document["missing"] = missing
@@ -231,3 +242,13 @@ def prepare_champions(key: str, production: Mapping[str, Any], ctx: Context) -> 
         )
     ctx.artifacts.write_json(folder + "champions.json", document)
     return document
+
+
+def pointer_brief(pointer: Any) -> JSON | None:
+    """What a series' pointer names (kept as the next pointer's ``previous``), or None."""
+    if not isinstance(pointer, Mapping):
+        return None
+    brief = {k: pointer.get(k) for k in ("version", "run_key", "model_file", "data_end")}
+    if pointer.get("key"):  # "refreshed": the champion refreshed on that run's data
+        brief["key"] = pointer["key"]
+    return brief

@@ -46,9 +46,11 @@ from shared.ports import JSON, ModelVersion
 from shared.service.context import Context
 from shared.service.family import (
     PREP_FILE,
+    REFRESHED,
     RESULTS_FILE,
     champions_path,
     change_production,
+    pointer_brief,
     run_root,
 )
 from shared.service.outcome import Outcome
@@ -83,6 +85,7 @@ class SeriesResult:
     champion: Mapping[str, Any] | None = None
     action: str = ""  # promoted | registered | refused | failed | excluded | missing
     why: str = ""
+    refreshed: bool = False  # refused, and production now serves the champion refreshed
 
     @property
     def data_end(self) -> str | None:
@@ -338,6 +341,7 @@ def _promote(
     candidates = [
         r for r in results.values() if r.status == "ok" and r.verdict and r.verdict.passed
     ]
+    refusals = [r for r in results.values() if r.action == "refused" and _refreshed(r)]
     model_pin = get_pin(ctx, model)
     now = ctx.clock.now().isoformat()
     mine = (key, version.version)
@@ -357,11 +361,7 @@ def _promote(
             if why is not None:
                 decided[result.unique_id] = why
                 continue
-            previous = None
-            if isinstance(pointer, Mapping):
-                previous = {
-                    k: pointer.get(k) for k in ("version", "run_key", "model_file", "data_end")
-                }
+            previous = pointer_brief(pointer)
             series[result.unique_id] = {
                 "version": version.version,
                 "run_key": key,
@@ -371,6 +371,31 @@ def _promote(
                 "by": GATE_ACTOR,
                 "pinned": None,
                 "previous": previous,
+            }
+            decided[result.unique_id] = "moved"
+        for result in refusals:
+            pointer = series.get(result.unique_id)
+            fresh = _refreshed(result) or {}
+            if _identity(pointer) == mine:
+                decided[result.unique_id] = "already"
+                continue
+            why = _blocked(result, pointer, document.get("pinned"), model_pin)
+            if why is None and not _later(fresh.get("data_end"), (pointer or {}).get("data_end")):
+                why = "production's data is as recent as this run's"
+            if why is not None or not isinstance(pointer, Mapping):
+                decided[result.unique_id] = why or "it has no production model"
+                continue
+            series[result.unique_id] = {
+                "version": version.version,
+                "run_key": key,
+                "model_file": fresh.get("model_file"),
+                "key": REFRESHED,
+                "data_end": fresh.get("data_end"),
+                "since": now,
+                "by": GATE_ACTOR,
+                "pinned": None,
+                "refreshed_from": {k: pointer.get(k) for k in ("version", "run_key", "key")},
+                "previous": pointer_brief(pointer),
             }
             decided[result.unique_id] = "moved"
         last = document.get("last_completed")
@@ -385,6 +410,21 @@ def _promote(
         return True if "moved" in decided.values() else None
 
     document, _ = change_production(ctx, model, change)
+    for result in refusals:
+        what = decided.get(result.unique_id, "")
+        old = _identity(result.champion)
+        if what in ("moved", "already"):
+            result.why += (
+                f"; production refreshed: v{old[1] if old else '?'}'s parameters applied to "
+                f"this run's data (v{version.version}, {REFRESHED})"
+            )
+            result.refreshed = True
+        else:
+            result.why += f"; not refreshed: {what}"
+    refreshable = {r.unique_id for r in refusals}
+    for result in results.values():
+        if result.action == "refused" and result.champion and result.unique_id not in refreshable:
+            result.why += "; not refreshed: the fit step kept no refreshed champion for it"
     for result in candidates:
         what = decided.get(result.unique_id, "")
         gate = result.verdict.reason if result.verdict is not None else ""
@@ -393,6 +433,24 @@ def _promote(
         else:
             result.action, result.why = "registered", f"{gate}; registered only: {what}"
     _ensure_history(model, key, version, document, ctx)
+
+
+def _refreshed(result: SeriesResult) -> Mapping[str, Any] | None:
+    """The fit step's refreshed champion of a refused series (its stored parameters applied
+    to this run's data, kept in the run's models file under ``refreshed``), or None."""
+    if result.champion is None:
+        return None
+    gate = result.row.get("gate_metrics")
+    fresh = gate.get("champion_refreshed") if isinstance(gate, Mapping) else None
+    if not isinstance(fresh, Mapping) or fresh.get("key") != REFRESHED:
+        return None
+    return fresh if isinstance(fresh.get("model_file"), str) and fresh["model_file"] else None
+
+
+def _later(mine: Any, theirs: Any) -> bool:
+    """Whether data ending ``mine`` is more recent than ``theirs`` (unknown: not)."""
+    a, b = _time(mine), _time(theirs)
+    return a is not None and (b is None or a > b)
 
 
 def _newer_than(data_end: str | None, last: Any) -> bool:
@@ -411,6 +469,7 @@ def _ensure_history(
 ) -> None:
     moved = {
         uid: {"from": pointer.get("previous")}
+        | ({"refreshed": True} if pointer.get("key") == REFRESHED else {})
         for uid, pointer in (document.get("series") or {}).items()
         if isinstance(pointer, Mapping)
         and pointer.get("run_key") == key
@@ -418,6 +477,13 @@ def _ensure_history(
     }
     if not moved:
         return
+    refreshed = sum(1 for entry in moved.values() if entry.get("refreshed"))
+    reason = f"{len(moved) - refreshed} series passed the gate against their own champions"
+    if refreshed:
+        reason += (
+            f"; {refreshed} refused series now served by their champion refreshed on this "
+            "run's data (its parameters, the state brought up to date)"
+        )
     for entry in list_history(ctx, model):
         if entry.get("run_key") == key and entry.get("action") == FAMILY_PROMOTED:
             return
@@ -426,7 +492,7 @@ def _ensure_history(
         model,
         action=FAMILY_PROMOTED,
         by=GATE_ACTOR,
-        reason=f"{len(moved)} series passed the gate against their own champions",
+        reason=reason,
         from_version=None,
         to_version=version.version,
         run_key=key,
@@ -475,6 +541,7 @@ def summarise(results: Mapping[str, SeriesResult], *, version: int | None, unrea
         "promoted": count("promoted"),
         "registered_only": count("registered"),
         "refused": count("refused"),
+        "refreshed": sum(1 for r in results.values() if r.refreshed),
         "failed": count("failed"),
         "excluded": count("excluded"),
         "missing": count("missing"),
@@ -506,7 +573,8 @@ def describe(summary: Mapping[str, Any]) -> str:
         f"{summary['trained']} of {summary['series_total']} series trained"
         + (f" ({summary['reused']} carried over)" if summary.get("reused") else ""),
         f"{summary['promoted']} promoted",
-        f"{summary['refused']} refused by the gate",
+        f"{summary['refused']} refused by the gate"
+        + (f" ({summary['refreshed']} refreshed)" if summary.get("refreshed") else ""),
     ]
     for name, words in (
         ("registered_only", "passed but registered only"),

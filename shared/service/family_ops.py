@@ -27,7 +27,7 @@ from typing import Any
 from shared.errors import ConflictError, InvalidInput, NotFound, UnknownModel
 from shared.ports import JSON
 from shared.service.context import Context
-from shared.service.family import change_production, read_production, run_root
+from shared.service.family import change_production, pointer_brief, read_production, run_root
 from shared.service.family_finalise import VERDICTS_FILE
 from shared.service.outcome import Outcome
 from shared.service.promotion import GATE_ACTOR, list_history, record_history
@@ -45,12 +45,6 @@ def check_family(ctx: Context, model: str) -> None:
         raise UnknownModel(f"unknown model {model!r}; configured models: {', '.join(ctx.models)}")
     if not config.series_columns:
         raise InvalidInput(f"{model} is one series, not a family (it has no series_columns)")
-
-
-def _brief(pointer: Any) -> JSON | None:
-    if not isinstance(pointer, Mapping):
-        return None
-    return {k: pointer.get(k) for k in ("version", "run_key", "model_file", "data_end")}
 
 
 def _v(pointer: Any) -> str:
@@ -222,9 +216,9 @@ def rollback_series(
             "since": now,
             "by": by,
             "pinned": pointer.get("pinned"),
-            "previous": _brief(pointer),
+            "previous": pointer_brief(pointer),
         }
-        moved[unique_id] = {"from": _brief(pointer), "to": dict(goal)}
+        moved[unique_id] = {"from": pointer_brief(pointer), "to": dict(goal)}
         return True
 
     change_production(ctx, model, change)
@@ -261,11 +255,11 @@ def rollback_family(ctx: Context, model: str, run_key: str, *, by: str, reason: 
                     "since": now,
                     "by": by,
                     "pinned": pointer.get("pinned"),
-                    "previous": _brief(pointer),
+                    "previous": pointer_brief(pointer),
                 }
             else:
                 del series[uid]
-            moved[uid] = {"from": _brief(pointer), "to": _brief(goal)}
+            moved[uid] = {"from": pointer_brief(pointer), "to": pointer_brief(goal)}
         if not moved:
             raise InvalidInput(
                 f"no series of {model} is served by run {run_key} as its promotion left it"
@@ -308,7 +302,7 @@ def set_series_pin(
         action,
         words,
         by=by,
-        series={unique_id: {"pinned": pin, "at": _brief(pointer)}},
+        series={unique_id: {"pinned": pin, "at": pointer_brief(pointer)}},
         to_version=pointer.get("version"),
     )
 

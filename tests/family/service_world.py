@@ -68,6 +68,7 @@ def row(
     reason: str | None = None,
     gate: bool = True,
     reused: bool = False,
+    refreshed: bool = False,
 ) -> JSON:
     """One ``family-result/1`` row; ``gate_metrics`` from ``metrics_v2`` (candidate backtest
     MASE ``candidate``, the champion's ``champion`` when the series had one)."""
@@ -95,6 +96,13 @@ def row(
         result["gate_metrics"] = metrics_v2(
             candidate=candidate, champion=champion, data_end=data_end
         )
+        if refreshed:  # the fit step kept the champion refreshed on this run's data
+            result["gate_metrics"]["champion_refreshed"] = {
+                "model_file": f"{shard}.pkl",
+                "key": "refreshed",
+                "data_end": data_end,
+                "params_end": "2002-12-01T00:00:00",
+            }
     return result
 
 

@@ -164,6 +164,34 @@ def test_the_champions_index_names_what_is_wrong_per_series(tmp_path):
     assert "unusable" in champions_module.Champions(folder).champion("good", "MS")[1]
 
 
+def test_a_refreshed_champion_is_read_with_the_end_of_its_parameters_data(tmp_path):
+    series = seasonal(72)
+    fit = fitted(series.iloc[:-12])
+    refreshed = shard.model_record(fit, series) | {"params_end": series.index[-13].isoformat()}
+    folder = write_champions(
+        tmp_path / "champions",
+        {
+            "kept": {
+                "run_key": "fam-2",
+                "version": 2,
+                "model_file": "fam-2/shard-00001.pkl",
+                "key": "refreshed",
+            },
+            "fit": {"run_key": "fam-2", "version": 2, "model_file": "fam-2/shard-00001.pkl"},
+        },
+    )
+    (folder / "fam-2").mkdir()
+    shard.write_models(folder / "fam-2" / "shard-00001.pkl", {}, {"kept": refreshed})
+    champions = champions_module.Champions(folder)
+    champion, error = champions.champion("kept", "MS")
+    assert error is None
+    # Its state runs to the end of the data, its parameters were estimated a year before.
+    assert champion.description["n_obs"] == 72
+    assert champion.params_end == series.index[-13]
+    assert champion.description["params_end"] == series.index[-13].isoformat()
+    assert "holds no fit of series 'fit'" in champions.champion("fit", "MS")[1]
+
+
 def write_shard(path: Path, frame: pd.DataFrame) -> Path:
     frame.astype({"unique_id": "string"}).to_parquet(path, index=False)
     return path

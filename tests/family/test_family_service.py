@@ -12,6 +12,8 @@ import pytest
 from shared.errors import ConflictError
 from shared.messages import RetrainRequested
 from shared.service.family import production_key, read_production
+from shared.service.family_ops import rollback_series
+from shared.service.promotion import list_history
 from tests.family.service_world import MODEL, FamilyWorld, row, shard_of
 
 SERIES = {"a": 100.0, "b": 50.0, "c": 20.0}
@@ -478,3 +480,51 @@ def test_a_forced_family_run_sends_its_salt_so_no_step_is_reused(world):
     assert forced.pipeline == "family"
     assert forced.inputs["rerun_salt"] == outcome.run_key
     assert "rerun_salt" not in world.pipeline.submissions[0].inputs
+
+
+def test_a_refused_series_is_served_by_its_champion_refreshed_on_the_new_data(world):
+    first = first_run(world)
+    world.clock.advance(days=1)
+    key = world.launch("2003", SERIES, year=2003, event_id="e2")
+    end = "2003-12-01T00:00:00"
+    outcome = world.finish_family(
+        key,
+        [
+            row("a", candidate=0.7, champion=0.5, data_end=end, refreshed=True),
+            row("b", candidate=0.7, champion=0.5, data_end=end),  # no refreshed record
+            row("c", candidate=0.8, data_end=end),
+        ],
+    )
+    assert outcome.action == "promoted"  # c, against seasonal naive
+    document, _ = read_production(world.service.context, MODEL)
+    a = document["series"]["a"]
+    # a is refused, but production now forecasts from a's last observation: its champion's
+    # parameters (v1) applied to this run's data, kept in this run's models file.
+    assert (a["version"], a["run_key"], a["key"], a["data_end"]) == (2, key, "refreshed", end)
+    assert a["refreshed_from"] == {"version": 1, "run_key": first, "key": None}
+    assert document["series"]["b"]["run_key"] == first  # nothing to refresh it with
+    family = world.service.get_run(key)["family"]
+    assert (family["refused"], family["refreshed"]) == (2, 1)
+    reasons = {s["unique_id"]: s["reason"] for s in family["refused_series"]}
+    assert "production refreshed: v1's parameters" in reasons["a"]
+    assert "not refreshed" in reasons["b"]
+    [history] = [h for h in list_history(world.service.context, MODEL) if h["run_key"] == key]
+    assert history["series"]["a"]["refreshed"] is True
+    assert "1 refused series now served by their champion refreshed" in history["reason"]
+    # The next run is compared against the refreshed record, not the old fit.
+    world.clock.advance(days=1)
+    third = world.launch("2004", SERIES, year=2004, event_id="e3")
+    champions = world.artifacts.read_json(f"retrain/{third}/champions/champions.json")
+    assert champions["series"]["a"] == {
+        "run_key": key,
+        "version": 2,
+        "model_file": f"{key}/{shard_of('a')}.pkl",
+        "data_end": end,
+        "key": "refreshed",
+    }
+    assert "key" not in champions["series"]["c"]
+    # Rolling the series back returns it to the fit it was refreshed from.
+    rollback_series(world.service.context, MODEL, "a", by="ana", reason="check")
+    document, _ = read_production(world.service.context, MODEL)
+    assert (document["series"]["a"]["version"], document["series"]["a"].get("key")) == (1, None)
+    assert document["series"]["a"]["previous"]["key"] == "refreshed"

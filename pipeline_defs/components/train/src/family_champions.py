@@ -4,10 +4,13 @@ The service prepares the folder before submitting (``retrain/<run key>/champions
 
     champions.json = {"schema": "family-champions/1",
                       "series": {"<unique_id>": {"run_key": "<R>", "version": <int>,
-                                                 "model_file": "<R>/shard-00005.pkl"}}}
+                                                 "model_file": "<R>/shard-00005.pkl",
+                                                 "key": absent | "refreshed"}}}
 
 ``model_file`` is relative to the folder and is a models file of an earlier family run
-(``family-models/1``: ``{"models": {unique_id: record}}``, see ``shard.model_record``). A
+(``family-models/1``: ``{"models": {unique_id: record}, "refreshed": {unique_id: record}}``,
+see ``shard.model_record``); ``key: "refreshed"`` names the record under ``refreshed`` (a
+champion that run's gate kept, refreshed on its data), else the one under ``models``. A
 series absent from ``series`` has no champion (its gate is the first-model gate). The
 champion is the record's specification and stored parameters, applied to the new data by
 the scoring (never re-estimated); its parameters were estimated on the record's own data,
@@ -35,6 +38,7 @@ from family_scoring import Champion
 logger = logging.getLogger(__name__)
 
 CHAMPIONS_SCHEMA = "family-champions/1"
+REFRESHED = "refreshed"
 INDEX_FILE = "champions.json"
 _CACHED_FILES = 4
 
@@ -74,12 +78,15 @@ class Champions:
         name = entry.get("model_file")
         if not isinstance(name, str) or not name:
             return None, f"champions.json gives no model_file for series {uid!r}"
-        models = self._models(name)
-        if isinstance(models, str):
-            return None, models
-        record = models.get(uid)
+        content = self._models(name)
+        if isinstance(content, str):
+            return None, content
+        section = REFRESHED if entry.get("key") == REFRESHED else "models"
+        records = content.get(section)
+        record = records.get(uid) if isinstance(records, dict) else None
         if not isinstance(record, dict):
-            return None, f"{name} holds no fit of series {uid!r}"
+            what = "refreshed champion" if section == REFRESHED else "fit"
+            return None, f"{name} holds no {what} of series {uid!r}"
         try:
             return champion_of(record, frequency, entry), None
         except Exception as exc:  # a foreign or corrupt record can raise anything
@@ -97,7 +104,7 @@ class Champions:
             models = content.get("models") if isinstance(content, dict) else None
             if not isinstance(models, dict):
                 raise ValueError("not a family models file")
-            loaded = models
+            loaded = content
         except Exception as exc:  # a corrupt pickle can raise anything
             loaded = f"champion models file {name} is unreadable: {type(exc).__name__}: {exc}"
             logger.warning("%s", loaded)
@@ -133,7 +140,8 @@ def champion_of(record: dict[str, Any], frequency: str, entry: dict[str, Any]) -
     params = np.asarray(record["params"], dtype=float)
     if params.shape != (len(model.param_names),):
         raise ValueError(f"{params.size} parameters for a model with {len(model.param_names)}")
-    params_end = index[-1]
+    # A refreshed record's parameters were estimated on older data than it holds.
+    params_end = pd.Timestamp(record["params_end"]) if record.get("params_end") else index[-1]
     names = list(record.get("param_names") or model.param_names)
     description = {
         "order": [int(v) for v in model.order],
