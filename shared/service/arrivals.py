@@ -35,7 +35,7 @@ from shared.service.decisions import _Entry, _mark_seen, _record, _write_ledger
 from shared.service.forecast_error import _forecast_errors
 from shared.service.groupcommit import GroupCommit, Slot
 from shared.service.outcome import Outcome
-from shared.service.policystate import _base_files, _known, _update_state
+from shared.service.policystate import _base_files, _index, _known, _update_state
 from shared.settings import ModelConfig
 
 log = logging.getLogger(__name__)
@@ -89,7 +89,7 @@ def _read_arrival(
     (and its quarantine record written) by the commit."""
     bare = Incoming(event, blob.name, blob.etag, what)
     known = _known(config, ctx)
-    if known is not None and (event in known[1] or (blob.name, etag_of(blob.etag)) in known[0]):
+    if known is not None and known(event, (blob.name, etag_of(blob.etag))):
         return _Arriving(bare, blob)
     try:
         content = ctx.data.read_bytes(blob.name)
@@ -149,6 +149,7 @@ def _commit_arrivals(
                 now=now,
                 policy=config.policy,
                 released=_released(s, incoming, ctx),
+                index=_index(config, s, ctx),
             ),
             ctx,
         )

@@ -11,16 +11,11 @@ import threading
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from shared.errors import ConflictError, NotFound
 from shared.policy import ModelState, Request
-from shared.policy.batch import (
-    etag_of,
-    quarantined_versions,
-    seen_events,
-    seen_versions,
-)
+from shared.policy.batch import SeenIndex, etag_of, next_index, quarantined_versions
 from shared.policy.stored import (
     Layout,
     chunk_document,
@@ -52,8 +47,8 @@ class _StateCache:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.states: dict[str, _Held] = {}
-        # per model: the cached state these were derived from, its seen versions and events
-        self.known: dict[str, tuple[ModelState, Any, set[str]]] = {}
+        # per model: the last state whose SeenIndex was derived, and the index
+        self.index: dict[str, tuple[ModelState, SeenIndex]] = {}
         # chunks of stored requests by id (immutable), newest last
         self.chunks: OrderedDict[str, tuple[Request, ...]] = OrderedDict()
 
@@ -77,26 +72,38 @@ class _ManifestCache:
         self.files: OrderedDict[str, dict[str, str]] = OrderedDict()
 
 
-def _known(config: ModelConfig, ctx: Context) -> tuple[Any, set[str]] | None:
-    """The blob versions and event ids the cached state knows as seen (None without a
-    cached state); derived once per state version, not per event."""
+def _index(config: ModelConfig, state: ModelState, ctx: Context) -> SeenIndex:
+    """The ``SeenIndex`` of ``state``, derived from the one this instance kept for the
+    state before it (a copy and the new requests), not rebuilt per decision."""
+    cache = cache_for(ctx.state, "policy-states", _StateCache)
+    with cache.lock:
+        previous = cache.index.get(config.name)
+    index = next_index(previous, state)
+    with cache.lock:
+        cache.index[config.name] = (state, index)
+    return index
+
+
+def _known(config: ModelConfig, ctx: Context) -> Callable[[str, tuple[str, str]], bool] | None:
+    """Whether the cached state knows an event id or blob version as seen (None without a
+    cached state). Quarantined versions are not known: they are read again (an operator
+    may have released one)."""
     cache = cache_for(ctx.state, "policy-states", _StateCache)
     with cache.lock:
         held = cache.states.get(config.name)
-        derived = cache.known.get(config.name)
     if held is None:
         return None
     state = held[0]
-    if derived is not None and derived[0] is state:
-        return derived[1], derived[2]
-    # quarantined versions are read again: an operator may have released one
-    versions = seen_versions(state, _base_files(state, ctx, cached_only=True))
-    for version in quarantined_versions(state):
-        versions.pop(version, None)
-    events = seen_events(state)
-    with cache.lock:
-        cache.known[config.name] = (state, versions, events)
-    return versions, events
+    index = _index(config, state, ctx)
+    base = _base_files(state, ctx, cached_only=True)
+    quarantined = quarantined_versions(state) if any(s.quarantined for s in state.recent) else ()
+
+    def known(event: str, version: tuple[str, str]) -> bool:
+        if index.has_event(event):
+            return True
+        return version not in quarantined and index.how(version, base) is not None
+
+    return known
 
 
 def _base_files(
