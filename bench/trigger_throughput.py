@@ -216,6 +216,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--curve", default="0,1000,3000", help="blobs added under the prefix for the curve"
     )
+    parser.add_argument(
+        "--curves",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="draw the cost curves after the phases (--no-curves: the phases only)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("shared").setLevel(logging.ERROR)
@@ -276,8 +282,9 @@ def main(argv: list[str] | None = None) -> int:
                 }
                 results[phase] = measured
                 print(f"  {json.dumps(measured)}", flush=True)
-            results["curve_prefix"] = curve(args, data, url, counter, rng)
-            results["curve_ledger"] = ledger_curve(ctx, url, data, counter, rng)
+            if args.curves:
+                results["curve_prefix"] = curve(args, data, url, counter, rng)
+                results["curve_ledger"] = ledger_curve(ctx, url, data, counter, rng)
         finally:
             host.stop()
             set_service(None)
@@ -357,13 +364,13 @@ def report(results: Mapping[str, Any]) -> None:
         )
         print(f"         ops/event: {r['ops_per_event']}")
     print("\ncost of one event against the blobs under its prefix:")
-    for point in results["curve_prefix"]:
+    for point in results.get("curve_prefix", ()):
         print(
             f"  {point['blobs_under_prefix']:>6} blobs: {point['ms_median']:>8} ms, "
             f"{point['ops_per_event']} ops"
         )
     print("cost of one event against the ledger's size:")
-    for point in results["curve_ledger"]:
+    for point in results.get("curve_ledger", ()):
         print(
             f"  {point['ledger_entries']:>6} entries: {point['ms_median']:>8} ms, "
             f"{point['ops_per_event']} ops"

@@ -1,6 +1,7 @@
 """The model's policy state as kept in storage, and what an instance caches beside it:
-the state itself (read and written ETag-conditionally), the snapshot manifests of the
-base run and of every run of the model.
+the state itself (a head read and written ETag-conditionally, and the append-only chunks
+it names: ``shared/policy/stored.py``), what it knows as seen (``SeenIndex``), the
+snapshot manifests of the base run and of every run of the model.
 """
 
 from __future__ import annotations
