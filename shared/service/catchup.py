@@ -20,6 +20,7 @@ from shared.policy.engine import Seen
 from shared.ports import DataFile
 from shared.service.context import Context
 from shared.service.decisions import _Entry, _record, _write_ledger
+from shared.service.deletions import gone
 from shared.service.outcome import Outcome
 from shared.service.policystate import _base_files, _run_files
 from shared.settings import ModelConfig
@@ -34,12 +35,18 @@ def _catch_up(
     came), checked. Seen: what the state knows (``seen_versions``) and every file of every
     run of the model (so a policy state lost or reset does not make old data new). Costs
     one listing of the prefix and one of the model's runs, plus each run's snapshot
-    manifest once per instance. Returns the arrivals and the versions quarantined."""
-    seen = seen_versions(state, _base_files(state, ctx, missing_ok=True))
+    manifest once per instance. Returns the arrivals (deletions among them: names the
+    state holds that are gone from the listing, ``deletions.gone``) and the versions
+    quarantined."""
+    base = _base_files(state, ctx, missing_ok=True)
+    seen = seen_versions(state, base)
     seen.update(dict.fromkeys(_run_files(config, ctx), ""))
     found: list[Arrival] = []
     quarantined: list[Seen] = []
-    for blob in ctx.data.list_files(config.prefix):
+    listed = ctx.data.list_files(config.prefix)
+    # names the index holds that the listing no longer has: their BlobDeleted never came
+    found += gone(config, state, base, {blob.name for blob in listed})
+    for blob in listed:
         if (blob.name, etag_of(blob.etag)) in seen:
             continue
         what = f"{why} found {blob.name} ({blob.size} bytes) without an event"

@@ -138,7 +138,12 @@ def _fire(
     key = resolution.run_key
     if resolution.action == "skip" or key is None:
         # The run that covers this snapshot is the next run's base: its data was judged.
-        _update_state(config, lambda s: (not_launched(s, restore=False, base=key), None), ctx)
+        # A snapshot emptied by deletions leaves no base: the next one starts afresh.
+        _update_state(
+            config,
+            lambda s: (not_launched(s, restore=False, base=key, clear_base=snapshot.empty), None),
+            ctx,
+        )
         outcome = Outcome(config.name, "skip", resolution.reason, key)
         log.debug("%s: SKIP %s: %s", config.name, trigger, resolution.reason)
         return _record(config, outcome, trigger, events, ctx, into=into)
