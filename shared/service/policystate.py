@@ -11,7 +11,7 @@ import re
 import threading
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TypeVar
 
 from shared.errors import ConflictError, NotFound
@@ -278,12 +278,19 @@ def _update_state(
         except ConflictError:
             held = None
             _remember_state(config, ctx, state, None)
+            _drop_chunks(config, encoded.chunks, ctx)  # named by no head: never read
             continue
         _remember_state(config, ctx, new_state, written, encoded.layout)
-        for chunk in sorted(layout.chunks - encoded.layout.chunks):
-            try:  # no longer named by the head (the run they fired for ended)
-                ctx.state.delete(chunk_key(config.name, chunk))
-            except Exception:
-                log.warning("%s: chunk %s of the policy state not deleted", config.name, chunk)
+        # no longer named by the head (the run they fired for ended)
+        _drop_chunks(config, layout.chunks - encoded.layout.chunks, ctx)
         return new_state, result
     raise ConflictError(f"policy state of {config.name} kept changing; try again")
+
+
+def _drop_chunks(config: ModelConfig, chunks: Iterable[str], ctx: Context) -> None:
+    """Delete chunks no head names (best effort: one left behind is never read)."""
+    for chunk in sorted(chunks):
+        try:
+            ctx.state.delete(chunk_key(config.name, chunk))
+        except Exception:
+            log.warning("%s: chunk %s of the policy state not deleted", config.name, chunk)

@@ -25,6 +25,7 @@ from shared.policy import (
     not_launched,
     step,
 )
+from shared.policy.batch import index_state, next_index
 from shared.policy.engine import Pause, Request
 from shared.policy.stored import Layout, Part, chunk_ids, decode, encode
 from shared.settings import ModelConfig
@@ -126,6 +127,24 @@ def test_any_sequence_of_decisions_reads_back_as_written_with_a_bounded_head(
         state, previous = new, (new, encoded.layout)
 
 
+@settings(max_examples=150, deadline=None, derandomize=True)
+@given(actions=ACTIONS, quiet=st.sampled_from([0, 300]))
+def test_the_seen_index_carried_from_state_to_state_is_the_one_built_afresh(
+    actions: list[tuple[str, int]], quiet: int
+) -> None:
+    policy = TriggerPolicy(quiet_period=quiet)
+    state = ModelState()
+    kept = (state, index_state(state))
+    for n, action in enumerate(actions):
+        state = apply(state, action, n, policy)
+        index = next_index(kept, state)
+        fresh = index_state(state)
+        assert index.queue_versions == fresh.queue_versions
+        assert set(index.queue_events) == set(fresh.queue_events)
+        assert index.recent_versions == fresh.recent_versions
+        kept = (state, index)
+
+
 def test_a_head_written_before_chunks_existed_reads_as_before() -> None:
     request = Request("arrival", "new", NOW, event="e1", blob="co2/1.csv", etag="0x1")
     old = ModelState(pending=(request,), burst_started_at=NOW)
@@ -169,3 +188,24 @@ def test_a_long_queue_is_kept_in_chunks_read_back_elsewhere_and_fired_whole() ->
     assert head["pending_count"] == 0 and len(head["firing_chunks"]) >= 2
     world.complete(second_run.run_key, metrics_v2(candidate=0.3, baseline=1.4))
     assert world.state.list_keys("pending/co2/") == []  # dropped once their run ended
+
+
+def test_a_chunk_written_by_a_commit_that_lost_the_race_is_deleted() -> None:
+    world = FakeWorld((ModelConfig(name="co2", prefix="co2/", horizon=4),))
+    one, other = Fresh(world.state), Fresh(world.state)  # two instances, two caches
+
+    def deliver(via: Fresh, n: int) -> str:
+        world.service.context.state = via
+        message = world.arrive(f"co2/{n:03d}.csv", samples.csv_rows(2000 + n, 1), event_id=f"e{n}")
+        return world.service.handle(message)[0].action
+
+    assert deliver(one, 0) == "retrain"
+    assert all(deliver(one, n) == "queued" for n in range(1, 65))  # 64 inline in the head
+    assert deliver(other, 65) == "queued"  # the other instance moves them to a chunk
+    # the first instance, on its stale state, writes a chunk of its own, loses the
+    # conditional write, deletes that chunk, reads the state again and decides again
+    assert deliver(one, 66) == "queued"
+    head = world.state.get("policy/co2.json")[0]
+    named = {f"pending/co2/{c}.json" for c in head["pending_chunks"]}
+    assert set(world.state.list_keys("pending/co2/")) == named and len(named) == 1
+    assert head["pending_count"] == 66
