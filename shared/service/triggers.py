@@ -60,6 +60,7 @@ from shared.service.catchup import _absorb, _catch_up
 from shared.service.context import Context
 from shared.service.decide import _act, _apply, _decide
 from shared.service.decisions import _digest_key, _event_id, _mark_seen, _record
+from shared.service.family import family_submission
 from shared.service.launch import _attempt_of, mark_active
 from shared.service.outcome import Outcome
 from shared.service.policystate import _read_state, policy_key
@@ -208,6 +209,8 @@ def submit(key: str, ctx: Context) -> JSON:
         tags[FORCE_RERUN_TAG] = "true"
         inputs["rerun_salt"] = key
     submission = PipelineSubmission(run_key=key, model=config.name, inputs=inputs, tags=tags)
+    if config.series_columns:  # a family: its own pipeline, inputs and champions folder
+        submission = family_submission(submission, record, config, ctx)
     try:
         run = ctx.pipeline.submit(submission)
     except Exception as exc:
