@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import random
 import statistics
 import sys
@@ -163,13 +164,30 @@ def chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
         yield items[start : start + size]
 
 
-def run_phase(url: str, events: list[dict[str, Any]], batch: int, senders: int) -> dict[str, Any]:
+def cpu_seconds(pid: int | None) -> float:
+    """User + system CPU time of process ``pid`` (all its threads); 0 when unknown."""
+    if pid is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_phase(
+    url: str, events: list[dict[str, Any]], batch: int, senders: int, azurite: int | None
+) -> dict[str, Any]:
     deliveries = list(chunks(events, batch))
     FAILED.clear()
+    cpu = time.process_time(), cpu_seconds(azurite)
     started = time.perf_counter()
     with ThreadPoolExecutor(senders) as pool:
         latencies = sorted(pool.map(lambda d: post(url, d), deliveries))
     elapsed = time.perf_counter() - started
+    host_cpu = time.process_time() - cpu[0]
+    azurite_cpu = cpu_seconds(azurite) - cpu[1]
+    load = os.getloadavg()[0]
     return {
         "events": len(events),
         "deliveries": len(deliveries),
@@ -179,6 +197,11 @@ def run_phase(url: str, events: list[dict[str, Any]], batch: int, senders: int) 
         "p50_ms": round(1000 * latencies[len(latencies) // 2], 1),
         "p95_ms": round(1000 * latencies[max(0, int(len(latencies) * 0.95) - 1)], 1),
         "failed_deliveries": len(FAILED),
+        # CPU per event, whatever else the machine runs: this process (host, service and
+        # senders) and Azurite
+        "cpu_ms_per_event": round(1000 * host_cpu / len(events), 2),
+        "azurite_cpu_ms_per_event": round(1000 * azurite_cpu / len(events), 2),
+        "load_average": round(load, 1),
     }
 
 
@@ -193,6 +216,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--curve", default="0,1000,3000", help="blobs added under the prefix for the curve"
     )
+    parser.add_argument(
+        "--curves",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="draw the cost curves after the phases (--no-curves: the phases only)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("shared").setLevel(logging.ERROR)
@@ -200,6 +229,8 @@ def main(argv: list[str] | None = None) -> int:
     rng = random.Random(13)
     with tempfile.TemporaryDirectory() as tmp, Azurite(in_memory=True, workdir=tmp) as azurite:
         blobs = BlobServiceClient.from_connection_string(azurite.connection_string)
+        process = getattr(azurite, "_process", None)
+        azurite_pid = process.pid if process is not None else None
         models = [{"name": f"m{i}", "prefix": f"m{i}/", "horizon": 4} for i in range(args.models)]
         env = {
             "AzureWebJobsStorage": azurite.connection_string,
@@ -241,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
                 sent += rng.sample(sent, int(len(sent) * args.duplicates))
                 rng.shuffle(sent)
                 print(f"{phase}: {len(sent)} events ({batch} a delivery, {args.senders} senders)")
-                measured = run_phase(url, sent, batch, args.senders)
+                measured = run_phase(url, sent, batch, args.senders, azurite_pid)
                 measured["runs_launched"] = len(pipeline.submitted)
                 # one run per model for the first burst; later arrivals queue behind the
                 # active run (the stand-in pipeline never finishes a run)
@@ -251,8 +282,9 @@ def main(argv: list[str] | None = None) -> int:
                 }
                 results[phase] = measured
                 print(f"  {json.dumps(measured)}", flush=True)
-            results["curve_prefix"] = curve(args, data, url, counter, rng)
-            results["curve_ledger"] = ledger_curve(ctx, url, data, counter, rng)
+            if args.curves:
+                results["curve_prefix"] = curve(args, data, url, counter, rng)
+                results["curve_ledger"] = ledger_curve(ctx, url, data, counter, rng)
         finally:
             host.stop()
             set_service(None)
@@ -325,16 +357,20 @@ def report(results: Mapping[str, Any]) -> None:
             f"{r['deliveries_per_s']:>8} {r['p50_ms']:>8} {r['p95_ms']:>8} "
             f"{r['runs_launched']:>5} {r['runs_expected']:>6}"
         )
-        print(f"         failed deliveries: {r['failed_deliveries']}")
+        print(
+            f"         failed deliveries: {r['failed_deliveries']}; CPU per event: "
+            f"{r['cpu_ms_per_event']} ms here, {r['azurite_cpu_ms_per_event']} ms Azurite; "
+            f"load average {r['load_average']}"
+        )
         print(f"         ops/event: {r['ops_per_event']}")
     print("\ncost of one event against the blobs under its prefix:")
-    for point in results["curve_prefix"]:
+    for point in results.get("curve_prefix", ()):
         print(
             f"  {point['blobs_under_prefix']:>6} blobs: {point['ms_median']:>8} ms, "
             f"{point['ops_per_event']} ops"
         )
     print("cost of one event against the ledger's size:")
-    for point in results["curve_ledger"]:
+    for point in results.get("curve_ledger", ()):
         print(
             f"  {point['ledger_entries']:>6} entries: {point['ms_median']:>8} ms, "
             f"{point['ops_per_event']} ops"

@@ -9,7 +9,8 @@ the real lease to run out. Both wrap the service's ports (no patching):
 - ``create:<key prefix>:before|after`` - around the first create of a key with the prefix
   (``create:runs/:after`` = after the run record is written, before the submit;
   ``create:jobs/:before`` = after the submit, before the job is recorded);
-- ``claim`` - right after a finalisation claim (``finalising_at``) is written.
+- ``claim`` - right after a finalisation claim (``finalising_at``) is written;
+  ``claim:before`` - right before it is written (the run event read, nothing kept).
 """
 
 from __future__ import annotations
@@ -51,9 +52,13 @@ class CrashingStateStore:
         return etag
 
     def replace(self, key: str, document: Mapping[str, Any], *, etag: str) -> str:
-        new = self._inner.replace(key, document, etag=etag)
         claim = key.startswith("runs/") and document.get("finalising_at")
-        if self._spec[0] == "claim" and claim and not document.get("finalised"):
+        claiming = self._spec[0] == "claim" and claim and not document.get("finalised")
+        before = self._spec[1:2] == ["before"]
+        if claiming and before:
+            die(f"before claiming {key}")
+        new = self._inner.replace(key, document, etag=etag)
+        if claiming and not before:
             die(f"after claiming {key}")
         return new
 

@@ -66,14 +66,16 @@ def overlay(
 ) -> Snapshot:
     """The snapshot that extends ``base`` (a manifest, or None) with ``files`` (newer
     versions of a name replace older ones): derived from what the service has seen and
-    checked, never from a listing of the prefix."""
+    checked, never from a listing of the prefix. Deletions among ``files``
+    (``deletion``) remove their names (``without_deleted``)."""
     merged = {
         str(f["name"]): DataFile(str(f["name"]), str(f["etag"]), int(f.get("size") or 0))
         for f in (base or {}).get("files") or ()
     }
     for f in files:
         merged[f.name] = f
-    return Snapshot(model=model, prefix=prefix, files=tuple(merged[n] for n in sorted(merged)))
+    snapshot = Snapshot(model=model, prefix=prefix, files=tuple(merged[n] for n in sorted(merged)))
+    return without_deleted(snapshot)
 
 
 # ------------------------------------------------------------------------------ deletions

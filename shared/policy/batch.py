@@ -16,13 +16,14 @@ Pure: the base run's files are given.
 from __future__ import annotations
 
 import dataclasses
+import operator
 from collections.abc import Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import datetime
 
 from shared.policy.config import TriggerPolicy
-from shared.policy.engine import RECENT, Arrival, Decision, ModelState, Seen, Skip, step
+from shared.policy.engine import RECENT, Arrival, Decision, ModelState, Request, Seen, Skip, step
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,101 @@ def seen_events(state: ModelState) -> set[str]:
     }
 
 
+@dataclass(frozen=True)
+class SeenIndex:
+    """What a state knows as seen, kept beside it so deciding a batch does not rebuild it:
+    the blob versions and event ids of its queue (``firing`` then ``pending``) and of its
+    ``recent``. Derived from the previous state's index when the queue only grew
+    (``next_index``)."""
+
+    queue_versions: dict[tuple[str, str], str]
+    queue_events: frozenset[str] | set[str]
+    recent_versions: dict[tuple[str, str], str]
+    recent_events: frozenset[str] | set[str]
+    recent: tuple[Seen, ...]
+    firing: tuple[Request, ...]
+    pending_length: int
+
+    def how(self, version: tuple[str, str], base_files: Mapping[str, str]) -> str | None:
+        """The event that brought ``version`` ("" for the base run's snapshot), or None
+        when it is not seen."""
+        found = self.queue_versions.get(version)
+        if found is None:
+            found = self.recent_versions.get(version)
+        if found is None and etag_of(base_files.get(version[0], "\0")) == version[1]:
+            found = ""
+        return found
+
+    def has_event(self, event: str) -> bool:
+        return event in self.queue_events or event in self.recent_events
+
+
+def _add_requests(
+    versions: dict[tuple[str, str], str], events: set[str], requests: Sequence[Request]
+) -> None:
+    for r in requests:
+        if r.event:
+            events.add(r.event)
+        if r.kind == "arrival" and r.blob and r.etag:
+            versions[(r.blob, etag_of(r.etag))] = r.event or ""
+
+
+def _recent_part(
+    recent: tuple[Seen, ...],
+) -> tuple[dict[tuple[str, str], str], set[str]]:
+    return {(s.blob, etag_of(s.etag)): s.event for s in recent}, {
+        s.event for s in recent if s.event
+    }
+
+
+def index_state(state: ModelState) -> SeenIndex:
+    versions: dict[tuple[str, str], str] = {}
+    events: set[str] = set()
+    _add_requests(versions, events, (*state.firing, *state.pending))
+    recent_versions, recent_events = _recent_part(state.recent)
+    return SeenIndex(
+        versions,
+        events,
+        recent_versions,
+        recent_events,
+        state.recent,
+        state.firing,
+        len(state.pending),
+    )
+
+
+def next_index(previous: tuple[ModelState, SeenIndex] | None, state: ModelState) -> SeenIndex:
+    """The index of ``state``, from the previous state's when ``state`` only added to its
+    queue (a copy of it and the new requests), else built anew."""
+    if previous is None:
+        return index_state(state)
+    old, index = previous
+    if old is state:
+        return index
+    n = index.pending_length
+    if (
+        index.firing is not state.firing
+        or len(state.pending) < n
+        or not all(map(operator.is_, old.pending, state.pending[:n]))
+    ):
+        return index_state(state)
+    versions, events = dict(index.queue_versions), set(index.queue_events)
+    _add_requests(versions, events, state.pending[n:])
+    if state.recent is index.recent or state.recent == index.recent:
+        recent_versions, recent_events = index.recent_versions, set(index.recent_events)
+    else:
+        recent_versions, recent_events = _recent_part(state.recent)
+    return SeenIndex(
+        versions,
+        events,
+        recent_versions,
+        recent_events,
+        state.recent,
+        state.firing,
+        len(state.pending),
+    )
+
+
 def decide_arrivals(
     state: ModelState,
     incoming: Sequence[Incoming],
@@ -75,34 +171,40 @@ def decide_arrivals(
     now: datetime,
     policy: TriggerPolicy,
     released: AbstractSet[tuple[str, str]] = frozenset(),
+    index: SeenIndex | None = None,
 ) -> tuple[ModelState, list[Decision]]:
     """The next state and one decision per incoming event, in order: a ``Skip`` for a
     redelivery, a duplicate blob version or a quarantined file, else the policy's
     decision on the arrival (``step``). ``released``: quarantined versions an operator
-    released since (no longer seen: their arrival is decided again)."""
+    released since (no longer seen: their arrival is decided again). ``index``: the
+    state's ``SeenIndex`` when the caller keeps one (built here otherwise)."""
     if released:
         state = dataclasses.replace(
             state,
             recent=tuple(s for s in state.recent if (s.blob, etag_of(s.etag)) not in released),
         )
-    seen = seen_versions(state, base_files)
-    events = seen_events(state)
+        index = None
+    if index is None:
+        index = index_state(state)
+    # what this batch adds, looked up before the index
+    added: dict[tuple[str, str], str] = {}
+    added_events: set[str] = set()
     recent = list(state.recent)
     decisions: list[Decision] = []
     for item in incoming:
         version = (item.blob, etag_of(item.etag))
-        if item.event in events:
+        if item.event in added_events or index.has_event(item.event):
             name = item.event.removeprefix("eventgrid:")
             decisions.append(Skip(f"duplicate delivery of event {name}"))
             continue
-        events.add(item.event)
-        if version in seen or (item.arrival is None and item.quarantined is None):
-            how = seen.get(version)
+        added_events.add(item.event)
+        how = added[version] if version in added else index.how(version, base_files)
+        if how is not None or (item.arrival is None and item.quarantined is None):
             where = (
                 f"as {how}"
                 if how
                 else f"in the snapshot of run {state.base_run}"
-                if version in seen
+                if how is not None
                 else "earlier"
             )
             decisions.append(
@@ -112,7 +214,7 @@ def decide_arrivals(
             )
             recent.append(Seen(item.blob, item.etag, item.event))
             continue
-        seen[version] = item.event
+        added[version] = item.event
         if item.quarantined is not None or item.arrival is None:
             recent.append(Seen(item.blob, item.etag, item.event, quarantined=True))
             decisions.append(Skip(f"quarantined: {item.quarantined}"))

@@ -620,11 +620,14 @@ def launched(state: ModelState, run_key: str) -> ModelState:
     return dataclasses.replace(state, active_run=run_key, base_run=run_key)
 
 
-def not_launched(state: ModelState, *, restore: bool, base: str | None = None) -> ModelState:
+def not_launched(
+    state: ModelState, *, restore: bool, base: str | None = None, clear_base: bool = False
+) -> ModelState:
     """The claimed run did not start (its snapshot was covered already: ``restore`` False;
     or launching failed and its requests must wait for the next try: ``restore`` True).
     ``base``: the run whose snapshot covered it, the next run's base (its data was judged;
-    the next run extends it instead of leaving it out)."""
+    the next run extends it instead of leaving it out). ``clear_base``: no base at all (the
+    snapshot was emptied: every file of it deleted)."""
     pending = (*state.firing, *state.pending) if restore else state.pending
     return dataclasses.replace(
         state,
@@ -632,7 +635,7 @@ def not_launched(state: ModelState, *, restore: bool, base: str | None = None) -
         active_since=None,
         firing=(),
         pending=pending,
-        base_run=base or state.base_run,
+        base_run=None if clear_base else base or state.base_run,
     )
 
 

@@ -235,13 +235,9 @@ def test_a_snapshot_overlaid_with_a_deletion_leaves_the_name_out():
     assert without_deleted(kept) is kept
 
 
-# ------------------------------------------------------------------------------ needs a hunk
+# ------------------------------------------------------------------------------ through the service
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs throughput's hunk in shared/snapshot.py::overlay (return without_deleted(...))",
-)
 def test_the_next_run_trains_on_the_snapshot_without_the_deleted_blob():
     world = make_world()
     base = with_runs(world, "co2/a.csv", "co2/b.csv")
@@ -251,10 +247,6 @@ def test_the_next_run_trains_on_the_snapshot_without_the_deleted_blob():
     assert outcome.run_key != base
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs throughput's hunk in shared/service/triggers.py::_catch_up (found += gone(...))",
-)
 def test_the_sweep_removes_a_blob_whose_deletion_event_never_came():
     world = make_world()
     with_runs(world, "co2/a.csv", "co2/b.csv")
@@ -264,11 +256,6 @@ def test_the_sweep_removes_a_blob_whose_deletion_event_never_came():
     assert entry["action"] == "retrain" and entry["events"] == [f"sweep:co2/a.csv@{DELETED}"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs throughput's hunks in shared/snapshot.py::overlay and "
-    "shared/service/triggers.py::_fire (an emptied snapshot empties the base)",
-)
 def test_after_every_blob_was_deleted_the_next_upload_trains_on_itself_alone():
     world = make_world()
     with_runs(world, "co2/a.csv")

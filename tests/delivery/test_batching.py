@@ -203,7 +203,7 @@ def test_a_batch_record_reads_as_its_decisions():
         def create(self, key: str, document: Any) -> str:
             if key.startswith("policy/") and not gate.is_set():
                 gate.set()
-                from shared.service.triggers import _ARRIVALS
+                from shared.service.arrivals import _ARRIVALS
 
                 while _ARRIVALS.waiting((id(world.service.context.state), "co2")) < 2:
                     threading.Event().wait(0.001)

@@ -42,6 +42,10 @@ MODELS = [
     {"name": "sales", "prefix": "sales/", "horizon": 4},
 ]
 LATER = "1200"  # seconds: past STUCK_SUBMITTING (15 min) and FINALISE_LEASE (10 min)
+LOCAL_WORKSPACE = (  # the local workspace's resource id, trusted by default
+    "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/local/providers/"
+    "Microsoft.MachineLearningServices/workspaces/local"
+)
 
 
 def free_port() -> int:
@@ -287,6 +291,45 @@ def test_host_killed_after_claiming_a_run_completed(world):
     assert world.post("/admin/functions/on_sweep", {}) == 202
     wait_until(lambda: finalised(world), "the run to be finalised")
     assert_one_completed_run_and_one_finalisation(world)
+
+
+def test_host_killed_before_claiming_a_run_completed_the_sweep_alone_finalises(world):
+    # the run event read, nothing written: as if it had never been delivered
+    dying = world.start_host(LOCALDEV_CRASH_AT="claim:before")
+    assert world.deliver_blob("co2/a.csv", samples.csv_rows(2000, 3)) == 202
+    assert killed(dying)  # the job ran on in the workspace; its event killed the host
+    [record] = world.state("runs/")
+    assert not record.get("finalising_at") and not record.get("finalised")
+    [job] = world.jobs()
+    assert job["status"] == "Completed"
+
+    # another port: the workspace's retries of the event never reach it, only the sweep
+    elsewhere = free_port()
+    world.start_host(elsewhere, LOCALDEV_CLOCK_OFFSET=LATER)
+    assert world.post("/admin/functions/on_sweep", {}, elsewhere) == 202
+    wait_until(lambda: finalised(world), "the run to be finalised")
+    assert_one_completed_run_and_one_finalisation(world)
+
+
+def test_host_killed_after_answering_a_run_completed_nothing_is_finalised_twice(world):
+    host = world.start_host()
+    assert world.deliver_blob("co2/a.csv", samples.csv_rows(2000, 3)) == 202
+    wait_until(lambda: finalised(world), "the run to be finalised by its event")
+    host.send_signal(signal.SIGKILL)  # the RunCompleted answered; killed before anything else
+    assert killed(host)
+
+    # restarted later: the sweep finds nothing open, a redelivery of the event changes nothing
+    world.start_host(LOCALDEV_CLOCK_OFFSET=LATER)
+    assert world.post("/admin/functions/on_sweep", {}) == 202
+    [record] = world.state("runs/")
+    event = samples.run_event(
+        str(record["pipeline_run_id"]), run_key=str(record["run_key"]), event_id=str(uuid.uuid4())
+    )
+    event["topic"] = LOCAL_WORKSPACE
+    path = "/runtime/webhooks/eventgrid?functionName=on_run_completed"
+    assert world.post(path, [event], **{"aeg-event-type": "Notification"}) == 202
+    assert_one_completed_run_and_one_finalisation(world)
+    assert world.state("active/") == []
 
 
 def test_host_killed_after_submitting_its_job_runs_on_and_is_finalised_by_its_event(world):

@@ -1,0 +1,207 @@
+"""The arrival path (BlobCreated): each event's blob is checked once, then the arrivals
+of a model that reach this instance at the same time are decided in one state update
+(a group commit, ``shared/service/groupcommit.py``), duplicates recognised inside the
+state (``shared/policy/batch.py``), one ledger record holding their decisions.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from shared.datacheck import check_csv
+from shared.errors import InvalidData, NotFound
+from shared.messages import (
+    COMMITTING_BLOB_APIS,
+    NewDataArrived,
+)
+from shared.policy import (
+    Arrival,
+    ModelState,
+)
+from shared.policy.batch import (
+    Incoming,
+    decide_arrivals,
+    etag_of,
+    quarantined_versions,
+)
+from shared.policy.engine import Skip
+from shared.ports import DataFile
+from shared.service.catchup import _quarantine_record
+from shared.service.context import Context
+from shared.service.decide import _act
+from shared.service.decisions import _Entry, _mark_seen, _record, _write_ledger
+from shared.service.forecast_error import _forecast_errors
+from shared.service.groupcommit import GroupCommit, Slot
+from shared.service.outcome import Outcome
+from shared.service.policystate import _base_files, _index, _known, _update_state
+from shared.settings import ModelConfig
+
+log = logging.getLogger(__name__)
+
+
+# ------------------------------------------------------------------------------ arrivals
+
+
+@dataclass
+class _Arriving:
+    """One BlobCreated on its way to the model's group commit."""
+
+    incoming: Incoming
+    blob: DataFile
+    content: bytes = b""
+    gone: bool = False
+    problem: InvalidData | None = None
+
+
+# Arrivals reaching this instance at the same time are decided per model in one state
+# update (shared/service/groupcommit.py).
+_ARRIVALS: GroupCommit[_Arriving, Outcome] = GroupCommit()
+
+
+def _arrival(message: NewDataArrived, config: ModelConfig, ctx: Context) -> Outcome:
+    event = f"eventgrid:{message.event_id}"
+    what = message.describe()
+    if message.api not in COMMITTING_BLOB_APIS:
+        outcome = Outcome(
+            config.name, "skip", f"blob API {message.api!r} does not commit data; waiting for it"
+        )
+        _mark_seen(event, what, ctx)
+        return _record(config, outcome, what, [event], ctx)
+    blob = DataFile(message.blob_name, message.etag, message.size)
+    item = _read_arrival(config, blob, event, what, ctx)
+    outcome = _ARRIVALS.submit(
+        (id(ctx.state), config.name),
+        item,
+        lambda slots: _commit_arrivals(config, slots, ctx),
+    )
+    if item.problem is not None:  # quarantined (and recorded): the input can never succeed
+        raise item.problem
+    return outcome
+
+
+def _read_arrival(
+    config: ModelConfig, blob: DataFile, event: str, what: str, ctx: Context
+) -> _Arriving:
+    """Read and check the blob, unless what this instance last saw of the model's state
+    knows it already (a redelivery or a duplicate costs no read). A bad file is decided
+    (and its quarantine record written) by the commit."""
+    bare = Incoming(event, blob.name, blob.etag, what)
+    known = _known(config, ctx)
+    if known is not None and known(event, (blob.name, etag_of(blob.etag))):
+        return _Arriving(bare, blob)
+    try:
+        content = ctx.data.read_bytes(blob.name)
+        rows = check_csv(
+            content,
+            name=blob.name,
+            time_column=config.time_column,
+            value_column=config.value_column,
+        )
+    except InvalidData as exc:  # its quarantine record is written once it is decided so
+        quarantined = Incoming(event, blob.name, blob.etag, what, quarantined=str(exc))
+        return _Arriving(quarantined, blob, problem=exc)
+    except NotFound:
+        return _Arriving(bare, blob, gone=True)
+    arrival = Arrival(what, event, blob.name, blob.etag, blob.size, rows)
+    return _Arriving(Incoming(event, blob.name, blob.etag, what, arrival=arrival), blob, content)
+
+
+def _commit_arrivals(
+    config: ModelConfig, slots: Sequence[Slot[_Arriving, Outcome]], ctx: Context
+) -> None:
+    """Decide the arrivals waiting for one model: one state update for all of them (one
+    conditional write; none when all were duplicates), then one ledger record, then the
+    forecast error of the new files."""
+    entries: list[_Entry] = []
+    accepted: list[_Arriving] = []
+    try:
+        live = []
+        for slot in slots:
+            if slot.item.gone:
+                # Not checked, so it joins no snapshot; if it comes back the sweep finds it.
+                why = f"blob {slot.item.blob.name} was gone before it could be checked"
+                log.warning("%s: %s", config.name, why)
+                outcome = Outcome(config.name, "skip", why)
+                slot.settle(
+                    _record(
+                        config,
+                        outcome,
+                        slot.item.incoming.reason,
+                        [slot.item.incoming.event],
+                        ctx,
+                        into=entries,
+                    )
+                )
+            else:
+                live.append(slot)
+        if not live:
+            return
+        incoming = [slot.item.incoming for slot in live]
+        now = ctx.clock.now()
+        state, decisions = _update_state(
+            config,
+            lambda s: decide_arrivals(
+                s,
+                incoming,
+                base_files=_base_files(s, ctx, missing_ok=True),
+                now=now,
+                policy=config.policy,
+                released=_released(s, incoming, ctx),
+                index=_index(config, s, ctx),
+            ),
+            ctx,
+        )
+        for slot, decision in zip(live, decisions, strict=True):
+            item = slot.item
+            if not decision.reason.startswith("quarantined"):
+                item.problem = None  # a duplicate of a quarantined file: nothing to refuse
+            elif item.problem is not None:
+                try:
+                    _quarantine_record(item.blob, item.problem, ctx)
+                except Exception as exc:
+                    slot.settle(error=exc)
+                    continue
+                log.warning("%s: QUARANTINED %s: %s", config.name, item.blob.name, item.problem)
+            if item.incoming.arrival is not None and not isinstance(decision, Skip):
+                accepted.append(item)
+            try:
+                outcome = _act(
+                    config,
+                    state,
+                    decision,
+                    ctx,
+                    trigger=item.incoming.reason,
+                    events=[item.incoming.event],
+                    into=entries,
+                )
+            except Exception as exc:
+                slot.settle(error=exc)
+            else:
+                slot.settle(outcome)
+    finally:
+        _write_ledger(config, entries, ctx)
+    _forecast_errors(config, accepted, ctx)  # after the arrivals' own record
+
+
+def _released(
+    state: ModelState, incoming: Sequence[Incoming], ctx: Context
+) -> set[tuple[str, str]]:
+    """Versions among ``incoming`` the state remembers as quarantined whose quarantine
+    record is gone or names another version: an operator released them (one read each,
+    only for such versions)."""
+    quarantined = quarantined_versions(state)
+    released = set()
+    for item in incoming:
+        version = (item.blob, etag_of(item.etag))
+        if version not in quarantined or version in released:
+            continue
+        try:
+            record = ctx.state.get(f"quarantine/{item.blob}.json")[0]
+        except NotFound:
+            released.add(version)
+            continue
+        if etag_of(str(record.get("etag", ""))) != version[1]:
+            released.add(version)
+    return released
