@@ -145,10 +145,11 @@ def _exists(name: str, ctx: Context) -> bool:
 
 
 def _state(config: ModelConfig, ctx: Context) -> ModelState:
-    try:
-        return ModelState.from_json(ctx.state.get(f"policy/{config.name}.json")[0])
-    except NotFound:
-        return ModelState()
+    """The model's whole policy state: the head and its append-only chunks of requests (a
+    queue longer than the head's inline part lives in the chunks)."""
+    from shared.service.policystate import _read_state
+
+    return _read_state(config, ctx)
 
 
 def _base_names(state: ModelState, ctx: Context) -> set[str]:

@@ -95,7 +95,8 @@ def _model(ctx: Context, summary: JSON, now: datetime, next_tick: str | None) ->
         "pinned": bool(summary.get("pinned")),
         "paused": state.get("paused") or None,
         "active_run": state.get("active_run") or None,
-        "queued_requests": len(state.get("pending") or ()),
+        # The head keeps at most 64 requests inline, the rest in chunks: it counts them all.
+        "queued_requests": state.get("pending_count", len(state.get("pending") or ())),
         "next_tick": next_tick,
         "last_run": _run_summary(runs[0], now) if runs else None,
         "last_decision": _entry(newest) if newest else None,

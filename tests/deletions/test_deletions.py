@@ -269,3 +269,17 @@ def test_after_every_blob_was_deleted_the_next_upload_trains_on_itself_alone():
 
     manifest = world.artifacts.read_json(f"retrain/{outcome.run_key}/snapshot.json")
     assert [f["name"] for f in manifest["files"]] == ["co2/b.csv"]
+
+
+def test_a_deletion_finds_an_arrival_queued_beyond_the_heads_inline_requests():
+    world = make_world(BURSTY)
+    for n in range(70):  # more than the head keeps inline: the oldest live in chunks
+        world.service.handle(
+            world.arrive(f"co2/{n:02d}.csv", samples.csv_rows(2000 + n, 1), event_id=f"up-{n}")
+        )
+    head = world.state.get("policy/co2.json")[0]
+    assert "co2/00.csv" not in str(head.get("pending"))
+
+    [outcome] = world.service.handle(delete(world, "co2/00.csv"))
+
+    assert outcome.action == "coalesced", outcome  # not "never held": it was waiting
