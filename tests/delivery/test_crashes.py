@@ -229,6 +229,11 @@ def assert_one_completed_run_and_one_finalisation(world: World) -> None:
     [job] = world.jobs()
     assert job["status"] == "Completed" and job["run_key"] == run["run_key"]
     assert run["finalised"] and run["status"] == "Completed"
+    # The gate's ledger entry is written just after the record says finalised.
+    gates = wait_until(
+        lambda: [e for e in world.state("ledger/co2/") if e["kind"] == "gate"], "the gate entry"
+    )
+    time.sleep(0.5)  # a second finalisation would land by now
     gates = [e for e in world.state("ledger/co2/") if e["kind"] == "gate"]
     assert len(gates) == 1 and gates[0]["run_key"] == run["run_key"]
 
