@@ -1,5 +1,6 @@
 """Blob subscriptions: a poller that turns new blobs in Azurite into
-``Microsoft.Storage.BlobCreated`` events (Event Grid schema, the fields Azure sends) and
+``Microsoft.Storage.BlobCreated`` events, and blobs gone since the last poll into
+``Microsoft.Storage.BlobDeleted`` events (Event Grid schema, the fields Azure sends), and
 delivers them through the host's own Event Grid webhook, retried as Event Grid retries."""
 
 from __future__ import annotations
@@ -34,7 +35,9 @@ class BlobSubscription:
 
     ``prefix``/``suffix`` filter blob names (Event Grid's subjectBeginsWith/subjectEndsWith).
     Blobs already there when the host starts are ignored unless ``deliver_existing``. An
-    overwrite (same name, new ETag) is a new event, as in Azure. Deliveries answered 5xx (or
+    overwrite (same name, new ETag) is a new event, as in Azure. A blob the watcher has
+    seen that is gone from a later listing is a ``BlobDeleted`` event (Azure's data subscription
+    includes both types). Deliveries answered 5xx (or
     not answered) are retried up to ``max_delivery_attempts`` times, then dropped with an
     error in the log (Event Grid would dead-letter them).
     """
@@ -140,7 +143,10 @@ class BlobWatcher(HostBase):
                 event = self._blob_created_event(container, blob)
                 self._deliver(subscription, event)
                 seen[blob.name] = current[blob.name]
-            for gone in set(seen) - set(current):
+            for gone in sorted(set(seen) - set(current)):
+                if self._stopping.is_set():
+                    return
+                self._deliver(subscription, self._blob_deleted_event(container, gone, seen[gone]))
                 del seen[gone]
             self._stopping.wait(subscription.poll_interval)
 
@@ -169,6 +175,33 @@ class BlobWatcher(HostBase):
                 "contentLength": int(blob.size or 0),
                 "blobType": blob_type,
                 "url": container.get_blob_client(blob.name).url,
+                "sequencer": self._next_sequencer(),
+                "storageDiagnostics": {"batchId": str(uuid.uuid4())},
+            },
+            "dataVersion": "",
+            "metadataVersion": "1",
+            "eventTime": _event_time(_utcnow()),
+        }
+
+    def _blob_deleted_event(self, container: Any, name: str, etag: str) -> dict[str, Any]:
+        """What Azure sends for a deleted blob: no ETag and no length in its data."""
+        account = getattr(container, "account_name", None) or "devstoreaccount1"
+        return {
+            "topic": (
+                f"/subscriptions/{ZERO_SUBSCRIPTION_ID}/resourceGroups/local/providers/"
+                f"Microsoft.Storage/storageAccounts/{account}"
+            ),
+            "subject": f"/blobServices/default/containers/{container.container_name}/blobs/{name}",
+            "eventType": "Microsoft.Storage.BlobDeleted",
+            # One id per deleted version, shared by hosts watching the same container.
+            "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{container.url}/{name}#{etag}#deleted")),
+            "data": {
+                "api": "DeleteBlob",
+                "clientRequestId": str(uuid.uuid4()),
+                "requestId": str(uuid.uuid4()),
+                "contentType": "application/octet-stream",
+                "blobType": "BlockBlob",
+                "url": container.get_blob_client(name).url,
                 "sequencer": self._next_sequencer(),
                 "storageDiagnostics": {"batchId": str(uuid.uuid4())},
             },

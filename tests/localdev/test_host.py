@@ -456,8 +456,14 @@ def test_admin_endpoint_fires_a_timer(host: LocalFunctionsHost, recorder: Record
 # -- blob subscriptions ------------------------------------------------------------------------
 
 
-def blob_created_events(recorder: Recorder, blob_name: str) -> list[func.EventGridEvent]:
-    return [e for e in recorder.of("on_event") if e.subject.endswith(f"/blobs/{blob_name}")]
+def blob_created_events(
+    recorder: Recorder, blob_name: str, kind: str = "BlobCreated"
+) -> list[func.EventGridEvent]:
+    return [
+        e
+        for e in recorder.of("on_event")
+        if e.subject.endswith(f"/blobs/{blob_name}") and e.event_type == f"Microsoft.Storage.{kind}"
+    ]
 
 
 def watching_host(
@@ -527,6 +533,27 @@ def test_overwrite_is_a_new_event_and_existing_blobs_can_be_delivered(
     assert first["eTag"] != second["eTag"]
     assert second["contentLength"] == len(b"second, longer")
     assert second["sequencer"] > first["sequencer"]
+
+
+def test_a_deleted_blob_becomes_one_blob_deleted_delivery(
+    azurite, new_container, recorder: Recorder
+):
+    container = new_container("deleted")
+
+    with watching_host(recorder, azurite.connection_string, container.container_name):
+        container.upload_blob("co2/a.csv", b"x")
+        wait_for(lambda: blob_created_events(recorder, "co2/a.csv"), "the BlobCreated event")
+        container.delete_blob("co2/a.csv")
+        wait_for(lambda: blob_created_events(recorder, "co2/a.csv", "BlobDeleted"), "the deletion")
+        container.upload_blob("co2/barrier.csv", b"x")
+        wait_for(lambda: blob_created_events(recorder, "co2/barrier.csv"), "the barrier event")
+
+    [event] = blob_created_events(recorder, "co2/a.csv", "BlobDeleted")
+    data = event.get_json()
+    assert data["api"] == "DeleteBlob" and "eTag" not in data and "contentLength" not in data
+    assert data["url"] == f"{azurite.blob_endpoint}/{container.container_name}/co2/a.csv"
+    [created] = blob_created_events(recorder, "co2/a.csv")
+    assert data["sequencer"] > created.get_json()["sequencer"]
 
 
 def test_watcher_waits_for_the_container_and_honours_the_prefix(
