@@ -4,6 +4,7 @@ and metrics.json (schema 2) written by main(). Models are built at fixed paramet
 
 import json
 import pickle
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ from statsmodels.tsa.statespace.sarimax import SARIMAX
 from localdev.datasets import co2_monthly
 from tests.pipeline_defs.components import load_step
 
+sys.modules.setdefault("evaluation", load_step("evaluate", "evaluation"))
 evaluate = load_step("evaluate", "evaluate")
 
 SECTION_KEYS = {"holdout", "backtest", "folds", "holdout_errors"}
