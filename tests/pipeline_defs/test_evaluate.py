@@ -516,3 +516,11 @@ def test_no_refreshed_folder_without_a_scored_champion(tmp_path, co2):
     code, metrics = run_main(tmp_path)
     assert code == 0 and metrics["champion_refreshed"] is None
     assert not (tmp_path / "metrics" / "champion_refreshed").exists()
+
+
+def test_a_local_mlflow_experiment_keeps_its_artifacts_beside_the_sqlite_store():
+    location = evaluate.local_artifact_location("sqlite:////w/ws/mlflow.db", "retrain-local")
+    assert location == "/w/ws/mlartifacts/retrain-local"
+    assert evaluate.local_artifact_location("sqlite:///relative.db", "retrain-local") is None
+    assert evaluate.local_artifact_location("azureml://eastus.api.azureml.ms/x", "e") is None
+    assert evaluate.local_artifact_location("", "e") is None

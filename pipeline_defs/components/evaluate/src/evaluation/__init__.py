@@ -66,9 +66,13 @@ from .sections import (
     window_metrics,
 )
 from .tracking import (
+    LOCAL_ARTIFACTS,
+    LOCAL_EXPERIMENT,
     import_mlflow,
+    local_artifact_location,
     log_to_mlflow,
     tracking_metrics,
+    use_local_experiment,
 )
 from .windows import (
     MAX_FOLDS,
@@ -83,6 +87,8 @@ from .windows import (
 
 __all__ = [
     "INTERVAL_ALPHA",
+    "LOCAL_ARTIFACTS",
+    "LOCAL_EXPERIMENT",
     "MAX_FOLDS",
     "METRIC_KEYS",
     "MIN_TRAIN_POINTS",
@@ -108,6 +114,7 @@ __all__ = [
     "forecast_naive",
     "import_mlflow",
     "load_champion",
+    "local_artifact_location",
     "log_to_mlflow",
     "mase_scale",
     "min_train_length",
@@ -129,6 +136,7 @@ __all__ = [
     "seasonal_naive",
     "section",
     "tracking_metrics",
+    "use_local_experiment",
     "window_metrics",
     "windows",
     "write_refreshed",

@@ -1,4 +1,13 @@
-"""Experiment tracking: the evaluation's parameters, metrics and files logged with MLflow."""
+"""Experiment tracking: the evaluation's parameters, metrics and files logged with MLflow.
+
+On Azure ML the step job's own run is active (``MLFLOW_RUN_ID``) and its artifacts go to the
+job. Locally the workspace gives the steps an sqlite store (``MLFLOW_TRACKING_URI=
+sqlite:///<workspace>/mlflow.db``); MLflow's default experiment would then keep artifacts in
+``./mlruns`` under the step's working directory, which locally is the component's code
+folder (checked with MLflow 3.17.2). So a local run goes to the experiment
+``MLFLOW_EXPERIMENT_NAME`` (default :data:`LOCAL_EXPERIMENT`), created with its artifacts
+in ``mlartifacts/<experiment>/`` beside the database (:func:`local_artifact_location`).
+"""
 
 from __future__ import annotations
 
@@ -14,6 +23,9 @@ from .plot import model_label
 
 logger = logging.getLogger(__name__)
 
+LOCAL_EXPERIMENT = "retrain-local"
+LOCAL_ARTIFACTS = "mlartifacts"
+
 
 def import_mlflow() -> Any:
     """The ``mlflow`` module when it is installed and a tracking URI is set (Azure ML sets
@@ -28,6 +40,39 @@ def import_mlflow() -> Any:
         logger.info("MLflow: not installed, not logging")
         return None
     return mlflow
+
+
+def local_artifact_location(tracking_uri: str, experiment: str) -> str | None:
+    """Where a local experiment keeps its artifacts: ``<database folder>/mlartifacts/
+    <experiment>`` for an sqlite store with an absolute path (``sqlite:////abs/mlflow.db``);
+    None for any other store (Azure ML, a tracking server, a relative path)."""
+    prefix = "sqlite:///"
+    if not tracking_uri.startswith(prefix):
+        return None
+    database = Path(tracking_uri[len(prefix) :])
+    if not database.is_absolute():
+        return None
+    return str(database.parent / LOCAL_ARTIFACTS / experiment)
+
+
+def use_local_experiment(mlflow: Any) -> str | None:
+    """Locally (an sqlite store, no run of Azure ML attached): make the local experiment
+    active, creating it with its artifacts beside the store; returns its name, or None
+    when nothing was changed (MLflow's own defaults then apply)."""
+    if "MLFLOW_RUN_ID" in os.environ or "MLFLOW_EXPERIMENT_ID" in os.environ:
+        return None
+    name = os.environ.get("MLFLOW_EXPERIMENT_NAME") or LOCAL_EXPERIMENT
+    location = local_artifact_location(os.environ.get("MLFLOW_TRACKING_URI", ""), name)
+    if location is None:
+        return None
+    experiment = mlflow.get_experiment_by_name(name)
+    if experiment is None:
+        try:
+            mlflow.create_experiment(name, artifact_location=location)
+        except Exception:  # another step created it first: use theirs
+            logger.debug("MLflow: experiment %s was created meanwhile", name, exc_info=True)
+    mlflow.set_experiment(name)
+    return name
 
 
 def tracking_metrics(metrics: dict[str, Any]) -> tuple[dict[str, float], list[tuple[str, float]]]:
@@ -60,6 +105,7 @@ def log_to_mlflow(
         return False
     attached = "MLFLOW_RUN_ID" in os.environ  # Azure ML: the step job's own run
     try:
+        use_local_experiment(mlflow)
         with mlflow.start_run(run_name=None if attached else f"{run_key or 'local'}-evaluate"):
             mlflow.log_params(
                 {
