@@ -44,6 +44,7 @@ from bench.replaylib.scoring import (
     served_forecast,
 )
 from bench.replaylib.summary import (
+    SERVED_BY,
     _mean,
     summarise,
     targets,
@@ -54,6 +55,7 @@ __all__ = [
     "FIRST_FRACTION",
     "FREQUENCIES",
     "PRODUCTION",
+    "SERVED_BY",
     "TABLE_HEAD",
     "_DATASTORE_URI",
     "Arrival",

@@ -134,7 +134,8 @@ class Replayer:
         values = dated(series.values, series.season_length)
         m, h = series.season_length, series.horizon
         records: list[ArrivalRecord] = []
-        registered_at: dict[int, int] = {}  # version -> the arrival whose run registered it
+        # version -> (the arrival whose run put it in production, "promoted" or "refreshed")
+        put_by: dict[int, tuple[int, str]] = {}
         for arrival in arrivals:
             started = time.monotonic()
             record = ArrivalRecord(series.name, arrival.number, (arrival.start, arrival.end))
@@ -149,8 +150,10 @@ class Replayer:
             self.stack.upload(record.blob, arrival_csv(part))
             if arrival.number > 0:  # scored while the pipeline runs
                 self.score_served(record, values, arrival, before, m)
-                if record.served_mase is not None and before.version in registered_at:
-                    record.served_behind = arrival.number - 1 - registered_at[before.version]
+                if record.served_mase is not None and before.version in put_by:
+                    run_arrival, how = put_by[before.version]
+                    record.served_behind = arrival.number - 1 - run_arrival
+                    record.served_by = how if record.served_behind == 0 else "older"
             entry = self.wait_for_trigger(model, record.blob, seen)
             record.decision = str(entry.get("action"))
             record.reason = str(entry.get("reason", ""))
@@ -176,8 +179,13 @@ class Replayer:
                     self.rescore_run(record, values.iloc[: arrival.end], folder, before, m, h)
             else:
                 record.production_after = self.production(model).version
-            if record.version is not None:
-                registered_at[record.version] = arrival.number
+            if record.promoted and record.version is not None:
+                put_by[record.version] = (arrival.number, "promoted")
+            elif record.production_after not in (None, record.production_before):
+                # production moved to a version this run registered besides its candidate:
+                # the champion refreshed on the run's data
+                assert record.production_after is not None
+                put_by[record.production_after] = (arrival.number, "refreshed")
             record.seconds = round(time.monotonic() - started, 2)
             records.append(record)
             progress(progress_line(record, len(arrivals)))

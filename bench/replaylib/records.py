@@ -31,8 +31,12 @@ class ArrivalRecord:
     autoarima_mase: float | None = None
     naive_mase: float | None = None
     served_error: str | None = None
-    # arrivals between the serving model's run and this one (0: the previous arrival's run)
+    # arrivals between the run that put the serving model in production and this one (0: the
+    # previous arrival's run)
     served_behind: int | None = None
+    # how the serving model got there: "promoted" or "refreshed" by the previous arrival's
+    # run, or "older" (None: not served, or the first model's arrival)
+    served_by: str | None = None
     seconds: float = 0.0
 
     @property

@@ -46,10 +46,11 @@ def render(per_series: dict[str, dict[str, Any]], total: dict[str, Any]) -> str:
     ]
     means = total["mean_mase"]
     for label, text in (
-        ("current", "trained at the previous arrival"),
-        ("older", "older (later runs refused or failed)"),
+        ("promoted", "promoted at the previous arrival"),
+        ("refreshed", "refreshed at the previous arrival (the gate refused the candidate)"),
+        ("older", "older (later runs failed or left production as it was)"),
     ):
-        group = total["served_by_model_age"][label]
+        group = total["served_by"][label]
         lines.append(
             f"served by a model {text}: {group['arrivals']} arrivals, served "
             f"{_fmt(group['served'], 0)}, AutoARIMA {_fmt(group['autoarima'], 0)}, "

@@ -16,6 +16,10 @@ def _mean(values: Iterable[float | None]) -> float | None:
     return float(np.mean(kept)) if kept else None
 
 
+# How the model serving an arrival got into production (ArrivalRecord.served_by).
+SERVED_BY = ("promoted", "refreshed", "older")
+
+
 def summarise(records: Sequence[ArrivalRecord]) -> dict[str, Any]:
     """Counts and mean served MASE over ``records`` (one series, or all of them)."""
     scored = [r for r in records if r.scored]
@@ -60,6 +64,16 @@ def summarise(records: Sequence[ArrivalRecord]) -> dict[str, Any]:
                 ("current", [r for r in with_model if r.served_behind == 0]),
                 ("older", [r for r in with_model if (r.served_behind or 0) > 0]),
             )
+        },
+        "served_by": {
+            how: {
+                "arrivals": len(group),
+                "served": _mean(r.served_mase for r in group),
+                "autoarima": _mean(r.autoarima_mase for r in group),
+                "naive": _mean(r.naive_mase for r in group),
+            }
+            for how in SERVED_BY
+            for group in ([r for r in with_model if r.served_by == how],)
         },
         "mean_mase": {
             "served": _mean(r.served_with_fallback for r in scored),
