@@ -12,7 +12,7 @@ import pandas as pd
 from .champion import parse_end, score_champion
 from .errors import ChampionError, EvaluateError
 from .metrics import INTERVAL_ALPHA, mase_scale
-from .refresh import refresh_champion
+from .refresh import Refresh, refresh_champion
 from .sections import Scored, score_applied, score_naive
 from .windows import Window, backtest_plan, windows
 
@@ -29,9 +29,10 @@ class Evaluation:
     champion: Scored | None
     holdout: Window
     folds: list[Window]
-    refreshed: Any = None  # the champion's parameters applied to all the data, or None
+    refreshed: Any = None  # the champion brought up to the last observation, or None
     champion_info: dict[str, Any] = field(default_factory=dict)  # its model.json
     frequency: str | None = None
+    refresh: Refresh | None = None  # how ``refreshed`` was made (method, message)
 
 
 def evaluate(
@@ -75,7 +76,7 @@ def evaluate(
         raise EvaluateError(f"the candidate: {exc}") from exc
     baseline = score_naive(window, folds, season_length)
     champion_scored: Scored | None = None
-    refreshed = None
+    refresh: Refresh | None = None
     if champion is not None:
         try:
             champion_scored = score_champion(
@@ -84,7 +85,7 @@ def evaluate(
         except ChampionError as exc:
             champion_error = str(exc)
         else:
-            refreshed = refresh_champion(champion, series)
+            refresh = refresh_champion(champion, series)
     metrics: dict[str, Any] = {
         "schema": SCHEMA,
         "horizon": horizon,
@@ -105,4 +106,7 @@ def evaluate(
         "champion_error": champion_error if champion_scored is None else None,
         "champion_refreshed": None,
     }
-    return Evaluation(metrics, scored, baseline, champion_scored, window, folds, refreshed)
+    refreshed = refresh.results if refresh is not None else None
+    return Evaluation(
+        metrics, scored, baseline, champion_scored, window, folds, refreshed, refresh=refresh
+    )
