@@ -38,6 +38,7 @@ def test_the_family_pipeline_loads_with_a_parallel_fit_step(job):
 def test_the_entry_script_and_its_search_are_in_the_task_code_folder(job):
     code = ROOT / "components" / "fit_shards" / job.jobs["fit"].component.task.code
     assert (code / "shard.py").is_file()
+    assert (code / "family_scoring.py").is_file() and (code / "family_champions.py").is_file()
     assert (code / "order_search.py").exists() or (code / "order_search").is_dir()
 
 
@@ -68,6 +69,35 @@ def test_previous_is_an_optional_uri_folder_given_at_submission(job):
     assert given._validate().passed
     inputs = given._to_rest_object().properties.inputs
     assert inputs["previous"].as_dict() == {"uri": uri, "jobInputType": "uri_folder"}
+
+
+def test_champions_and_the_backtest_reach_the_fit_step(job):
+    from azure.ai.ml import load_job
+
+    fit = job.jobs["fit"]
+    arguments = fit.component.task.program_arguments
+    assert str(fit.inputs["champions"]._data) == "${{parent.inputs.champions}}"
+    assert fit.component.inputs["champions"].optional is True
+    assert fit.component.inputs["champions"].type == "uri_folder"
+    assert "$[[--champions ${{inputs.champions}}]]" in arguments
+    for name in ("backtest_folds", "backtest_horizon"):
+        assert str(fit.inputs[name]._data) == f"${{{{parent.inputs.{name}}}}}"
+        assert f"--{name} ${{{{inputs.{name}}}}}" in arguments
+        assert job.inputs[name]._data == 0
+    assert "champions" not in job._to_rest_object().properties.inputs
+
+    uri = "azureml://datastores/workspaceblobstore/paths/retrain/fam-0123456789abcdef/champions/"
+    given = load_job(
+        source=PIPELINE,
+        params_override=[
+            {"inputs.champions": {"type": "uri_folder", "path": uri}},
+            {"inputs.backtest_folds": 3},
+        ],
+    )
+    assert given._validate().passed
+    inputs = given._to_rest_object().properties.inputs
+    assert inputs["champions"].as_dict() == {"uri": uri, "jobInputType": "uri_folder"}
+    assert inputs["backtest_folds"].as_dict()["value"] == "3"
 
 
 def test_the_local_workspace_reads_the_same_parallel_step():
