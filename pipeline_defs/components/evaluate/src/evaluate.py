@@ -24,7 +24,7 @@ Two windows, the same for the three forecasters:
   (then the fold is the holdout). A requested number of folds larger than what fits is
   reduced to what fits (a log line says so).
 
-No model is refitted here. The candidate's parameters (from ``model_eval.pkl``) and the
+No model is refitted to be scored. The candidate's parameters (from ``model_eval.pkl``) and the
 champion's stored parameters (from its ``model.pkl``) are applied to the data up to each
 origin as statsmodels ``results.apply(endog, refit=False)`` does (:func:`apply_stored`): a new
 state-space model of the same specification is filtered over that data at the stored
@@ -53,15 +53,19 @@ nothing counts as out-of-sample for it); seasonal naive has no parameters (``par
 null, always out-of-sample). The gate compares candidate and champion only on windows
 out-of-sample for both (``shared/gate.py``).
 
-The refreshed champion: when the champion was scored, its stored parameters are also
-applied to all the data (training split + holdout), never re-estimated, and written as a
-model folder ``<metrics>/champion_refreshed/`` (``model.pkl`` + ``model.json``, the layout of
-the train step's folder: top-level ``train_start``/``train_end``/``n_obs`` describe the data
-the pickle's state covers, ``params_end`` and ``refreshed`` say the parameters are the
-champion's). ``metrics.json`` says ``champion_refreshed``: ``{"folder", "data_end",
-"params_end"}`` or null. When the gate refuses the candidate, the service registers this
-folder so production forecasts from the last observation instead of from the champion's
-old data end.
+The refreshed champion: when the champion was scored, it is also brought up to the last
+observation (``evaluation/refresh.py``): its specification re-estimated on all the data
+(training split + holdout) by exact ML warm-started from its stored parameters (method
+``ml``), or its stored parameters applied unchanged (``applied``) when it has no free
+parameters or the refit fails, is not finite, has a root within 1.01 of the unit circle or
+a lower likelihood than the stored parameters. It is written as a model folder
+``<metrics>/champion_refreshed/`` (``model.pkl`` + ``model.json``, the layout of the train
+step's folder: top-level ``train_start``/``train_end``/``n_obs`` describe the data the
+pickle's state covers, ``params_end`` the last observation its parameters were estimated
+on, ``refreshed`` how). ``metrics.json`` says ``champion_refreshed``: ``{"folder",
+"data_end", "params_end", "method"}`` or null. When the gate refuses the candidate, the
+service registers this folder, so production forecasts from the last observation with
+parameters estimated on all the data, as a promoted candidate's final fit does.
 """
 
 from __future__ import annotations
