@@ -82,6 +82,7 @@ from shared.policy.engine import RECENT, Seen, Skip, absorb
 from shared.policy.forecast import score_actuals
 from shared.ports import JSON, DataFile, PipelineSubmission
 from shared.service.context import Context
+from shared.service.family import family_submission
 from shared.service.groupcommit import GroupCommit, Slot, cache_for
 from shared.service.outcome import Outcome
 from shared.service.promotion import PRODUCTION
@@ -999,6 +1000,8 @@ def submit(key: str, ctx: Context) -> JSON:
         tags[FORCE_RERUN_TAG] = "true"
         inputs["rerun_salt"] = key
     submission = PipelineSubmission(run_key=key, model=config.name, inputs=inputs, tags=tags)
+    if config.series_columns:  # a family: its own pipeline, inputs and champions folder
+        submission = family_submission(submission, record, config, ctx)
     try:
         run = ctx.pipeline.submit(submission)
     except Exception as exc:

@@ -278,6 +278,7 @@ def test_the_family_pipeline_is_its_own_component_with_its_optional_inputs_decla
     assert spec["inputs"]["series_columns"]["type"] == "string"
     assert spec["inputs"]["backtest_folds"] == {"type": "integer", "default": "0"}
     assert spec["inputs"]["backtest_horizon"] == {"type": "integer", "default": "0"}
+    assert spec["inputs"]["rerun_salt"] == {"type": "string", "optional": True}
     for name in ("previous", "champions"):
         assert spec["inputs"][name] == {"type": "uri_folder", "optional": True}
         assert spec["jobs"]["fit"]["inputs"][name]["value"] == f"${{{{parent.inputs.{name}}}}}"

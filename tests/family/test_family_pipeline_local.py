@@ -161,8 +161,15 @@ def test_a_family_is_fitted_by_the_parallel_step_and_a_partial_arrival_reuses_sh
         }
         artifacts.upload_blob("retrain/fam-fourth/champions/champions.json", json.dumps(index))
         champions = "azureml://datastores/workspaceblobstore/paths/retrain/fam-fourth/champions/"
+        # (sent as a forced run would be: the salt reaches both steps and is ignored)
         workspace.submit(
-            submission("fam-fourth", "second.json", previous=previous, champions=champions)
+            submission(
+                "fam-fourth",
+                "second.json",
+                previous=previous,
+                champions=champions,
+                rerun_salt="fam-fourth",
+            )
         )
         run = workspace.wait("fam-fourth", TIMEOUT)
         assert run.status == "Completed", run.error

@@ -100,6 +100,30 @@ def test_champions_and_the_backtest_reach_the_fit_step(job):
     assert inputs["backtest_folds"].as_dict()["value"] == "3"
 
 
+def test_a_forced_family_run_salts_both_steps_and_the_scripts_ignore_it(job, tmp_path):
+    from azure.ai.ml import load_job
+
+    from tests.family.steps import load_shard
+
+    for name in ("prep", "fit"):
+        step = job.jobs[name]
+        spec = step.component.inputs["rerun_salt"]
+        assert (spec.type, spec.optional) == ("string", True), name
+        assert str(step.inputs["rerun_salt"]._data) == "${{parent.inputs.rerun_salt}}", name
+    arguments = job.jobs["fit"].component.task.program_arguments
+    assert "$[[--rerun_salt ${{inputs.rerun_salt}}]]" in arguments
+    assert "rerun_salt" not in job._to_rest_object().properties.inputs
+    salt = "fam-0123456789abcdef"
+    given = load_job(source=PIPELINE, params_override=[{"inputs.rerun_salt": salt}])
+    assert given._validate().passed
+    sent = given._to_rest_object().properties.inputs["rerun_salt"].as_dict()
+    assert sent == {"value": salt, "jobInputType": "literal"}
+    argv = ["--frequency", "MS", "--season_length", "12", "--horizon", "6"]
+    argv += ["--models", str(tmp_path)]
+    shard = load_shard()
+    assert shard.parse_args([*argv, "--rerun_salt", salt]) == shard.parse_args(argv)
+
+
 def test_the_local_workspace_reads_the_same_parallel_step():
     from localdev.workspace import load_pipeline
 

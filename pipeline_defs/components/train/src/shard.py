@@ -111,6 +111,7 @@ def parse_args(argv: list[str] | None = None) -> ShardSettings:
     )
     parser.add_argument("--backtest_folds", type=int, default=0, help="0: automatic")
     parser.add_argument("--backtest_horizon", type=int, default=0, help="0: the horizon")
+    parser.add_argument("--rerun_salt", default=None, help="ignored: makes a forced run's step new")
     args, _ = parser.parse_known_args(argv)
     if args.season_length < 1 or args.horizon < 1:
         parser.error("--season_length and --horizon must be >= 1")
