@@ -15,14 +15,17 @@ what, when, why, from which version to which, run key).
 
 **Refresh** (production stays current after a refusal): when the gate refuses the
 candidate and production still points at the champion the run was compared with (and is
-not pinned), the evaluate step's ``metrics/champion_refreshed/`` folder (the champion's
-stored parameters applied to all the run's data, never re-estimated) is registered as a
-new version — tags ``run_key`` = ``<run key>-refresh`` (so it never collides with the
-candidate's registration of the same run), ``refresh_of`` = the champion's version,
-``gate`` = ``refresh`` — and production moves to it by compare-and-swap (history action
-``refresh``). Same model, same parameters; only its state now ends at the run's last
-observation, so its forecasts start after the data instead of at the champion's old data
-end. A pinned production is frozen: nothing is refreshed (the operator chose that version).
+not pinned), the evaluate step's ``metrics/champion_refreshed/`` folder (the champion
+brought up to the run's last observation: its specification re-estimated on all the run's
+data, as a promoted candidate's final fit is, or its stored parameters applied when it
+cannot be re-estimated; ``champion_refreshed.method`` says which, ``"ml"`` or
+``"applied"``) is registered as a new version — tags ``run_key`` = ``<run key>-refresh``
+(so it never collides with the candidate's registration of the same run), ``refresh_of`` =
+the champion's version, ``gate`` = ``refresh`` — and production moves to it by
+compare-and-swap (history action ``refresh``). The gate chose the champion's
+specification; production forecasts from the last observation with parameters estimated
+on all the data, instead of from the champion's old data end. A pinned production is
+frozen: nothing is refreshed (the operator chose that version).
 
 Every version has ``model_folder`` (tag and lineage): the datastore URI of its model
 folder, which the next run takes as its ``champion`` input.
@@ -426,11 +429,25 @@ def refresh_production(
             f"refreshed champion registered as v{version.version} only: the production alias "
             "moved while this run was being finalised"
         )
-    _record_refresh(model, key, expected, version, ctx)
+    _record_refresh(model, key, expected, version, ctx, method=_refresh_method(metrics))
     return version.version, (
-        f"production refreshed: v{expected} -> v{version.version} (v{expected}'s parameters, "
-        f"state to {mine.date()})"
+        f"production refreshed: v{expected} -> v{version.version} "
+        f"({_refresh_words(metrics, expected)}, state to {mine.date()})"
     )
+
+
+def _refresh_method(metrics: Mapping[str, Any]) -> str:
+    """How the evaluate step refreshed the champion: "ml" (re-estimated) or "applied"
+    (stored parameters; also for metrics written before the method was recorded)."""
+    refreshed = metrics.get("champion_refreshed")
+    method = refreshed.get("method") if isinstance(refreshed, Mapping) else None
+    return "ml" if method == "ml" else "applied"
+
+
+def _refresh_words(metrics: Mapping[str, Any], previous: int) -> str:
+    if _refresh_method(metrics) == "ml":
+        return f"v{previous}'s specification re-estimated on the run's data"
+    return f"v{previous}'s parameters"
 
 
 def _register_refresh(
@@ -461,6 +478,7 @@ def _register_refresh(
         lineage={
             "run_key": refresh_key,
             "lineage": f"state refreshed from v{production.version} to data_end {data_end}",
+            "refresh_method": _refresh_method(metrics),
             "refresh_of": production.version,
             "refresh_of_run_key": production.tags.get("run_key")
             or production.lineage.get("run_key"),
@@ -488,16 +506,27 @@ def _register_refresh(
 
 
 def _record_refresh(
-    model: str, key: str, previous: int, version: ModelVersion, ctx: Context, **extra: Any
+    model: str,
+    key: str,
+    previous: int,
+    version: ModelVersion,
+    ctx: Context,
+    *,
+    method: str | None = None,
+    **extra: Any,
 ) -> None:
+    how = (
+        f"v{previous}'s specification re-estimated on the run's data"
+        if (method or version.lineage.get("refresh_method")) == "ml"
+        else f"v{previous}'s parameters applied to the run's data, not re-estimated"
+    )
     record_history(
         ctx,
         model,
         action=REFRESH_ACTION,
         by=GATE_ACTOR,
         reason=(
-            f"the gate refused run {key}'s candidate; v{previous}'s parameters applied to the "
-            f"run's data (to {version.tags.get('data_end')}), not re-estimated"
+            f"the gate refused run {key}'s candidate; {how} (to {version.tags.get('data_end')})"
         ),
         from_version=previous,
         to_version=version.version,

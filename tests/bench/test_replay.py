@@ -183,6 +183,7 @@ def replay_of_one_series() -> list[ArrivalRecord]:
             champion_holdout_mase=0.8,
             served_mase=0.4,
             served_behind=0,
+            served_by="promoted",
             autoarima_mase=0.6,
             naive_mase=1.0,
         ),
@@ -196,6 +197,7 @@ def replay_of_one_series() -> list[ArrivalRecord]:
             champion_holdout_mase=0.75,
             served_mase=0.5,
             served_behind=0,
+            served_by="promoted",
             autoarima_mase=0.4,
             naive_mase=0.9,
         ),
@@ -207,6 +209,7 @@ def replay_of_one_series() -> list[ArrivalRecord]:
             production_after=3,
             served_mase=0.3,
             served_behind=1,  # v3 was registered two arrivals before; v4 was refused
+            served_by="older",
             autoarima_mase=0.5,
             naive_mase=0.8,
         ),
@@ -251,6 +254,18 @@ def test_served_error_is_split_by_how_current_the_serving_model_was():
     assert by_age["current"]["served"] == pytest.approx(0.45)
     assert by_age["current"]["autoarima"] == pytest.approx(0.5)
     assert by_age["older"] == {"arrivals": 1, "served": 0.3, "autoarima": 0.5, "naive": 0.8}
+
+
+def test_served_error_is_split_by_how_the_serving_model_got_into_production():
+    records = replay_of_one_series()
+    records[4].served_by, records[4].served_behind = "refreshed", 0
+    by = summarise(records)["served_by"]
+
+    assert by["promoted"] == pytest.approx(
+        {"arrivals": 2, "served": 0.45, "autoarima": 0.5, "naive": 0.95}
+    )
+    assert by["refreshed"] == {"arrivals": 1, "served": 0.3, "autoarima": 0.5, "naive": 0.8}
+    assert by["older"]["arrivals"] == 0 and by["older"]["served"] is None
 
 
 def test_targets_fail_on_a_worse_promotion_and_on_served_error_above_autoarima():

@@ -4,6 +4,7 @@ and metrics.json (schema 2) written by main(). Models are built at fixed paramet
 
 import json
 import pickle
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ from statsmodels.tsa.statespace.sarimax import SARIMAX
 from localdev.datasets import co2_monthly
 from tests.pipeline_defs.components import load_step
 
+sys.modules.setdefault("evaluation", load_step("evaluate", "evaluation"))
 evaluate = load_step("evaluate", "evaluate")
 
 SECTION_KEYS = {"holdout", "backtest", "folds", "holdout_errors"}
@@ -327,9 +329,10 @@ def write_inputs(tmp_path: Path, series: pd.Series, horizon: int = 24) -> tuple[
     return prepared, model
 
 
-def write_champion(folder: Path, series: pd.Series, frequency: str = "MS") -> Path:
+def write_champion(folder: Path, series: pd.Series, frequency: str = "MS", results=None) -> Path:
     folder.mkdir()
-    (folder / "model.pkl").write_bytes(pickle.dumps(fixed_model(series, (0.2, -0.4, -0.7))))
+    results = results if results is not None else fixed_model(series, (0.2, -0.4, -0.7))
+    (folder / "model.pkl").write_bytes(pickle.dumps(results))
     (folder / "model.json").write_text(
         json.dumps({"frequency": frequency, "final_fit": {"train_end": "1997-12-01T00:00:00"}})
     )
@@ -475,38 +478,78 @@ def test_mlflow_failures_and_absence_never_fail_the_step(tmp_path, co2, monkeypa
     assert evaluate.import_mlflow() is None
 
 
-def test_the_champion_refreshed_on_all_the_data_is_a_model_folder(tmp_path, co2):
+def interior_model(series: pd.Series):
+    """An ARIMA(0,1,1)(1,1,0)[12] at fixed parameters whose ML refit on co2 stays inside
+    the invertible region (the (1,1,1)(0,1,1) one's seasonal MA goes to the unit circle)."""
+    model = SARIMAX(series, order=(0, 1, 1), seasonal_order=(1, 1, 0, 12), concentrate_scale=True)
+    return model.filter(np.array([-0.3, -0.5]), cov_type="none")
+
+
+def test_the_champion_kept_is_re_estimated_on_all_the_data_as_a_model_folder(tmp_path, co2):
     write_inputs(tmp_path, co2)
-    champion = write_champion(tmp_path / "champion", co2.loc[:"1997"])
+    champion = write_champion(
+        tmp_path / "champion", co2.loc[:"1997"], results=interior_model(co2.loc[:"1997"])
+    )
     code, metrics = run_main(tmp_path, "--champion", str(champion), "--run_key", "co2-2")
     assert code == 0
     assert metrics["champion_refreshed"] == {
         "folder": "champion_refreshed",
         "data_end": "2001-12-01T00:00:00",
-        "params_end": "1997-12-01T00:00:00",
+        "params_end": "2001-12-01T00:00:00",
+        "method": "ml",
     }
     folder = tmp_path / "metrics" / "champion_refreshed"
     refreshed = pickle.loads((folder / "model.pkl").read_bytes())
     stored = pickle.loads((champion / "model.pkl").read_bytes())
-    # The same parameters, its state now at the last observation: the forecast starts
-    # right after it, and is exactly the stored model filtered over all the data.
-    assert np.array_equal(refreshed.params.to_numpy(), stored.params.to_numpy())
-    forecast = refreshed.get_forecast(12).predicted_mean
-    assert forecast.index[0] == pd.Timestamp("2002-01-01")
-    expected = stored.apply(co2, refit=False).get_forecast(12).predicted_mean
-    assert np.allclose(forecast.to_numpy(), expected.to_numpy())
+    # The champion's specification, its parameters re-estimated on all the data (a better
+    # likelihood there than the stored ones), its forecast right after the last observation.
+    assert refreshed.model.order == stored.model.order
+    assert refreshed.model.seasonal_order == stored.model.seasonal_order
+    assert not np.allclose(refreshed.params.to_numpy(), stored.params.to_numpy())
+    assert refreshed.llf >= stored.apply(co2, refit=False).llf
+    assert refreshed.get_forecast(12).predicted_mean.index[0] == pd.Timestamp("2002-01-01")
     info = json.loads((folder / "model.json").read_text())
     assert info["frequency"] == "MS"
-    assert (info["train_end"], info["params_end"]) == ("2001-12-01T00:00:00", "1997-12-01T00:00:00")
+    assert (info["train_end"], info["params_end"]) == ("2001-12-01T00:00:00", "2001-12-01T00:00:00")
+    assert info["refreshed"]["method"] == "ml"
+    assert info["refreshed"]["previous_params_end"] == "1997-12-01T00:00:00"
     assert info["refreshed"]["run_key"] == "co2-2"
-    assert info["refreshed"]["data_end"] == "2001-12-01T00:00:00"
-    # It serves as the next run's champion: the parameters' end, not the state's, decides
-    # what is out-of-sample for it.
+    # It serves as the next run's champion: its parameters saw all of this data.
     _, description = evaluate.load_champion(folder, "MS")
-    assert description["params_end"] == "1997-12-01T00:00:00"
+    assert description["params_end"] == "2001-12-01T00:00:00"
     code, again = run_main(tmp_path, "--champion", str(folder))
-    assert code == 0 and again["champion"]["params_end"] == "1997-12-01T00:00:00"
-    assert again["champion"]["holdout"] == pytest.approx(metrics["champion"]["holdout"])
+    assert code == 0 and again["champion"]["holdout_out_of_sample"] is False
+
+
+def test_a_champion_that_cannot_be_re_estimated_keeps_its_parameters(co2):
+    train, holdout = split(co2)
+    stored = fixed_model(co2.loc[:"1997"])
+    # A model without a concentrated scale is not re-estimated (as the train step's final
+    # fit): its stored parameters are applied to all the data, exactly as statsmodels does.
+    plain = SARIMAX(co2.loc[:"1997"], order=(1, 1, 1), seasonal_order=(0, 1, 1, 12)).filter(
+        [0.2, -0.4, -0.7, 0.1]
+    )
+    kept = evaluate.refresh_champion(plain, co2)
+    assert kept is not None and kept.method == "applied"
+    assert np.array_equal(kept.results.params.to_numpy(), plain.params.to_numpy())
+    expected = plain.apply(co2, refit=False).get_forecast(12).predicted_mean
+    assert np.allclose(kept.results.get_forecast(12).predicted_mean, expected)
+    record = evaluate.refreshed_record(
+        {"final_fit": {"train_end": "1997-12-01T00:00:00"}},
+        kept.results,
+        co2,
+        frequency="MS",
+        run_key="r",
+        method=kept.method,
+        message=kept.message,
+    )
+    assert record["params_end"] == "1997-12-01T00:00:00"
+    assert record["train_end"] == "2001-12-01T00:00:00"
+    # A refit whose seasonal MA root reaches the unit circle is not kept either.
+    boundary = evaluate.refresh_champion(stored, pd.concat([train, holdout]))
+    assert boundary is not None and boundary.method == "applied"
+    assert "root within 1.01 of the unit circle" in boundary.message
+    assert np.array_equal(boundary.results.params.to_numpy(), stored.params.to_numpy())
 
 
 def test_no_refreshed_folder_without_a_scored_champion(tmp_path, co2):
@@ -514,3 +557,11 @@ def test_no_refreshed_folder_without_a_scored_champion(tmp_path, co2):
     code, metrics = run_main(tmp_path)
     assert code == 0 and metrics["champion_refreshed"] is None
     assert not (tmp_path / "metrics" / "champion_refreshed").exists()
+
+
+def test_a_local_mlflow_experiment_keeps_its_artifacts_beside_the_sqlite_store():
+    location = evaluate.local_artifact_location("sqlite:////w/ws/mlflow.db", "retrain-local")
+    assert location == "/w/ws/mlartifacts/retrain-local"
+    assert evaluate.local_artifact_location("sqlite:///relative.db", "retrain-local") is None
+    assert evaluate.local_artifact_location("azureml://eastus.api.azureml.ms/x", "e") is None
+    assert evaluate.local_artifact_location("", "e") is None

@@ -178,14 +178,21 @@ REFRESHED_URI = (
 )
 
 
-def refused(world: FakeWorld, key: str, *, data_end: str = "2001-12-01", folder: bool = True):
-    """Complete ``key`` with a candidate the gate refuses and a refreshed champion."""
+def refused(
+    world: FakeWorld,
+    key: str,
+    *,
+    data_end: str = "2001-12-01",
+    folder: bool = True,
+    method: str | None = None,
+):
+    """Complete ``key`` with a candidate the gate refuses and a refreshed champion
+    (``method``: how the evaluate step refreshed it; None: metrics that do not say)."""
+    refreshed = {"folder": "champion_refreshed", "data_end": data_end, "params_end": "2000-12-01"}
+    if method is not None:
+        refreshed |= {"method": method, "params_end": data_end if method == "ml" else "2000-12-01"}
     metrics = metrics_v2(candidate=0.9, champion=0.5, data_end=data_end) | {
-        "champion_refreshed": {
-            "folder": "champion_refreshed",
-            "data_end": data_end,
-            "params_end": "2000-12-01",
-        }
+        "champion_refreshed": refreshed
     }
     if folder:
         world.artifacts.write_json(
@@ -201,6 +208,23 @@ def test_every_version_names_its_model_folder(world):
     folder = f"azureml://datastores/workspaceblobstore/paths/retrain/{key}/model/"
     assert version.tags["model_folder"] == version.lineage["model_folder"] == folder
     assert version.artifact_uri == folder
+
+
+def test_a_refusal_refreshes_production_with_the_champion_re_estimated_on_the_data(world):
+    first_model(world)
+    key = arrive(world, "2001", 2001, "e1")
+    outcome = refused(world, key, method="ml")
+    assert outcome.action == "rejected"
+    assert (
+        "production refreshed: v1 -> v3 (v1's specification re-estimated on the run's data, "
+        "state to 2001-12-01)"
+    ) in outcome.reason
+    refresh = world.registry.get_version("co2", 3)
+    assert refresh.lineage["refresh_method"] == "ml"
+    assert refresh.lineage["params_end"] == "2001-12-01"
+    last = world.service.list_history("co2")["history"][-1]
+    assert last["action"] == "refresh"
+    assert "v1's specification re-estimated on the run's data (to 2001-12-01)" in last["reason"]
 
 
 def test_a_refusal_refreshes_production_with_the_champions_parameters(world):

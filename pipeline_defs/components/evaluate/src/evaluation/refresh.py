@@ -1,0 +1,219 @@
+"""The refreshed champion: brought up to the last observation when the gate keeps it, and
+written as a model folder.
+
+The production model must be current: after a promotion it is the candidate's final fit
+(its order re-estimated on all the data by the train step). When the gate refuses the
+candidate, the champion stays, and it is brought up to date the same way: its
+specification (order, seasonal order, trend) re-estimated on all the data by exact maximum
+likelihood, warm-started from its stored parameters (method ``"ml"``). Its stored
+parameters are applied unchanged instead (method ``"applied"``, the same model filtered
+over all the data) when the model has fixed parameters or no concentrated scale (as the
+train step's final fit does), or when the refit fails, is not finite, has an AR or MA root
+within :data:`MIN_ROOT_MODULUS` of the unit circle, or does not reach the likelihood of the
+stored parameters on the same data. The gate compared models (specifications); the
+parameters of the one kept are estimated on all the data, as AutoARIMA refitted at each
+arrival would do and as a promoted candidate's are.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import pickle
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from .champion import _named_params, params_end_of
+from .forecasters import apply_stored
+
+if TYPE_CHECKING:
+    from .core import Evaluation
+
+logger = logging.getLogger(__name__)
+
+MIN_ROOT_MODULUS = 1.01  # as the order search's root check
+REFIT_MAXITER = 100  # as the order search's exact fits
+METHOD_ML = "ml"
+METHOD_APPLIED = "applied"
+
+
+@dataclass(frozen=True)
+class Refresh:
+    """The champion brought up to the last observation: ``results`` (statsmodels results
+    on all the data), ``method`` (``"ml"`` re-estimated, ``"applied"`` stored parameters)
+    and ``message`` (why, in words)."""
+
+    results: Any
+    method: str
+    message: str
+
+
+def _finite_forecast(results: Any) -> bool:
+    mean = np.asarray(results.get_forecast(1).predicted_mean, dtype=float)
+    return bool(np.all(np.isfinite(mean)))
+
+
+def _min_root_modulus(results: Any) -> float:
+    roots = [np.abs(np.asarray(r)) for r in (results.arroots, results.maroots) if len(r)]
+    return float(min((r.min() for r in roots), default=math.inf))
+
+
+def refit(results: Any, series: pd.Series) -> Any:
+    """``results``' specification re-estimated on ``series`` by exact ML (L-BFGS, at most
+    :data:`REFIT_MAXITER` iterations), warm-started from its parameters; like the order
+    search, on the series divided by its standard deviation (the intercept scaled with it),
+    then filtered on the series itself."""
+    values = series.to_numpy(dtype=float)
+    scale = float(np.nanstd(values)) or 1.0
+    names = list(results.model.param_names)
+    start = np.asarray(results.params, dtype=float).copy()
+    constant = bool(names) and names[0] == "intercept"
+    if constant:
+        start[0] /= scale
+    scaled = results.model.clone(series / scale)
+    params = np.asarray(
+        scaled.fit(
+            start_params=start,
+            method="lbfgs",
+            maxiter=REFIT_MAXITER,
+            disp=False,
+            cov_type="none",
+            return_params=True,
+        ),
+        dtype=float,
+    )
+    if constant:
+        params[0] *= scale
+    return results.model.clone(series).filter(params, cov_type="none")
+
+
+def refresh_champion(results: Any, series: pd.Series) -> Refresh | None:
+    """The champion brought up to the last observation of ``series`` (training split and
+    holdout): see the module docstring. None when not even its stored parameters can be
+    applied to the data."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            applied = apply_stored(results, series)
+            finite = _finite_forecast(applied)
+    except Exception as exc:  # the champion's own failure must never fail the run
+        logger.warning("the champion cannot be refreshed: %s: %s", type(exc).__name__, exc)
+        return None
+    if not finite:
+        logger.warning("the refreshed champion's forecast is not finite; not refreshed")
+        return None
+    if (
+        getattr(results, "_has_fixed_params", False)
+        or not getattr(results.model, "concentrate_scale", False)
+        or not len(results.params)
+    ):
+        return Refresh(
+            applied, METHOD_APPLIED, "a model without free parameters: stored parameters applied"
+        )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fitted = refit(results, series)
+            problem = None
+            if not (math.isfinite(float(fitted.llf)) and _finite_forecast(fitted)):
+                problem = "the refit is not finite"
+            elif _min_root_modulus(fitted) < MIN_ROOT_MODULUS:
+                problem = f"the refit has a root within {MIN_ROOT_MODULUS} of the unit circle"
+            elif float(fitted.llf) < float(applied.llf):
+                problem = "the refit's likelihood is below the stored parameters'"
+    except Exception as exc:
+        problem = f"the refit failed: {type(exc).__name__}: {exc}"
+    if problem is not None:
+        logger.warning("champion refresh: %s; stored parameters applied", problem)
+        return Refresh(applied, METHOD_APPLIED, f"{problem}; stored parameters applied")
+    return Refresh(
+        fitted,
+        METHOD_ML,
+        "specification re-estimated on all the data by exact ML, warm-started from the "
+        "stored parameters",
+    )
+
+
+REFRESHED_FOLDER = "champion_refreshed"
+
+
+def refreshed_record(
+    info: dict[str, Any],
+    refreshed: Any,
+    series: pd.Series,
+    *,
+    frequency: str,
+    run_key: str | None,
+    method: str = METHOD_APPLIED,
+    message: str = "",
+) -> dict[str, Any]:
+    """model.json of the refreshed champion folder: the champion's own record (order,
+    fits, frequency; without its search log) with the top level describing the new
+    model.pkl (the data its state covers) and ``params_end`` the last observation its
+    parameters were estimated on: the data's end when re-estimated (``method`` "ml"), the
+    champion's own ``params_end`` when its parameters were applied (``"applied"``)."""
+    record = {k: v for k, v in info.items() if k != "search"}
+    data_end = series.index[-1].isoformat()
+    previous_end = params_end_of(info)
+    params_end = data_end if method == METHOD_ML else previous_end
+    return record | {
+        "frequency": info.get("frequency") or frequency,
+        "train_start": series.index[0].isoformat(),
+        "train_end": data_end,
+        "n_obs": int(series.notna().sum()),
+        "params_end": params_end,
+        "refreshed": {
+            "method": method,
+            "message": message,
+            "previous_train_end": info.get("train_end"),
+            "previous_params_end": previous_end,
+            "params_end": params_end,
+            "data_end": data_end,
+            "params": _named_params(refreshed),
+            "run_key": run_key,
+        },
+    }
+
+
+def write_refreshed(
+    folder: Path,
+    evaluation: Evaluation,
+    info: dict[str, Any],
+    *,
+    frequency: str,
+    run_key: str | None,
+) -> dict[str, Any] | None:
+    """Write ``<metrics>/champion_refreshed/`` (model.pkl + model.json, the layout of the
+    train step's model folder, so it can be a champion input itself) when the champion was
+    refreshed; returns what metrics.json says about it (``champion_refreshed``: ``folder``,
+    ``data_end``, ``params_end``, ``method``), or None."""
+    refresh = evaluation.refresh
+    if refresh is None:
+        return None
+    series = pd.concat([evaluation.holdout.history, evaluation.holdout.actual])
+    target = folder / REFRESHED_FOLDER
+    target.mkdir(parents=True, exist_ok=True)
+    with (target / "model.pkl").open("wb") as handle:
+        pickle.dump(refresh.results, handle, protocol=pickle.HIGHEST_PROTOCOL)
+    record = refreshed_record(
+        info,
+        refresh.results,
+        series,
+        frequency=frequency,
+        run_key=run_key,
+        method=refresh.method,
+        message=refresh.message,
+    )
+    (target / "model.json").write_text(json.dumps(record, indent=2))
+    return {
+        "folder": REFRESHED_FOLDER,
+        "data_end": record["train_end"],
+        "params_end": record["params_end"],
+        "method": refresh.method,
+    }
