@@ -1,4 +1,4 @@
-"""The order search's fast CSS fit and its runner, on small real series (issue 11, speed)."""
+"""The order search's fast paths (CSS fit, root check, runner), on small real series (issue 11)."""
 
 import importlib
 
@@ -13,6 +13,7 @@ from tests.pipeline_defs.components import load_step
 
 order_search = load_step("train", "order_search")
 css = importlib.import_module(f"{order_search.__name__}.css")
+fits = importlib.import_module(f"{order_search.__name__}.fits")
 
 
 @pytest.fixture(scope="module")
@@ -76,3 +77,41 @@ def test_a_cheap_batch_is_fitted_in_the_parent_without_a_pool(nile):
         runner.close()
     assert runner.parallel_batches == 0
     assert [f.spec for f in fits] == specs
+
+
+def _numpy_min_root_modulus(coefs: list[float], sign: float, lag: int) -> float:
+    poly = np.array([1.0, *(sign * c for c in coefs)])
+    return float(np.min(np.abs(np.roots(poly[::-1]))) ** (1.0 / lag))
+
+
+@pytest.mark.parametrize(
+    ("coefs", "sign", "lag"),
+    [
+        ([0.5], -1.0, 1),  # AR(1): root 2
+        ([-0.8], 1.0, 12),  # seasonal MA(1)
+        ([0.5, 0.3], -1.0, 1),  # AR(2) with real roots
+        ([1.2, -0.6], -1.0, 1),  # AR(2) with a complex pair
+        ([0.0, 0.4], 1.0, 4),  # only the second lag
+        ([0.9, -0.2, 0.1], -1.0, 1),  # degree 3: numpy's companion matrix
+        ([0.3, 0.0], 1.0, 1),  # a trailing zero lowers the degree
+    ],
+)
+def test_the_closed_form_root_check_agrees_with_numpy(coefs, sign, lag):
+    got = fits._min_root_modulus(np.array(coefs), sign, lag)
+    assert got == pytest.approx(_numpy_min_root_modulus(coefs, sign, lag), rel=1e-12)
+
+
+def test_the_root_check_has_no_roots_without_terms_and_rejects_non_finite_ones():
+    assert fits._min_root_modulus(np.array([]), 1.0, 1) == float("inf")
+    assert fits._min_root_modulus(np.zeros(2), -1.0, 12) == float("inf")
+    assert fits._min_root_modulus(np.array([np.nan, 0.2]), 1.0, 1) == 0.0
+    spec = order_search._Spec(1, 0, 0, 0, 0, 0, 1, False)
+    assert "AR root modulus" in fits._root_check(spec, np.array([0.995]))
+    assert fits._root_check(spec, np.array([0.5])) is None
+
+
+def test_nile_exact_refit_on_the_fast_root_check_keeps_its_model(nile):
+    """The Nile's search still picks what R's auto.arima picks, ARIMA(1,1,1)."""
+    result = order_search.search_order(nile, season_length=1, n_jobs=1)
+    assert result.order == (1, 1, 1)
+    assert all(c.status in {"ok", "failed", "not_converged"} for c in result.tried)
