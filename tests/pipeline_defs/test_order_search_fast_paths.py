@@ -115,3 +115,25 @@ def test_nile_exact_refit_on_the_fast_root_check_keeps_its_model(nile):
     result = order_search.search_order(nile, season_length=1, n_jobs=1)
     assert result.order == (1, 1, 1)
     assert all(c.status in {"ok", "failed", "not_converged"} for c in result.tried)
+
+
+@pytest.mark.parametrize("gap", [False, True])
+def test_the_exact_criterion_is_the_results_objects_with_and_without_gaps(nile, gap):
+    """The refit scores the likelihood the returned results object has, gaps or not."""
+    from statsmodels.tsa.statespace.sarimax import SARIMAX
+
+    y = nile.copy()
+    if gap:
+        y[30:33] = np.nan
+    prepared = order_search._prepare(y)
+    spec = order_search._Spec(1, 1, 1, 0, 0, 0, 1, False)
+
+    fit = order_search._fit_exact(prepared.scaled_endog, spec, (), maxiter=100)
+
+    assert fit.status == "ok"
+    model = SARIMAX(
+        prepared.scaled_endog, order=(1, 1, 1), simple_differencing=not gap, concentrate_scale=True
+    )
+    res = model.filter(np.asarray(fit.params), cov_type="none")
+    nobs = int(res.nobs_effective)
+    assert fit.criterion == pytest.approx(fits._aicc(-2.0 * res.llf, spec.n_coef + 1, nobs))
