@@ -10,6 +10,12 @@ worker processes on this 2-core machine). Printed per panel:
   wall time, workers' start-up included);
 * peak resident memory per worker (the largest, and the smallest);
 * the share of wall time spent outside training (everything but the parallel step);
+* the gate's cost inside training: milliseconds per series spent scoring the per-series
+  gate evidence (candidate and seasonal naive on the holdout and every backtest fold) and
+  its share of the workers' time per series (order search + final refit + scoring); on the
+  real panel, a second arrival gives every series its first fit as champion (the
+  ``champions`` input, with the first run as ``previous`` so fits are carried over) and
+  prints the same with the champion scored too (``--no-champions`` skips it);
 * on the real panel only: the time ratio of our training to statsforecast's AutoARIMA
   (``n_jobs=2``, fit and forecast, warmed up first so numba compilation is not counted) on
   the same series and split, and the mean MASE of each (holdout = the last ``HORIZON``
@@ -114,16 +120,33 @@ def _csv(panel: pd.DataFrame) -> bytes:
     return out.to_csv(index=False, float_format="%.6g").encode()
 
 
-def run_family(panel: pd.DataFrame, name: str, blob_service: Any, workdir: Path) -> dict[str, Any]:
-    """One arrival: the panel as one blob, the family pipeline run in the local workspace."""
+def _container(blob_service: Any, name: str) -> Any:
+    container = blob_service.get_container_client(name)
+    if not container.exists():
+        container.create_container()
+    return container
+
+
+def run_family(
+    panel: pd.DataFrame,
+    name: str,
+    blob_service: Any,
+    workdir: Path,
+    *,
+    attempt: int = 1,
+    extra: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """One arrival: the panel as one blob, the family pipeline run in the local workspace
+    (run key ``<name>-<attempt as 16 hex>``; ``extra``: more pipeline inputs, e.g. champions)."""
     from localdev.workspace import LocalWorkspace
     from shared.ports import PipelineSubmission
 
-    data = blob_service.create_container(f"data-{name}")
-    artifacts = blob_service.create_container(f"artifacts-{name}")
-    data.upload_blob(f"{name}/panel.csv", _csv(panel))
-    manifest = {"prefix": f"{name}/", "files": [{"name": f"{name}/panel.csv"}]}
-    artifacts.upload_blob("manifests/snapshot.json", json.dumps(manifest))
+    data = _container(blob_service, f"data-{name}")
+    artifacts = _container(blob_service, f"artifacts-{name}")
+    if attempt == 1:
+        data.upload_blob(f"{name}/panel.csv", _csv(panel))
+        manifest = {"prefix": f"{name}/", "files": [{"name": f"{name}/panel.csv"}]}
+        artifacts.upload_blob("manifests/snapshot.json", json.dumps(manifest))
     inputs: dict[str, str | int | float] = {
         "data": f"azureml://datastores/trainingdata/paths/{name}/",
         "manifest": "azureml://datastores/workspaceblobstore/paths/manifests/snapshot.json",
@@ -137,9 +160,10 @@ def run_family(panel: pd.DataFrame, name: str, blob_service: Any, workdir: Path)
         "max_gap": 3,
         "time_budget": TIME_BUDGET,
     }
-    key = f"{name}-0000000000000001"
+    inputs.update(extra or {})
+    key = f"{name}-{attempt:016x}"
     with LocalWorkspace(
-        workdir / name,
+        workdir / f"{name}-{attempt}",
         PIPELINE,
         blob_service=blob_service,
         datastores={
@@ -154,7 +178,7 @@ def run_family(panel: pd.DataFrame, name: str, blob_service: Any, workdir: Path)
         wall = time.perf_counter() - started
     if run.status != "Completed":
         raise RuntimeError(f"{name}: the family run {run.status}: {run.error}")
-    job = json.loads((workdir / name / "jobs" / key / "job.json").read_text())
+    job = json.loads((workdir / f"{name}-{attempt}" / "jobs" / key / "job.json").read_text())
     fit = job["steps"]["fit"]
     parallel = fit["parallel"]
     text = artifacts.download_blob(f"retrain/{key}/results/parallel_run_step.txt").readall()
@@ -188,7 +212,78 @@ def run_family(panel: pd.DataFrame, name: str, blob_service: Any, workdir: Path)
         "worker_peak_mb_min": round(min(peaks), 1),
         "worker_rss_first_batch_mb": round(max(first), 1) if first else None,
         "worker_rss_last_batch_mb_max": round(max(after), 1) if after else None,
+        **gate_cost(rows),
+        "run_key": key,
         "rows": rows,
+    }
+
+
+def gate_cost(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """What the per-series gate evidence cost inside the fit step: the mean seconds per
+    series spent scoring (candidate, seasonal naive and the champion when given, on the
+    holdout and every backtest fold), and their share of the workers' time per series
+    (order search + final refit + scoring; a carried-over series counts its earlier fit)."""
+    ok = [r for r in rows if r["status"] == "ok" and isinstance(r.get("seconds"), dict)]
+    if not ok:
+        return {"gate_ms_per_series": None, "gate_share": None, "backtest_folds_mean": None}
+    gate = [float(r["seconds"].get("gate") or 0.0) for r in ok]
+    fitting = [
+        float(r["seconds"].get("search") or 0) + float(r["seconds"].get("final") or 0) for r in ok
+    ]
+    folds = [r["gate_metrics"]["backtest"]["folds"] for r in ok if r.get("gate_metrics")]
+    return {
+        "gate_ms_per_series": round(1000 * sum(gate) / len(ok), 1),
+        "gate_share": round(sum(gate) / (sum(gate) + sum(fitting)), 4),
+        "backtest_folds_mean": round(float(np.mean(folds)), 2) if folds else None,
+        "champions_scored": sum(
+            1 for r in ok if (r.get("gate_metrics") or {}).get("champion") is not None
+        ),
+    }
+
+
+def champions_run(
+    panel: pd.DataFrame, name: str, blob_service: Any, workdir: Path, first: dict[str, Any]
+) -> dict[str, Any]:
+    """A second arrival of the same panel with every series' first fit as its champion
+    (the ``champions`` input as the service prepares it) and the first run as
+    ``previous`` (so fits are carried over and the step's time is the gate's): the cost
+    of scoring champions, per series."""
+    artifacts = _container(blob_service, f"artifacts-{name}")
+    key, second = first["run_key"], f"{name}-{2:016x}"
+    folder = f"retrain/{second}/champions"
+    series: dict[str, dict[str, Any]] = {}
+    for row in first["rows"]:
+        if row["status"] == "ok" and row.get("model_file"):
+            entry = {"run_key": key, "version": 1, "model_file": f"{key}/{row['model_file']}"}
+            series[row["unique_id"]] = entry
+    for model_file in sorted({e["model_file"] for e in series.values()}):
+        content = artifacts.download_blob(f"retrain/{key}/models/{model_file.split('/')[-1]}")
+        artifacts.upload_blob(f"{folder}/{model_file}", content.readall())
+    index = {"schema": "family-champions/1", "series": series}
+    artifacts.upload_blob(f"{folder}/champions.json", json.dumps(index))
+    root = "azureml://datastores/workspaceblobstore/paths"
+    extra = {"champions": f"{root}/{folder}/", "previous": f"{root}/retrain/{key}/"}
+    result = run_family(panel, name, blob_service, workdir, attempt=2, extra=extra)
+    by_id = {r["unique_id"]: r for r in first["rows"]}
+    gate = [
+        float(r["seconds"].get("gate") or 0.0)
+        for r in result["rows"]
+        if r["status"] == "ok" and r.get("gate_metrics")
+    ]
+    fitting = [
+        float(by_id[r["unique_id"]]["seconds"].get("search") or 0)
+        + float(by_id[r["unique_id"]]["seconds"].get("final") or 0)
+        for r in result["rows"]
+        if r["status"] == "ok" and r.get("gate_metrics")
+    ]
+    return {
+        "series": len(gate),
+        "champions_scored": result["champions_scored"],
+        "reused": sum(bool(r.get("reused")) for r in result["rows"]),
+        "gate_ms_per_series": round(1000 * sum(gate) / max(1, len(gate)), 1),
+        "gate_share": round(sum(gate) / max(1e-9, sum(gate) + sum(fitting)), 4),
+        "wall_s": result["wall_s"],
+        "training_s": result["training_s"],
     }
 
 
@@ -251,6 +346,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--no-peer", action="store_true", help="skip statsforecast AutoARIMA")
     parser.add_argument("--no-real", action="store_true", help="synthetic panels only")
+    parser.add_argument(
+        "--no-champions",
+        action="store_true",
+        help="skip the second real-panel arrival that scores every series' champion",
+    )
     parser.add_argument("--output", default=None, help="JSON file name under bench/results/")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
@@ -267,6 +367,7 @@ def main(argv: list[str] | None = None) -> int:
 
     results: list[dict[str, Any]] = []
     comparison: dict[str, Any] | None = None
+    with_champions: dict[str, Any] | None = None
     with (
         tempfile.TemporaryDirectory(prefix="many-series-") as folder,
         Azurite(in_memory=True, workdir=Path(folder) / "azurite") as azurite,
@@ -279,18 +380,25 @@ def main(argv: list[str] | None = None) -> int:
             result = run_family(panel, name, blobs, Path(folder))
             results.append(result)
             _print_row(result)
+            if name == "real" and not args.no_champions:
+                with_champions = champions_run(panel, name, blobs, Path(folder), result)
+                print(f"  gate with champions: {json.dumps(with_champions)}", flush=True)
             if name == "real" and not args.no_peer:
                 comparison = compare(result, autoarima(panel))
                 print(f"  vs AutoARIMA: {json.dumps(comparison)}", flush=True)
-            _write(args, results, comparison)  # after each panel: a long run keeps what it did
-    _print_table(results, comparison)
-    target = _write(args, results, comparison)
+            # after each panel: a long run keeps what it did
+            _write(args, results, comparison, with_champions)
+    _print_table(results, comparison, with_champions)
+    target = _write(args, results, comparison, with_champions)
     print(f"wrote {target.relative_to(ROOT)}")
     return 0
 
 
 def _write(
-    args: argparse.Namespace, results: list[dict[str, Any]], comparison: dict[str, Any] | None
+    args: argparse.Namespace,
+    results: list[dict[str, Any]],
+    comparison: dict[str, Any] | None,
+    with_champions: dict[str, Any] | None = None,
 ) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     name = args.output or ("many_series_quick.json" if args.quick else "many_series.json")
@@ -305,6 +413,7 @@ def _write(
         "time_budget_s": TIME_BUDGET,
         "panels": [{k: v for k, v in r.items() if k != "rows"} for r in results],
         "real_vs_autoarima": comparison,
+        "real_gate_with_champions": with_champions,
         "failures": {
             r["panel"]: [(x["unique_id"], x["reason"]) for x in r["rows"] if x["status"] != "ok"]
             for r in results
@@ -325,6 +434,8 @@ COLUMNS = (
     ("outside_training_share", "outside training", "{:.1%}"),
     ("worker_peak_mb_max", "worker peak MB", "{:.0f}"),
     ("worker_rss_last_batch_mb_max", "RSS after batch MB", "{:.0f}"),
+    ("gate_ms_per_series", "gate ms/series", "{:.0f}"),
+    ("gate_share", "gate share", "{:.1%}"),
     ("failed", "failed", "{}"),
 )
 
@@ -333,7 +444,11 @@ def _print_row(result: dict[str, Any]) -> None:
     print("  " + ", ".join(f"{label}={fmt.format(result[key])}" for key, label, fmt in COLUMNS))
 
 
-def _print_table(results: list[dict[str, Any]], comparison: dict[str, Any] | None) -> None:
+def _print_table(
+    results: list[dict[str, Any]],
+    comparison: dict[str, Any] | None,
+    with_champions: dict[str, Any] | None = None,
+) -> None:
     cells = [[label for _, label, _ in COLUMNS]] + [
         [fmt.format(r[key]) for key, _, fmt in COLUMNS] for r in results
     ]
@@ -341,6 +456,19 @@ def _print_table(results: list[dict[str, Any]], comparison: dict[str, Any] | Non
     print()
     for row in cells:
         print("  ".join(cell.rjust(width) for cell, width in zip(row, widths, strict=True)))
+    print(
+        "\ngate = the per-series gate evidence (candidate and seasonal naive, on the holdout "
+        "and the backtest folds); share = of the workers' time per series (search + final "
+        "refit + gate)"
+    )
+    if with_champions:
+        print(
+            f"real panel, second arrival with every series' champion scored too: gate "
+            f"{with_champions['gate_ms_per_series']:.0f} ms/series, "
+            f"{with_champions['gate_share']:.1%} of the workers' time per series "
+            f"({with_champions['champions_scored']} champions scored, "
+            f"{with_champions['reused']} fits carried over)"
+        )
     if comparison:
         print(
             f"\nreal panel vs statsforecast AutoARIMA (n_jobs={WORKERS}, "

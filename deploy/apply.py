@@ -127,23 +127,45 @@ def connect(
     return Clients(workspace, ml, arm, credential, transport)
 
 
-def publish(plan: Plan, clients: Clients, report: Report) -> list[Outcome]:
-    """Apply the whole plan in dependency order; each outcome is reported as it happens."""
+def publish(
+    plan: Plan, clients: Clients, report: Report, *, done: set[str] | None = None
+) -> list[Outcome]:
+    """Apply the whole plan in dependency order; each outcome is reported as it happens.
+
+    ``done``: resources already applied by this run (an earlier plan's: the family
+    pipeline shares the environment and the prep component with the single-series one);
+    they are neither asked for again nor reported twice. Updated in place."""
     outcomes: list[Outcome] = []
+    done = set() if done is None else done
 
     def note(outcome: Outcome) -> None:
         outcomes.append(outcome)
         report(outcome)
 
-    check_compute(clients, plan.deployment.compute)
+    def first(key: str) -> bool:
+        if key in done:
+            return False
+        done.add(key)
+        return True
+
+    if first(f"compute {plan.deployment.compute}"):
+        check_compute(clients, plan.deployment.compute)
     for datastore in plan.datastores:
-        ensure_datastore(clients, datastore, note)
-    environment_id = ensure_environment(clients, plan.environment, note)
+        if first(f"datastore {datastore.name}"):
+            ensure_datastore(clients, datastore, note)
+    environment_id = clients.workspace.asset_id(
+        "environments", plan.environment.name, plan.environment.version
+    )
+    if first(f"environment {environment_id}"):
+        environment_id = ensure_environment(clients, plan.environment, note)
     for component in plan.components:
-        code_id = ensure_code(clients, component.code, note)
-        ensure_component(
-            clients, component, environment_id=environment_id, code_id=code_id, report=note
-        )
+        code_id = clients.workspace.asset_id("codes", component.code.name, component.code.version)
+        if first(f"code {code_id}"):
+            code_id = ensure_code(clients, component.code, note)
+        if first(f"component {component.name}@{component.version}"):
+            ensure_component(
+                clients, component, environment_id=environment_id, code_id=code_id, report=note
+            )
     pipeline_id = ensure_pipeline(clients, plan, note)
     ensure_endpoint(clients, plan.endpoint, note)
     ensure_deployment(clients, plan.deployment, pipeline_id=pipeline_id, report=note)

@@ -34,6 +34,20 @@ PIPELINE_DEFS = Path(__file__).resolve().parent.parent / "pipeline_defs"
 CONTENT_TAG = "content_sha256"
 VERSION_DIGITS = 12
 DEFAULT_PIPELINE_NAME = "arima_retrain"
+PIPELINE_FILE = "pipeline.yml"
+FAMILY_PIPELINE_FILE = "family_pipeline.yml"
+FAMILY_SUFFIX = "-family"  # the family endpoint: <endpoint>-family (the service's default)
+FAMILY_PIPELINE_SUFFIX = "_family"
+ENDPOINT_DESCRIPTIONS = {
+    PIPELINE_FILE: (
+        "Retraining pipeline endpoint: each invoke runs one retraining of one model "
+        "(prep -> train -> evaluate), published by deploy.publish."
+    ),
+    FAMILY_PIPELINE_FILE: (
+        "Family retraining pipeline endpoint: each invoke retrains every series of one family "
+        "model (prep -> parallel fit with per-series gate evidence), published by deploy.publish."
+    ),
+}
 CODE_BLOB_PREFIX = "retrain-publish/code"
 _SKIPPED_DIRS = frozenset({"__pycache__", ".pytest_cache", ".mypy_cache"})
 _SKIPPED_SUFFIXES = (".pyc", ".pyo")
@@ -149,9 +163,11 @@ def build_plan(
     compute: str,
     pipeline_name: str = DEFAULT_PIPELINE_NAME,
     datastores: tuple[DatastorePlan, ...] = (),
+    pipeline_file: str = PIPELINE_FILE,
 ) -> Plan:
-    """Read pipeline_defs/ and say which resources publish needs, each with its hash."""
-    pipeline_yaml = root / "pipeline.yml"
+    """Read pipeline_defs/ and say which resources publish needs, each with its hash
+    (``pipeline_file``: pipeline.yml, or family_pipeline.yml for :func:`build_plans`)."""
+    pipeline_yaml = root / pipeline_file
     pipeline_doc = _load_yaml(pipeline_yaml)
     jobs = pipeline_doc.get("jobs")
     if not isinstance(jobs, dict) or not jobs:
@@ -181,9 +197,8 @@ def build_plan(
     )
     pipeline = PipelinePlan(pipeline_name, pipeline_yaml, steps, pipeline_sha)
 
-    endpoint_description = (
-        "Retraining pipeline endpoint: each invoke runs one retraining of one model "
-        "(prep -> train -> evaluate), published by deploy.publish."
+    endpoint_description = ENDPOINT_DESCRIPTIONS.get(
+        pipeline_file, f"Pipeline endpoint of {pipeline_file}, published by deploy.publish."
     )
     endpoint_plan = EndpointPlan(
         endpoint, endpoint_description, _digest([endpoint_description.encode()])
@@ -204,6 +219,45 @@ def build_plan(
         deployment, endpoint, compute, settings, deployment_description, deployment_sha
     )
     return Plan(environment, components, pipeline, endpoint_plan, deployment_plan, datastores)
+
+
+def build_plans(
+    root: Path = PIPELINE_DEFS,
+    *,
+    endpoint: str,
+    deployment: str,
+    compute: str,
+    pipeline_name: str = DEFAULT_PIPELINE_NAME,
+    datastores: tuple[DatastorePlan, ...] = (),
+    family_endpoint: str | None = None,
+) -> tuple[Plan, ...]:
+    """The single-series pipeline's plan and, when ``root`` holds family_pipeline.yml, the
+    family pipeline's: its own pipeline component (``<pipeline name>_family``) and batch
+    endpoint (``family_endpoint``, default ``<endpoint>-family``, the name the service's
+    ``RETRAIN_AZUREML_FAMILY_ENDPOINT`` defaults to) whose default deployment is
+    ``deployment``. Components both use (prep, the environment) are the same versions."""
+    plans = [
+        build_plan(
+            root,
+            endpoint=endpoint,
+            deployment=deployment,
+            compute=compute,
+            pipeline_name=pipeline_name,
+            datastores=datastores,
+        )
+    ]
+    if (root / FAMILY_PIPELINE_FILE).is_file():
+        plans.append(
+            build_plan(
+                root,
+                endpoint=family_endpoint or f"{endpoint}{FAMILY_SUFFIX}",
+                deployment=deployment,
+                compute=compute,
+                pipeline_name=f"{pipeline_name}{FAMILY_PIPELINE_SUFFIX}",
+                pipeline_file=FAMILY_PIPELINE_FILE,
+            )
+        )
+    return tuple(plans)
 
 
 def describe(plan: Plan) -> list[str]:
@@ -235,7 +289,7 @@ def describe(plan: Plan) -> list[str]:
 def _environment_plan(docs: Mapping[Path, dict[str, Any]]) -> EnvironmentPlan:
     found: set[tuple[str, Path]] = set()
     for path, doc in docs.items():
-        environment = doc.get("environment")
+        environment = _task(doc).get("environment")
         if not isinstance(environment, dict) or not environment.get("image"):
             raise PlanError(f"{path}: environment must be inline with an image and a conda_file")
         conda = environment.get("conda_file")
@@ -256,7 +310,7 @@ def _environment_plan(docs: Mapping[Path, dict[str, Any]]) -> EnvironmentPlan:
 
 def _component_plan(path: Path, doc: dict[str, Any], environment: EnvironmentPlan) -> ComponentPlan:
     name = doc.get("name")
-    code = doc.get("code")
+    code = _task(doc).get("code")
     if not isinstance(name, str) or not isinstance(code, str):
         raise PlanError(f"{path}: a component needs a name and a local code: folder")
     folder = (path.parent / code).resolve()
@@ -269,6 +323,15 @@ def _component_plan(path: Path, doc: dict[str, Any], environment: EnvironmentPla
     code_plan = CodePlan(f"{name}_code", folder, files, code_sha)
     sha = _digest([path.read_bytes(), code_sha.encode(), environment.sha256.encode()])
     return ComponentPlan(name, path, code_plan, sha)
+
+
+def _task(doc: dict[str, Any]) -> dict[str, Any]:
+    """Where a component names its code and environment: a parallel component's ``task``,
+    else the component itself."""
+    task = doc.get("task")
+    if doc.get("type") == "parallel" and isinstance(task, dict):
+        return task
+    return doc
 
 
 def _code_files(folder: Path) -> list[str]:

@@ -17,10 +17,11 @@ from typing import TYPE_CHECKING, TextIO
 
 from deploy.plan import (
     DEFAULT_PIPELINE_NAME,
+    FAMILY_SUFFIX,
     PIPELINE_DEFS,
     DatastorePlan,
     PlanError,
-    build_plan,
+    build_plans,
     describe,
 )
 
@@ -47,6 +48,9 @@ what it does, in order (each line of output is one resource: created / updated /
   5. batch-endpoint <endpoint>
   6. deployment <endpoint>/<deployment>  a PipelineComponentBatchDeployment of (4)
   7. default-deployment                  (6) becomes the endpoint's default
+  Then the same for pipeline_defs/family_pipeline.yml (when present): the components it
+  adds (the parallel fit step), pipeline-component <name>_family, batch-endpoint
+  <endpoint>-family (--family-endpoint) and its deployment; shared resources once.
   Versions are content hashes, so a second run with the same files changes nothing.
 
 workspace (flags or environment):
@@ -83,6 +87,14 @@ def parser() -> argparse.ArgumentParser:
     )
     result.add_argument(
         "--deployment", default="retrain", help="deployment name (default: %(default)s)"
+    )
+    result.add_argument(
+        "--family-endpoint",
+        default=None,
+        help=(
+            "batch endpoint of the family pipeline (default: <endpoint>"
+            f"{FAMILY_SUFFIX}; the service's RETRAIN_AZUREML_FAMILY_ENDPOINT)"
+        ),
     )
     result.add_argument(
         "--compute",
@@ -154,8 +166,9 @@ def main(
     _configure_logging(args.verbose)
 
     try:
-        plan = build_plan(
+        plans = build_plans(
             args.definitions,
+            family_endpoint=args.family_endpoint,
             endpoint=args.endpoint,
             deployment=args.deployment,
             compute=args.compute,
@@ -177,8 +190,12 @@ def main(
 
     if args.dry_run:
         print("dry run: nothing is sent to Azure; this run would publish", file=out)
-        for line in describe(plan):
-            print(f"  {line}", file=out)
+        shown: set[str] = set()
+        for plan in plans:
+            for line in describe(plan):
+                if line not in shown:
+                    shown.add(line)
+                    print(f"  {line}", file=out)
         return EXIT_OK
 
     missing = [
@@ -210,7 +227,10 @@ def main(
             from azure.identity import DefaultAzureCredential
 
             credential = DefaultAzureCredential()
-        publish(plan, connect(workspace, credential, transport), report)
+        clients = connect(workspace, credential, transport)
+        done: set[str] = set()
+        for plan in plans:
+            publish(plan, clients, report, done=done)
     except PublishError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_AZURE

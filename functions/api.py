@@ -1,8 +1,9 @@
 """The HTTP API: manual retraining, status, versions, ledger, promotion history, operator
 actions (rollback, manual promotion, pin, unpin, pause, resume) and the HTML audit reports.
-Runs, versions in detail and comparisons are in ``api_runs``; dead letters and quarantine
-in ``api_recovery``; the OpenAPI description in ``api_openapi``. All add their routes to
-the one blueprint ``bp``.
+Runs, versions in detail and comparisons are in ``api_runs``; families (production per
+series, per-series verdicts, their rollback and pins) in ``api_family``; dead letters and
+quarantine in ``api_recovery``; the OpenAPI description in ``api_openapi``. All add their
+routes to the one blueprint ``bp``.
 
 Acting routes take who asks from the ``x-ms-client-principal-name`` header when the
 platform's authentication sets it, else from the body's ``requested_by`` (alias ``by``):
@@ -203,6 +204,7 @@ def get_version_report(req: func.HttpRequest) -> func.HttpResponse:
 
 
 # The other API modules add their routes to ``bp`` when imported.
+import functions.api_family  # noqa: E402
 import functions.api_openapi  # noqa: E402
 import functions.api_recovery  # noqa: E402
 import functions.api_runs  # noqa: E402, F401

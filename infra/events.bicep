@@ -56,7 +56,7 @@ var deadLetter = {
   }
 }
 
-// New data: BlobCreated in the data container, under a configured model's prefix only.
+// New data: BlobCreated and BlobDeleted in the data container, under a configured model's prefix only.
 resource blobCreated 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2024-06-01-preview' = {
   parent: storageTopic
   name: 'on-blob-created'
@@ -73,6 +73,7 @@ resource blobCreated 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2024-0
     filter: {
       includedEventTypes: [
         'Microsoft.Storage.BlobCreated'
+        'Microsoft.Storage.BlobDeleted'
       ]
       subjectBeginsWith: dataSubject
       enableAdvancedFilteringOnArrays: true

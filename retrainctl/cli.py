@@ -23,7 +23,8 @@ from shared.messages import (
     UnpinRequested,
 )
 from shared.parsing import parse_version_number
-from shared.service import Outcome, RetrainService
+from shared.service import Outcome, RetrainService, family_ops
+from shared.service.family_requests import carry_out, parse_family_request
 
 EPILOG = """\
 The service is built from the app settings in the environment, as the Function App reads
@@ -53,6 +54,13 @@ examples:
   python -m retrainctl replay on_blob_created/3f2a... --reason "model configured now"
   python -m retrainctl quarantine
   python -m retrainctl release co2/2024-01.csv --reason "re-uploaded fixed"
+  python -m retrainctl series stores --limit 20          (a family: what serves each series)
+  python -m retrainctl series stores store-12            (one series and its history)
+  python -m retrainctl run-series stores-0123456789abcdef --action refused
+  python -m retrainctl family stores rollback --series store-12 --reason "spiky"
+  python -m retrainctl family stores rollback --run-key stores-0123... --reason "bad run"
+  python -m retrainctl family stores pin --series store-12 --reason "audit"
+  python -m retrainctl family stores pin --reason "quarter-end freeze"   (the whole family)
 
 exit status: 0 done, 1 refused or failed (the message says why; also a replay refused
 again or a released file quarantined again, both recorded), 3 production moved
@@ -75,7 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m retrainctl",
         description="Look at and steer the retraining service: models, versions, runs and "
         "their steps, promotion history, ledger, rollback, manual promotion, pin/unpin, "
-        "pause/resume, dead letters (replay), quarantine (release), audit reports.",
+        "pause/resume, dead letters (replay), quarantine (release), audit reports, and "
+        "families: production per series, per-series verdicts, rollback and pins.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -165,6 +174,30 @@ def build_parser() -> argparse.ArgumentParser:
     release.add_argument("--reason", required=True, help="why (kept in the ledger)")
     release.add_argument("--by", default=_user())
 
+    series = commands.add_parser(
+        "series", help="a family's production per series, or one series with its history"
+    )
+    series.add_argument("model")
+    series.add_argument("series", nargs="?", help="one series id")
+    series.add_argument("--after", help="list the series after this id (the next page)")
+    series.add_argument("--limit", type=int, default=100, help="series per page (default 100)")
+    run_series = commands.add_parser("run-series", help="a family run's verdict per series")
+    run_series.add_argument("run_key")
+    run_series.add_argument(
+        "--action", help="only promoted, registered, refused, failed, excluded or missing"
+    )
+    family = commands.add_parser(
+        "family", help="roll back or pin a family's series, a family run, or the whole family"
+    )
+    family.add_argument("model")
+    family.add_argument("action", choices=("rollback", "pin", "unpin"))
+    family.add_argument("--series", help="the series acted on")
+    family.add_argument("--run-key", help="rollback: undo this run's promotions")
+    family.add_argument("--version", type=_version, help="rollback a series to this version")
+    family.add_argument("--expected-version", type=_version)
+    family.add_argument("--reason", required=True, help="why (kept in the history)")
+    family.add_argument("--by", default=_user())
+
     report = commands.add_parser(
         "report", help="write the HTML audit report of a run (--run KEY) or a version"
     )
@@ -241,6 +274,29 @@ def _steps(service: RetrainService, args: argparse.Namespace) -> Any:
     return service.run_steps(args.run_key, lines=5 if args.lines is None else args.lines)
 
 
+def _series(service: RetrainService, args: argparse.Namespace) -> Any:
+    if args.series:
+        return family_ops.get_series(service.context, args.model, args.series)
+    return family_ops.family_production(
+        service.context, args.model, after=args.after, limit=args.limit
+    )
+
+
+def _family(service: RetrainService, args: argparse.Namespace) -> Any:
+    body = {
+        "series": args.series,
+        "run_key": args.run_key,
+        "version": args.version,
+        "expected_version": args.expected_version,
+        "reason": args.reason,
+        "requested_by": args.by,
+    }
+    request = parse_family_request(
+        args.model, args.action, {k: v for k, v in body.items() if v is not None}
+    )
+    return _outcome([carry_out(request, service.context)])
+
+
 def _run(service: RetrainService, args: argparse.Namespace) -> Any:
     record = service.get_run(args.run_key)
     return {**record, "artifacts": service.run_artifacts(args.run_key)["artifacts"]}
@@ -273,6 +329,9 @@ COMMANDS: dict[str, Callable[[RetrainService, argparse.Namespace], Any]] = {
     "replay": lambda s, a: _outcome(s.handle(ReplayRequested(a.id, a.reason, a.by))),
     "quarantine": lambda s, a: s.get_quarantined(a.blob) if a.blob else s.list_quarantine(),
     "release": lambda s, a: _outcome(s.handle(ReleaseRequested(a.blob, a.reason, a.by))),
+    "series": _series,
+    "run-series": lambda s, a: family_ops.run_series(s.context, a.run_key, action=a.action),
+    "family": _family,
 }
 
 
@@ -360,6 +419,24 @@ def _text_more(command: str, result: Any) -> str | None:
             + (f"  [replayed {d['replays']}x]" if d.get("replays") else "")
             for d in result
         )
+    if command == "series" and "series" in result:
+        pin = result.get("pinned")
+        lines = [
+            f"{result['model']}: {result['series_count']} series in production"
+            + (f", family pinned by {pin['by']}: {pin['reason']}" if pin else ""),
+            "series                   version  data end    pinned  run key",
+        ]
+        for s in result["series"]:
+            lines.append(
+                f"{s['unique_id']:<24} {_v(s.get('version')):<8} "
+                f"{str(s.get('data_end') or '-')[:10]:<11} {'yes' if s.get('pinned') else '':<7} "
+                f"{s.get('run_key')}"
+            )
+        if result.get("next_after"):
+            lines.append(f"(more: --after {result['next_after']})")
+        return "\n".join(lines)
+    if command in ("series", "run-series"):
+        return json.dumps(result, indent=2, default=str)
     if command == "quarantine" and isinstance(result, dict):
         return json.dumps(result, indent=2, default=str)
     if command == "quarantine":

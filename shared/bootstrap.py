@@ -265,6 +265,8 @@ def _azureml_backend(
             ml_client,
             endpoint_name=azureml.endpoint,
             deployment_name=azureml.deployment,
+            family_endpoint_name=azureml.family_endpoint,
+            family_deployment_name=azureml.family_deployment,
             artifact_datastore=settings.artifact_datastore,
         )
     return pipeline, AzureMLModelRegistry(ml_client, state=state, clock=clock)

@@ -3,6 +3,17 @@
 The prep step validates everything again with pandas; this check runs inside the Function
 App (standard library only) so that one bad file is quarantined at once with a clear
 reason instead of failing every later run of its model.
+
+- **CSV** (``.csv``): every row is read: UTF-8, a header naming the time and value
+  columns, a parseable ISO-8601 timestamp and a numeric (or empty) value per row.
+- **Parquet** (``.parquet``): pyarrow is not in the Function App (it is a large wheel for
+  a check), so only the file's frame and footer are read, by hand: the ``PAR1`` magic at
+  both ends, a footer length that fits in the file, and the footer itself (Thrift compact
+  protocol, :func:`parquet_footer`): the number of rows (at least one) and the top-level
+  column names (the time and value columns must be among them). The values themselves
+  (types, timestamps that parse, numbers) are checked by prep, which reads the file with
+  pyarrow; a file that passes here but fails there fails its run with prep's reason.
+  Encrypted footers (``PARE``) are refused.
 """
 
 from __future__ import annotations
@@ -10,16 +21,36 @@ from __future__ import annotations
 import csv
 import io
 import math
+from dataclasses import dataclass
 from datetime import datetime
 
 from shared.errors import InvalidData
 
+SUPPORTED = (".csv", ".parquet")
+PARQUET_MAGIC = b"PAR1"
+PARQUET_ENCRYPTED_MAGIC = b"PARE"
+
+
+def check_data(content: bytes, *, name: str, time_column: str, value_column: str) -> int:
+    """Number of data rows; ``InvalidData`` naming the file and the problem. CSV is read
+    row by row (:func:`check_csv`); Parquet by its footer (:func:`check_parquet`)."""
+    lower = name.lower()
+    if lower.endswith(".parquet"):
+        return check_parquet(content, name=name, time_column=time_column, value_column=value_column)
+    if not lower.endswith(".csv"):
+        raise InvalidData(f"{name}: only CSV and Parquet data files are supported")
+    return _check_csv(content, name=name, time_column=time_column, value_column=value_column)
+
 
 def check_csv(content: bytes, *, name: str, time_column: str, value_column: str) -> int:
+    """:func:`check_data` under its first name (the arrival path calls it for every data
+    blob, so it checks Parquet blobs too)."""
+    return check_data(content, name=name, time_column=time_column, value_column=value_column)
+
+
+def _check_csv(content: bytes, *, name: str, time_column: str, value_column: str) -> int:
     """Number of data rows; ``InvalidData`` naming the file, row and value when the file
     is not UTF-8 CSV with a parseable timestamp and a numeric (or empty) value per row."""
-    if not name.lower().endswith(".csv"):
-        raise InvalidData(f"{name}: only CSV data files are supported")
     try:
         text = content.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -55,3 +86,167 @@ def check_csv(content: bytes, *, name: str, time_column: str, value_column: str)
     if rows == 0:
         raise InvalidData(f"{name}: no data rows")
     return rows
+
+
+# --------------------------------------------------------------------------- Parquet
+
+
+@dataclass(frozen=True)
+class ParquetFooter:
+    """What the arrival check reads of a Parquet footer."""
+
+    rows: int
+    columns: tuple[str, ...]  # top-level column names, in file order
+
+
+def check_parquet(content: bytes, *, name: str, time_column: str, value_column: str) -> int:
+    """Number of rows of a Parquet file, from its footer; ``InvalidData`` when it is not a
+    readable (unencrypted) Parquet file, lacks the time or value column, or has no rows."""
+    footer = parquet_footer(content, name=name)
+    missing = [c for c in (time_column, value_column) if c not in footer.columns]
+    if missing:
+        raise InvalidData(
+            f"{name}: missing column(s) {', '.join(missing)}; columns are "
+            f"{', '.join(footer.columns) or '(none)'}"
+        )
+    if footer.rows <= 0:
+        raise InvalidData(f"{name}: no data rows")
+    return footer.rows
+
+
+def parquet_footer(content: bytes, *, name: str = "file") -> ParquetFooter:
+    """The row count and top-level columns of a Parquet file: ``<data> <footer>
+    <footer length: 4 bytes little-endian> PAR1``, the file starting with ``PAR1`` too; the
+    footer is a Thrift compact-protocol ``FileMetaData`` (field 2: the schema, a flattened
+    tree of ``SchemaElement``; field 3: ``num_rows``)."""
+    size = len(content)
+    if size >= 4 and content[-4:] == PARQUET_ENCRYPTED_MAGIC:
+        raise InvalidData(f"{name}: an encrypted Parquet file; only plain Parquet is supported")
+    if size < 12 or content[:4] != PARQUET_MAGIC or content[-4:] != PARQUET_MAGIC:
+        raise InvalidData(
+            f"{name}: not a Parquet file ({size} bytes; a Parquet file starts and ends with "
+            "PAR1); only CSV and Parquet data files are supported"
+        )
+    length = int.from_bytes(content[-8:-4], "little")
+    if length <= 0 or length > size - 12:
+        raise InvalidData(
+            f"{name}: a truncated or damaged Parquet file (footer of {length} bytes in a "
+            f"file of {size})"
+        )
+    try:
+        metadata = _CompactReader(content[-8 - length : -8]).struct(stop_after=3)
+    except (IndexError, ValueError) as exc:
+        raise InvalidData(f"{name}: the Parquet footer cannot be read ({exc})") from None
+    schema, rows = metadata.get(2), metadata.get(3)
+    if not isinstance(schema, list) or not schema or not isinstance(rows, int):
+        raise InvalidData(f"{name}: the Parquet footer has no schema or row count")
+    return ParquetFooter(rows, _top_level_columns(schema))
+
+
+def _top_level_columns(schema: list[object]) -> tuple[str, ...]:
+    """The root's children in a depth-first flattened schema (a group's ``num_children``,
+    field 5, says how many elements follow it as its children)."""
+    elements = [e if isinstance(e, dict) else {} for e in schema]
+
+    def children(index: int) -> int:
+        count = elements[index].get(5)
+        return count if isinstance(count, int) and count > 0 else 0
+
+    names: list[str] = []
+    index = 1
+    while index < len(elements):
+        raw = elements[index].get(4)
+        names.append(raw.decode("utf-8", "replace") if isinstance(raw, bytes) else "")
+        pending = 1  # subtrees left to pass over: this column's, then its children's
+        while pending and index < len(elements):
+            pending += children(index) - 1
+            index += 1
+    return tuple(names)
+
+
+class _CompactReader:
+    """Just enough of Thrift's compact protocol to read a struct into ``{field id:
+    value}`` (structs as dicts, lists as lists, binaries as bytes, integers as int)."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.at = 0
+        self.depth = 0
+
+    def byte(self) -> int:
+        value = self.data[self.at]
+        self.at += 1
+        return value
+
+    def varint(self) -> int:
+        shift = result = 0
+        while True:
+            byte = self.byte()
+            result |= (byte & 0x7F) << shift
+            if not byte & 0x80:
+                return result
+            shift += 7
+            if shift > 70:
+                raise ValueError("varint too long")
+
+    def zigzag(self) -> int:
+        raw = self.varint()
+        return (raw >> 1) ^ -(raw & 1)
+
+    def value(self, kind: int) -> object:
+        if kind in (1, 2):  # booleans (in a struct the type carries the value)
+            return kind == 1
+        if kind == 3:
+            return self.byte()
+        if kind in (4, 5, 6):
+            return self.zigzag()
+        if kind == 7:
+            self.at += 8
+            if self.at > len(self.data):
+                raise IndexError("double past the end")
+            return None
+        if kind == 8:
+            length = self.varint()
+            start, self.at = self.at, self.at + length
+            if self.at > len(self.data):
+                raise IndexError("binary past the end")
+            return self.data[start : self.at]
+        if kind in (9, 10):
+            header = self.byte()
+            count, element = header >> 4, header & 0x0F
+            if count == 15:
+                count = self.varint()
+            if element in (1, 2):  # booleans in a list are one byte each
+                return [self.byte() == 1 for _ in range(count)]
+            return [self.value(element) for _ in range(count)]
+        if kind == 11:
+            count = self.varint()
+            if count:
+                types = self.byte()
+                for _ in range(count):
+                    self.value(types >> 4)
+                    self.value(types & 0x0F)
+            return None
+        if kind == 12:
+            return self.struct()
+        raise ValueError(f"unknown Thrift compact type {kind}")
+
+    def struct(self, stop_after: int | None = None) -> dict[int, object]:
+        """A struct's fields; with ``stop_after``, stops once past that field id (the rest
+        of the footer, row groups and column statistics, is not needed)."""
+        self.depth += 1
+        if self.depth > 32:
+            raise ValueError("structs nested too deep")
+        fields: dict[int, object] = {}
+        field = 0
+        while True:
+            header = self.byte()
+            if header == 0:
+                break
+            kind, delta = header & 0x0F, header >> 4
+            field = field + delta if delta else self.zigzag()
+            if stop_after is not None and field > stop_after:
+                break
+            fields[field] = self.value(kind)
+        self.depth -= 1
+        return fields

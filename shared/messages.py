@@ -191,6 +191,24 @@ class ReplayRequested:
         return f"replay of dead letter {self.dead_letter} by {self.requested_by}: {self.reason}"
 
 
+@dataclass(frozen=True)
+class DataDeleted:
+    """A data blob was deleted (Event Grid ``Microsoft.Storage.BlobDeleted``): the model's
+    later snapshots leave it out (``shared.service.deletions``). The event carries no ETag;
+    ``sequencer`` orders events on one blob name."""
+
+    model: str
+    blob_name: str
+    api: str
+    url: str
+    event_id: str
+    event_time: datetime | None
+    sequencer: str = ""
+
+    def describe(self) -> str:
+        return f"deleted data {self.blob_name} ({self.api or 'DeleteBlob'})"
+
+
 TriggerMessage = NewDataArrived | ScheduleTicked | DriftAlerted | RetrainRequested
 PauseMessage = PauseRequested | ResumeRequested
 OperatorMessage = RollbackRequested | PromoteRequested | PinRequested | UnpinRequested
@@ -202,4 +220,5 @@ Message = (
     | OperatorMessage
     | PauseMessage
     | RecoveryMessage
+    | DataDeleted
 )

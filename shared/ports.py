@@ -97,9 +97,20 @@ class ArtifactStore(Protocol):
 
     def uri(self, path: str) -> str: ...
 
+    def copy(self, source: str, destination: str) -> None:
+        """Copy the file at ``source`` to ``destination`` inside the datastore, server-side
+        (no bytes through the app); overwrites ``destination``. ``NotFound`` if ``source``
+        is absent. Used to hand a family's champion models files to its next run."""
+        ...
+
 
 # Run states as Azure ML names them.
 RUN_TERMINAL_STATES = frozenset({"Completed", "Failed", "Canceled"})
+
+# The published pipelines a submission names (``PipelineSubmission.pipeline``).
+RETRAIN_PIPELINE = "retrain"
+FAMILY_PIPELINE = "family"
+PIPELINES = frozenset({RETRAIN_PIPELINE, FAMILY_PIPELINE})
 
 
 @dataclass(frozen=True)
@@ -111,6 +122,9 @@ class PipelineSubmission:
     inputs: Mapping[str, str | int | float]
     tags: Mapping[str, str] = field(default_factory=dict)
     experiment: str = "retrain"
+    # Which published pipeline: "retrain" (one series, pipeline.yml) or "family" (a model
+    # with series_columns, family_pipeline.yml; on Azure ML its own batch endpoint).
+    pipeline: str = RETRAIN_PIPELINE
 
 
 @dataclass(frozen=True)

@@ -817,6 +817,8 @@ class AzureMLSettings:
     workspace: str
     endpoint: str = "retrain-pipeline"
     deployment: str | None = None
+    family_endpoint: str | None = None  # None: "<endpoint>-family", as deploy.publish names it
+    family_deployment: str | None = None  # None: the family endpoint's default deployment
     invoke: str = "batch_endpoint"
     v1_endpoint_url: str | None = None
     managed_identity_client_id: str | None = None
@@ -858,6 +860,8 @@ def _azureml_settings(get: Any, problems: list[str]) -> AzureMLSettings | None:
         workspace=str(values["workspace"]),
         endpoint=get("RETRAIN_BATCH_ENDPOINT") or "retrain-pipeline",
         deployment=get("RETRAIN_BATCH_DEPLOYMENT") or None,
+        family_endpoint=get("RETRAIN_AZUREML_FAMILY_ENDPOINT") or None,
+        family_deployment=get("RETRAIN_AZUREML_FAMILY_DEPLOYMENT") or None,
         invoke=invoke,
         v1_endpoint_url=v1_url or None,
         managed_identity_client_id=get("AZURE_CLIENT_ID") or None,

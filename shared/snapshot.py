@@ -74,3 +74,30 @@ def overlay(
     for f in files:
         merged[f.name] = f
     return Snapshot(model=model, prefix=prefix, files=tuple(merged[n] for n in sorted(merged)))
+
+
+# ------------------------------------------------------------------------------ deletions
+
+# The ETag under which a deletion waits among a model's pending arrivals (no blob version
+# has it: Azure ETags are quoted hex): the next snapshot leaves the name out.
+DELETED = "deleted"
+
+
+def deletion(name: str) -> DataFile:
+    """A deleted blob as an entry of the snapshot index: overlaid on a manifest, it
+    replaces the name's older version, and ``without_deleted`` then drops the name."""
+    return DataFile(name, DELETED, 0)
+
+
+def is_deletion(file: DataFile) -> bool:
+    return file.etag == DELETED
+
+
+def without_deleted(snapshot: Snapshot) -> Snapshot:
+    """The snapshot with every name whose newest entry is a deletion removed: what a run
+    trains on after blobs were deleted (``overlay`` of the base manifest and the pending
+    arrivals, deletions among them, then this)."""
+    kept = tuple(f for f in snapshot.files if not is_deletion(f))
+    if len(kept) == len(snapshot.files):
+        return snapshot
+    return Snapshot(model=snapshot.model, prefix=snapshot.prefix, files=kept)

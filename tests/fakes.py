@@ -102,6 +102,7 @@ class FakeArtifactStore:
         self.documents: dict[str, JSON] = {}
         self.files: dict[str, bytes] = {}
         self.datastore = datastore
+        self.copies: list[tuple[str, str]] = []
 
     def write_bytes(self, path: str, content: bytes) -> None:
         self.files[path] = content
@@ -121,6 +122,16 @@ class FakeArtifactStore:
 
     def uri(self, path: str) -> str:
         return f"azureml://datastores/{self.datastore}/paths/{path}"
+
+    def copy(self, source: str, destination: str) -> None:
+        """Server-side copy (recorded in ``copies``)."""
+        if source in self.files:
+            self.files[destination] = self.files[source]
+        elif source in self.documents:
+            self.documents[destination] = copy.deepcopy(self.documents[source])
+        else:
+            raise NotFound(f"no artifact {source!r}")
+        self.copies.append((source, destination))
 
 
 class FakePipeline:

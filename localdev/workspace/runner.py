@@ -84,7 +84,7 @@ from localdev.workspace.plan import (
 from shared.adapters.blob import container_client
 from shared.errors import NotFound, PipelineError
 from shared.parsing.common import FORCE_RERUN_TAG
-from shared.ports import PipelineRun, PipelineSubmission
+from shared.ports import FAMILY_PIPELINE, RETRAIN_PIPELINE, PipelineRun, PipelineSubmission
 
 if TYPE_CHECKING:
     from azure.storage.blob import BlobClient, BlobServiceClient, ContainerClient
@@ -100,6 +100,7 @@ LOCAL_RESOURCE_GROUP = "local"
 _JOB_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,254}$")
 _PATH_VARIABLE = re.compile(r"\$\{\{\s*(name|output_name)\s*\}\}")
 _STDERR_TAIL_LINES = 15
+FAMILY_PIPELINE_FILE = "family_pipeline.yml"
 
 
 class RunFailed(PipelineError):
@@ -140,6 +141,11 @@ class LocalWorkspace:
     the Event Grid schema) when a run completes or fails. ``python`` replaces a leading
     ``python`` in component commands. ``parallel_workers`` caps the worker processes of a
     parallel step (default: the machine's cores).
+
+    A submission names its pipeline (``PipelineSubmission.pipeline``): ``"retrain"`` runs
+    ``pipeline_path``, ``"family"`` runs ``family_pipeline_path`` (default:
+    ``family_pipeline.yml`` beside ``pipeline_path``), as Azure ML invokes the family
+    pipeline's own endpoint.
     """
 
     def __init__(
@@ -154,6 +160,7 @@ class LocalWorkspace:
         workspace_name: str = "local",
         serve: bool = False,
         parallel_workers: int | None = None,
+        family_pipeline_path: Path | None = None,
     ) -> None:
         self._root = Path(root).resolve()
         self._jobs = self._root / "jobs"
@@ -162,6 +169,8 @@ class LocalWorkspace:
         self._cache.mkdir(parents=True, exist_ok=True)
         self._pipeline_path = Path(pipeline_path).resolve()
         load_pipeline(self._pipeline_path)  # fail fast on a broken pipeline
+        family = family_pipeline_path or self._pipeline_path.parent / FAMILY_PIPELINE_FILE
+        self._pipelines = {RETRAIN_PIPELINE: self._pipeline_path, FAMILY_PIPELINE: family}
         self._blob_service = blob_service
         self._datastores = dict(datastores)
         self._notify = notify
@@ -212,7 +221,7 @@ class LocalWorkspace:
                 raise PipelineError("the local workspace is closed; no new runs are accepted")
             record = None
             if not directory.exists():
-                definition = load_pipeline(self._pipeline_path)
+                definition = load_pipeline(self._pipeline_for(submission.pipeline))
                 plan = _plan(definition, submission.inputs)
                 with contextlib.suppress(FileExistsError):  # else another workspace won it
                     directory.mkdir()
@@ -273,8 +282,9 @@ class LocalWorkspace:
                     inputs=inputs,
                     tags=dict(record.get("tags") or {}),
                     experiment=str(record.get("experiment") or "retrain"),
+                    pipeline=str(record.get("pipeline_name") or RETRAIN_PIPELINE),
                 )
-                definition = load_pipeline(self._pipeline_path)
+                definition = load_pipeline(self._pipeline_for(submission.pipeline))
                 record.update(status="Queued", resumed_at=_utc_now())
                 self._save(path.parent, record)
                 run = _Run(
@@ -344,6 +354,7 @@ class LocalWorkspace:
             "tags": dict(submission.tags),
             "inputs": dict(submission.inputs),
             "pipeline": str(definition.path),
+            "pipeline_name": submission.pipeline,
             "pipeline_sha256": definition.sha256,
             "status": "Queued",
             "error": None,
@@ -356,6 +367,15 @@ class LocalWorkspace:
                 step.name: {"status": "NotStarted", "reused": False} for step in definition.steps
             },
         }
+
+    def _pipeline_for(self, name: str) -> Path:
+        """The pipeline YAML a submission's ``pipeline`` names."""
+        if name not in self._pipelines:
+            raise PipelineError(
+                f"the local workspace has no pipeline {name!r}; it runs "
+                f"{', '.join(sorted(self._pipelines))}"
+            )
+        return self._pipelines[name]
 
     def _existing(self, run_id: str, submission: PipelineSubmission) -> PipelineRun:
         record = self._load(run_id, wait_for_writer=True)
@@ -954,6 +974,7 @@ def _submit_to(url: str, submission: PipelineSubmission) -> PipelineRun:
             "inputs": dict(submission.inputs),
             "tags": dict(submission.tags),
             "experiment": submission.experiment,
+            "pipeline": submission.pipeline,
         }
     ).encode()
     request = urllib.request.Request(

@@ -42,7 +42,7 @@ from localdev.workspace.runner import (
     _write_json_atomically,
 )
 from shared.errors import NotFound, PipelineError
-from shared.ports import PipelineStep, PipelineSubmission
+from shared.ports import RETRAIN_PIPELINE, PipelineStep, PipelineSubmission
 
 logger = logging.getLogger(__name__)
 
@@ -126,6 +126,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 inputs=dict(body["inputs"]),
                 tags=dict(body.get("tags") or {}),
                 experiment=str(body.get("experiment") or "retrain"),
+                pipeline=str(body.get("pipeline") or RETRAIN_PIPELINE),
             )
             run = self.server.workspace.submit(submission)
         except (ValueError, KeyError, TypeError, PipelineError) as exc:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
+import time
 import urllib.request
 from collections.abc import Mapping
 from typing import Any
@@ -43,6 +44,7 @@ RETRY_BACKOFF = 0.5  # seconds between tries, plus or minus RETRY_JITTER
 RETRY_JITTER = 0.25
 CONNECTION_TIMEOUT = 3  # seconds to open a connection
 READ_TIMEOUT = 30  # seconds without a byte from an open connection
+COPY_WAIT = 20  # seconds a server-side artifact copy may stay pending
 
 
 class BudgetSpent(AzureError):
@@ -247,3 +249,24 @@ class BlobArtifactStore:
 
     def uri(self, path: str) -> str:
         return f"azureml://datastores/{self._datastore}/paths/{path}"
+
+    def copy(self, source: str, destination: str) -> None:
+        """Server-side copy inside the container (Copy Blob from the source's URL: within
+        one storage account the destination request's credentials authorise the source;
+        such a copy completes synchronously). A copy still pending after ``COPY_WAIT``
+        seconds is aborted and raised as an error, so the caller's retry starts over."""
+        src = self._container.get_blob_client(source)
+        dst = self._container.get_blob_client(destination)
+        try:
+            result = dst.start_copy_from_url(src.url)
+        except ResourceNotFoundError as exc:
+            raise NotFound(f"no artifact {source!r} in datastore {self._datastore!r}") from exc
+        status = result.get("copy_status")
+        deadline = time.monotonic() + COPY_WAIT
+        while status == "pending" and time.monotonic() < deadline:
+            time.sleep(0.2)
+            status = dst.get_blob_properties().copy.status
+        if status != "success":
+            with contextlib.suppress(AzureError):
+                dst.abort_copy(str(result["copy_id"]))
+            raise AzureError(f"copy of {source!r} to {destination!r} did not finish ({status})")

@@ -26,7 +26,7 @@ from shared.parsing.drift import (
     parse_azureml_drift_event,
     parse_drift_alert,
 )
-from shared.parsing.storage import parse_blob_created
+from shared.parsing.storage import parse_blob_event
 from shared.settings import ModelConfig, TrustSettings
 
 
@@ -60,7 +60,7 @@ def replayable_sources() -> tuple[str, ...]:
 
 _Parser = Callable[[bytes, str, Sequence[ModelConfig], TrustSettings | None, datetime], Message]
 _PARSERS: dict[str, _Parser] = {
-    "on_blob_created": lambda p, container, models, trust, now: parse_blob_created(
+    "on_blob_created": lambda p, container, models, trust, now: parse_blob_event(
         _event(p), container=container, models=models, trust=trust
     ),
     "on_run_completed": lambda p, container, models, trust, now: parse_run_event(

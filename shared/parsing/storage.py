@@ -1,4 +1,4 @@
-"""Azure Storage ``BlobCreated`` events for the data container."""
+"""Azure Storage ``BlobCreated`` and ``BlobDeleted`` events for the data container."""
 
 from __future__ import annotations
 
@@ -6,8 +6,11 @@ import urllib.parse
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from azure.eventgrid import SystemEventNames
+
 from shared.errors import InvalidInput, UnknownModel
 from shared.messages import (
+    DataDeleted,
     NewDataArrived,
 )
 from shared.parsing.common import (
@@ -21,6 +24,8 @@ from shared.parsing.common import (
 )
 from shared.parsing.trust import check_storage
 from shared.settings import ModelConfig, TrustSettings
+
+BLOB_DELETED = SystemEventNames.StorageBlobDeletedEventName.value
 
 # The largest block blob Azure Storage accepts (190.7 TiB); a bigger length is forged.
 MAX_CONTENT_LENGTH = 50_000 * 4000 * 1024 * 1024
@@ -44,20 +49,7 @@ def parse_blob_created(
     if trust is not None:
         check_storage(event, trust)
     data = event_data(raw, BLOB_CREATED)
-    marker = "/containers/"
-    if marker not in subject or "/blobs/" not in subject:
-        raise InvalidInput(f"subject {subject[:200]!r} does not name a blob")
-    blob_container, _, name = subject.split(marker, 1)[1].partition("/blobs/")
-    if blob_container != container:
-        raise InvalidInput(
-            f"blob {name[:200]!r} is in container {blob_container[:100]!r}; the service reads "
-            f"data from {container!r} (check the Event Grid subscription's subject filter)"
-        )
-    check_blob_name(name)
-    model = next((m for m in models if name.startswith(m.prefix)), None)
-    if model is None:
-        known = ", ".join(m.prefix for m in models)
-        raise UnknownModel(f"no model owns blob {name[:200]!r}: known prefixes are {known}")
+    name, model = _model_blob(subject, container, models)
     size = whole_number(
         data.get("contentLength", 0), "contentLength", least=0, most=MAX_CONTENT_LENGTH
     )
@@ -73,6 +65,71 @@ def parse_blob_created(
         event_id=event_id,
         event_time=event_time,
     )
+
+
+def parse_blob_deleted(
+    event: Mapping[str, Any],
+    *,
+    container: str,
+    models: Sequence[ModelConfig],
+    trust: TrustSettings | None = None,
+) -> DataDeleted:
+    """A ``Microsoft.Storage.BlobDeleted`` event for the data container (Event Grid schema
+    or CloudEvents). Its data has no ETag or length (``api``, ``url``, ``sequencer``...),
+    and, as for BlobCreated, the name is the subject's, checked against the decoded url."""
+    event_id, event_type, subject, event_time, raw = envelope(event)
+    if event_type != BLOB_DELETED:
+        raise InvalidInput(f"expected a {BLOB_DELETED} event, got {event_type!r}")
+    if trust is not None:
+        check_storage(event, trust)
+    data = event_data(raw, BLOB_DELETED)
+    name, model = _model_blob(subject, container, models)
+    url = _text(data, "url", 4 * 1024)
+    _check_url_names(url, container, name)
+    return DataDeleted(
+        model=model.name,
+        blob_name=name,
+        api=_text(data, "api", MAX_NAME),
+        url=url,
+        event_id=event_id,
+        event_time=event_time,
+        sequencer=_text(data, "sequencer", MAX_NAME),
+    )
+
+
+def parse_blob_event(
+    event: Mapping[str, Any],
+    *,
+    container: str,
+    models: Sequence[ModelConfig],
+    trust: TrustSettings | None = None,
+) -> NewDataArrived | DataDeleted:
+    """A storage event for the data container, by its type: BlobCreated or BlobDeleted
+    (one Event Grid subscription delivers both to ``on_blob_created``)."""
+    if isinstance(event, Mapping) and BLOB_DELETED in (event.get("eventType"), event.get("type")):
+        return parse_blob_deleted(event, container=container, models=models, trust=trust)
+    return parse_blob_created(event, container=container, models=models, trust=trust)
+
+
+def _model_blob(
+    subject: str, container: str, models: Sequence[ModelConfig]
+) -> tuple[str, ModelConfig]:
+    """The blob name a storage event's subject gives, and the model whose prefix owns it."""
+    marker = "/containers/"
+    if marker not in subject or "/blobs/" not in subject:
+        raise InvalidInput(f"subject {subject[:200]!r} does not name a blob")
+    blob_container, _, name = subject.split(marker, 1)[1].partition("/blobs/")
+    if blob_container != container:
+        raise InvalidInput(
+            f"blob {name[:200]!r} is in container {blob_container[:100]!r}; the service reads "
+            f"data from {container!r} (check the Event Grid subscription's subject filter)"
+        )
+    check_blob_name(name)
+    model = next((m for m in models if name.startswith(m.prefix)), None)
+    if model is None:
+        known = ", ".join(m.prefix for m in models)
+        raise UnknownModel(f"no model owns blob {name[:200]!r}: known prefixes are {known}")
+    return name, model
 
 
 def _text(data: Mapping[str, Any], key: str, limit: int) -> str:

@@ -38,7 +38,7 @@ def check_storage(event: Mapping[str, Any], trust: TrustSettings) -> None:
     account = account.split("/", 1)[0]
     if not lowered.startswith("/subscriptions/") or account not in trust.storage_accounts:
         raise Untrusted(
-            f"BlobCreated from {origin[:300]!r} refused: the service trusts storage account(s) "
+            f"blob event from {origin[:300]!r} refused: the service trusts storage account(s) "
             f"{', '.join(trust.storage_accounts)} only (RETRAIN_TRUSTED_STORAGE_ACCOUNTS)"
         )
 

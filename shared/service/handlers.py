@@ -4,7 +4,8 @@ Handlers are plain functions ``(message, context) -> list[Outcome]``, one module
 kind of message: ``triggers`` (new data, schedule, drift, manual), ``runs`` (run status
 and completion, which hands a completed run to ``promotion``; the sweep that finalises
 runs whose completion event never came), ``operator`` (rollback, manual promotion, pin,
-unpin), ``recovery`` (release a quarantined file, replay a dead letter).
+unpin), ``recovery`` (release a quarantined file, replay a dead letter), ``deletions``
+(a deleted data blob leaves later snapshots).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from shared.messages import (
+    DataDeleted,
     DriftAlerted,
     NewDataArrived,
     PauseRequested,
@@ -29,6 +31,7 @@ from shared.messages import (
     UnpinRequested,
 )
 from shared.service.context import Context
+from shared.service.deletions import handle_deletion
 from shared.service.operator import handle_pin, handle_unpin, handle_version_change
 from shared.service.outcome import Outcome
 from shared.service.recovery import handle_release, handle_replay
@@ -57,4 +60,5 @@ HANDLERS: dict[type, Handler] = {
     ResumeRequested: handle_pause,
     ReleaseRequested: handle_release,
     ReplayRequested: handle_replay,
+    DataDeleted: handle_deletion,
 }

@@ -108,6 +108,21 @@ def _model(ctx: Context, summary: JSON, now: datetime, next_tick: str | None) ->
         "ledger_kinds": sorted({str(e.get("kind")) for e in ledger}),
         "versions": [_version(v, runs) for v in reversed(versions)],
         "plot": _plot(versions, runs),
+        # A family (series_columns): series in production and the last run's counts (the
+        # page does not draw them yet); None for a single series.
+        "family": _family(summary, runs),
+    }
+
+
+def _family(summary: Mapping[str, Any], runs: Sequence[JSON]) -> JSON | None:
+    if not summary.get("series_columns"):
+        return None
+    last = next((r.get("family") for r in runs if isinstance(r.get("family"), Mapping)), None)
+    return {
+        "series_columns": summary.get("series_columns"),
+        "series_in_production": summary.get("series_in_production"),
+        "pinned": bool(summary.get("family_pinned")),
+        "last_run": queries.family_counts(last),
     }
 
 

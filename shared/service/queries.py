@@ -15,6 +15,7 @@ from shared.parsing.common import check_run_key, parse_time
 from shared.ports import JSON, ModelVersion, PipelineStep, RunInspector
 from shared.service import audit
 from shared.service.context import Context, expand_ledger
+from shared.service.family import read_production
 from shared.service.promotion import PRODUCTION, get_pin
 from shared.service.promotion import list_history as _history
 
@@ -126,9 +127,21 @@ def list_models(ctx: Context) -> list[JSON]:
             "production_version": ctx.registry.get_alias(m.name, PRODUCTION).version,
             "pinned": get_pin(ctx, m.name) is not None,
             "gate_policy": m.gate_policy(ctx.gate).describe(),
+            **(_family_brief(ctx, m.name, m.series_columns) if m.series_columns else {}),
         }
         for m in ctx.models.values()
     ]
+
+
+def _family_brief(ctx: Context, model: str, columns: tuple[str, ...]) -> JSON:
+    """A family's line in the model list: its series columns and how many series are in
+    production (the registry alias is not used for families: ``shared.service.family``)."""
+    document, _ = read_production(ctx, model)
+    return {
+        "series_columns": list(columns),
+        "series_in_production": len(document.get("series") or {}),
+        "family_pinned": document.get("pinned") is not None,
+    }
 
 
 def list_versions(ctx: Context, model: str) -> list[JSON]:
@@ -393,10 +406,19 @@ def run_summary(ctx: Context, record: JSON, steps: list[PipelineStep] | None) ->
         "model_version": record.get("model_version"),
         "promoted": record.get("promoted"),
         "gate_passed": gate.get("passed") if gate else None,
+        "family": family_counts(record.get("family")),
         "error": record.get("error"),
         "steps": progress,
         "links": run_links(key),
     }
+
+
+def family_counts(summary: Any) -> JSON | None:
+    """A family run's counts for a list of runs (None for a single-series run)."""
+    if not isinstance(summary, dict):
+        return None
+    keys = ("trained", "promoted", "refused", "registered_only", "failed", "excluded")
+    return {k: summary.get(k) for k in keys}
 
 
 def run_links(run_key: str) -> JSON:

@@ -21,6 +21,8 @@ from shared.parsing import RUN_KEY_TAG, parse_time
 from shared.policy import STUCK_SUBMITTING
 from shared.ports import JSON, RUN_TERMINAL_STATES, PipelineRun
 from shared.service.context import Context
+from shared.service.family import is_family
+from shared.service.family_finalise import finalise_family
 from shared.service.outcome import Outcome
 from shared.service.promotion import finalise_completed
 from shared.service.triggers import after_run, on_sweep, submit
@@ -105,6 +107,8 @@ def handle_run_event(
     try:
         if message.status != "Completed":
             outcome = _finalise_failed(model, key, message, backend_run, ctx)
+        elif is_family(claim, ctx):  # gate, registry and promotion per series
+            outcome = finalise_family(model, key, claim, ctx)
         else:
             outcome = finalise_completed(model, key, claim, ctx)
     except Exception:

@@ -82,6 +82,7 @@ from shared.policy.engine import RECENT, Seen, Skip, absorb
 from shared.policy.forecast import score_actuals
 from shared.ports import JSON, DataFile, PipelineSubmission
 from shared.service.context import Context
+from shared.service.family import family_submission
 from shared.service.groupcommit import GroupCommit, Slot, cache_for
 from shared.service.outcome import Outcome
 from shared.service.promotion import PRODUCTION
@@ -975,8 +976,13 @@ def mark_active(key: str, model: str, ctx: Context) -> None:
 def submit(key: str, ctx: Context) -> JSON:
     """Submit the pipeline for the run record ``key`` (its snapshot manifest is written
     already). A failed submit marks the record ``SubmitFailed`` and raises
-    ``PipelineError``; the sweep submits it again. A forced run carries the tag
-    ``retrain_force_rerun`` so the backend bypasses its step cache."""
+    ``PipelineError``; the sweep submits it again.
+
+    A forced run must be a real new attempt, but a batch endpoint's invoke cannot ask Azure
+    ML to skip step reuse: it sends the optional literal input ``rerun_salt`` (its run key),
+    which every step takes and ignores, so each step's inputs differ from any earlier run's
+    and nothing is reused; resubmitting the same forced run sends the same salt, so what it
+    finished already stays reusable. It is also tagged ``retrain_force_rerun``."""
     record = ctx.state.get(f"runs/{key}.json")[0]
     config = ctx.models[str(record["model"])]
     manifest_path = f"retrain/{key}/snapshot.json"
@@ -992,7 +998,10 @@ def submit(key: str, ctx: Context) -> JSON:
     tags = {RUN_KEY_TAG: key, MODEL_TAG: config.name}
     if record.get("force"):
         tags[FORCE_RERUN_TAG] = "true"
+        inputs["rerun_salt"] = key
     submission = PipelineSubmission(run_key=key, model=config.name, inputs=inputs, tags=tags)
+    if config.series_columns:  # a family: its own pipeline, inputs and champions folder
+        submission = family_submission(submission, record, config, ctx)
     try:
         run = ctx.pipeline.submit(submission)
     except Exception as exc:

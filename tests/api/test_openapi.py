@@ -85,6 +85,7 @@ def _body_schema(name: str) -> dict:
         ("ReleaseBody", {"blob": "co2/a.csv", "reason": "r", "requested_by": "a"}),
         ("ActionBody", {"reason": "r", "requested_by": "a"}),
         ("RetrainBody", {"force": True}),
+        ("FamilyActionBody", {"series": "a", "version": 3, "reason": "r", "requested_by": "a"}),
     ],
 )
 def test_body_schemas_accept_what_the_parsers_take_and_refuse_unknown_fields(schema, good):

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from deploy.plan import PIPELINE_DEFS, build_plan
+from deploy.plan import PIPELINE_DEFS, build_plan, build_plans
 from deploy.publish import EXIT_AZURE, EXIT_OK, EXIT_USAGE, main
 from tests.deploy.fake_arm import FakeTransport, FakeWorkspace, Recorded
 from tests.fake_entra import FakeCredential
@@ -122,25 +122,35 @@ def first() -> Published:
 
 
 def test_first_publish_creates_every_resource(first):
-    plan = build_plan(endpoint="retrain-pipeline", deployment="retrain", compute="cpu-cluster")
+    plan, family = build_plans(
+        endpoint="retrain-pipeline", deployment="retrain", compute="cpu-cluster"
+    )
     assert first.rc == EXIT_OK
     env = plan.environment
     expected = {f"environment {env.name}@{env.version}": "created"}
-    for component in plan.components:
+    for component in plan.components + family.components:
         expected[f"code {component.code.name}@{component.code.version}"] = "created"
         expected[f"component {component.name}@{component.version}"] = "created"
-    expected[f"pipeline-component arima_retrain@{plan.pipeline.version}"] = "created"
-    expected["batch-endpoint retrain-pipeline"] = "created"
-    expected["deployment retrain-pipeline/retrain"] = "created"
-    expected["default-deployment retrain-pipeline -> retrain"] = "updated"
+    for pipeline, endpoint in ((plan, "retrain-pipeline"), (family, "retrain-pipeline-family")):
+        expected[f"pipeline-component {pipeline.pipeline.name}@{pipeline.pipeline.version}"] = (
+            "created"
+        )
+        expected[f"batch-endpoint {endpoint}"] = "created"
+        expected[f"deployment {endpoint}/retrain"] = "created"
+        expected[f"default-deployment {endpoint} -> retrain"] = "updated"
     assert first.status() == expected
-    assert len(first.lines) == len(expected)
+    assert len(first.lines) == len(expected)  # shared resources (prep, environment) once
     assert first.workspace.transport.unrouted == []
 
 
 def test_first_publish_puts_each_resource_in_dependency_order(first):
-    plan = build_plan(endpoint="retrain-pipeline", deployment="retrain", compute="cpu-cluster")
+    plan, family = build_plans(
+        endpoint="retrain-pipeline", deployment="retrain", compute="cpu-cluster"
+    )
     env = plan.environment
+    assert family.environment == env
+    assert family.pipeline.name == "arima_retrain_family"
+    assert [name for _, name in family.pipeline.steps] == ["arima_prep", "arima_fit_shards"]
     expected = [f"/environments/{env.name}/versions/{env.version}"]
     for component in plan.components:
         expected.append(f"/codes/{component.code.name}/versions/{component.code.version}")
@@ -150,6 +160,16 @@ def test_first_publish_puts_each_resource_in_dependency_order(first):
         "/batchEndpoints/retrain-pipeline",
         "/batchEndpoints/retrain-pipeline/deployments/retrain",
         "/batchEndpoints/retrain-pipeline",  # the default deployment
+    ]
+    fit = family.component("arima_fit_shards")
+    assert fit.code.folder == plan.component("arima_train").code.folder
+    expected += [
+        f"/codes/{fit.code.name}/versions/{fit.code.version}",
+        f"/components/{fit.name}/versions/{fit.version}",
+        f"/components/arima_retrain_family/versions/{family.pipeline.version}",
+        "/batchEndpoints/retrain-pipeline-family",
+        "/batchEndpoints/retrain-pipeline-family/deployments/retrain",
+        "/batchEndpoints/retrain-pipeline-family",
     ]
     assert puts(first.workspace) == expected
     # Named components only: the steps reference the registered versions, so nothing
@@ -238,6 +258,32 @@ def test_pipeline_component_body_has_the_captured_shape(first):
     )
 
 
+def test_the_family_pipeline_is_its_own_component_with_its_optional_inputs_declared(first):
+    workspace = first.workspace
+    family = build_plans(endpoint="retrain-pipeline", deployment="retrain", compute="cpu-cluster")[
+        1
+    ]
+    (request,) = [
+        r for r in workspace.transport.calls("PUT") if "/components/arima_retrain_family/" in r.path
+    ]
+    spec = request.json["properties"]["componentSpec"]
+    assert spec["type"] == "pipeline" and set(spec["jobs"]) == {"prep", "fit"}
+    fit = family.component("arima_fit_shards")
+    assert spec["jobs"]["fit"]["componentId"] == workspace.asset_id(
+        "components", "arima_fit_shards", fit.version
+    )
+    assert spec["jobs"]["fit"]["type"] == "parallel"
+    # what the service sends: series_columns always; previous and champions only when the
+    # family has a successful run / production models
+    assert spec["inputs"]["series_columns"]["type"] == "string"
+    assert spec["inputs"]["backtest_folds"] == {"type": "integer", "default": "0"}
+    assert spec["inputs"]["backtest_horizon"] == {"type": "integer", "default": "0"}
+    assert spec["inputs"]["rerun_salt"] == {"type": "string", "optional": True}
+    for name in ("previous", "champions"):
+        assert spec["inputs"][name] == {"type": "uri_folder", "optional": True}
+        assert spec["jobs"]["fit"]["inputs"][name]["value"] == f"${{{{parent.inputs.{name}}}}}"
+
+
 def test_deployment_put_has_the_captured_shape_and_follows_the_long_running_operation(first):
     workspace = first.workspace
     plan = build_plan(endpoint="retrain-pipeline", deployment="retrain", compute="cpu-cluster")
@@ -301,7 +347,9 @@ def test_second_publish_changes_nothing_and_says_so():
 
     assert again.rc == EXIT_OK
     assert set(again.status().values()) == {"unchanged"}
-    assert len(again.lines) == 11  # environment, 3 codes, 3 components, pipeline, ep, dep, default
+    # environment, 3 codes, 3 components, pipeline, ep, dep, default; then the family's
+    # fit code and component, pipeline, ep, dep, default
+    assert len(again.lines) == 11 + 6
     assert workspace.transport.calls("PUT") == []
     assert workspace.transport.calls("POST") == []
     assert workspace.transport.calls(host=workspace.blob_host) == []
@@ -325,6 +373,10 @@ def test_a_changed_component_file_makes_a_new_version_and_updates_the_deployment
     workspace.transport.clear()
 
     second = publish(workspace, definitions=definitions)
+    family = build_plans(
+        definitions, endpoint="retrain-pipeline", deployment="retrain", compute="cpu-cluster"
+    )[1]
+    fit = family.component("arima_fit_shards")  # its code is the train folder too
 
     assert second.rc == EXIT_OK
     train_before, train_after = before.component("arima_train"), after.component("arima_train")
@@ -341,14 +393,24 @@ def test_a_changed_component_file_makes_a_new_version_and_updates_the_deployment
         "batch-endpoint retrain-pipeline": "unchanged",
         "deployment retrain-pipeline/retrain": "updated",
         "default-deployment retrain-pipeline -> retrain": "unchanged",
+        f"code arima_fit_shards_code@{fit.code.version}": "created",
+        f"component arima_fit_shards@{fit.version}": "created",
+        f"pipeline-component arima_retrain_family@{family.pipeline.version}": "created",
+        "batch-endpoint retrain-pipeline-family": "unchanged",
+        "deployment retrain-pipeline-family/retrain": "updated",
+        "default-deployment retrain-pipeline-family -> retrain": "unchanged",
     }
     assert puts(workspace) == [
         f"/codes/arima_train_code/versions/{train_after.code.version}",
         f"/components/arima_train/versions/{train_after.version}",
         f"/components/arima_retrain/versions/{after.pipeline.version}",
         "/batchEndpoints/retrain-pipeline/deployments/retrain",
+        f"/codes/arima_fit_shards_code/versions/{fit.code.version}",
+        f"/components/arima_fit_shards/versions/{fit.version}",
+        f"/components/arima_retrain_family/versions/{family.pipeline.version}",
+        "/batchEndpoints/retrain-pipeline-family/deployments/retrain",
     ]
-    (deployment_put,) = [r for r in workspace.transport.calls("PUT") if "/deployments/" in r.path]
+    deployment_put, _ = [r for r in workspace.transport.calls("PUT") if "/deployments/" in r.path]
     assert deployment_put.json["properties"]["deploymentConfiguration"]["componentId"][
         "assetId"
     ] == (workspace.asset_id("components", "arima_retrain", after.pipeline.version))

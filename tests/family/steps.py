@@ -9,15 +9,18 @@ from types import ModuleType
 from tests.pipeline_defs.components import ROOT, load_step
 
 TRAIN_SRC = ROOT / "components" / "train" / "src"
+SIBLINGS = ("order_search", "family_scoring", "family_champions")
 
 
 def load_shard() -> ModuleType:
-    """``shard.py``, with ``order_search`` importable as the step finds it beside it (a
-    module or a package)."""
-    if "order_search" not in sys.modules:
+    """``shard.py``, with the modules it imports (``order_search``, a package, and the
+    family modules) importable as the step finds them beside it."""
+    missing = [m for m in SIBLINGS if m not in sys.modules]
+    if missing:
         sys.path.insert(0, str(TRAIN_SRC))
         try:
-            importlib.import_module("order_search")
+            for name in missing:
+                importlib.import_module(name)
         finally:
             sys.path.remove(str(TRAIN_SRC))
     return load_step("train", "shard")

@@ -7,6 +7,7 @@ import pickle
 import numpy as np
 import pandas as pd
 import pytest
+from statsmodels.tsa.statespace.sarimax import SARIMAX
 
 from bench.many_series import real_panel
 from tests.family.steps import load_shard
@@ -74,7 +75,7 @@ def test_every_series_gets_a_row_and_a_failing_series_is_isolated(tmp_path):
         {"unique_id": "stub", "ds": pd.date_range("2019-01-01", periods=5, freq="MS"), "y": 1.0}
     )
     path = write_shard(tmp_path / "shard-00003.parquet", pd.concat([panel, stub]))
-    rows, models = shard.fit_shard(path, settings(tmp_path))
+    rows, models, refreshed = shard.fit_shard(path, settings(tmp_path))
     by_id = {row["unique_id"]: row for row in rows}
     assert len(rows) == 3 and set(models) == set(panel["unique_id"])
     failed = by_id["stub"]
@@ -87,7 +88,9 @@ def test_every_series_gets_a_row_and_a_failing_series_is_isolated(tmp_path):
         assert math.isfinite(row["metrics"]["holdout"]["mase"])
         assert len(row["metrics"]["holdout_errors"]) == 12
         assert row["model"]["params"] and row["model"]["final_fit"]["n_obs"] == row["n_train"] + 12
+        assert row["gate_metrics"]["schema"] == 2 and row["champion"] is None
         json.dumps(row, allow_nan=False)
+    assert failed["gate_metrics"] is None and refreshed == {}
     shard.write_models(tmp_path / "shard-00003.pkl", models)
     saved = pickle.loads((tmp_path / "shard-00003.pkl").read_bytes())
     assert (tmp_path / "shard-00003.pkl").stat().st_size < 100_000  # records, not results
@@ -120,10 +123,22 @@ def test_a_series_whose_digest_is_unchanged_is_carried_over_from_the_previous_ru
         "metrics": {"holdout": {"mase": 0.5}},
     }
     (earlier / "results" / "parallel_run_step.txt").write_text(json.dumps(row) + "\n")
-    shard.write_models(earlier / "models" / "shard-00007.pkl", {"a": {"stands": "for a fit"}})
+    train = series.iloc[:-12]
+    evaluation = SARIMAX(train, order=(1, 0, 0), trend="c")
+    record = {
+        "stands": "for a fit",
+        "evaluation": {"init": evaluation._get_init_kwds(), "params": [0.5, 0.0, 1.0]},
+    }
+    shard.write_models(earlier / "models" / "shard-00007.pkl", {"a": record})
 
-    rows, models = shard.fit_shard(path, current, shard.Previous(earlier))
-    assert rows == [row | {"shard": "shard-00001", "model_file": "shard-00001.pkl", "reused": True}]
-    assert models == {"a": {"stands": "for a fit"}}
+    rows, models, _ = shard.fit_shard(path, current, shard.Previous(earlier))
+    assert len(rows) == 1 and rows[0]["gate_metrics"]["schema"] == 2
+    carried = {k: v for k, v in rows[0].items() if k not in row}
+    assert set(carried) == {"reused", "gate_metrics", "gate_error", "champion", "seconds"}
+    assert {k: rows[0][k] for k in row} == row | {
+        "shard": "shard-00001",
+        "model_file": "shard-00001.pkl",
+    }
+    assert rows[0]["reused"] is True and models == {"a": record}
     other_code = settings(tmp_path, code_version="v2")
     assert shard.data_digest("a", series, other_code) != row["digest"]

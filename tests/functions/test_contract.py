@@ -109,6 +109,22 @@ EXPECTED = {
         "httpTrigger",
         {"route": "models/{model}/compare", "methods": ["GET"], "authLevel": "function"},
     ),
+    "list_model_series": (
+        "httpTrigger",
+        {"route": "models/{model}/series", "methods": ["GET"], "authLevel": "function"},
+    ),
+    "get_model_series": (
+        "httpTrigger",
+        {"route": "models/{model}/series/{series}", "methods": ["GET"], "authLevel": "function"},
+    ),
+    "get_run_series": (
+        "httpTrigger",
+        {"route": "runs/{run_key}/series", "methods": ["GET"], "authLevel": "function"},
+    ),
+    "act_on_family": (
+        "httpTrigger",
+        {"route": "models/{model}/family/{action}", "methods": ["POST"], "authLevel": "function"},
+    ),
     "list_dead_letters": (
         "httpTrigger",
         {"route": "deadletters", "methods": ["GET"], "authLevel": "function"},

@@ -225,14 +225,16 @@ def test_a_burst_coalesces_into_one_run_fired_by_the_sweep(bursty):
     ]
     assert bursty.deliver("on_blob_created", events[:3]) == 202  # one batch
     assert bursty.deliver("on_blob_created", events[3:] + events[:1]) == 202  # and a duplicate
-    assert [e["action"] for e in bursty.ledger()] == ["coalesced"] * 5 + ["skip"]
+    # A delivery's events are decided concurrently, so their order in the ledger varies.
+    assert sorted(e["action"] for e in bursty.ledger()) == ["coalesced"] * 5 + ["skip"]
     bursty.sweep()
     assert bursty.world.pipeline.submissions == []  # not quiet yet
     bursty.world.clock.advance(minutes=6)
     bursty.sweep()
     [submission] = bursty.world.pipeline.submissions
     entry = bursty.ledger()[-1]
-    assert entry["action"] == "retrain" and entry["events"] == [f"eventgrid:b{n}" for n in range(5)]
+    assert entry["action"] == "retrain"
+    assert sorted(entry["events"]) == [f"eventgrid:b{n}" for n in range(5)]
     manifest = bursty.world.artifacts.read_json(f"retrain/{submission.run_key}/snapshot.json")
     assert len(manifest["files"]) == 5
 

@@ -207,7 +207,11 @@ def _event_grid_functions() -> set[str]:
 @pytest.mark.parametrize(
     ("symbol", "function", "event_types"),
     [
-        ("blobCreated", "on_blob_created", ["Microsoft.Storage.BlobCreated"]),
+        (
+            "blobCreated",
+            "on_blob_created",
+            ["Microsoft.Storage.BlobCreated", "Microsoft.Storage.BlobDeleted"],
+        ),
         (
             "runCompleted",
             "on_run_completed",

@@ -178,6 +178,10 @@ EXPECTED_ANSWERS = {
     "get_run_plot": "status 404",  # the driver's pipeline writes no plot
     "get_model_version": "status 200",
     "compare_model_versions": "status 200",
+    "list_model_series": "status 400",  # co2 is one series, not a family
+    "get_model_series": "status 400",
+    "get_run_series": "status 404",  # a single-series run has no per-series verdicts
+    "act_on_family": "status 400",
     "list_dead_letters": "status 200",
     "get_dead_letter": "status 404",
     "replay_dead_letter": "status 404",

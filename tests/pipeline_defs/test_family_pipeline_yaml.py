@@ -38,6 +38,7 @@ def test_the_family_pipeline_loads_with_a_parallel_fit_step(job):
 def test_the_entry_script_and_its_search_are_in_the_task_code_folder(job):
     code = ROOT / "components" / "fit_shards" / job.jobs["fit"].component.task.code
     assert (code / "shard.py").is_file()
+    assert (code / "family_scoring.py").is_file() and (code / "family_champions.py").is_file()
     assert (code / "order_search.py").exists() or (code / "order_search").is_dir()
 
 
@@ -68,6 +69,59 @@ def test_previous_is_an_optional_uri_folder_given_at_submission(job):
     assert given._validate().passed
     inputs = given._to_rest_object().properties.inputs
     assert inputs["previous"].as_dict() == {"uri": uri, "jobInputType": "uri_folder"}
+
+
+def test_champions_and_the_backtest_reach_the_fit_step(job):
+    from azure.ai.ml import load_job
+
+    fit = job.jobs["fit"]
+    arguments = fit.component.task.program_arguments
+    assert str(fit.inputs["champions"]._data) == "${{parent.inputs.champions}}"
+    assert fit.component.inputs["champions"].optional is True
+    assert fit.component.inputs["champions"].type == "uri_folder"
+    assert "$[[--champions ${{inputs.champions}}]]" in arguments
+    for name in ("backtest_folds", "backtest_horizon"):
+        assert str(fit.inputs[name]._data) == f"${{{{parent.inputs.{name}}}}}"
+        assert f"--{name} ${{{{inputs.{name}}}}}" in arguments
+        assert job.inputs[name]._data == 0
+    assert "champions" not in job._to_rest_object().properties.inputs
+
+    uri = "azureml://datastores/workspaceblobstore/paths/retrain/fam-0123456789abcdef/champions/"
+    given = load_job(
+        source=PIPELINE,
+        params_override=[
+            {"inputs.champions": {"type": "uri_folder", "path": uri}},
+            {"inputs.backtest_folds": 3},
+        ],
+    )
+    assert given._validate().passed
+    inputs = given._to_rest_object().properties.inputs
+    assert inputs["champions"].as_dict() == {"uri": uri, "jobInputType": "uri_folder"}
+    assert inputs["backtest_folds"].as_dict()["value"] == "3"
+
+
+def test_a_forced_family_run_salts_both_steps_and_the_scripts_ignore_it(job, tmp_path):
+    from azure.ai.ml import load_job
+
+    from tests.family.steps import load_shard
+
+    for name in ("prep", "fit"):
+        step = job.jobs[name]
+        spec = step.component.inputs["rerun_salt"]
+        assert (spec.type, spec.optional) == ("string", True), name
+        assert str(step.inputs["rerun_salt"]._data) == "${{parent.inputs.rerun_salt}}", name
+    arguments = job.jobs["fit"].component.task.program_arguments
+    assert "$[[--rerun_salt ${{inputs.rerun_salt}}]]" in arguments
+    assert "rerun_salt" not in job._to_rest_object().properties.inputs
+    salt = "fam-0123456789abcdef"
+    given = load_job(source=PIPELINE, params_override=[{"inputs.rerun_salt": salt}])
+    assert given._validate().passed
+    sent = given._to_rest_object().properties.inputs["rerun_salt"].as_dict()
+    assert sent == {"value": salt, "jobInputType": "literal"}
+    argv = ["--frequency", "MS", "--season_length", "12", "--horizon", "6"]
+    argv += ["--models", str(tmp_path)]
+    shard = load_shard()
+    assert shard.parse_args([*argv, "--rerun_salt", salt]) == shard.parse_args(argv)
 
 
 def test_the_local_workspace_reads_the_same_parallel_step():

@@ -63,6 +63,23 @@ def test_on_azure_the_default_backend_is_azure_ml_with_identity_based_storage():
     assert settings.storage.blob_service_uri == "https://retrainsa.blob.core.windows.net"
 
 
+def test_the_family_endpoint_defaults_to_the_publish_name_and_can_be_set():
+    default = Settings.from_env({"RETRAIN_MODELS": MODELS} | AZURE | WORKSPACE)
+    assert default.azureml is not None
+    assert (default.azureml.family_endpoint, default.azureml.family_deployment) == (None, None)
+    named = Settings.from_env(
+        {"RETRAIN_MODELS": MODELS}
+        | AZURE
+        | WORKSPACE
+        | {
+            "RETRAIN_AZUREML_FAMILY_ENDPOINT": "panels",
+            "RETRAIN_AZUREML_FAMILY_DEPLOYMENT": "blue",
+        }
+    )
+    assert named.azureml is not None
+    assert (named.azureml.family_endpoint, named.azureml.family_deployment) == ("panels", "blue")
+
+
 def test_datastore_names_are_settable_on_azure_only():
     azure = Settings.from_env(
         {"RETRAIN_MODELS": MODELS, "RETRAIN_ARTIFACT_DATASTORE": "retrainartifacts"}

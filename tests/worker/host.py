@@ -135,6 +135,12 @@ class Conversation:
         yield "get_run_plot", ("GET", f"runs/{run_key}/plot", run, None)
         yield "get_model_version", ("GET", "models/co2/versions/1", version, None)
         yield "compare_model_versions", ("GET", "models/co2/compare", {"model": "co2"}, None)
+        yield "list_model_series", ("GET", "models/co2/series", {"model": "co2"}, None)
+        series = {"model": "co2", "series": "a"}
+        yield "get_model_series", ("GET", "models/co2/series/a", series, None)
+        yield "get_run_series", ("GET", f"runs/{run_key}/series", run, None)
+        family = {"model": "co2", "action": "pin"}
+        yield "act_on_family", ("POST", "models/co2/family/pin", family, OPERATOR)
         yield "list_dead_letters", ("GET", "deadletters", {}, None)
         letter = {"source": "on_sweep", "digest": "0" * 40}
         yield "get_dead_letter", ("GET", f"deadletters/on_sweep/{'0' * 40}", letter, None)

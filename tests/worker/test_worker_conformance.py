@@ -135,6 +135,10 @@ def test_every_function_runs_under_the_worker(report: dict[str, Any]) -> None:
         ("get_run_plot", 404),  # the fake run wrote no plot
         ("get_model_version", 200),
         ("compare_model_versions", 400),  # no ?a=&b=
+        ("list_model_series", 400),  # co2 is one series, not a family
+        ("get_model_series", 400),
+        ("get_run_series", 404),  # a single-series run has no per-series verdicts
+        ("act_on_family", 400),
         ("list_dead_letters", 200),
         ("get_dead_letter", 404),
         ("replay_dead_letter", 404),

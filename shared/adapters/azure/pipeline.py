@@ -45,7 +45,7 @@ from azure.core.exceptions import ResourceNotFoundError
 from shared.adapters.azure.workspace import RetryPolicy, classify, describe
 from shared.errors import NotFound, PipelineError
 from shared.parsing import MODEL_TAG, RUN_KEY_TAG
-from shared.ports import PipelineRun, PipelineStep, PipelineSubmission
+from shared.ports import FAMILY_PIPELINE, PIPELINES, PipelineRun, PipelineStep, PipelineSubmission
 
 if TYPE_CHECKING:
     from azure.ai.ml import MLClient
@@ -53,6 +53,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 OUTPUTS = ("prepared", "model", "metrics")
+# The family pipeline's outputs (pipeline_defs/family_pipeline.yml).
+FAMILY_OUTPUTS = ("prepared", "results", "models")
+FAMILY_ENDPOINT_SUFFIX = "-family"
 FILE_INPUTS = frozenset({"manifest"})
 _JOB_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,254}$")
 # Azure ML JobStatus values, by lower case, so that any casing maps to the service's names.
@@ -250,6 +253,12 @@ class AzureMLPipelineClient:
     called on first use. ``deployment_name`` None invokes the endpoint's default
     deployment. Pipeline outputs are directed to
     ``azureml://datastores/<artifact_datastore>/paths/retrain/<run key>/<output>/``.
+
+    A family submission (``submission.pipeline == "family"``) invokes the family pipeline's
+    own batch endpoint, ``family_endpoint_name`` (default ``<endpoint_name>-family``, the
+    name ``deploy/`` publishes it under) with its default deployment unless
+    ``family_deployment_name`` is given, and directs the family pipeline's outputs
+    (``FAMILY_OUTPUTS``) the same way.
     """
 
     def __init__(
@@ -262,9 +271,13 @@ class AzureMLPipelineClient:
         outputs: Iterable[str] = OUTPUTS,
         file_inputs: Iterable[str] = FILE_INPUTS,
         retry: RetryPolicy | None = None,
+        family_endpoint_name: str | None = None,
+        family_deployment_name: str | None = None,
     ) -> None:
         if not endpoint_name:
             raise ValueError("endpoint_name is required")
+        self._family_endpoint = family_endpoint_name or endpoint_name + FAMILY_ENDPOINT_SUFFIX
+        self._family_deployment = family_deployment_name or None
         self._client = _Client(ml_client)
         self._endpoint = endpoint_name
         self._deployment = deployment_name or None
@@ -280,12 +293,25 @@ class AzureMLPipelineClient:
     #: as a job property (v2 invoke).
     run_key_in_tags = False
 
+    @property
+    def invokes_family(self) -> bool:
+        """Whether this client can start the family pipeline: only this class's invoke
+        knows the family endpoint (a subclass that submits elsewhere, the v1 client, does
+        not)."""
+        return type(self)._invoke is AzureMLPipelineClient._invoke
+
     # -- the port -------------------------------------------------------------------------
 
     def submit(self, submission: PipelineSubmission) -> PipelineRun:
         key = submission.run_key
         if not _JOB_NAME.match(key):
             raise PipelineError(f"run key {key!r} cannot be an Azure ML job name")
+        if submission.pipeline == FAMILY_PIPELINE and not self.invokes_family:
+            raise PipelineError(
+                f"run {key} is a family run, but the {self.describe_target()} publishes only "
+                "the single-series pipeline; families need the batch endpoint "
+                "(RETRAIN_INVOKE=batch_endpoint)"
+            )
         what = f"{self.describe_target()} for run {key}"
         last = None
         for attempt in range(1, self._retry.attempts + 1):
@@ -308,7 +334,7 @@ class AzureMLPipelineClient:
                 run_id=str(job.name),
                 run_key=key,
                 status=job_status(getattr(job, "status", None) or "NotStarted"),
-                outputs=self._output_uris(key),
+                outputs=self._output_uris(key, submission.pipeline),
             )
             logger.info("run %s submitted as job %s", key, run.run_id)
             return run
@@ -382,8 +408,9 @@ class AzureMLPipelineClient:
     def output_uri(self, run_key: str, output: str) -> str:
         return f"azureml://datastores/{self._datastore}/paths/retrain/{run_key}/{output}/"
 
-    def _output_uris(self, run_key: str) -> dict[str, str]:
-        return {name: self.output_uri(run_key, name) for name in self._outputs}
+    def _output_uris(self, run_key: str, pipeline: str | None = None) -> dict[str, str]:
+        names = FAMILY_OUTPUTS if pipeline == FAMILY_PIPELINE else self._outputs
+        return {name: self.output_uri(run_key, name) for name in names}
 
     def _to_run(self, job: Any, run_key: str) -> PipelineRun:
         outputs = self._output_uris(run_key) if run_key else {}
@@ -417,10 +444,15 @@ class AzureMLPipelineClient:
         from azure.ai.ml import Output
 
         key = submission.run_key
+        if submission.pipeline not in PIPELINES:
+            raise PipelineError(f"run {key}: no published pipeline {submission.pipeline!r}")
+        family = submission.pipeline == FAMILY_PIPELINE
+        endpoint = self._family_endpoint if family else self._endpoint
+        deployment = self._family_deployment if family else self._deployment
         inputs = {name: self._input(name, value) for name, value in submission.inputs.items()}
         outputs = {
             name: Output(type="uri_folder", path=uri)
-            for name, uri in self._output_uris(key).items()
+            for name, uri in self._output_uris(key, submission.pipeline).items()
         }
         properties = {
             "experimentName": submission.experiment,
@@ -433,8 +465,8 @@ class AzureMLPipelineClient:
             _reset_invoke_headers()
             try:
                 return ml.batch_endpoints.invoke(
-                    endpoint_name=self._endpoint,
-                    deployment_name=self._deployment,
+                    endpoint_name=endpoint,
+                    deployment_name=deployment,
                     inputs=inputs,
                     outputs=outputs,
                     job_name=key,

@@ -3,7 +3,8 @@ workspace's model registry and the production alias in our own blob store.
 
 Versions. ``register`` creates ``Model(name, path="azureml://jobs/<job>/outputs/model",
 type="custom_model")`` from the pipeline job that trained it (``lineage["pipeline_run_id"]``;
-the artifact URI when there is no job), so Studio links the version to its job. Tags carry
+the artifact URI when there is no job; a family run names its output, ``models``, in
+``lineage["job_output"]``), so Studio links the version to its job. Tags carry
 what people filter on in Studio (run key, gate verdict, code version, snapshot id, job,
 trigger, MASE); properties, which Azure ML keeps immutable, carry the lineage: the
 artifact URI the service uses, the metrics and manifest URIs, the pipeline hash and the
@@ -103,9 +104,11 @@ class AzureMLModelRegistry:
 
         run_key = str(tags.get("run_key") or lineage.get("run_key") or "")
         job = str(lineage.get("pipeline_run_id") or "")
+        # A family run's version is its job's ``models`` output (``lineage["job_output"]``).
+        output = str(lineage.get("job_output") or "model")
         model = Model(
             name=name,
-            path=f"azureml://jobs/{job}/outputs/model" if job else artifact_uri,
+            path=f"azureml://jobs/{job}/outputs/{output}" if job else artifact_uri,
             type="custom_model",
             description=f"retrained by run {run_key}" if run_key else None,
             tags=self._tags(name, tags, lineage),

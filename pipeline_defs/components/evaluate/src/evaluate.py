@@ -837,6 +837,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--backtest_folds", type=int, default=0, help="0: automatic")
     parser.add_argument("--backtest_horizon", type=int, default=0, help="0: the model horizon")
     parser.add_argument("--run_key", default=None, help="shown in the plot title (optional)")
+    parser.add_argument("--rerun_salt", default=None, help="ignored: makes a forced run's step new")
     parser.add_argument("--metrics", type=Path, required=True, help="output folder")
     return parser.parse_args(argv)
 

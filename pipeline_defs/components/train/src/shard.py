@@ -23,12 +23,20 @@ A batch therefore returns at least as many rows as it received files (the parall
 row contract); it fails (and is retried) only when a shard file cannot be read or the
 models cannot be written.
 
+**Gate evidence.** Each fitted series' row carries ``gate_metrics``: the evaluate step's
+metrics.json (schema 2) for that series, computed by ``family_scoring.gate_metrics``: the
+candidate (the evaluation fit), the series' champion when ``--champions`` names one
+(``family_champions``: its stored parameters applied to the new data, never refitted) and
+seasonal naive, on the holdout and a rolling-origin backtest (``--backtest_folds``,
+``--backtest_horizon``, 0 = automatic). ``shared/gate.py::judge`` reads it unchanged.
+
 **Per-series reuse.** Given ``--previous`` (the output root of an earlier run of the same
 family: ``results/parallel_run_step.txt`` and ``models/``), a series whose ``digest`` (its id,
 data, the family's shape, the time budget and this code's version) equals the digest of its
 earlier ``ok`` row is not fitted again: its row and its fit are carried over (``reused``:
 true). So an arrival that touches a few series of a shard refits only those, on Azure ML as
-locally.
+locally. Its gate evidence is computed again, against this run's champion, from the
+evaluation fit its record keeps.
 """
 
 from __future__ import annotations
@@ -53,6 +61,8 @@ from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from family_champions import Champions  # noqa: E402
+from family_scoring import AppliedModel, ScoringError, gate_metrics  # noqa: E402
 from order_search import refit_final, search_order  # noqa: E402
 
 logger = logging.getLogger(__name__)
@@ -75,10 +85,14 @@ class ShardSettings:
     models: Path
     previous: Path | None = None
     code_version: str = ""
+    champions: Path | None = None
+    backtest_folds: int = 0
+    backtest_horizon: int = 0
 
 
 _settings: ShardSettings | None = None
 _previous: Previous | None = None
+_champions: Champions | None = None
 
 
 def parse_args(argv: list[str] | None = None) -> ShardSettings:
@@ -92,9 +106,17 @@ def parse_args(argv: list[str] | None = None) -> ShardSettings:
     parser.add_argument(
         "--previous", type=Path, default=None, help="output root of an earlier run (reuse)"
     )
+    parser.add_argument(
+        "--champions", type=Path, default=None, help="the series' production models (gate)"
+    )
+    parser.add_argument("--backtest_folds", type=int, default=0, help="0: automatic")
+    parser.add_argument("--backtest_horizon", type=int, default=0, help="0: the horizon")
+    parser.add_argument("--rerun_salt", default=None, help="ignored: makes a forced run's step new")
     args, _ = parser.parse_known_args(argv)
     if args.season_length < 1 or args.horizon < 1:
         parser.error("--season_length and --horizon must be >= 1")
+    if args.backtest_folds < 0 or args.backtest_horizon < 0:
+        parser.error("--backtest_folds and --backtest_horizon must be >= 0")
     return ShardSettings(
         args.frequency,
         args.season_length,
@@ -103,6 +125,9 @@ def parse_args(argv: list[str] | None = None) -> ShardSettings:
         args.models,
         args.previous,
         code_version(),
+        args.champions,
+        args.backtest_folds,
+        args.backtest_horizon,
     )
 
 
@@ -160,10 +185,11 @@ class Previous:
 def init() -> None:
     """Once per worker process: read the arguments, make the output folder and index the
     earlier run's results when one is given."""
-    global _settings, _previous
+    global _settings, _previous, _champions
     _settings = parse_args()
     _settings.models.mkdir(parents=True, exist_ok=True)
     _previous = Previous(_settings.previous) if _settings.previous is not None else None
+    _champions = Champions(_settings.champions) if _settings.champions is not None else None
     logging.getLogger("order_search").setLevel(logging.WARNING)
 
 
@@ -173,8 +199,8 @@ def run(mini_batch: list[str]) -> list[str]:
         raise RuntimeError("init() was not called")
     rows: list[str] = []
     for name in mini_batch:
-        results, models = fit_shard(Path(name), _settings, _previous)
-        write_models(_settings.models / f"{Path(name).name.split('.')[0]}.pkl", models)
+        results, models, refreshed = fit_shard(Path(name), _settings, _previous, _champions)
+        write_models(_settings.models / f"{Path(name).name.split('.')[0]}.pkl", models, refreshed)
         rows.extend(json.dumps(row, allow_nan=False) for row in results)
     return rows
 
@@ -190,36 +216,136 @@ def read_shard(path: Path, frequency: str) -> dict[str, pd.Series]:
 
 
 def fit_shard(
-    path: Path, settings: ShardSettings, previous: Previous | None = None
-) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    path: Path,
+    settings: ShardSettings,
+    previous: Previous | None = None,
+    champions: Champions | None = None,
+) -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, Any]]:
     """Every series of one shard file fitted (or carried over from ``previous`` when its
-    digest is unchanged): the result rows and the final fits by id."""
+    digest is unchanged) and scored for the gate against its champion: the result rows,
+    the final fits by id and the refreshed champions by id (see :func:`score_series`)."""
     shard = path.name.split(".")[0]
     rows: list[dict[str, Any]] = []
     models: dict[str, Any] = {}
+    refreshed: dict[str, Any] = {}
     for uid, series in read_shard(path, settings.frequency).items():
         carried = None
         if previous is not None:
             carried = previous.reusable(uid, data_digest(uid, series, settings))
-        if carried is not None:
+        candidate = None if carried is None else evaluation_fit(carried[1], series, settings)
+        if carried is not None and candidate is not None:
             row = dict(carried[0], shard=shard, model_file=f"{shard}.pkl", reused=True)
-            rows.append(row)
-            models[uid] = carried[1]
-            continue
-        row, model = fit_series(uid, series, settings, shard=shard)
+            model = carried[1]
+        else:
+            row, model, candidate = fit_series(uid, series, settings, shard=shard)
+        if candidate is not None:
+            fresh = score_series(uid, series, candidate, settings, champions, shard=shard)
+            seconds = fresh[0].pop("gate_seconds")
+            row.update(fresh[0], seconds=dict(row.get("seconds") or {}, gate=seconds))
+            if fresh[1] is not None:
+                refreshed[uid] = fresh[1]
+        else:
+            row.update(gate_metrics=None, gate_error=None, champion=None)
         rows.append(row)
         if model is not None:
             models[uid] = model
-    return rows, models
+    return rows, models, refreshed
 
 
-def write_models(path: Path, models: dict[str, Any]) -> None:
+def write_models(
+    path: Path, models: dict[str, Any], refreshed: dict[str, Any] | None = None
+) -> None:
+    """The models file of a shard: the final fits and the refreshed champions by id."""
     temporary = path.with_name(f".{path.name}.tmp")
+    content = {"schema": MODELS_SCHEMA, "models": models, "refreshed": refreshed or {}}
     with temporary.open("wb") as handle:
-        pickle.dump(
-            {"schema": MODELS_SCHEMA, "models": models}, handle, protocol=pickle.HIGHEST_PROTOCOL
-        )
+        pickle.dump(content, handle, protocol=pickle.HIGHEST_PROTOCOL)
     os.replace(temporary, path)
+
+
+def evaluation_fit(record: Any, series: pd.Series, settings: ShardSettings) -> Any:
+    """The evaluation fit (training split only) a models-file record keeps under
+    ``evaluation``, as an object with ``model`` and ``params``; None when the record has
+    none (then the series is fitted again)."""
+    evaluation = record.get("evaluation") if isinstance(record, dict) else None
+    if not isinstance(evaluation, dict):
+        return None
+    from statsmodels.tsa.statespace.sarimax import SARIMAX
+
+    train = series.iloc[: len(series) - settings.horizon]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = SARIMAX(train, **evaluation["init"])
+        params = np.asarray(evaluation["params"], dtype=float)
+    except Exception as exc:  # an unusable record: fit again
+        logger.warning("stored evaluation fit unusable (%s); fitting again", exc)
+        return None
+    return _Fit(model, params)
+
+
+@dataclass(frozen=True)
+class _Fit:
+    """A model specification and its parameters (what the scoring applies)."""
+
+    model: Any
+    params: Any
+
+
+def score_series(
+    uid: str,
+    series: pd.Series,
+    candidate: Any,
+    settings: ShardSettings,
+    champions: Champions | None,
+    *,
+    shard: str,
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The row's gate fields for one fitted series (``gate_metrics``: metrics.json schema
+    2, see family_scoring; ``gate_error`` when it cannot be computed; ``champion``: what
+    champions.json says about the series, or null) and the refreshed champion's record
+    (its stored parameters applied to all of ``series``, forecasting from the last
+    observation; kept in the models file under ``refreshed``), or None."""
+    started = time.perf_counter()
+    entry = champions.entry(uid) if champions is not None else None
+    champion, champion_error = (
+        champions.champion(uid, settings.frequency) if champions is not None else (None, None)
+    )
+    fields: dict[str, Any] = {"gate_metrics": None, "gate_error": None, "champion": entry}
+    record = None
+    try:
+        metrics, refreshed = gate_metrics(
+            series,
+            horizon=settings.horizon,
+            season_length=settings.season_length,
+            candidate=candidate,
+            champion=champion,
+            champion_error=champion_error,
+            backtest_folds=settings.backtest_folds,
+            backtest_horizon=settings.backtest_horizon,
+        )
+    except ScoringError as exc:
+        fields["gate_error"] = str(exc)
+    else:
+        if refreshed is not None and champion is not None:
+            record = applied_record(refreshed, series) | {
+                "params_end": champion.params_end.isoformat()
+            }
+            metrics["champion_refreshed"] = {
+                "model_file": f"{shard}.pkl",
+                "key": "refreshed",
+                "data_end": series.index[-1].isoformat(),
+                "params_end": champion.params_end.isoformat(),
+            }
+        fields["gate_metrics"] = metrics
+    fields["gate_seconds"] = round(time.perf_counter() - started, 4)
+    return fields, record
+
+
+def applied_record(applied: AppliedModel, series: pd.Series) -> dict[str, Any]:
+    """A models-file record (``model_record``'s shape) of stored parameters applied to
+    ``series``."""
+    return _record(applied.model, applied.params, series)
 
 
 def data_digest(uid: str, series: pd.Series, settings: ShardSettings) -> str:
@@ -235,9 +361,10 @@ def data_digest(uid: str, series: pd.Series, settings: ShardSettings) -> str:
 
 def fit_series(
     uid: str, series: pd.Series, settings: ShardSettings, *, shard: str
-) -> tuple[dict[str, Any], Any]:
+) -> tuple[dict[str, Any], Any, Any]:
     """One series: search on the training split, score the holdout, refit on all the data.
-    Never raises: a failure becomes a row with ``status: failed`` and its reason."""
+    Never raises: a failure becomes a row with ``status: failed`` and its reason. Returns
+    the row, the final fit's record and the evaluation fit (None when failed)."""
     started = time.perf_counter()
     h, m = settings.horizon, settings.season_length
     row: dict[str, Any] = {
@@ -305,7 +432,14 @@ def fit_series(
             "search": round(searched - started, 4),
             "final": round(time.perf_counter() - searched, 4),
         }
-        return row, model_record(final.results, series)
+        record = model_record(final.results, series)
+        evaluation = search.results
+        record["evaluation"] = {
+            "init": evaluation.model._get_init_kwds(),
+            "params": np.asarray(evaluation.params, dtype=float).tolist(),
+            "n_obs": len(train),
+        }
+        return row, record, evaluation
     except Exception as exc:  # one series never fails the others
         logger.warning("series %s failed: %s: %s", uid, type(exc).__name__, exc)
         row.update(
@@ -316,16 +450,19 @@ def fit_series(
             model_file=None,
             seconds={"search": round(time.perf_counter() - started, 4), "final": 0.0},
         )
-        return row, None
+        return row, None, None
 
 
 def model_record(results: Any, series: pd.Series) -> dict[str, Any]:
     """What rebuilds ``results`` exactly: its SARIMAX arguments, parameters and data."""
-    model = results.model
+    return _record(results.model, results.params, series)
+
+
+def _record(model: Any, params: Any, series: pd.Series) -> dict[str, Any]:
     return {
         "class": type(model).__name__,
         "init": model._get_init_kwds(),
-        "params": np.asarray(results.params, dtype=float).tolist(),
+        "params": np.asarray(params, dtype=float).tolist(),
         "param_names": list(getattr(model, "param_names", [])),
         "endog": series.to_numpy(dtype=float).tolist(),
         "start": series.index[0].isoformat(),

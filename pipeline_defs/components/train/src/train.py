@@ -71,6 +71,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--time_budget", type=float, default=60.0, help="search budget in seconds (default 60)"
     )
+    parser.add_argument("--rerun_salt", default=None, help="ignored: makes a forced run's step new")
     parser.add_argument("--model_output", type=Path, required=True, help="output folder")
     parser.add_argument(
         "--transform",

@@ -1,0 +1,405 @@
+"""Per-series gate evidence for the family pipeline: the evaluate step's metrics.json
+(schema 2) for one series, computed inside the parallel fit step.
+
+``gate_metrics`` returns, for one series, exactly the document ``shared/gate.py::judge``
+reads (the single-series evaluate step's ``metrics.json``, schema 2): the candidate (its
+evaluation fit, estimated on the training split), the champion when the series has one
+(its stored parameters applied to the new data, never re-estimated) and seasonal naive,
+each scored on the holdout and on a rolling-origin backtest, with per-fold MASE, per-point
+signed errors (actual - forecast) and ``out_of_sample`` marks.
+
+The definitions are the evaluate step's (``components/evaluate/src/evaluate.py``; this is a
+deliberate copy of its metric formulas, since a component's code folder cannot import
+another's, and ``tests/family/test_family_pipeline_gate.py`` checks that both give the same numbers
+on real series):
+
+- holdout: the last ``horizon`` points, forecast from the training split; MASE scaled by
+  ``mase_scale``, the in-sample seasonal-naive MAE of the training split (lag
+  ``season_length``; lag 1 when the split holds one season or less);
+- backtest: fold ``i`` forecasts ``backtest horizon`` steps from ``origins[i]``; folds are
+  consecutive, do not overlap, and the last ends at the last observation; each fold's MASE
+  is scaled by the seasonal-naive MAE of its own training window (the data up to its
+  origin); the pooled backtest MASE is the mean of the folds' MASEs, the other pooled
+  metrics are over all fold points;
+- out-of-sample: a window is out-of-sample for a forecaster when all its targets come after
+  ``params_end``, the last observation its parameters were estimated on (the candidate:
+  the end of the training split; the champion: the end of the data its stored fit covers;
+  seasonal naive: always).
+
+What differs is only how a forecast from an origin is computed, not its value: evaluate
+builds a new statsmodels model on the data up to each origin and filters it
+(``results.apply(refit=False)``); here each forecaster's state-space model is filtered ONCE
+over the whole series at its stored parameters (:class:`AppliedModel`) and each window is a
+dynamic prediction from its origin, which gives the same point forecasts (the Kalman filter
+up to the origin is the same computation) at a fraction of the cost. For models fitted with
+a concentrated scale (the order search's), the innovation variance evaluate re-derives from
+the data up to each origin is re-derived here from the same one-step errors
+(:meth:`AppliedModel.scale_until`), so the intervals, hence coverage, agree too.
+
+Defaults for families: ``backtest_folds`` 0 = as many folds as fit after three seasons, at
+most :data:`AUTO_FOLDS`; ``backtest_horizon`` 0 = the model horizon.
+
+Non-finite values are written as null (the rows are strict JSON); the gate treats null
+like a non-finite value (fails closed).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from statistics import NormalDist
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+SCHEMA = 2
+INTERVAL_ALPHA = 0.2  # 80 % prediction interval
+AUTO_FOLDS = 6  # evaluate's MAX_FOLDS: at ~2 ms per fold and forecaster, folds are cheap
+MIN_TRAIN_SEASONS = 3
+MIN_TRAIN_POINTS = 10
+_Z = NormalDist().inv_cdf(1 - INTERVAL_ALPHA / 2)
+
+
+class ScoringError(ValueError):
+    """The series cannot be scored (no backtest fits, the forecast is not finite...)."""
+
+
+# -- metrics (evaluate's formulas) ---------------------------------------------------------
+
+
+def mase_scale(train: np.ndarray, season_length: int) -> float:
+    """In-sample mean absolute error of the seasonal-naive (or lag-1) forecast."""
+    lag = season_length if season_length > 1 and len(train) > season_length else 1
+    return float(np.mean(np.abs(train[lag:] - train[:-lag])))
+
+
+def _scaled(mae: float, scale: float) -> float:
+    if scale > 0:
+        return mae / scale
+    return float("inf") if mae > 0 else 0.0
+
+
+def point_metrics(actual: np.ndarray, forecast: np.ndarray, *, scale: float) -> dict[str, float]:
+    """MASE, sMAPE (percent), RMSE and MAE of one forecast."""
+    error = actual - forecast
+    mae = float(np.mean(np.abs(error)))
+    denominator = np.abs(actual) + np.abs(forecast)
+    ratios = np.divide(
+        2 * np.abs(error), denominator, out=np.zeros_like(error), where=denominator != 0
+    )
+    return {
+        "mase": _scaled(mae, scale),
+        "smape": float(100 * np.mean(ratios)),
+        "rmse": float(np.sqrt(np.mean(error**2))),
+        "mae": mae,
+    }
+
+
+def coverage(actual: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> float:
+    """Share of actual values inside the interval."""
+    return float(np.mean((actual >= lower) & (actual <= upper)))
+
+
+@dataclass(frozen=True)
+class Forecast:
+    mean: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+
+
+def forecast_naive(history: np.ndarray, steps: int, season_length: int) -> Forecast:
+    """Repeat the last season (or value), with the empirical 80 % interval of its
+    in-sample residuals widened by sqrt(seasons ahead)."""
+    lag = season_length if season_length > 1 and len(history) >= season_length else 1
+    mean = np.resize(history[-lag:], steps)
+    lag = season_length if season_length > 1 and len(history) > season_length else 1
+    residuals = history[lag:] - history[:-lag]
+    low, high = np.quantile(residuals, [INTERVAL_ALPHA / 2, 1 - INTERVAL_ALPHA / 2])
+    ahead = np.sqrt(np.arange(steps) // lag + 1)
+    return Forecast(mean, mean + low * ahead, mean + high * ahead)
+
+
+# -- windows -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BacktestPlan:
+    """Rolling origins: fold ``i`` sees the first ``origins[i]`` observations and forecasts
+    the next ``horizon``."""
+
+    horizon: int
+    origins: tuple[int, ...]
+    note: str | None = None
+
+
+def min_train_length(season_length: int) -> int:
+    """Fewest observations a backtest fold is forecast from: three seasons, or 10."""
+    return max(MIN_TRAIN_SEASONS * season_length, MIN_TRAIN_POINTS)
+
+
+def backtest_plan(
+    n: int, *, model_horizon: int, season_length: int, folds: int = 0, horizon: int = 0
+) -> BacktestPlan:
+    """evaluate's plan: ``folds``/``horizon`` 0 = automatic (at most :data:`AUTO_FOLDS`,
+    the model horizon); a request for more folds than fit is reduced (``note`` says so)."""
+    if folds < 0 or horizon < 0:
+        raise ScoringError(f"backtest folds ({folds}) and horizon ({horizon}) must be >= 0")
+    step = horizon or model_horizon
+    if step < 1:
+        raise ScoringError(f"the backtest horizon must be >= 1, got {step}")
+    fit = (n - min_train_length(season_length)) // step
+    if fit < 1:
+        if n - step < 3:
+            raise ScoringError(f"a backtest fold of {step} steps does not fit in {n} observations")
+        fit = 1
+    count = min(folds or AUTO_FOLDS, fit)
+    note = None
+    if folds and folds > fit:
+        note = (
+            f"{folds} backtest folds requested, {fit} fit in {n} observations with a "
+            f"minimum training length of {min_train_length(season_length)}"
+        )
+    return BacktestPlan(step, tuple(n - step * (count - i) for i in range(count)), note)
+
+
+@dataclass(frozen=True)
+class Window:
+    """Forecast ``steps`` values from ``origin`` (the number of observations seen)."""
+
+    origin: int
+    steps: int
+    scale: float
+
+
+# -- forecasters ---------------------------------------------------------------------------
+
+
+class AppliedModel:
+    """A state-space model's stored parameters applied to a whole series, never
+    re-estimated: one Kalman filter pass; :meth:`forecast` from any origin inside it.
+
+    ``model`` is any statsmodels SARIMAX model of the right specification (its own data is
+    not used: the model is cloned onto ``series``)."""
+
+    def __init__(self, model: Any, params: np.ndarray, series: pd.Series) -> None:
+        if getattr(model, "k_exog", 0):
+            raise ScoringError("the model uses exogenous regressors; families have none")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            self.model = model.clone(series)
+            self.model.update(np.asarray(params, dtype=float))
+            self.filtered = self.model.ssm.filter()
+        self.params = np.asarray(params, dtype=float)
+        self.concentrated = bool(self.model.ssm.filter_concentrated)
+        self._scale_obs: np.ndarray | None = None
+
+    def scale_until(self, origin: int) -> float:
+        """The concentrated innovation variance a filter over the first ``origin``
+        observations would estimate (statsmodels' formula: mean of v_t^2 / F_t after the
+        burn-in and diffuse periods), so intervals match a model built on that data."""
+        f = self.filtered
+        if self._scale_obs is None:
+            unscaled = f.forecasts_error_cov[0, 0, :] / f.scale
+            with np.errstate(divide="ignore", invalid="ignore"):
+                self._scale_obs = f.forecasts_error[0, :] ** 2 / unscaled
+        start = max(int(f.loglikelihood_burn), int(f.nobs_diffuse))
+        if origin <= start:
+            raise ScoringError(f"origin {origin} is inside the filter's burn-in ({start})")
+        return float(np.mean(self._scale_obs[start:origin]))
+
+    def ends_finite(self) -> bool:
+        """Whether the filtered state at the last observation (what a forecast from the
+        end starts from) is finite."""
+        state = np.asarray(self.filtered.filtered_state[:, -1], dtype=float)
+        return bool(np.all(np.isfinite(state)))
+
+    def forecast(self, origin: int, steps: int) -> Forecast:
+        """``steps`` values from the data up to ``origin`` (exclusive), with the 80 %
+        interval; ``ScoringError`` when they are not finite."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            predicted = self.filtered.predict(start=origin, end=origin + steps, dynamic=0)
+        mean = np.asarray(predicted.forecasts[0, :steps], dtype=float)
+        variance = np.asarray(predicted.forecasts_error_cov[0, 0, :steps], dtype=float)
+        if self.concentrated:
+            variance = variance / self.filtered.scale * self.scale_until(origin)
+        if mean.shape != (steps,) or not np.all(np.isfinite(mean)):
+            raise ScoringError(f"the forecast from origin {origin} is not {steps} finite values")
+        width = _Z * np.sqrt(np.maximum(variance, 0.0))
+        return Forecast(mean, mean - width, mean + width)
+
+
+# -- sections ------------------------------------------------------------------------------
+
+
+def _finite(value: float) -> float | None:
+    return float(value) if math.isfinite(value) else None
+
+
+def _clean(metrics: dict[str, float]) -> dict[str, float | None]:
+    return {k: _finite(v) for k, v in metrics.items()}
+
+
+def _window_metrics(actual: np.ndarray, forecast: Forecast, scale: float) -> dict[str, float]:
+    return point_metrics(actual, forecast.mean, scale=scale) | {
+        "coverage": coverage(actual, forecast.lower, forecast.upper)
+    }
+
+
+def section(
+    values: np.ndarray,
+    index: pd.DatetimeIndex,
+    holdout: Window,
+    folds: Sequence[Window],
+    forecast: Any,
+    params_end: pd.Timestamp | None,
+) -> dict[str, Any]:
+    """One forecaster's SECTION of metrics.json (schema 2). ``forecast(window)`` gives its
+    :class:`Forecast`; ``params_end`` None = no estimated parameters (always out-of-sample)."""
+
+    def actual(w: Window) -> np.ndarray:
+        return values[w.origin : w.origin + w.steps]
+
+    def outside(w: Window) -> bool:
+        return params_end is None or bool(index[w.origin] > params_end)
+
+    h_forecast = forecast(holdout)
+    fold_forecasts = [forecast(w) for w in folds]
+    per_fold = [
+        _window_metrics(actual(w), f, w.scale) for w, f in zip(folds, fold_forecasts, strict=True)
+    ]
+    pooled_actual = np.concatenate([actual(w) for w in folds])
+    pooled = point_metrics(
+        pooled_actual, np.concatenate([f.mean for f in fold_forecasts]), scale=1.0
+    )
+    pooled["mase"] = float(np.mean([m["mase"] for m in per_fold]))
+    pooled["coverage"] = coverage(
+        pooled_actual,
+        np.concatenate([f.lower for f in fold_forecasts]),
+        np.concatenate([f.upper for f in fold_forecasts]),
+    )
+    return {
+        "holdout": _clean(_window_metrics(actual(holdout), h_forecast, holdout.scale)),
+        "backtest": _clean(pooled),
+        "folds": [
+            {
+                "origin": index[w.origin - 1].isoformat(),
+                "mase": _finite(m["mase"]),
+                "errors": [_finite(float(e)) for e in actual(w) - f.mean],
+                "out_of_sample": outside(w),
+            }
+            for w, f, m in zip(folds, fold_forecasts, per_fold, strict=True)
+        ],
+        "holdout_errors": [_finite(float(e)) for e in actual(holdout) - h_forecast.mean],
+        "holdout_out_of_sample": outside(holdout),
+        "params_end": params_end.isoformat() if params_end is not None else None,
+    }
+
+
+@dataclass(frozen=True)
+class Champion:
+    """A series' production model: its specification and stored parameters (``model``,
+    ``params``), the last observation they were estimated on, and what to echo about it."""
+
+    model: Any
+    params: np.ndarray
+    params_end: pd.Timestamp
+    description: dict[str, Any]
+
+
+def gate_metrics(
+    series: pd.Series,
+    *,
+    horizon: int,
+    season_length: int,
+    candidate: Any,
+    champion: Champion | None = None,
+    champion_error: str | None = None,
+    backtest_folds: int = 0,
+    backtest_horizon: int = 0,
+) -> tuple[dict[str, Any], AppliedModel | None]:
+    """The metrics.json (schema 2) of one series, and the champion applied to all of it
+    (None without a scored champion: the refreshed champion, forecasting from the last
+    observation).
+
+    ``series``: training split then holdout (the last ``horizon`` points), on a regular
+    DatetimeIndex. ``candidate``: the evaluation fit (statsmodels results estimated on the
+    training split). A champion that cannot be applied gives ``champion`` null and
+    ``champion_error``; the candidate failing raises ``ScoringError``."""
+    values = series.to_numpy(dtype=float)
+    index = pd.DatetimeIndex(series.index)
+    n = len(values)
+    n_train = n - horizon
+    if n_train < 2:
+        raise ScoringError(f"{n} points cannot hold a training split and a holdout of {horizon}")
+    plan = backtest_plan(
+        n,
+        model_horizon=horizon,
+        season_length=season_length,
+        folds=backtest_folds,
+        horizon=backtest_horizon,
+    )
+    scale = mase_scale(values[:n_train], season_length)
+    holdout = Window(n_train, horizon, scale)
+    folds = [Window(o, plan.horizon, mase_scale(values[:o], season_length)) for o in plan.origins]
+
+    def naive(w: Window) -> Forecast:
+        return forecast_naive(values[: w.origin], w.steps, season_length)
+
+    try:
+        applied = AppliedModel(candidate.model, candidate.params, series)
+        scored = section(values, index, holdout, folds, _applied(applied), index[n_train - 1])
+    except ScoringError as exc:
+        raise ScoringError(f"the candidate: {exc}") from exc
+    except Exception as exc:  # statsmodels can raise anything on a degenerate model
+        raise ScoringError(f"the candidate: {type(exc).__name__}: {exc}") from exc
+    baseline = section(values, index, holdout, folds, naive, None)
+    champion_section: dict[str, Any] | None = None
+    refreshed: AppliedModel | None = None
+    if champion is not None:
+        try:
+            refreshed = AppliedModel(champion.model, champion.params, series)
+            champion_section = section(
+                values, index, holdout, folds, _applied(refreshed), champion.params_end
+            )
+            if not refreshed.ends_finite():
+                raise ScoringError("its state at the last observation is not finite")
+        except Exception as exc:  # the champion's own failure must never fail the series
+            champion_error = f"the champion cannot be applied: {type(exc).__name__}: {exc}"
+            champion_section, refreshed = None, None
+    metrics: dict[str, Any] = {
+        "schema": SCHEMA,
+        "horizon": horizon,
+        "season_length": season_length,
+        "interval": 1 - INTERVAL_ALPHA,
+        "holdout_start": index[n_train].isoformat(),
+        "holdout_end": index[-1].isoformat(),
+        "data_end": index[-1].isoformat(),
+        "mase_scale": _finite(scale),
+        "backtest": {
+            "folds": len(folds),
+            "horizon": plan.horizon,
+            "origins": [index[w.origin - 1].isoformat() for w in folds],
+        },
+        "candidate": scored,
+        "baseline": baseline | {"name": "seasonal_naive"},
+        "champion": champion_section,
+        "champion_error": champion_error if champion_section is None else None,
+        "champion_refreshed": None,
+        "champion_model": champion.description
+        if champion_section is not None and champion
+        else None,
+    }
+    if plan.note:
+        metrics["backtest"]["note"] = plan.note
+    return metrics, refreshed
+
+
+def _applied(model: AppliedModel) -> Any:
+    def forecast(w: Window) -> Forecast:
+        return model.forecast(w.origin, w.steps)
+
+    return forecast

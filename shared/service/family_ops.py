@@ -1,0 +1,325 @@
+"""A family's production, per series and per family: what serves each series, its
+history, rollback and pins (operator actions), and the queries behind the API.
+
+Operator actions are synchronous (HTTP API, ``retrainctl``), like ``shared.service.operator``:
+what cannot be done raises ``InvalidInput``, ``NotFound`` or ``ConflictError`` (the pointer
+moved from what the operator saw), and nothing is recorded. Each action is one
+compare-and-swap of the family's pointer document (``shared.service.family``), one history
+entry (``history/<model>/``, with the series it moved under ``series``) and one ledger entry
+(kind ``operator``).
+
+- Rollback of a series: to its pointer's ``previous`` (what it served before the last
+  move), or to a given family version in which the series was trained.
+- Rollback of a family run (undo its promotions): every series the gate moved to that
+  run's version and that still points there goes back to what it served before (a series
+  that had nothing before is left without a production model, said in the answer);
+  series moved since, or put on that run by an operator, are left alone.
+- Pins: a pinned series, or a pinned family, is not moved by the gate (operator
+  rollbacks still may, and keep the pin).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from shared.errors import ConflictError, InvalidInput, NotFound, UnknownModel
+from shared.ports import JSON
+from shared.service.context import Context
+from shared.service.family import change_production, pointer_brief, read_production, run_root
+from shared.service.family_finalise import VERDICTS_FILE
+from shared.service.outcome import Outcome
+from shared.service.promotion import GATE_ACTOR, list_history, record_history
+
+log = logging.getLogger(__name__)
+
+MAX_SERIES_PAGE = 1000
+
+
+def check_family(ctx: Context, model: str) -> None:
+    """``UnknownModel`` for an unknown model, ``InvalidInput`` for one that is a single
+    series."""
+    config = ctx.models.get(model)
+    if config is None:
+        raise UnknownModel(f"unknown model {model!r}; configured models: {', '.join(ctx.models)}")
+    if not config.series_columns:
+        raise InvalidInput(f"{model} is one series, not a family (it has no series_columns)")
+
+
+def _v(pointer: Any) -> str:
+    return f"v{pointer.get('version')}" if isinstance(pointer, Mapping) else "none"
+
+
+# ------------------------------------------------------------------------------ queries
+
+
+def family_production(
+    ctx: Context, model: str, *, after: str | None = None, limit: int = 100
+) -> JSON:
+    """The family's production pointers, a page of series in id order (those after
+    ``after``), with the family's pin and last completed run."""
+    check_family(ctx, model)
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 0 < limit <= MAX_SERIES_PAGE:
+        raise InvalidInput(f"limit must be a whole number from 1 to {MAX_SERIES_PAGE}")
+    document, _ = read_production(ctx, model)
+    series = document.get("series") or {}
+    ids = sorted(uid for uid in series if after is None or uid > after)
+    page = ids[:limit]
+    versions: dict[int, int] = {}
+    for pointer in series.values():
+        if isinstance(pointer, Mapping) and isinstance(pointer.get("version"), int):
+            versions[pointer["version"]] = versions.get(pointer["version"], 0) + 1
+    return {
+        "model": model,
+        "series_count": len(series),
+        "pinned": document.get("pinned"),
+        "last_completed": document.get("last_completed"),
+        "versions_serving": {str(v): n for v, n in sorted(versions.items())},
+        "series": [{"unique_id": uid, **series[uid]} for uid in page],
+        "next_after": page[-1] if len(ids) > limit else None,
+    }
+
+
+def series_history(ctx: Context, model: str, unique_id: str) -> list[JSON]:
+    """The history entries that moved or pinned ``unique_id``, oldest first, each with
+    that series' part only."""
+    found = []
+    for entry in list_history(ctx, model):
+        moved = entry.get("series")
+        if isinstance(moved, Mapping) and unique_id in moved:
+            found.append(
+                {k: v for k, v in entry.items() if k != "series"}
+                | {"series_change": moved[unique_id]}
+            )
+    return found
+
+
+def get_series(ctx: Context, model: str, unique_id: str) -> JSON:
+    """One series: its production pointer (``NotFound`` when it has none and no history)
+    and its history."""
+    check_family(ctx, model)
+    document, _ = read_production(ctx, model)
+    pointer = (document.get("series") or {}).get(unique_id)
+    history = series_history(ctx, model, unique_id)
+    if pointer is None and not history:
+        raise NotFound(f"family {model} has no series {unique_id!r} in production")
+    return {
+        "model": model,
+        "unique_id": unique_id,
+        "production": pointer,
+        "family_pinned": document.get("pinned"),
+        "history": history,
+    }
+
+
+def run_series(ctx: Context, run_key: str, *, action: str | None = None) -> JSON:
+    """The per-series verdicts of a family run (its ``gate/verdicts.json``), optionally
+    only the series with ``action`` (promoted, registered, refused, failed, excluded,
+    missing)."""
+    try:
+        verdicts = ctx.artifacts.read_json(run_root(run_key) + VERDICTS_FILE)
+    except NotFound:
+        raise NotFound(
+            f"run {run_key} has no per-series verdicts (not a finalised family run)"
+        ) from None
+    series = verdicts.get("series") or {}
+    if action is not None:
+        series = {k: v for k, v in series.items() if v.get("action") == action}
+    return {"run_key": run_key, "version": verdicts.get("version"), "series": series}
+
+
+# ------------------------------------------------------------------------------ operators
+
+
+def _record(
+    ctx: Context,
+    model: str,
+    action: str,
+    reason: str,
+    *,
+    by: str,
+    series: Mapping[str, Any],
+    to_version: int | None = None,
+    run_key: str | None = None,
+) -> Outcome:
+    record_history(
+        ctx,
+        model,
+        action=action,
+        by=by,
+        reason=reason,
+        from_version=None,
+        to_version=to_version,
+        run_key=run_key,
+        family=True,
+        series=dict(series),
+    )
+    outcome = Outcome(model, action, reason, run_key=run_key, details={"series": len(series)})
+    ctx.ledger(model, "operator", outcome, series=dict(series), requested_by=by)
+    log.info("%s: %s: %s", model, action.upper(), reason)
+    return outcome
+
+
+def _trained_in(ctx: Context, model: str, version: int, unique_id: str) -> JSON:
+    """The pointer for ``unique_id`` as trained by family version ``version``."""
+    found = ctx.registry.get_version(model, version)  # NotFound: 404
+    key = found.tags.get("run_key") or found.lineage.get("run_key")
+    if not found.lineage.get("family") or not key:
+        raise InvalidInput(f"{model} v{version} is not a family version")
+    entry = (run_series(ctx, str(key))["series"]).get(unique_id)
+    if not isinstance(entry, Mapping) or entry.get("status") != "ok" or not entry.get("model_file"):
+        raise InvalidInput(f"series {unique_id!r} was not trained in {model} v{version}")
+    return {
+        "version": version,
+        "run_key": str(key),
+        "model_file": entry.get("model_file"),
+        "data_end": entry.get("data_end"),
+    }
+
+
+def rollback_series(
+    ctx: Context,
+    model: str,
+    unique_id: str,
+    *,
+    by: str,
+    reason: str,
+    to_version: int | None = None,
+    expected_version: int | None = None,
+) -> Outcome:
+    """Point ``unique_id`` back at its previous model, or at family version ``to_version``
+    (compare-and-swap; ``expected_version``: what the operator saw)."""
+    check_family(ctx, model)
+    if not reason.strip():
+        raise InvalidInput("a rollback needs a reason")
+    target = _trained_in(ctx, model, to_version, unique_id) if to_version is not None else None
+    now = ctx.clock.now().isoformat()
+    moved: dict[str, Any] = {}
+
+    def change(document: JSON) -> bool:
+        moved.clear()
+        series = document.setdefault("series", {})
+        pointer = series.get(unique_id)
+        if not isinstance(pointer, Mapping):
+            raise NotFound(f"series {unique_id!r} of {model} has no production model")
+        if expected_version is not None and pointer.get("version") != expected_version:
+            raise ConflictError(
+                f"series {unique_id!r} is at {_v(pointer)}, not v{expected_version} as expected"
+            )
+        goal = target or pointer.get("previous")
+        if not isinstance(goal, Mapping):
+            raise InvalidInput(f"series {unique_id!r} has no earlier model to roll back to")
+        if goal.get("version") == pointer.get("version"):
+            raise InvalidInput(f"series {unique_id!r} is at {_v(pointer)} already")
+        series[unique_id] = dict(goal) | {
+            "since": now,
+            "by": by,
+            "pinned": pointer.get("pinned"),
+            "previous": pointer_brief(pointer),
+        }
+        moved[unique_id] = {"from": pointer_brief(pointer), "to": dict(goal)}
+        return True
+
+    change_production(ctx, model, change)
+    change_ = moved[unique_id]
+    words = f"series {unique_id}: {_v(change_['from'])} -> {_v(change_['to'])}, by {by}: {reason}"
+    return _record(
+        ctx, model, "rollback", words, by=by, series=moved, to_version=change_["to"]["version"]
+    )
+
+
+def rollback_family(ctx: Context, model: str, run_key: str, *, by: str, reason: str) -> Outcome:
+    """Undo family run ``run_key``'s promotions: every series the gate moved to its
+    version and still pointing there goes back to what it served before."""
+    check_family(ctx, model)
+    if not reason.strip():
+        raise InvalidInput("a rollback needs a reason")
+    now = ctx.clock.now().isoformat()
+    moved: dict[str, Any] = {}
+
+    def change(document: JSON) -> bool:
+        moved.clear()
+        series = document.setdefault("series", {})
+        for uid in sorted(series):
+            pointer = series[uid]
+            if (
+                not isinstance(pointer, Mapping)
+                or pointer.get("run_key") != run_key
+                or pointer.get("by") != GATE_ACTOR  # an operator put it there: theirs
+            ):
+                continue
+            goal = pointer.get("previous")
+            if isinstance(goal, Mapping):
+                series[uid] = dict(goal) | {
+                    "since": now,
+                    "by": by,
+                    "pinned": pointer.get("pinned"),
+                    "previous": pointer_brief(pointer),
+                }
+            else:
+                del series[uid]
+            moved[uid] = {"from": pointer_brief(pointer), "to": pointer_brief(goal)}
+        if not moved:
+            raise InvalidInput(
+                f"no series of {model} is served by run {run_key} as its promotion left it"
+            )
+        return True
+
+    change_production(ctx, model, change)
+    unset = sorted(uid for uid, m in moved.items() if m["to"] is None)
+    words = f"run {run_key} rolled back for {len(moved)} series by {by}: {reason}"
+    if unset:
+        words += f"; {len(unset)} had no earlier model and now have none ({', '.join(unset[:5])})"
+    return _record(ctx, model, "rollback", words, by=by, series=moved, run_key=run_key)
+
+
+def set_series_pin(
+    ctx: Context, model: str, unique_id: str, *, pinned: bool, by: str, reason: str
+) -> Outcome:
+    """Pin (or unpin) one series where it is: the gate then leaves its pointer alone."""
+    check_family(ctx, model)
+    if not reason.strip():
+        raise InvalidInput("a pin needs a reason")
+    pin = {"by": by, "reason": reason, "at": ctx.clock.now().isoformat()} if pinned else None
+
+    def change(document: JSON) -> bool:
+        pointer = (document.get("series") or {}).get(unique_id)
+        if not isinstance(pointer, dict):
+            raise NotFound(f"series {unique_id!r} of {model} has no production model")
+        if bool(pointer.get("pinned")) == pinned:
+            raise InvalidInput(f"series {unique_id!r} is {'already' if pinned else 'not'} pinned")
+        pointer["pinned"] = pin
+        return True
+
+    document, _ = change_production(ctx, model, change)
+    pointer = document["series"][unique_id]
+    action = "pinned" if pinned else "unpinned"
+    words = f"series {unique_id} {action} at {_v(pointer)} by {by}: {reason}"
+    return _record(
+        ctx,
+        model,
+        action,
+        words,
+        by=by,
+        series={unique_id: {"pinned": pin, "at": pointer_brief(pointer)}},
+        to_version=pointer.get("version"),
+    )
+
+
+def set_family_pin(ctx: Context, model: str, *, pinned: bool, by: str, reason: str) -> Outcome:
+    """Pin (or unpin) the whole family: no series moves by the gate while pinned."""
+    check_family(ctx, model)
+    if not reason.strip():
+        raise InvalidInput("a pin needs a reason")
+    pin = {"by": by, "reason": reason, "at": ctx.clock.now().isoformat()} if pinned else None
+
+    def change(document: JSON) -> bool:
+        if bool(document.get("pinned")) == pinned:
+            raise InvalidInput(f"family {model} is {'already' if pinned else 'not'} pinned")
+        document["pinned"] = pin
+        return True
+
+    change_production(ctx, model, change)
+    action = "pinned" if pinned else "unpinned"
+    return _record(ctx, model, action, f"family {action} by {by}: {reason}", by=by, series={})

@@ -1,0 +1,112 @@
+"""The API's family routes, called as the worker would against the service wired to fakes
+with a trained family: production per series, one series with its history, a run's
+per-series verdicts, and the operator actions (rollback, pins) with who and why."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from shared.bootstrap import set_service
+from tests.api.world import answer, call
+from tests.family.service_world import MODEL, FamilyWorld, row
+
+SERIES = {"a": 100.0, "b": 50.0}
+
+
+@pytest.fixture
+def world() -> Iterator[FamilyWorld]:
+    world = FamilyWorld()
+    first = world.launch("2002", SERIES, year=2002, event_id="e1")
+    world.finish_family(first, [row("a", candidate=0.5), row("b", candidate=1.4)])
+    second = world.launch("2003", SERIES, year=2003, event_id="e2")
+    world.finish_family(
+        second,
+        [
+            row("a", candidate=0.4, champion=0.5, data_end="2003-12-01T00:00:00"),
+            row("b", status="failed", reason="ValueError: boom"),
+        ],
+    )
+    world.keys = [first, second]  # type: ignore[attr-defined]
+    set_service(world.service)
+    yield world
+    set_service(None)
+
+
+def test_production_per_series_and_one_series_with_its_history(world):
+    page = answer(call("list_model_series", model=MODEL, params={"limit": "10"}))
+    assert [(s["unique_id"], s["version"]) for s in page["series"]] == [("a", 2)]
+    assert page["versions_serving"] == {"2": 1} and page["next_after"] is None
+    one = answer(call("get_model_series", model=MODEL, series="a"))
+    assert one["production"]["previous"]["version"] == 1
+    assert [h["to_version"] for h in one["history"]] == [1, 2]
+    missing = call("get_model_series", model=MODEL, series="zz")
+    assert missing.status_code == 404
+
+
+def test_a_runs_record_and_per_series_verdicts(world):
+    first, second = world.keys
+    record = answer(call("get_run", run_key=second))
+    assert record["pipeline"] == "family"
+    assert record["family"]["failed_series"] == [{"unique_id": "b", "reason": "ValueError: boom"}]
+    verdicts = answer(call("get_run_series", run_key=first, params={"action": "refused"}))
+    assert list(verdicts["series"]) == ["b"]
+    assert verdicts["series"]["b"]["gate"]["passed"] is False
+
+
+def test_rollback_and_pins_through_the_api_record_who_and_why(world):
+    first, _ = world.keys
+    headers = {"x-ms-client-principal-name": "ana@example.com"}
+    body = {"series": "a", "reason": "spiky", "expected_version": 2}
+    response = call("act_on_family", "POST", body, headers=headers, model=MODEL, action="rollback")
+    assert response.status_code == 200, answer(response)
+    [outcome] = answer(response)["outcomes"]
+    assert outcome["action"] == "rollback" and "by ana@example.com: spiky" in outcome["reason"]
+    conflict = call("act_on_family", "POST", body, headers=headers, model=MODEL, action="rollback")
+    assert conflict.status_code == 409
+
+    pin = {"reason": "freeze", "requested_by": "bo"}
+    assert call("act_on_family", "POST", pin, model=MODEL, action="pin").status_code == 200
+    again = call("act_on_family", "POST", pin, model=MODEL, action="pin")
+    assert again.status_code == 400 and "already pinned" in answer(again)["message"]
+    # a is on the first run's model because an operator put it there: not the run's to undo.
+    undo = {"run_key": first, "reason": "bad run", "requested_by": "bo"}
+    refused = call("act_on_family", "POST", undo, model=MODEL, action="rollback")
+    assert refused.status_code == 400 and "as its promotion left it" in answer(refused)["message"]
+    entries = [e for e in world.service.list_ledger(MODEL) if e["kind"] == "operator"]
+    assert [e["requested_by"] for e in entries] == ["ana@example.com", "bo"]
+
+
+@pytest.mark.parametrize(
+    ("action", "body", "message"),
+    [
+        ("rollback", {"reason": "r", "requested_by": "a"}, "either 'series' or 'run_key'"),
+        ("pin", {"series": "a", "reason": "r", "requested_by": "a", "sereis": 1}, "'sereis'"),
+        ("pin", {"series": "a", "requested_by": "a"}, "needs 'reason'"),
+        ("pin", {"series": "a", "reason": "r", "requested_by": "a", "version": 2}, "'version'"),
+        ("explode", {"reason": "r", "requested_by": "a"}, "no family action 'explode'"),
+    ],
+)
+def test_bad_family_requests_are_refused_naming_what_is_wrong(world, action, body, message):
+    response = call("act_on_family", "POST", body, model=MODEL, action=action)
+    assert response.status_code == 400
+    assert message in answer(response)["message"]
+
+
+def test_the_model_list_and_the_run_list_summarise_a_family(world):
+    [model] = answer(call("list_models"))["models"]
+    assert model["production_version"] is None  # families use pointers per series
+    assert model["series_columns"] == ["unique_id"]
+    assert (model["series_in_production"], model["family_pinned"]) == (1, False)
+    runs = answer(call("list_model_runs", model=MODEL))["runs"]
+    assert [r["family"]["promoted"] for r in runs] == [1, 1]
+    assert runs[0]["family"]["failed"] == 1  # newest first: the second run
+
+
+def test_the_dashboards_view_model_carries_the_family(world):
+    from shared.service import overview
+
+    [card] = overview.build(world.service.context)["models"]
+    assert card["family"]["series_in_production"] == 1
+    assert card["family"]["last_run"]["failed"] == 1

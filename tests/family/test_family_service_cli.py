@@ -1,0 +1,68 @@
+"""retrainctl's family commands over the service wired to fakes: production per series,
+one series, a run's verdicts, rollback and pins."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+
+from retrainctl.cli import main
+from tests.family.service_world import MODEL, FamilyWorld, row
+
+
+@pytest.fixture
+def world() -> FamilyWorld:
+    world = FamilyWorld()
+    first = world.launch("2002", {"a": 1.0, "b": 2.0}, year=2002, event_id="e1")
+    world.finish_family(first, [row("a", candidate=0.5), row("b", candidate=0.6)])
+    second = world.launch("2003", {"a": 1.0, "b": 2.0}, year=2003, event_id="e2")
+    world.finish_family(
+        second, [row("a", candidate=0.4, champion=0.5, data_end="2003-12-01T00:00:00")]
+    )
+    world.keys = [first, second]  # type: ignore[attr-defined]
+    return world
+
+
+def run(world: FamilyWorld, *argv: str) -> tuple[int, str]:
+    out = io.StringIO()
+    return main(list(argv), service=world.service, out=out), out.getvalue()
+
+
+def test_series_views(world):
+    first, second = world.keys
+    code, text = run(world, "series", MODEL)
+    assert code == 0
+    assert text.splitlines()[0] == f"{MODEL}: 2 series in production"
+    [a_line] = [line for line in text.splitlines() if line.startswith("a ")]
+    assert a_line.split() == ["a", "v2", "2003-12-01", second]
+    code, text = run(world, "--json", "series", MODEL, "a")
+    assert json.loads(text)["production"]["previous"]["run_key"] == first
+    code, text = run(world, "--json", "run-series", first, "--action", "promoted")
+    assert sorted(json.loads(text)["series"]) == ["a", "b"]
+
+
+def test_rollback_and_pin_from_the_command_line(world):
+    first, _ = world.keys
+    code, text = run(
+        world, "family", MODEL, "rollback", "--series", "a", "--reason", "x", "--by", "ana"
+    )
+    assert code == 0 and text.startswith("ROLLBACK: series a: v2 -> v1, by ana: x")
+    assert run(world, "family", MODEL, "pin", "--reason", "freeze")[0] == 0
+    code, text = run(world, "series", MODEL)
+    assert "family pinned by" in text and "freeze" in text
+    code = run(
+        world,
+        "family",
+        MODEL,
+        "rollback",
+        "--series",
+        "a",
+        "--expected-version",
+        "2",
+        "--reason",
+        "y",
+    )[0]
+    assert code == 3  # the series is at v1 now: look again
+    assert run(world, "family", MODEL, "pin", "--run-key", first, "--reason", "z")[0] == 1
