@@ -18,12 +18,12 @@ The search follows Hyndman & Khandakar (2008), the algorithm behind R's ``auto.a
    warm-started from the current best's coefficients. A constant is allowed when
    ``d + D <= 1`` (the mean when ``d + D = 0``, the drift when ``d + D = 1``).
 3. **Criterion: AICc.** During the search each candidate is fitted by conditional sum of
-   squares (CSS, as ``auto.arima(approximation=TRUE)`` does) with a vectorised filter, which
-   costs milliseconds; AR and MA parts are kept stationary and invertible by Monahan's
-   transformation, and fits whose roots end within 1.01 of the unit circle are rejected, as
-   in R. Every candidate's approximate AICc is scored on the same residual sample (after the
-   largest conditioning window the search can reach), so seasonal AR terms, which condition
-   on more values, are not favoured.
+   squares (CSS, as ``auto.arima(approximation=TRUE)`` does; Levenberg-Marquardt by MINPACK's
+   ``lmdif``) with a vectorised filter, which costs about a millisecond; AR and MA parts are
+   kept stationary and invertible by Monahan's transformation, and fits whose roots end
+   within 1.01 of the unit circle are rejected, as in R. Every candidate's approximate AICc
+   is scored on the same residual sample (after the largest conditioning window the search
+   can reach), so seasonal AR terms, which condition on more values, are not favoured.
 4. **Exact refit.** The best CSS candidates are refitted by exact Gaussian maximum
    likelihood (statsmodels ``SARIMAX``, Kalman filter, concentrated scale, starting from the
    CSS estimates) until ``N_EXACT_REFITS`` refits are usable (at most
@@ -39,12 +39,18 @@ The search follows Hyndman & Khandakar (2008), the algorithm behind R's ``auto.a
 **Parallelism.** Batches are fitted in the parent, helped by forked worker processes when a
 batch is expensive (estimated from the measured cost of earlier fits: at least
 ``PARALLEL_MIN_SECONDS``). Measured on the 2-vCPU development machine: threads were slowest
-(the CSS fits hold the GIL); for short series one process is fastest (a CSS fit costs ~3 ms,
+(the CSS fits hold the GIL); for short series one process is fastest (a CSS fit costs ~1 ms,
 less than forking and inter-process traffic, so the pool is never started); for the long
 seasonal series of the benchmark, the exact refits on two processes cut the search time by
 up to a third (elnino: 2.0-2.4 s serial, 1.6 s with processes, 2.1-2.2 s with threads; co2:
 0.83-0.85 s serial, 0.68-0.87 s with processes; best of 5 in each of two rounds on that
-shared machine, whose timings vary by 20 % from run to run).
+shared machine, whose timings vary by 20 % from run to run). ``PARALLEL_MIN_SECONDS`` is
+1 s (it was 0.25 s until issue 11's third round): the M3 tuning set's batches cost 0.05 to
+0.6 s, and on the shared machine (load average 8 to 17) a pool started for them made the
+search about 5 % slower in geometric mean than one process (best of 2, single series from
+0.67x to 1.74x on that noisy machine): forking (40 to 100 ms for the pool's start and
+shutdown there), copy-on-write faults and inter-process traffic cost more than a second,
+busy, core gave back.
 
 **Time budget.** It is checked before each batch and inside the exact refits (an optimiser
 callback); what was not fitted is recorded as ``over_budget``, an interrupted refit keeps the

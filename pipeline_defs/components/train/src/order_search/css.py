@@ -8,16 +8,15 @@ import warnings
 from collections.abc import Sequence
 
 import numpy as np
-from scipy.optimize import least_squares
+from scipy.optimize import leastsq
 from scipy.signal import lfilter
-from statsmodels.tsa.statespace.tools import (
-    constrain_stationary_univariate,
-    unconstrain_stationary_univariate,
-)
+from statsmodels.tsa.statespace.tools import unconstrain_stationary_univariate
 
 from .constants import CSS_MAX_NFEV_PER_PARAM, STATUS_FAILED, STATUS_NOT_CONVERGED, STATUS_OK
 from .fits import _aicc, _Fit, _polys, _root_check, _since
 from .specs import _Spec
+
+_ONE = np.ones(1)
 
 
 def _fit_css(
@@ -50,17 +49,23 @@ def _fit_css(
             "css",
         )
 
+    has_ma = spec.q + spec.sq > 0
+
     def residuals(z: np.ndarray) -> np.ndarray:
         mean, phi, theta = _polys(spec, _constrain(spec, z))
         u = np.convolve(w - mean, phi)[ncond : w.size]
-        e = lfilter([1.0], theta, u)
-        if not np.all(np.isfinite(e)):
+        # Without MA terms the filter is the identity (lfilter would return a copy of u).
+        e = lfilter(_ONE, theta, u) if has_ma else u
+        if not np.isfinite(e).all():
             return np.full(n_used, 1e10)
         return np.asarray(e)
 
     z0 = _warm_start(spec, start_from) if start_from is not None else np.zeros(k)
     if spec.constant and not (start_from is not None and start_from.spec.constant):
         z0[0] = float(np.mean(w))
+    # MINPACK's lmdif (``leastsq``) counts the evaluations of its finite-difference
+    # Jacobians too: CSS_MAX_NFEV_PER_PARAM (k + 1) evaluations of residuals and Jacobian.
+    max_nfev = CSS_MAX_NFEV_PER_PARAM * (k + 1) * (k + 1)
     converged = True
     try:
         with warnings.catch_warnings():
@@ -69,16 +74,23 @@ def _fit_css(
                 coef = z0
                 sse = float(np.sum(residuals(z0) ** 2))
             else:
-                sol = least_squares(
+                # Levenberg-Marquardt with a finite-difference Jacobian, as
+                # least_squares(method="lm") with the same tolerances, called directly:
+                # scipy >= 1.16 routes that through Python-level differencing, which cost
+                # about as much as the residuals themselves.
+                x, _, info, _, ier = leastsq(
                     residuals,
                     z0,
-                    method="lm",
-                    x_scale="jac",
-                    max_nfev=CSS_MAX_NFEV_PER_PARAM * (k + 1),
+                    full_output=True,
+                    ftol=1e-8,
+                    xtol=1e-8,
+                    gtol=1e-8,
+                    maxfev=max_nfev,
                 )
-                coef = _constrain(spec, sol.x)
-                sse = float(2.0 * sol.cost)
-                converged = bool(sol.status > 0)
+                coef = _constrain(spec, x)
+                fvec = np.asarray(info["fvec"], dtype=float)
+                sse = float(np.dot(fvec, fvec))
+                converged = ier != 5  # 5: maxfev reached; 6-8: no further reduction possible
     except Exception as exc:
         return _Fit(spec, STATUS_FAILED, None, f"CSS fit failed: {exc}", _since(start), "css")
     if not math.isfinite(sse) or sse <= 0 or sse >= 1e19:
@@ -106,7 +118,7 @@ def _fit_css(
     status, message = STATUS_OK, ""
     if not converged:
         status = STATUS_NOT_CONVERGED
-        message = f"CSS optimiser stopped after {CSS_MAX_NFEV_PER_PARAM * (k + 1)} evaluations"
+        message = f"CSS optimiser stopped after {max_nfev} evaluations"
     return _Fit(
         spec,
         status,
@@ -162,9 +174,24 @@ def _constrain(spec: _Spec, z: np.ndarray) -> np.ndarray:
     i = int(spec.constant)
     for k, sign in ((spec.p, 1.0), (spec.q, -1.0), (spec.sp, 1.0), (spec.sq, -1.0)):
         if k:
-            out[i : i + k] = sign * constrain_stationary_univariate(z[i : i + k])
+            out[i : i + k] = _monahan(z[i : i + k].tolist(), -sign)
         i += k
     return out
+
+
+def _monahan(z: list[float], scale: float) -> list[float]:
+    """``-scale * constrain_stationary_univariate(z)`` (statsmodels), in plain floats.
+
+    The same Durbin-Levinson recursion on the partial autocorrelations
+    ``r = z / sqrt(1 + z^2)``, bit for bit, without numpy's per-call overhead: the CSS
+    residuals call it for every block at every evaluation, and the blocks have at most
+    ``MAX_ORDER`` values.
+    """
+    y: list[float] = []
+    for v in z:
+        r = v / math.sqrt(1.0 + v * v)
+        y = [y[i] + r * y[len(y) - 1 - i] for i in range(len(y))] + [r]
+    return [scale * v for v in y]
 
 
 def _css_to_sarimax(spec: _Spec, coef: np.ndarray) -> np.ndarray:

@@ -68,14 +68,37 @@ def _polys(spec: _Spec, x: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
 
 
 def _min_root_modulus(coefs: np.ndarray, sign: float, lag: int) -> float:
-    """Smallest root modulus of ``1 + sign * sum(c_i z^(i*lag))``; inf when there are no terms."""
-    if coefs.size == 0 or not np.any(coefs):
+    """Smallest root modulus of ``1 + sign * sum(c_i z^(i*lag))``; inf when there are no terms.
+
+    Polynomials of degree 1 and 2 (most blocks the search fits) are solved in closed form;
+    higher degrees by ``np.roots`` (companion-matrix eigenvalues), whose per-call overhead
+    was a tenth of a short series' search: the check runs after every fit and at every
+    iteration of the exact refits.
+    """
+    values = [sign * float(c) for c in coefs]
+    if not all(math.isfinite(v) for v in values):
+        return 0.0  # no usable polynomial: fails any root check
+    while values and values[-1] == 0.0:
+        values.pop()
+    if not values:
         return math.inf
-    poly = np.concatenate(([1.0], sign * coefs))
-    roots = np.roots(poly[::-1])
-    if roots.size == 0:
-        return math.inf
-    return float(np.min(np.abs(roots)) ** (1.0 / lag))
+    if len(values) == 1:
+        modulus = 1.0 / abs(values[0])
+    elif len(values) == 2:
+        modulus = _quadratic_min_root_modulus(values[0], values[1])
+    else:
+        roots = np.roots(np.array([*values[::-1], 1.0]))
+        modulus = float(np.min(np.abs(roots)))
+    return float(modulus ** (1.0 / lag))
+
+
+def _quadratic_min_root_modulus(a1: float, a2: float) -> float:
+    """Smallest root modulus of ``1 + a1 z + a2 z^2`` with ``a2 != 0``."""
+    disc = a1 * a1 - 4.0 * a2
+    if disc < 0.0:  # a complex pair, whose product is 1 / a2
+        return 1.0 / math.sqrt(a2)
+    q = -0.5 * (a1 + math.copysign(math.sqrt(disc), a1))  # stable: no cancellation
+    return min(abs(q / a2), abs(1.0 / q))
 
 
 def _root_check(spec: _Spec, coefs: np.ndarray) -> str | None:

@@ -25,8 +25,13 @@ class _Prepared:
     scale: float = 1.0  # the fits run on series / scale (ARMA coefficients do not change)
 
     @property
-    def scaled_endog(self) -> pd.Series | np.ndarray:
-        return self.endog / self.scale
+    def scaled_endog(self) -> np.ndarray:
+        """The values the exact refits fit: ``endog / scale`` without its index.
+
+        The refits return parameters only (the results object is built on ``endog``), and a
+        model on a dated pandas series costs more to build than on the bare values.
+        """
+        return np.asarray(self.endog, dtype=float) / self.scale
 
 
 def _prepare(y: Any) -> _Prepared:
