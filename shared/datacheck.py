@@ -135,7 +135,7 @@ def parquet_footer(content: bytes, *, name: str = "file") -> ParquetFooter:
         )
     try:
         metadata = _CompactReader(content[-8 - length : -8]).struct(stop_after=3)
-    except (IndexError, ValueError) as exc:
+    except (IndexError, ValueError, RecursionError) as exc:
         raise InvalidData(f"{name}: the Parquet footer cannot be read ({exc})") from None
     schema, rows = metadata.get(2), metadata.get(3)
     if not isinstance(schema, list) or not schema or not isinstance(rows, int):

@@ -146,7 +146,9 @@ def finalise_family(model: str, key: str, record: Mapping[str, Any], ctx: Contex
     """Gate, register and promote per series the completed family run ``key``."""
     root = run_root(key)
     try:
-        rows, unreadable = read_rows(ctx.artifacts.read_bytes(root + RESULTS_FILE).decode())
+        rows, unreadable = read_rows(
+            ctx.artifacts.read_bytes(root + RESULTS_FILE).decode("utf-8", "replace")
+        )
     except NotFound as exc:
         error = f"run {key} completed without per-series results: {exc}"
         ctx.update_run(key, {"status": "Failed", "error": error, "finalised": True})
@@ -314,6 +316,12 @@ def _blocked(result: SeriesResult, pointer: Any, family_pin: Any, model_pin: Any
     if isinstance(pointer, Mapping) and isinstance(pointer.get("pinned"), Mapping):
         pin = pointer["pinned"]
         return f"the series is pinned at v{pointer.get('version')} by {pin.get('by')}"
+    operator = isinstance(pointer, Mapping) and pointer.get("by") != GATE_ACTOR
+    if operator and result.row.get("reused"):  # e.g. the fit an operator rolled back from
+        return (
+            f"an operator ({(pointer or {}).get('by')}) set its production; a fit carried "
+            "over unchanged from an earlier run does not override that"
+        )
     expected = _identity(result.champion)
     current = _identity(pointer)
     if current != expected:

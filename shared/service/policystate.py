@@ -278,13 +278,31 @@ def _update_state(
         except ConflictError:
             held = None
             _remember_state(config, ctx, state, None)
-            _drop_chunks(config, encoded.chunks, ctx)  # named by no head: never read
+            _drop_unnamed(config, set(encoded.chunks), ctx)
             continue
         _remember_state(config, ctx, new_state, written, encoded.layout)
         # no longer named by the head (the run they fired for ended)
         _drop_chunks(config, layout.chunks - encoded.layout.chunks, ctx)
         return new_state, result
     raise ConflictError(f"policy state of {config.name} kept changing; try again")
+
+
+def _drop_unnamed(config: ModelConfig, chunks: set[str], ctx: Context) -> None:
+    """After a lost conditional write, delete those of its new chunks that the stored head
+    does not name. Usually none is named; but a write can land and still report a conflict
+    (its answer lost, the client's retry then refused), and then the head names them: they
+    must stay. When the head cannot be read, they are left (a chunk no head names is never
+    read)."""
+    try:
+        head = ctx.state.get(policy_key(config.name))[0]
+    except NotFound:
+        named: set[str] = set()
+    except Exception:
+        log.warning("%s: policy head unreadable; new chunks left in place", config.name)
+        return
+    else:
+        named = set(chunk_ids(head))
+    _drop_chunks(config, chunks - named, ctx)
 
 
 def _drop_chunks(config: ModelConfig, chunks: Iterable[str], ctx: Context) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from shared.errors import ConflictError
 from shared.policy import (
     Arrival,
     Due,
@@ -209,3 +210,42 @@ def test_a_chunk_written_by_a_commit_that_lost_the_race_is_deleted() -> None:
     named = {f"pending/co2/{c}.json" for c in head["pending_chunks"]}
     assert set(world.state.list_keys("pending/co2/")) == named and len(named) == 1
     assert head["pending_count"] == 66
+
+
+class LandsThenConflicts(Fresh):
+    """A store whose next head write lands but answers a conflict (the answer lost, the
+    client's retry refused), as a storage client's own retry can make it."""
+
+    def __init__(self, inner: Any) -> None:
+        super().__init__(inner)
+        self.armed = False
+
+    def replace(self, key: str, document: Any, *, etag: str) -> str:
+        written = self.inner.replace(key, document, etag=etag)
+        if self.armed and key == "policy/co2.json":
+            self.armed = False
+            raise ConflictError(f"{key}: the condition was not met (a retry of a write)")
+        return written
+
+
+def test_a_head_write_that_landed_but_reported_a_conflict_keeps_its_chunks() -> None:
+    world = FakeWorld((ModelConfig(name="co2", prefix="co2/", horizon=4),))
+    flaky = LandsThenConflicts(world.state)
+    world.service.context.state = flaky
+
+    def deliver(n: int) -> str:
+        message = world.arrive(f"co2/{n:03d}.csv", samples.csv_rows(2000 + n, 1), event_id=f"e{n}")
+        return world.service.handle(message)[0].action
+
+    assert deliver(0) == "retrain"
+    assert all(deliver(n) == "queued" for n in range(1, 65))
+    flaky.armed = True  # the 65th request moves the inline ones to a chunk: that write lands
+    deliver(65)
+    head = world.state.get("policy/co2.json")[0]
+    assert head["pending_chunks"]
+    named = {f"pending/co2/{c}.json" for c in head["pending_chunks"]}
+    assert named <= set(world.state.list_keys("pending/co2/"))  # none deleted under the head
+    # another instance reads the whole state: every request is there
+    world.service.context.state = Fresh(world.state)
+    assert deliver(66) == "queued"
+    assert world.state.get("policy/co2.json")[0]["pending_count"] == 66

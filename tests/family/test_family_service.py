@@ -528,3 +528,24 @@ def test_a_refused_series_is_served_by_its_champion_refreshed_on_the_new_data(wo
     document, _ = read_production(world.service.context, MODEL)
     assert (document["series"]["a"]["version"], document["series"]["a"].get("key")) == (1, None)
     assert document["series"]["a"]["previous"]["key"] == "refreshed"
+
+
+def test_a_rollback_holds_against_the_same_fit_carried_over_by_the_next_run(world):
+    first = first_run(world)
+    world.clock.advance(days=1)
+    second = world.launch("2003", SERIES, year=2003, event_id="e2")
+    end = "2003-12-01T00:00:00"
+    world.finish_family(second, [row("a", candidate=0.4, champion=0.5, data_end=end)])
+    assert pointers(world)["a"] == (2, second)
+    rollback_series(world.service.context, MODEL, "a", by="ana", reason="bad forecasts")
+    assert pointers(world)["a"] == (1, first)
+
+    world.clock.advance(days=1)
+    third = world.launch("2003b", SERIES, year=2003, event_id="e3")
+    # a's data did not change: the fit step carries the rolled-back fit over, and it beats
+    # the champion (v1) exactly as it did before; the operator's choice stands.
+    world.finish_family(third, [row("a", candidate=0.4, champion=0.5, data_end=end, reused=True)])
+    assert pointers(world)["a"] == (1, first)
+    family = world.service.get_run(third)["family"]
+    [held] = family["registered_only_series"]
+    assert held["unique_id"] == "a" and "an operator (ana) set its production" in held["reason"]

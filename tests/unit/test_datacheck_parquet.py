@@ -111,3 +111,10 @@ def test_csv_blobs_are_still_read_row_by_row():
     assert check(b"timestamp,value\n2024-01-01,1\n", name="fam/a.csv") == 1
     with pytest.raises(InvalidData, match="not a number"):
         check(b"timestamp,value\n2024-01-01,x\n", name="fam/a.csv")
+
+
+def test_a_footer_of_lists_nested_thousands_deep_is_invalid_data():
+    footer = b"\x19" * 5001  # a list field of lists of lists ...: Python's recursion limit
+    content = b"PAR1" + footer + len(footer).to_bytes(4, "little") + b"PAR1"
+    with pytest.raises(InvalidData, match="footer cannot be read"):
+        parquet_footer(content, name="deep.parquet")
