@@ -440,7 +440,10 @@ def _promote(
             result.action, result.why = "promoted", f"{gate}; production -> v{version.version}"
         else:
             result.action, result.why = "registered", f"{gate}; registered only: {what}"
-    _ensure_history(model, key, version, document, ctx)
+    # An earlier attempt wrote the history entry only if it moved pointers, which this
+    # attempt then finds in place ("already"): only then is the history looked through.
+    repeat = "already" in decided.values()
+    _ensure_history(model, key, version, document, ctx, repeat=repeat)
 
 
 def _refreshed(result: SeriesResult) -> Mapping[str, Any] | None:
@@ -473,8 +476,16 @@ def _newer_than(data_end: str | None, last: Any) -> bool:
 
 
 def _ensure_history(
-    model: str, key: str, version: ModelVersion, document: Mapping[str, Any], ctx: Context
+    model: str,
+    key: str,
+    version: ModelVersion,
+    document: Mapping[str, Any],
+    ctx: Context,
+    *,
+    repeat: bool = True,
 ) -> None:
+    """Write the run's history entry for the pointers it moved, unless a repeated
+    finalisation (``repeat``) finds it written already."""
     moved = {
         uid: {"from": pointer.get("previous")}
         | ({"refreshed": True} if pointer.get("key") == REFRESHED else {})
@@ -492,9 +503,10 @@ def _ensure_history(
             f"; {refreshed} refused series now served by their champion refreshed on this "
             "run's data (its parameters, the state brought up to date)"
         )
-    for entry in list_history(ctx, model):
-        if entry.get("run_key") == key and entry.get("action") == FAMILY_PROMOTED:
-            return
+    if repeat:
+        for entry in list_history(ctx, model):
+            if entry.get("run_key") == key and entry.get("action") == FAMILY_PROMOTED:
+                return
     record_history(
         ctx,
         model,

@@ -549,3 +549,27 @@ def test_a_rollback_holds_against_the_same_fit_carried_over_by_the_next_run(worl
     family = world.service.get_run(third)["family"]
     [held] = family["registered_only_series"]
     assert held["unique_id"] == "a" and "an operator (ana) set its production" in held["reason"]
+
+
+class ListingCounter:
+    """The state store, counting listings of the promotion history."""
+
+    def __init__(self, inner: object) -> None:
+        self.inner = inner
+        self.history_listings = 0
+
+    def list_keys(self, prefix: str) -> list[str]:
+        if prefix.startswith("history/"):
+            self.history_listings += 1
+        return self.inner.list_keys(prefix)  # type: ignore[attr-defined, no-any-return]
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+
+def test_a_first_finalisation_writes_its_history_without_reading_the_history(world):
+    counting = ListingCounter(world.service.context.state)
+    world.service.context.state = counting  # type: ignore[assignment]
+    first_run(world)
+    assert counting.history_listings == 0  # it grows with the family's age: not read
+    assert [h["action"] for h in list_history(world.service.context, MODEL)] == ["promoted"]
