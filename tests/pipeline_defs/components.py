@@ -25,5 +25,14 @@ def load_step(component: str, module: str) -> ModuleType:
     assert spec is not None and spec.loader is not None
     loaded = importlib.util.module_from_spec(spec)
     sys.modules[name] = loaded
-    spec.loader.exec_module(loaded)
+    # As in the step's job, the code folder is on the path while it loads: a script
+    # importing a sibling module or package (evaluate.py -> evaluation/) finds it.
+    added = str(folder) not in sys.path
+    if added:
+        sys.path.insert(0, str(folder))
+    try:
+        spec.loader.exec_module(loaded)
+    finally:
+        if added:
+            sys.path.remove(str(folder))
     return loaded
