@@ -360,52 +360,18 @@ def _promote(
     def change(document: JSON) -> bool | None:
         decided.clear()
         series = document.setdefault("series", {})
+        where = {"family_pin": document.get("pinned"), "model_pin": model_pin}
         for result in candidates:
-            pointer = series.get(result.unique_id)
-            if _identity(pointer) == mine:
-                decided[result.unique_id] = "already"
-                continue
-            why = _blocked(result, pointer, document.get("pinned"), model_pin)
-            if why is not None:
-                decided[result.unique_id] = why
-                continue
-            previous = pointer_brief(pointer)
-            series[result.unique_id] = {
-                "version": version.version,
-                "run_key": key,
-                "model_file": result.row.get("model_file"),
-                "data_end": result.data_end,
-                "since": now,
-                "by": GATE_ACTOR,
-                "pinned": None,
-                "previous": previous,
-            }
-            decided[result.unique_id] = "moved"
+            target = {"model_file": result.row.get("model_file"), "data_end": result.data_end}
+            decided[result.unique_id] = _move(series, result, target, mine, now, **where)
         for result in refusals:
-            pointer = series.get(result.unique_id)
             fresh = _refreshed(result) or {}
-            if _identity(pointer) == mine:
-                decided[result.unique_id] = "already"
-                continue
-            why = _blocked(result, pointer, document.get("pinned"), model_pin)
-            if why is None and not _later(fresh.get("data_end"), (pointer or {}).get("data_end")):
-                why = "production's data is as recent as this run's"
-            if why is not None or not isinstance(pointer, Mapping):
-                decided[result.unique_id] = why or "it has no production model"
-                continue
-            series[result.unique_id] = {
-                "version": version.version,
-                "run_key": key,
+            target = {
                 "model_file": fresh.get("model_file"),
                 "key": REFRESHED,
                 "data_end": fresh.get("data_end"),
-                "since": now,
-                "by": GATE_ACTOR,
-                "pinned": None,
-                "refreshed_from": {k: pointer.get(k) for k in ("version", "run_key", "key")},
-                "previous": pointer_brief(pointer),
             }
-            decided[result.unique_id] = "moved"
+            decided[result.unique_id] = _move(series, result, target, mine, now, **where)
         last = document.get("last_completed")
         if _newer_than(data_end, last) and (last or {}).get("run_key") != key:
             document["last_completed"] = {
@@ -444,6 +410,48 @@ def _promote(
     # attempt then finds in place ("already"): only then is the history looked through.
     repeat = "already" in decided.values()
     _ensure_history(model, key, version, document, ctx, repeat=repeat)
+
+
+def _move(
+    series: JSON,
+    result: SeriesResult,
+    target: JSON,
+    mine: tuple[str, int],
+    now: str,
+    *,
+    family_pin: Any,
+    model_pin: Any,
+) -> str:
+    """Point ``result``'s series at ``target`` (a record of this run's version ``mine``:
+    its fit, or with ``key`` "refreshed" its champion refreshed) unless it must not move;
+    returns "moved", "already" (a repeat found it done) or why not. A refresh also needs a
+    production model whose data this run's is more recent than."""
+    pointer = series.get(result.unique_id)
+    if _identity(pointer) == mine:
+        return "already"
+    why = _blocked(result, pointer, family_pin, model_pin)
+    refresh = target.get("key") == REFRESHED
+    if why is None and refresh:
+        if not isinstance(pointer, Mapping):
+            why = "it has no production model"
+        elif not _later(target.get("data_end"), pointer.get("data_end")):
+            why = "production's data is as recent as this run's"
+    if why is not None:
+        return why
+    series[result.unique_id] = {
+        "version": mine[1],
+        "run_key": mine[0],
+        **target,
+        "since": now,
+        "by": GATE_ACTOR,
+        "pinned": None,
+        "previous": pointer_brief(pointer),
+    }
+    if refresh and isinstance(pointer, Mapping):
+        series[result.unique_id]["refreshed_from"] = {
+            k: pointer.get(k) for k in ("version", "run_key", "key")
+        }
+    return "moved"
 
 
 def _refreshed(result: SeriesResult) -> Mapping[str, Any] | None:
