@@ -53,15 +53,9 @@ from shared.service.family import (
     pointer_brief,
     run_root,
 )
+from shared.service.family_history import record_move
 from shared.service.outcome import Outcome
-from shared.service.promotion import (
-    GATE_ACTOR,
-    gate_policy,
-    get_pin,
-    list_history,
-    record_history,
-    registered_version,
-)
+from shared.service.promotion import GATE_ACTOR, gate_policy, get_pin, registered_version
 
 log = logging.getLogger(__name__)
 
@@ -165,7 +159,9 @@ def finalise_family(model: str, key: str, record: Mapping[str, Any], ctx: Contex
     trained = [r for r in results.values() if r.status == "ok"]
     if not trained:
         return _nothing_trained(model, key, results, unreadable, ctx)
-    version = registered_version(model, key, ctx) or _register(model, key, record, results, ctx)
+    version = _earlier_version(model, key, record, ctx) or _register(
+        model, key, record, results, ctx
+    )
     ctx.update_run(key, {"model_version": version.version})
     _promote(model, key, version, results, ctx)
     summary = summarise(results, version=version.version, unreadable=unreadable)
@@ -194,6 +190,27 @@ def finalise_family(model: str, key: str, record: Mapping[str, Any], ctx: Contex
     ctx.ledger(model, "gate", outcome, family=summary, series=_brief(results))
     log.info("%s: %s v%s: %s", model, action.upper(), version.version, reason)
     return outcome
+
+
+def _earlier_version(
+    model: str, key: str, record: Mapping[str, Any], ctx: Context
+) -> ModelVersion | None:
+    """The version an earlier attempt at this finalisation registered, if any. A first
+    attempt (``finalise_attempt`` 1, set by the claim in ``shared.service.runs``) has none
+    and asks nothing; a repeat asks for the version its run record names, and only when an
+    attempt died between registering and noting it lists the model's versions (which
+    grow with every run)."""
+    number = record.get("model_version")
+    if isinstance(number, int) and not isinstance(number, bool):
+        try:
+            found = ctx.registry.get_version(model, number)
+        except NotFound:
+            found = None
+        if found is not None and found.tags.get("run_key") == key:
+            return found
+    if record.get("finalise_attempt") == 1:
+        return None
+    return registered_version(model, key, ctx)
 
 
 def _champions(key: str, record: Mapping[str, Any], ctx: Context) -> JSON:
@@ -406,10 +423,7 @@ def _promote(
             result.action, result.why = "promoted", f"{gate}; production -> v{version.version}"
         else:
             result.action, result.why = "registered", f"{gate}; registered only: {what}"
-    # An earlier attempt wrote the history entry only if it moved pointers, which this
-    # attempt then finds in place ("already"): only then is the history looked through.
-    repeat = "already" in decided.values()
-    _ensure_history(model, key, version, document, ctx, repeat=repeat)
+    _ensure_history(model, key, version, document, results, ctx)
 
 
 def _move(
@@ -488,45 +502,52 @@ def _ensure_history(
     key: str,
     version: ModelVersion,
     document: Mapping[str, Any],
+    results: Mapping[str, SeriesResult],
     ctx: Context,
-    *,
-    repeat: bool = True,
 ) -> None:
-    """Write the run's history entry for the pointers it moved, unless a repeated
-    finalisation (``repeat``) finds it written already."""
-    moved = {
-        uid: {"from": pointer.get("previous")}
-        | ({"refreshed": True} if pointer.get("key") == REFRESHED else {})
-        for uid, pointer in (document.get("series") or {}).items()
-        if isinstance(pointer, Mapping)
-        and pointer.get("run_key") == key
-        and pointer.get("version") == version.version
-    }
-    if not moved:
-        return
-    refreshed = sum(1 for entry in moved.values() if entry.get("refreshed"))
-    reason = f"{len(moved) - refreshed} series passed the gate against their own champions"
-    if refreshed:
-        reason += (
-            f"; {refreshed} refused series now served by their champion refreshed on this "
-            "run's data (its parameters, the state brought up to date)"
+    """Write the history of the pointers the gate moved to this run's version: the
+    family's entry and one per series (``shared.service.family_history``), create-only at
+    names made of the move's time and the run key, so a repeated finalisation writes what
+    an earlier attempt did not and nothing twice, without reading the history."""
+    moves: dict[str, dict[str, JSON]] = {}  # the moves' time -> series -> change
+    for uid, pointer in (document.get("series") or {}).items():
+        if (
+            isinstance(pointer, Mapping)
+            and pointer.get("run_key") == key
+            and pointer.get("version") == version.version
+            and pointer.get("by") == GATE_ACTOR
+            and isinstance(pointer.get("since"), str)
+        ):
+            change: JSON = {"from": pointer.get("previous")}
+            if pointer.get("key") == REFRESHED:
+                change["refreshed"] = True
+            moves.setdefault(pointer["since"], {})[uid] = change
+    for at, moved in sorted(moves.items()):
+        refreshed = sum(1 for entry in moved.values() if entry.get("refreshed"))
+        reason = f"{len(moved) - refreshed} series passed the gate against their own champions"
+        if refreshed:
+            reason += (
+                f"; {refreshed} refused series now served by their champion refreshed on "
+                "this run's data (its parameters, the state brought up to date)"
+            )
+        reasons = {uid: results[uid].why for uid in moved if uid in results}
+        record_move(
+            ctx,
+            model,
+            at=at,
+            tag=f"{FAMILY_PROMOTED}:{key}",
+            entry={
+                "action": FAMILY_PROMOTED,
+                "by": GATE_ACTOR,
+                "reason": reason,
+                "from_version": None,
+                "to_version": version.version,
+                "run_key": key,
+                "family": True,
+            },
+            series=moved,
+            reasons=reasons,
         )
-    if repeat:
-        for entry in list_history(ctx, model):
-            if entry.get("run_key") == key and entry.get("action") == FAMILY_PROMOTED:
-                return
-    record_history(
-        ctx,
-        model,
-        action=FAMILY_PROMOTED,
-        by=GATE_ACTOR,
-        reason=reason,
-        from_version=None,
-        to_version=version.version,
-        run_key=key,
-        family=True,
-        series=moved,
-    )
 
 
 def _mase(result: SeriesResult) -> tuple[float, str] | None:

@@ -29,8 +29,9 @@ from shared.ports import JSON
 from shared.service.context import Context
 from shared.service.family import change_production, pointer_brief, read_production, run_root
 from shared.service.family_finalise import VERDICTS_FILE
+from shared.service.family_history import DEFAULT_PAGE, record_move, series_page
 from shared.service.outcome import Outcome
-from shared.service.promotion import GATE_ACTOR, list_history, record_history
+from shared.service.promotion import GATE_ACTOR
 
 log = logging.getLogger(__name__)
 
@@ -81,28 +82,24 @@ def family_production(
     }
 
 
-def series_history(ctx: Context, model: str, unique_id: str) -> list[JSON]:
-    """The history entries that moved or pinned ``unique_id``, oldest first, each with
-    that series' part only."""
-    found = []
-    for entry in list_history(ctx, model):
-        moved = entry.get("series")
-        if isinstance(moved, Mapping) and unique_id in moved:
-            found.append(
-                {k: v for k, v in entry.items() if k != "series"}
-                | {"series_change": moved[unique_id]}
-            )
-    return found
-
-
-def get_series(ctx: Context, model: str, unique_id: str) -> JSON:
+def get_series(
+    ctx: Context,
+    model: str,
+    unique_id: str,
+    *,
+    limit: int = DEFAULT_PAGE,
+    before: str | None = None,
+) -> JSON:
     """One series: its production pointer (``NotFound`` when it has none and no history)
-    and its history."""
+    and a page of its history (the newest ``limit`` moves, rollbacks and pins, oldest
+    first; ``history_before`` is the cursor for the page before, None at the start). Reads
+    the pointer document, lists the series' own history and reads the entries shown:
+    nothing else of the family's history."""
     check_family(ctx, model)
     document, _ = read_production(ctx, model)
     pointer = (document.get("series") or {}).get(unique_id)
-    history = series_history(ctx, model, unique_id)
-    if pointer is None and not history:
+    history, earlier = series_page(ctx, model, unique_id, limit=limit, before=before)
+    if pointer is None and not history and before is None:
         raise NotFound(f"family {model} has no series {unique_id!r} in production")
     return {
         "model": model,
@@ -110,6 +107,7 @@ def get_series(ctx: Context, model: str, unique_id: str) -> JSON:
         "production": pointer,
         "family_pinned": document.get("pinned"),
         "history": history,
+        "history_before": earlier,
     }
 
 
@@ -143,17 +141,21 @@ def _record(
     to_version: int | None = None,
     run_key: str | None = None,
 ) -> Outcome:
-    record_history(
+    record_move(
         ctx,
         model,
-        action=action,
-        by=by,
-        reason=reason,
-        from_version=None,
-        to_version=to_version,
-        run_key=run_key,
-        family=True,
-        series=dict(series),
+        at=ctx.clock.now().isoformat(),
+        tag=f"{action}:{by}:{run_key}",
+        entry={
+            "action": action,
+            "by": by,
+            "reason": reason,
+            "from_version": None,
+            "to_version": to_version,
+            "run_key": run_key,
+            "family": True,
+        },
+        series=series,
     )
     outcome = Outcome(model, action, reason, run_key=run_key, details={"series": len(series)})
     ctx.ledger(model, "operator", outcome, series=dict(series), requested_by=by)

@@ -1,0 +1,224 @@
+"""A family's finalisation and one series' page cost what they show: counted storage
+requests do not grow with the number of earlier runs; a finalisation killed between its
+writes and repeated neither loses nor duplicates a history entry or a version."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+
+from shared.parsing import parse_run_event
+from shared.ports import JSON
+from shared.service.family_history import encode_series, series_prefix
+from shared.service.family_ops import get_series, rollback_series, set_series_pin
+from shared.service.promotion import list_history
+from tests import samples
+from tests.fakes import FakeStateStore
+from tests.family.service_world import MODEL, FamilyWorld, row, write_outputs
+
+SERIES = {"a": 10.0, "b": 20.0, "c": 30.0, "d": 40.0}
+
+
+class CountingStore:
+    """A ``StateStore`` counting the requests made to it (a listing is one request, as
+    Azure's List Blobs is up to 5,000 names), with an optional crash: the ``crash_at``-th
+    ``create`` or ``replace`` of a key starting with ``crash_prefix`` raises instead."""
+
+    def __init__(self, inner: FakeStateStore) -> None:
+        self.inner = inner
+        self.requests: Counter[str] = Counter()
+        self.crash_prefix: str | None = None
+        self.crash_at = 0
+
+    def _count(self, op: str, key: str) -> None:
+        self.requests[op] += 1
+        self.requests[f"{op} {key.split('/')[0]}"] += 1
+        if op in ("create", "replace") and self.crash_prefix and key.startswith(self.crash_prefix):
+            self.crash_at -= 1
+            if self.crash_at == 0:
+                self.crash_prefix = None
+                raise RuntimeError(f"killed before writing {key}")
+
+    def create(self, key: str, document: Mapping[str, Any]) -> str:
+        self._count("create", key)
+        return self.inner.create(key, document)
+
+    def get(self, key: str) -> tuple[JSON, str]:
+        self._count("get", key)
+        return self.inner.get(key)
+
+    def replace(self, key: str, document: Mapping[str, Any], *, etag: str) -> str:
+        self._count("replace", key)
+        return self.inner.replace(key, document, etag=etag)
+
+    def list_keys(self, prefix: str) -> list[str]:
+        self._count("list", prefix)
+        return self.inner.list_keys(prefix)
+
+    def delete(self, key: str) -> None:
+        self._count("delete", key)
+        self.inner.delete(key)
+
+    def total(self) -> int:
+        return sum(n for op, n in self.requests.items() if " " not in op)
+
+
+@pytest.fixture
+def world() -> FamilyWorld:
+    world = FamilyWorld()
+    counting = CountingStore(world.state)
+    world.service.context.state = counting  # type: ignore[assignment]
+    world.registry._store = counting  # type: ignore[assignment]  # the registry shares it
+    world.counting = counting  # type: ignore[attr-defined]
+    return world
+
+
+def counting(world: FamilyWorld) -> CountingStore:
+    return world.counting  # type: ignore[attr-defined, no-any-return]
+
+
+def year_rows(year: int) -> list[JSON]:
+    """Every series beats its champion (the previous year's fit) by a little."""
+    end = f"{year}-12-01T00:00:00"
+    champion = None if year == 2002 else 0.6
+    candidate = 0.5 - 0.01 * (year - 2002)
+    return [row(uid, candidate=candidate, champion=champion, data_end=end) for uid in SERIES]
+
+
+def run_year(world: FamilyWorld, year: int) -> tuple[str, Counter[str]]:
+    """Launch and finalise the family's run on ``year``'s data; the requests the
+    finalisation made (the completion event's handling)."""
+    key = world.launch(str(year), SERIES, year=year, event_id=f"e{year}")
+    world.pipeline.finish(key, "Completed")
+    write_outputs(world.artifacts, key, year_rows(year), {})
+    counting(world).requests.clear()
+    [outcome] = world.service.handle(parse_run_event(samples.run_event(key, run_key=key)))
+    assert outcome.action == "promoted", outcome
+    return key, Counter(counting(world).requests)
+
+
+def test_a_finalisation_costs_the_same_after_one_run_or_after_twelve(world):
+    costs = [run_year(world, year)[1] for year in range(2002, 2014)]
+    # The first run creates the pointer document; from the second on, every run moves
+    # every series and costs exactly the same requests, whatever the history holds.
+    assert costs[1] == costs[-1], (costs[1] - costs[-1], costs[-1] - costs[1])
+    steady = costs[-1]
+    assert steady["list history"] == 0 and steady["get history"] == 0
+    assert steady["get family"] == 1  # the pointer document: once, for the whole family
+    # The family's entry and one per series moved: create-only, no read.
+    assert steady["create history"] == 1 and steady["create family"] == len(SERIES)
+    # The version: registered once (one listing of version numbers to pick the next),
+    # and no version of an earlier run read.
+    assert steady["create registry"] == 1 and steady["get registry"] == 0
+    assert len(list_history(world.service.context, MODEL)) == 12
+
+
+def test_one_series_page_costs_the_same_after_one_run_or_after_twelve(world):
+    ctx = world.service.context
+    requests = []
+    for year in range(2002, 2014):
+        run_year(world, year)
+        counting(world).requests.clear()
+        page = get_series(ctx, MODEL, "b", limit=5)
+        requests.append(counting(world).total())
+        assert page["history"][-1]["to_version"] == year - 2001
+    # A run's worth of history is one entry; until five exist, the page reads fewer.
+    assert requests[4:] == [requests[4]] * 8 and requests[4] == 1 + 1 + 5
+    # Paging back through the cursor shows every move once, oldest first, with b's part
+    # of each entry and b's own reason.
+    seen: list[Any] = []
+    before = None
+    while True:
+        page = get_series(ctx, MODEL, "b", limit=5, before=before)
+        seen = [h["to_version"] for h in page["history"]] + seen
+        before = page["history_before"]
+        if before is None:
+            break
+    assert seen == list(range(1, 13))
+    entry = page["history"][0]
+    assert entry["unique_id"] == "b" and entry["series_change"] == {"from": None}
+    assert entry["reason"].startswith("passed: backtest MASE 0.500 beats seasonal naive")
+    assert entry["reason"].endswith("production -> v1")
+    assert entry["family_reason"].startswith("4 series passed")
+
+
+def test_operator_actions_are_in_the_series_page(world):
+    ctx = world.service.context
+    run_year(world, 2002)
+    run_year(world, 2003)
+    rollback_series(ctx, MODEL, "a", by="ana", reason="spiky")
+    set_series_pin(ctx, MODEL, "a", pinned=True, by="ana", reason="audit")
+    history = get_series(ctx, MODEL, "a")["history"]
+    assert [(h["action"], h["by"]) for h in history] == [
+        ("promoted", "gate"),
+        ("promoted", "gate"),
+        ("rollback", "ana"),
+        ("pinned", "ana"),
+    ]
+    assert history[2]["series_change"]["to"]["version"] == 1
+    # The other series' pages are their own.
+    assert [h["action"] for h in get_series(ctx, MODEL, "b")["history"]] == ["promoted"] * 2
+
+
+@pytest.mark.parametrize("crash_at", [1, 2, 4])
+def test_a_finalisation_killed_between_history_writes_repeats_without_loss_or_duplicate(
+    world, crash_at
+):
+    run_year(world, 2002)
+    key = world.launch("2003", SERIES, year=2003, event_id="e2003")
+    world.pipeline.finish(key, "Completed")
+    write_outputs(world.artifacts, key, year_rows(2003), {})
+    store = counting(world)
+    store.crash_prefix, store.crash_at = f"family/{MODEL}/series/", crash_at
+    event = parse_run_event(samples.run_event(key, run_key=key))
+    with pytest.raises(RuntimeError, match="killed"):
+        world.service.handle(event)
+    [outcome] = world.service.handle(event)  # the platform's retry
+    assert outcome.action == "promoted", outcome
+    assert world.service.get_run(key)["finalise_attempt"] == 2
+    ctx = world.service.context
+    for uid in SERIES:
+        assert [h["to_version"] for h in get_series(ctx, MODEL, uid)["history"]] == [1, 2]
+    assert [h["to_version"] for h in list_history(ctx, MODEL)] == [1, 2]
+    assert len(world.registry.list_versions(MODEL)) == 2
+
+
+def test_a_finalisation_killed_after_registering_registers_once(world):
+    run_year(world, 2002)
+    key = world.launch("2003", SERIES, year=2003, event_id="e2003")
+    world.pipeline.finish(key, "Completed")
+    write_outputs(world.artifacts, key, year_rows(2003), {})
+    store = counting(world)
+    # The first write of the run record after the claim notes the version: killed there.
+    store.crash_prefix, store.crash_at = f"runs/{key}", 2
+    event = parse_run_event(samples.run_event(key, run_key=key))
+    with pytest.raises(RuntimeError, match="killed"):
+        world.service.handle(event)
+    assert len(world.registry.list_versions(MODEL)) == 2  # registered, not noted
+    assert "model_version" not in world.service.get_run(key)
+    [outcome] = world.service.handle(event)
+    assert outcome.action == "promoted"
+    assert [v.version for v in world.registry.list_versions(MODEL)] == [1, 2]
+    assert world.service.get_run(key)["model_version"] == 2
+
+
+def test_series_ids_become_one_key_segment_each():
+    assert encode_series("store-12") == "store-12"
+    assert encode_series("12|A-7") == "12~7CA-7"
+    assert encode_series("a/b") == "a~2Fb" and encode_series("..") == "~2E."
+    assert encode_series("~7C") == "~7E7C"  # never the same as an encoded "|"
+    assert encode_series("é") == "~C3~A9"
+    assert series_prefix("m", "a/b") == "family/m/series/a~2Fb/"
+
+
+def test_a_bad_page_request_is_refused(world):
+    from shared.errors import InvalidInput
+
+    run_year(world, 2002)
+    with pytest.raises(InvalidInput, match="limit"):
+        get_series(world.service.context, MODEL, "a", limit=0)
+    with pytest.raises(InvalidInput, match="cursor"):
+        get_series(world.service.context, MODEL, "a", before="../x")
