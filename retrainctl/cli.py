@@ -23,7 +23,7 @@ from shared.messages import (
     UnpinRequested,
 )
 from shared.parsing import parse_version_number
-from shared.service import Outcome, RetrainService, family_ops
+from shared.service import Outcome, RetrainService, family_history, family_ops
 from shared.service.family_requests import carry_out, parse_family_request
 
 EPILOG = """\
@@ -180,7 +180,10 @@ def build_parser() -> argparse.ArgumentParser:
     series.add_argument("model")
     series.add_argument("series", nargs="?", help="one series id")
     series.add_argument("--after", help="list the series after this id (the next page)")
-    series.add_argument("--limit", type=int, default=100, help="series per page (default 100)")
+    series.add_argument(
+        "--limit", type=int, help="series per page (default 100); one series: history entries (20)"
+    )
+    series.add_argument("--before", help="one series: the history before this cursor")
     run_series = commands.add_parser("run-series", help="a family run's verdict per series")
     run_series.add_argument("run_key")
     run_series.add_argument(
@@ -276,9 +279,15 @@ def _steps(service: RetrainService, args: argparse.Namespace) -> Any:
 
 def _series(service: RetrainService, args: argparse.Namespace) -> Any:
     if args.series:
-        return family_ops.get_series(service.context, args.model, args.series)
+        return family_ops.get_series(
+            service.context,
+            args.model,
+            args.series,
+            limit=args.limit or family_history.DEFAULT_PAGE,
+            before=args.before,
+        )
     return family_ops.family_production(
-        service.context, args.model, after=args.after, limit=args.limit
+        service.context, args.model, after=args.after, limit=args.limit or 100
     )
 
 

@@ -41,6 +41,20 @@ def test_production_per_series_and_one_series_with_its_history(world):
     one = answer(call("get_model_series", model=MODEL, series="a"))
     assert one["production"]["previous"]["version"] == 1
     assert [h["to_version"] for h in one["history"]] == [1, 2]
+    assert one["history_before"] is None
+    # A page of one: the newest entry, and the cursor to the one before it.
+    newest = answer(call("get_model_series", model=MODEL, series="a", params={"limit": "1"}))
+    assert [h["to_version"] for h in newest["history"]] == [2]
+    older = call(
+        "get_model_series",
+        model=MODEL,
+        series="a",
+        params={"limit": "1", "before": newest["history_before"]},
+    )
+    assert [h["to_version"] for h in answer(older)["history"]] == [1]
+    assert answer(older)["history_before"] is None
+    bad = call("get_model_series", model=MODEL, series="a", params={"before": "x"})
+    assert bad.status_code == 400 and "cursor" in answer(bad)["message"]
     missing = call("get_model_series", model=MODEL, series="zz")
     assert missing.status_code == 404
 
