@@ -23,7 +23,13 @@ from shared.messages import (
     UnpinRequested,
 )
 from shared.parsing import parse_version_number
-from shared.service import Outcome, RetrainService, family_history, family_ops
+from shared.service import (
+    Outcome,
+    RetrainService,
+    family_history,
+    family_ops,
+    family_overview,
+)
 from shared.service.family_requests import carry_out, parse_family_request
 
 EPILOG = """\
@@ -57,6 +63,7 @@ examples:
   python -m retrainctl series stores --limit 20          (a family: what serves each series)
   python -m retrainctl series stores store-12            (one series and its history)
   python -m retrainctl run-series stores-0123456789abcdef --action refused
+  python -m retrainctl family stores show   (last run per series: failed, refused, worst)
   python -m retrainctl family stores rollback --series store-12 --reason "spiky"
   python -m retrainctl family stores rollback --run-key stores-0123... --reason "bad run"
   python -m retrainctl family stores pin --series store-12 --reason "audit"
@@ -190,15 +197,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--action", help="only promoted, registered, refused, failed, excluded or missing"
     )
     family = commands.add_parser(
-        "family", help="roll back or pin a family's series, a family run, or the whole family"
+        "family",
+        help="show a family (its last run per series), or roll back or pin a family's "
+        "series, a family run, or the whole family",
     )
     family.add_argument("model")
-    family.add_argument("action", choices=("rollback", "pin", "unpin"))
+    family.add_argument("action", choices=("show", "rollback", "pin", "unpin"))
     family.add_argument("--series", help="the series acted on")
     family.add_argument("--run-key", help="rollback: undo this run's promotions")
     family.add_argument("--version", type=_version, help="rollback a series to this version")
     family.add_argument("--expected-version", type=_version)
-    family.add_argument("--reason", required=True, help="why (kept in the history)")
+    family.add_argument("--reason", help="why (kept in the history; needed but for show)")
+    family.add_argument("--limit", type=int, help="show: series listed (default 100)")
     family.add_argument("--by", default=_user())
 
     report = commands.add_parser(
@@ -292,6 +302,9 @@ def _series(service: RetrainService, args: argparse.Namespace) -> Any:
 
 
 def _family(service: RetrainService, args: argparse.Namespace) -> Any:
+    if args.action == "show":
+        limit = family_overview.SERIES_SHOWN if args.limit is None else args.limit
+        return family_overview.family_overview(service.context, args.model, limit=limit)
     body = {
         "series": args.series,
         "run_key": args.run_key,
@@ -446,6 +459,8 @@ def _text_more(command: str, result: Any) -> str | None:
         return "\n".join(lines)
     if command in ("series", "run-series"):
         return json.dumps(result, indent=2, default=str)
+    if command == "family" and "series_in_production" in result:
+        return _family_text(result)
     if command == "quarantine" and isinstance(result, dict):
         return json.dumps(result, indent=2, default=str)
     if command == "quarantine":
@@ -454,3 +469,39 @@ def _text_more(command: str, result: Any) -> str | None:
             for q in result
         )
     return None
+
+
+def _family_text(view: Any) -> str:
+    """``family <model> show``: production, the last run's counts, worst and failed series,
+    and the series table (what needs a look first)."""
+    serving = ", ".join(f"v{v} x {n}" for v, n in view["versions_serving"].items())
+    pin = view.get("pinned")
+    lines = [
+        f"{view['model']}: {view['series_in_production']} series in production"
+        + (f" ({serving})" if serving else "")
+        + (f", family pinned by {pin['by']}: {pin['reason']}" if pin else "")
+    ]
+    run = view.get("run")
+    if run is None:
+        return "\n".join([*lines, "no family run finalised yet"])
+    counts = run["counts"]
+    names = ("trained", "promoted", "refused", "registered_only", "failed", "excluded", "missing")
+    done = ", ".join(f"{counts[k]} {k.replace('_', ' ')}" for k in names if counts.get(k))
+    total = counts["series_total"]
+    lines.append(f"last run {run['run_key']} ({_v(run.get('version'))}): {total} series: {done}")
+    for w in view["worst"]:
+        lines.append(
+            f"worst: {w['unique_id']} {w['window']} MASE {w['mase']} ({w['action']}, "
+            f"production {_v(w.get('production_version'))})"
+        )
+    lines += [f"failed: {f['unique_id']}: {f['reason']}" for f in view["failed"]]
+    lines.append("series                   verdict     MASE      production  reason")
+    for r in view["series"]:
+        mase = f"{r['mase']:.3f}" if isinstance(r.get("mase"), int | float) else "-"
+        lines.append(
+            f"{r['unique_id']:<24} {r['action']:<11} {mase:<9} "
+            f"{_v(r.get('production_version')):<11} {r.get('reason')}"
+        )
+    if view["series_shown"] < view["series_total"]:
+        lines.append(f"({view['series_shown']} of {view['series_total']} series shown; --limit)")
+    return "\n".join(lines)

@@ -667,10 +667,17 @@ def _verdicts(key: str, version: ModelVersion, results: Mapping[str, SeriesResul
                 "data_end": r.data_end,
                 "model_file": r.row.get("model_file"),
                 "reused": bool(r.row.get("reused")),
+                "error": _error(r),
             }
             for uid, r in sorted(results.items())
         },
     }
+
+
+def _error(result: SeriesResult) -> JSON | None:
+    """The series' error as ``worst`` ranks it (``{"mase", "window"}``), or None."""
+    found = _mase(result)
+    return {"mase": round(found[0], 4), "window": found[1]} if found is not None else None
 
 
 def _nothing_trained(
