@@ -418,6 +418,8 @@ def _text_more(command: str, result: Any) -> str | None:
                 f"{_v(r.get('model_version')):<8} {_secs(r.get('elapsed_s')):<9} "
                 f"{done:<6} {r.get('trigger') or '-'}"
             )
+            if r.get("family"):
+                lines.append(f"    family: {_family_counts(r['family'])}")
         return "\n".join(lines)
     if command == "steps" and "lines" in result:
         return "\n".join(result["lines"])
@@ -471,6 +473,16 @@ def _text_more(command: str, result: Any) -> str | None:
     return None
 
 
+def _family_counts(counts: Any) -> str:
+    """A family run's counts in a line, with its worst series."""
+    names = ("trained", "promoted", "refused", "registered_only", "failed", "excluded", "missing")
+    done = ", ".join(f"{counts[k]} {k.replace('_', ' ')}" for k in names if counts.get(k))
+    worst = counts.get("worst")
+    return f"{counts.get('series_total')} series: {done or 'none trained'}" + (
+        f"; worst {worst['unique_id']} ({worst['window']} MASE {worst['mase']})" if worst else ""
+    )
+
+
 def _family_text(view: Any) -> str:
     """``family <model> show``: production, the last run's counts, worst and failed series,
     and the series table (what needs a look first)."""
@@ -484,11 +496,8 @@ def _family_text(view: Any) -> str:
     run = view.get("run")
     if run is None:
         return "\n".join([*lines, "no family run finalised yet"])
-    counts = run["counts"]
-    names = ("trained", "promoted", "refused", "registered_only", "failed", "excluded", "missing")
-    done = ", ".join(f"{counts[k]} {k.replace('_', ' ')}" for k in names if counts.get(k))
-    total = counts["series_total"]
-    lines.append(f"last run {run['run_key']} ({_v(run.get('version'))}): {total} series: {done}")
+    counts = dict(run["counts"], worst=None)
+    lines.append(f"last run {run['run_key']} ({_v(run.get('version'))}): {_family_counts(counts)}")
     for w in view["worst"]:
         lines.append(
             f"worst: {w['unique_id']} {w['window']} MASE {w['mase']} ({w['action']}, "

@@ -600,6 +600,7 @@ def summarise(results: Mapping[str, SeriesResult], *, version: int | None, unrea
         "missing_series": named("missing"),
         "refused_series": named("refused"),
         "registered_only_series": named("registered"),
+        "promoted_series": named("promoted"),
         "worst": [
             {
                 "unique_id": r.unique_id,

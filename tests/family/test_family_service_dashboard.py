@@ -124,3 +124,44 @@ def test_the_cli_still_needs_a_reason_to_act(world, capsys):
 
     assert main(["family", MODEL, "pin", "--series", "a"], service=world.service) == 1
     assert "needs 'reason'" in capsys.readouterr().err
+
+
+def test_the_run_record_the_run_list_and_the_cli_summarise_a_family_run(world, capsys):
+    from retrainctl.cli import main
+    from tests.api.world import answer, call
+
+    _, second = world.keys
+    family = answer(call("get_run", run_key=second))["family"]
+    assert (family["series_total"], family["trained"], family["promoted"]) == (4, 2, 1)
+    assert family["promoted_series"][0]["unique_id"] == "a"
+    assert family["promoted_series"][0]["reason"].endswith("production -> v2")
+    assert family["refused_series"][0]["unique_id"] == "b"
+    assert family["failed_series"] == [
+        {"unique_id": "c", "reason": "ValueError: <b>non-finite</b> forecast"}
+    ]
+    assert family["excluded_series"][0]["unique_id"] == "d"
+    assert family["worst"][0] == {
+        "unique_id": "b",
+        "mase": 0.9,
+        "window": "backtest",
+        "action": "refused",
+    }
+    runs = answer(call("list_model_runs", model=MODEL))["runs"]
+    assert runs[0]["family"] == {
+        "series_total": 4,
+        "trained": 2,
+        "promoted": 1,
+        "refused": 1,
+        "registered_only": 0,
+        "failed": 1,
+        "excluded": 1,
+        "missing": 0,
+        "worst": {"unique_id": "b", "mase": 0.9, "window": "backtest", "action": "refused"},
+    }
+    assert main(["runs", MODEL], service=world.service) == 0
+    text = capsys.readouterr().out
+    assert (
+        "    family: 4 series: 2 trained, 1 promoted, 1 refused, 1 failed, 1 excluded; "
+        "worst b (backtest MASE 0.9)"
+    ) in text
+    assert "    family: 4 series: 3 trained, 3 promoted, 1 failed; worst b" in text
