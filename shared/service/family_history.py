@@ -27,8 +27,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 from shared.errors import ConflictError, InvalidInput, NotFound
 from shared.parsing import parse_time
@@ -40,6 +41,9 @@ log = logging.getLogger(__name__)
 SERIES_ENTRY_SCHEMA = "family-series-history/1"
 DEFAULT_PAGE = 20
 MAX_PAGE = 200
+# Requests to the state store at once when writing or reading many entries.
+WORKERS = 8
+T = TypeVar("T")
 _PLAIN = re.compile(r"[A-Za-z0-9._-]")
 _NAME = re.compile(r"^\d{8}T\d{12}Z-[0-9a-f]{8}$")
 
@@ -94,16 +98,19 @@ def record_move(
     name = entry_name(at, tag)
     shared = {"at": at, "model": model, **entry}
     written = int(_create(ctx, f"history/{model}/{name}.json", shared | {"series": dict(series)}))
-    for unique_id, change in sorted(series.items()):
-        own = {
+
+    def own(unique_id: str) -> bool:
+        document = {
             "schema": SERIES_ENTRY_SCHEMA,
             **shared,
             "unique_id": unique_id,
-            "series_change": dict(change),
+            "series_change": dict(series[unique_id]),
         }
         if reasons and reasons.get(unique_id):
-            own["family_reason"], own["reason"] = shared.get("reason"), reasons[unique_id]
-        written += _create(ctx, f"{series_prefix(model, unique_id)}{name}.json", own)
+            document["family_reason"], document["reason"] = shared.get("reason"), reasons[unique_id]
+        return _create(ctx, f"{series_prefix(model, unique_id)}{name}.json", document)
+
+    written += sum(_each(own, sorted(series)))
     if written:
         log.info("%s: history of %d series recorded (%s)", model, len(series), name)
     return written
@@ -129,10 +136,21 @@ def series_page(
     if before is not None:
         names = [name for name in names if name < before]
     page = names[-limit:]
-    entries = []
-    for name in page:
+
+    def read(name: str) -> JSON | None:
         try:
-            entries.append(ctx.state.get(f"{prefix}{name}.json")[0] | {"cursor": name})
+            return ctx.state.get(f"{prefix}{name}.json")[0] | {"cursor": name}
         except NotFound:  # deleted by hand between the listing and the read
-            continue
+            return None
+
+    entries = [entry for entry in _each(read, page) if entry is not None]
     return entries, (page[0] if len(names) > len(page) else None)
+
+
+def _each(work: Callable[[str], T], items: list[str]) -> list[T]:
+    """``work`` on each item, ``WORKERS`` requests at a time (each is one round trip to
+    the store; a family run writes one per series it moved), results in order."""
+    if len(items) < 2:
+        return [work(item) for item in items]
+    with ThreadPoolExecutor(max_workers=min(WORKERS, len(items))) as pool:
+        return list(pool.map(work, items))

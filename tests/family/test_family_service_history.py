@@ -4,6 +4,7 @@ writes and repeated neither loses nor duplicates a history entry or a version.""
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from collections.abc import Mapping
 from typing import Any
@@ -32,15 +33,19 @@ class CountingStore:
         self.requests: Counter[str] = Counter()
         self.crash_prefix: str | None = None
         self.crash_at = 0
+        self.lock = threading.Lock()
 
     def _count(self, op: str, key: str) -> None:
-        self.requests[op] += 1
-        self.requests[f"{op} {key.split('/')[0]}"] += 1
-        if op in ("create", "replace") and self.crash_prefix and key.startswith(self.crash_prefix):
-            self.crash_at -= 1
-            if self.crash_at == 0:
-                self.crash_prefix = None
-                raise RuntimeError(f"killed before writing {key}")
+        with self.lock:  # the history is written a few requests at a time
+            self.requests[op] += 1
+            self.requests[f"{op} {key.split('/')[0]}"] += 1
+            if not (op in ("create", "replace") and self.crash_prefix):
+                return
+            if key.startswith(self.crash_prefix):
+                self.crash_at -= 1
+                if self.crash_at == 0:
+                    self.crash_prefix = None
+                    raise RuntimeError(f"killed before writing {key}")
 
     def create(self, key: str, document: Mapping[str, Any]) -> str:
         self._count("create", key)
