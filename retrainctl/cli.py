@@ -293,11 +293,14 @@ def _series(service: RetrainService, args: argparse.Namespace) -> Any:
             service.context,
             args.model,
             args.series,
-            limit=args.limit or family_history.DEFAULT_PAGE,
+            limit=family_history.DEFAULT_PAGE if args.limit is None else args.limit,
             before=args.before,
         )
     return family_ops.family_production(
-        service.context, args.model, after=args.after, limit=args.limit or 100
+        service.context,
+        args.model,
+        after=args.after,
+        limit=100 if args.limit is None else args.limit,
     )
 
 

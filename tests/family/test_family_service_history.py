@@ -227,3 +227,20 @@ def test_a_bad_page_request_is_refused(world):
         get_series(world.service.context, MODEL, "a", limit=0)
     with pytest.raises(InvalidInput, match="cursor"):
         get_series(world.service.context, MODEL, "a", before="../x")
+
+
+def test_the_cli_pages_one_series_history(world, capsys):
+    import json
+
+    from retrainctl.cli import main
+
+    for year in (2002, 2003, 2004):
+        run_year(world, year)
+    assert main(["--json", "series", MODEL, "c", "--limit", "2"], service=world.service) == 0
+    page = json.loads(capsys.readouterr().out)
+    assert [h["to_version"] for h in page["history"]] == [2, 3]
+    argv = ["--json", "series", MODEL, "c", "--limit", "2", "--before", page["history_before"]]
+    assert main(argv, service=world.service) == 0
+    older = json.loads(capsys.readouterr().out)
+    assert [h["to_version"] for h in older["history"]] == [1]
+    assert older["history_before"] is None
