@@ -29,6 +29,7 @@ import logging
 import re
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC
 from typing import Any, TypeVar
 
 from shared.errors import ConflictError, InvalidInput, NotFound
@@ -69,7 +70,7 @@ def entry_name(at: str, tag: str) -> str:
     if moment is None:
         raise InvalidInput(f"a history entry needs a time, not {at!r}")
     digest = hashlib.sha256(f"{tag}|{at}".encode()).hexdigest()[:8]
-    return f"{moment:%Y%m%dT%H%M%S%fZ}-{digest}"
+    return f"{moment.astimezone(UTC):%Y%m%dT%H%M%S%fZ}-{digest}"
 
 
 def _create(ctx: Context, key: str, document: Mapping[str, Any]) -> bool:

@@ -13,7 +13,7 @@ import pytest
 
 from shared.parsing import parse_run_event
 from shared.ports import JSON
-from shared.service.family_history import encode_series, series_prefix
+from shared.service.family_history import encode_series, entry_name, series_prefix
 from shared.service.family_ops import get_series, rollback_series, set_series_pin
 from shared.service.promotion import list_history
 from tests import samples
@@ -217,6 +217,14 @@ def test_series_ids_become_one_key_segment_each():
     assert encode_series("~7C") == "~7E7C"  # never the same as an encoded "|"
     assert encode_series("é") == "~C3~A9"
     assert series_prefix("m", "a/b") == "family/m/series/a~2Fb/"
+
+
+def test_entry_names_sort_by_utc_time_and_differ_by_what_made_them():
+    first = entry_name("2026-01-01T01:00:00+01:00", "promoted:stores-1")
+    assert first.startswith("20260101T000000000000Z-")
+    assert entry_name("2026-01-01T01:00:00+01:00", "promoted:stores-1") == first
+    assert entry_name("2026-01-01T01:00:00+01:00", "rollback:ana:None") != first
+    assert entry_name("2026-01-01T00:00:00.000001+00:00", "promoted:stores-1") > first
 
 
 def test_a_bad_page_request_is_refused(world):
