@@ -59,14 +59,20 @@ def get_model_series(req: func.HttpRequest) -> func.HttpResponse:
 @bp.route(route="runs/{run_key}/series", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 def get_run_series(req: func.HttpRequest) -> func.HttpResponse:
     """A family run's verdict per series (``?action=promoted|registered|refused|failed|
-    excluded|missing`` keeps only those)."""
-    return answer(
-        lambda: family_ops.run_series(
+    excluded|missing`` keeps only those), a page in series id order (``?after=<id>`` and
+    ``?limit=``, default and most 1000; ``next_after`` continues it)."""
+
+    def read() -> Any:
+        limit = query_number(req, "limit", family_ops.MAX_SERIES_PAGE, family_ops.MAX_SERIES_PAGE)
+        return family_ops.run_series(
             get_service().context,
             req.route_params["run_key"],
             action=req.params.get("action") or None,
+            after=req.params.get("after") or None,
+            limit=limit,
         )
-    )
+
+    return answer(read)
 
 
 @bp.function_name("act_on_family")

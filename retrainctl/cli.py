@@ -196,6 +196,8 @@ def build_parser() -> argparse.ArgumentParser:
     run_series.add_argument(
         "--action", help="only promoted, registered, refused, failed, excluded or missing"
     )
+    run_series.add_argument("--after", help="the series after this id (the next page)")
+    run_series.add_argument("--limit", type=int, default=1000, help="series per page (1000)")
     family = commands.add_parser(
         "family",
         help="show a family (its last run per series), or roll back or pin a family's "
@@ -355,7 +357,9 @@ COMMANDS: dict[str, Callable[[RetrainService, argparse.Namespace], Any]] = {
     "quarantine": lambda s, a: s.get_quarantined(a.blob) if a.blob else s.list_quarantine(),
     "release": lambda s, a: _outcome(s.handle(ReleaseRequested(a.blob, a.reason, a.by))),
     "series": _series,
-    "run-series": lambda s, a: family_ops.run_series(s.context, a.run_key, action=a.action),
+    "run-series": lambda s, a: family_ops.run_series(
+        s.context, a.run_key, action=a.action, after=a.after, limit=a.limit
+    ),
     "family": _family,
 }
 

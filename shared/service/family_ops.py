@@ -111,10 +111,22 @@ def get_series(
     }
 
 
-def run_series(ctx: Context, run_key: str, *, action: str | None = None) -> JSON:
+def run_series(
+    ctx: Context,
+    run_key: str,
+    *,
+    action: str | None = None,
+    after: str | None = None,
+    limit: int | None = None,
+) -> JSON:
     """The per-series verdicts of a family run (its ``gate/verdicts.json``), optionally
     only the series with ``action`` (promoted, registered, refused, failed, excluded,
-    missing)."""
+    missing); a page of ``limit`` series in id order after ``after`` (``next_after``
+    continues it; None: all of them, for the service's own readers)."""
+    if limit is not None and (
+        isinstance(limit, bool) or not isinstance(limit, int) or not 0 < limit <= MAX_SERIES_PAGE
+    ):
+        raise InvalidInput(f"limit must be a whole number from 1 to {MAX_SERIES_PAGE}")
     try:
         verdicts = ctx.artifacts.read_json(run_root(run_key) + VERDICTS_FILE)
     except NotFound:
@@ -122,9 +134,18 @@ def run_series(ctx: Context, run_key: str, *, action: str | None = None) -> JSON
             f"run {run_key} has no per-series verdicts (not a finalised family run)"
         ) from None
     series = verdicts.get("series") or {}
-    if action is not None:
-        series = {k: v for k, v in series.items() if v.get("action") == action}
-    return {"run_key": run_key, "version": verdicts.get("version"), "series": series}
+    matching = sorted(
+        uid for uid, v in series.items() if action is None or v.get("action") == action
+    )
+    ids = [uid for uid in matching if after is None or uid > after]
+    page = ids if limit is None else ids[:limit]
+    return {
+        "run_key": run_key,
+        "version": verdicts.get("version"),
+        "series_count": len(matching),
+        "series": {uid: series[uid] for uid in page},
+        "next_after": page[-1] if len(ids) > len(page) else None,
+    }
 
 
 # ------------------------------------------------------------------------------ operators

@@ -124,3 +124,15 @@ def test_the_dashboards_view_model_carries_the_family(world):
     [card] = overview.build(world.service.context)["models"]
     assert card["family"]["series_in_production"] == 1
     assert card["family"]["last_run"]["failed"] == 1
+
+
+def test_a_runs_verdicts_come_in_pages(world):
+    first, _ = world.keys
+    page = answer(call("get_run_series", run_key=first, params={"limit": "1"}))
+    assert list(page["series"]) == ["a"] and page["next_after"] == "a"
+    assert page["series_count"] == 2
+    rest = answer(call("get_run_series", run_key=first, params={"after": "a", "limit": "1"}))
+    assert list(rest["series"]) == ["b"] and rest["next_after"] is None
+    assert rest["series"]["b"]["error"] == {"mase": 1.4, "window": "backtest"}
+    bad = call("get_run_series", run_key=first, params={"limit": "0"})
+    assert bad.status_code == 400
