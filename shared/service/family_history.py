@@ -155,3 +155,42 @@ def _each(work: Callable[[str], T], items: list[str]) -> list[T]:
         return [work(item) for item in items]
     with ThreadPoolExecutor(max_workers=min(WORKERS, len(items))) as pool:
         return list(pool.map(work, items))
+
+
+def reindex(ctx: Context, model: str) -> JSON:
+    """Give every series its own entries for the family's history written before the
+    per-series index existed (entries of ``history/<model>/`` with a ``series`` map and no
+    per-series copies): each copied under the family entry's own name, create-only, so
+    running it again (or after new moves) writes nothing twice. Reads the whole history
+    once: an operator's one-off (``retrainctl family MODEL reindex``), never on a hot path.
+    """
+    prefix = f"history/{model}/"
+    written = entries = 0
+    for key in ctx.state.list_keys(prefix):
+        try:
+            entry = ctx.state.get(key)[0]
+        except NotFound:
+            continue
+        moved = entry.get("series")
+        if not entry.get("family") or not isinstance(moved, Mapping) or not moved:
+            continue
+        entries += 1
+        name = key[len(prefix) :].removesuffix(".json")
+        shared = {k: v for k, v in entry.items() if k != "series"}
+
+        def own(
+            unique_id: str, name: str = name, shared: JSON = shared, moved: Any = moved
+        ) -> bool:
+            document = {
+                "schema": SERIES_ENTRY_SCHEMA,
+                **shared,
+                "unique_id": unique_id,
+                "series_change": dict(moved[unique_id]),
+            }
+            return _create(ctx, f"{series_prefix(model, unique_id)}{name}.json", document)
+
+        written += sum(_each(own, sorted(moved)))
+    log.info(
+        "%s: %d per-series history entries written from %d family entries", model, written, entries
+    )
+    return {"model": model, "family_entries": entries, "series_entries_written": written}

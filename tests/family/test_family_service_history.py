@@ -252,3 +252,34 @@ def test_the_cli_pages_one_series_history(world, capsys):
     older = json.loads(capsys.readouterr().out)
     assert [h["to_version"] for h in older["history"]] == [1]
     assert older["history_before"] is None
+
+
+def test_reindex_gives_older_family_entries_to_their_series_once(world, capsys):
+    from retrainctl.cli import main
+    from shared.service.promotion import record_history
+
+    ctx = world.service.context
+    # An entry as finalisations wrote them before the per-series index (time + random id).
+    record_history(
+        ctx,
+        MODEL,
+        action="promoted",
+        by="gate",
+        reason="2 series passed the gate against their own champions",
+        from_version=None,
+        to_version=7,
+        run_key="stores-0123456789abcdef",
+        family=True,
+        series={"a": {"from": None}, "b": {"from": None}},
+    )
+    run_year(world, 2003)  # a newer move, indexed as it is made
+    assert [h["to_version"] for h in get_series(ctx, MODEL, "a")["history"]] == [1]
+
+    assert main(["family", MODEL, "reindex"], service=world.service) == 0
+    assert "2 per-series history entries written from 2 family entries" in capsys.readouterr().out
+    assert [h["to_version"] for h in get_series(ctx, MODEL, "a")["history"]] == [7, 1]
+    history = get_series(ctx, MODEL, "a")["history"]
+    assert history[0]["run_key"] == "stores-0123456789abcdef"
+    assert history[0]["series_change"] == {"from": None}
+    assert main(["family", MODEL, "reindex"], service=world.service) == 0
+    assert "0 per-series history entries written" in capsys.readouterr().out
