@@ -5,8 +5,9 @@ moves every series: the gate passes them against their champions), straight thro
 ``shared.service.family_finalise.finalise_family`` over the blob adapters (state,
 artifacts, the document registry) on an in-memory Azurite: no pipeline, no training. For
 each run it prints the finalisation's wall time and storage requests, the requests that
-wrote the per-series history, and one series' history page (20 entries) against reading
-the model's whole history (what that page cost before the per-series index).
+wrote the series' history chains (one per bucket of series), and one series' history page
+(up to 20 entries) against reading the model's whole history (what that page cost before
+the per-series chains).
 
     .venv/bin/python -m bench.family_finalise                 # 1,000 series, 6 runs
     .venv/bin/python -m bench.family_finalise --series 200 --runs 4
@@ -46,7 +47,7 @@ class Counting:
         self.lock = threading.Lock()
 
     def _count(self, op: str, key: str) -> None:
-        where = "series history" if "/series/" in key and key.startswith("family/") else ""
+        where = "series history" if "/series-history/" in key else ""
         with self.lock:  # the history is written a few requests at a time
             self.requests[op] += 1
             self.requests[f"{op} {where or key.split('/')[0]}"] += 1

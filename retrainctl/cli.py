@@ -64,7 +64,6 @@ examples:
   python -m retrainctl series stores store-12            (one series and its history)
   python -m retrainctl run-series stores-0123456789abcdef --action refused
   python -m retrainctl family stores show   (last run per series: failed, refused, worst)
-  python -m retrainctl family stores reindex   (per-series history of entries written before it)
   python -m retrainctl family stores rollback --series store-12 --reason "spiky"
   python -m retrainctl family stores rollback --run-key stores-0123... --reason "bad run"
   python -m retrainctl family stores pin --series store-12 --reason "audit"
@@ -205,7 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
         "series, a family run, or the whole family",
     )
     family.add_argument("model")
-    family.add_argument("action", choices=("show", "rollback", "pin", "unpin", "reindex"))
+    family.add_argument("action", choices=("show", "rollback", "pin", "unpin"))
     family.add_argument("--series", help="the series acted on")
     family.add_argument("--run-key", help="rollback: undo this run's promotions")
     family.add_argument("--version", type=_version, help="rollback a series to this version")
@@ -311,9 +310,6 @@ def _family(service: RetrainService, args: argparse.Namespace) -> Any:
     if args.action == "show":
         limit = family_overview.SERIES_SHOWN if args.limit is None else args.limit
         return family_overview.family_overview(service.context, args.model, limit=limit)
-    if args.action == "reindex":  # the per-series history of entries older than the index
-        family_ops.check_family(service.context, args.model)
-        return family_history.reindex(service.context, args.model)
     body = {
         "series": args.series,
         "run_key": args.run_key,
@@ -474,11 +470,6 @@ def _text_more(command: str, result: Any) -> str | None:
         return json.dumps(result, indent=2, default=str)
     if command == "family" and "series_in_production" in result:
         return _family_text(result)
-    if command == "family" and "series_entries_written" in result:
-        return (
-            f"{result['model']}: {result['series_entries_written']} per-series history "
-            f"entries written from {result['family_entries']} family entries"
-        )
     if command == "quarantine" and isinstance(result, dict):
         return json.dumps(result, indent=2, default=str)
     if command == "quarantine":

@@ -5,8 +5,8 @@ Operator actions are synchronous (HTTP API, ``retrainctl``), like ``shared.servi
 what cannot be done raises ``InvalidInput``, ``NotFound`` or ``ConflictError`` (the pointer
 moved from what the operator saw), and nothing is recorded. Each action is one
 compare-and-swap of the family's pointer document (``shared.service.family``), one history
-entry (``history/<model>/``, with the series it moved under ``series``) and one ledger entry
-(kind ``operator``).
+entry (``history/<model>/``, with the series it moved under ``series``; and each series'
+own, ``shared.service.family_history``) and one ledger entry (kind ``operator``).
 
 - Rollback of a series: to its pointer's ``previous`` (what it served before the last
   move), or to a given family version in which the series was trained.
@@ -21,7 +21,7 @@ entry (``history/<model>/``, with the series it moved under ``series``) and one 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from shared.errors import ConflictError, InvalidInput, NotFound, UnknownModel
@@ -29,7 +29,12 @@ from shared.ports import JSON
 from shared.service.context import Context
 from shared.service.family import change_production, pointer_brief, read_production, run_root
 from shared.service.family_finalise import VERDICTS_FILE
-from shared.service.family_history import DEFAULT_PAGE, record_move, series_page
+from shared.service.family_history import (
+    DEFAULT_PAGE,
+    Chain,
+    record_family_entry,
+    series_page,
+)
 from shared.service.outcome import Outcome
 from shared.service.promotion import GATE_ACTOR
 
@@ -93,12 +98,12 @@ def get_series(
     """One series: its production pointer (``NotFound`` when it has none and no history)
     and a page of its history (the newest ``limit`` moves, rollbacks and pins, oldest
     first; ``history_before`` is the cursor for the page before, None at the start). Reads
-    the pointer document, lists the series' own history and reads the entries shown:
-    nothing else of the family's history."""
+    the pointer document and follows the series' own history chain, one read per entry
+    shown: nothing else of the family's history."""
     check_family(ctx, model)
     document, _ = read_production(ctx, model)
     pointer = (document.get("series") or {}).get(unique_id)
-    history, earlier = series_page(ctx, model, unique_id, limit=limit, before=before)
+    history, earlier = series_page(ctx, model, unique_id, document, limit=limit, before=before)
     if pointer is None and not history and before is None:
         raise NotFound(f"family {model} has no series {unique_id!r} in production")
     return {
@@ -151,31 +156,63 @@ def run_series(
 # ------------------------------------------------------------------------------ operators
 
 
-def _record(
+def _entry(
+    action: str, by: str, reason: str, *, to_version: Any = None, run_key: str | None = None
+) -> JSON:
+    """An operator action's history entry (the family's and each series')."""
+    return {
+        "action": action,
+        "by": by,
+        "reason": reason,
+        "from_version": None,
+        "to_version": to_version,
+        "run_key": run_key,
+        "family": True,
+    }
+
+
+def _act(
     ctx: Context,
     model: str,
-    action: str,
-    reason: str,
-    *,
-    by: str,
-    series: Mapping[str, Any],
-    to_version: int | None = None,
-    run_key: str | None = None,
+    change: Callable[[JSON, dict[str, Any]], None],
+    describe: Callable[[Mapping[str, Any], JSON], JSON],
+) -> tuple[JSON, dict[str, Any], JSON]:
+    """Carry out an operator action: ``change(document, moved)`` edits the pointer
+    document and notes each series it changes in ``moved``; ``describe(moved, document)``
+    says what happened (the history entry). One compare-and-swap, each series' history
+    written before it (``shared.service.family_history``); returns the document written,
+    ``moved`` and the entry."""
+    now = ctx.clock.now().isoformat()
+    done: dict[str, Any] = {}
+
+    def apply(document: JSON) -> bool:
+        moved: dict[str, Any] = {}
+        change(document, moved)
+        chain = Chain(model, now)
+        for uid, what in moved.items():
+            chain.add(document, uid, what)
+        done.update(moved=moved, chain=chain)
+        return True
+
+    def before_write(document: JSON) -> None:
+        done["entry"] = describe(done["moved"], document)
+        done["chain"].write(ctx, done["entry"])
+
+    document, _ = change_production(ctx, model, apply, before_write=before_write)
+    return document, done["moved"], done["entry"]
+
+
+def _record(
+    ctx: Context, model: str, entry: Mapping[str, Any], *, by: str, series: Mapping[str, Any]
 ) -> Outcome:
-    record_move(
+    """The family's history entry and the ledger's for an operator action."""
+    action, reason, run_key = str(entry["action"]), str(entry["reason"]), entry.get("run_key")
+    record_family_entry(
         ctx,
         model,
         at=ctx.clock.now().isoformat(),
         tag=f"{action}:{by}:{run_key}",
-        entry={
-            "action": action,
-            "by": by,
-            "reason": reason,
-            "from_version": None,
-            "to_version": to_version,
-            "run_key": run_key,
-            "family": True,
-        },
+        entry=entry,
         series=series,
     )
     outcome = Outcome(model, action, reason, run_key=run_key, details={"series": len(series)})
@@ -218,10 +255,8 @@ def rollback_series(
         raise InvalidInput("a rollback needs a reason")
     target = _trained_in(ctx, model, to_version, unique_id) if to_version is not None else None
     now = ctx.clock.now().isoformat()
-    moved: dict[str, Any] = {}
 
-    def change(document: JSON) -> bool:
-        moved.clear()
+    def change(document: JSON, moved: dict[str, Any]) -> None:
         series = document.setdefault("series", {})
         pointer = series.get(unique_id)
         if not isinstance(pointer, Mapping):
@@ -242,14 +277,14 @@ def rollback_series(
             "previous": pointer_brief(pointer),
         }
         moved[unique_id] = {"from": pointer_brief(pointer), "to": dict(goal)}
-        return True
 
-    change_production(ctx, model, change)
-    change_ = moved[unique_id]
-    words = f"series {unique_id}: {_v(change_['from'])} -> {_v(change_['to'])}, by {by}: {reason}"
-    return _record(
-        ctx, model, "rollback", words, by=by, series=moved, to_version=change_["to"]["version"]
-    )
+    def describe(moved: Mapping[str, Any], document: JSON) -> JSON:
+        what = moved[unique_id]
+        words = f"series {unique_id}: {_v(what['from'])} -> {_v(what['to'])}, by {by}: {reason}"
+        return _entry("rollback", by, words, to_version=what["to"]["version"])
+
+    _, moved, entry = _act(ctx, model, change, describe)
+    return _record(ctx, model, entry, by=by, series=moved)
 
 
 def rollback_family(ctx: Context, model: str, run_key: str, *, by: str, reason: str) -> Outcome:
@@ -259,10 +294,8 @@ def rollback_family(ctx: Context, model: str, run_key: str, *, by: str, reason: 
     if not reason.strip():
         raise InvalidInput("a rollback needs a reason")
     now = ctx.clock.now().isoformat()
-    moved: dict[str, Any] = {}
 
-    def change(document: JSON) -> bool:
-        moved.clear()
+    def change(document: JSON, moved: dict[str, Any]) -> None:
         series = document.setdefault("series", {})
         for uid in sorted(series):
             pointer = series[uid]
@@ -287,14 +320,18 @@ def rollback_family(ctx: Context, model: str, run_key: str, *, by: str, reason: 
             raise InvalidInput(
                 f"no series of {model} is served by run {run_key} as its promotion left it"
             )
-        return True
 
-    change_production(ctx, model, change)
-    unset = sorted(uid for uid, m in moved.items() if m["to"] is None)
-    words = f"run {run_key} rolled back for {len(moved)} series by {by}: {reason}"
-    if unset:
-        words += f"; {len(unset)} had no earlier model and now have none ({', '.join(unset[:5])})"
-    return _record(ctx, model, "rollback", words, by=by, series=moved, run_key=run_key)
+    def describe(moved: Mapping[str, Any], document: JSON) -> JSON:
+        unset = sorted(uid for uid, m in moved.items() if m["to"] is None)
+        words = f"run {run_key} rolled back for {len(moved)} series by {by}: {reason}"
+        if unset:
+            words += (
+                f"; {len(unset)} had no earlier model and now have none ({', '.join(unset[:5])})"
+            )
+        return _entry("rollback", by, words, run_key=run_key)
+
+    _, moved, entry = _act(ctx, model, change, describe)
+    return _record(ctx, model, entry, by=by, series=moved)
 
 
 def set_series_pin(
@@ -305,29 +342,24 @@ def set_series_pin(
     if not reason.strip():
         raise InvalidInput("a pin needs a reason")
     pin = {"by": by, "reason": reason, "at": ctx.clock.now().isoformat()} if pinned else None
+    action = "pinned" if pinned else "unpinned"
 
-    def change(document: JSON) -> bool:
+    def change(document: JSON, moved: dict[str, Any]) -> None:
         pointer = (document.get("series") or {}).get(unique_id)
         if not isinstance(pointer, dict):
             raise NotFound(f"series {unique_id!r} of {model} has no production model")
         if bool(pointer.get("pinned")) == pinned:
             raise InvalidInput(f"series {unique_id!r} is {'already' if pinned else 'not'} pinned")
         pointer["pinned"] = pin
-        return True
+        moved[unique_id] = {"pinned": pin, "at": pointer_brief(pointer)}
 
-    document, _ = change_production(ctx, model, change)
-    pointer = document["series"][unique_id]
-    action = "pinned" if pinned else "unpinned"
-    words = f"series {unique_id} {action} at {_v(pointer)} by {by}: {reason}"
-    return _record(
-        ctx,
-        model,
-        action,
-        words,
-        by=by,
-        series={unique_id: {"pinned": pin, "at": pointer_brief(pointer)}},
-        to_version=pointer.get("version"),
-    )
+    def describe(moved: Mapping[str, Any], document: JSON) -> JSON:
+        pointer = document["series"][unique_id]
+        words = f"series {unique_id} {action} at {_v(pointer)} by {by}: {reason}"
+        return _entry(action, by, words, to_version=pointer.get("version"))
+
+    _, moved, entry = _act(ctx, model, change, describe)
+    return _record(ctx, model, entry, by=by, series=moved)
 
 
 def set_family_pin(ctx: Context, model: str, *, pinned: bool, by: str, reason: str) -> Outcome:
@@ -345,4 +377,5 @@ def set_family_pin(ctx: Context, model: str, *, pinned: bool, by: str, reason: s
 
     change_production(ctx, model, change)
     action = "pinned" if pinned else "unpinned"
-    return _record(ctx, model, action, f"family {action} by {by}: {reason}", by=by, series={})
+    entry = _entry(action, by, f"family {action} by {by}: {reason}")
+    return _record(ctx, model, entry, by=by, series={})
