@@ -279,3 +279,24 @@ def test_the_cli_pages_one_series_history(world, capsys):
     older = json.loads(capsys.readouterr().out)
     assert [h["to_version"] for h in older["history"]] == [1]
     assert older["history_before"] is None
+
+
+def test_a_series_left_without_a_model_keeps_its_history(world):
+    from shared.errors import InvalidInput
+    from shared.service.family_ops import rollback_family
+
+    first, _ = run_year(world, 2002)
+    ctx = world.service.context
+    rollback_family(ctx, MODEL, first, by="ana", reason="bad run")
+    one = get_series(ctx, MODEL, "a")
+    assert one["production"] is None
+    assert [(h["action"], h["by"]) for h in one["history"]] == [
+        ("promoted", "gate"),
+        ("rollback", "ana"),
+    ]
+    assert one["history"][1]["series_change"]["to"] is None
+    # A cursor belongs to one series' chain.
+    other = next(uid for uid in SERIES if bucket_of(uid) != bucket_of("a"))
+    cursor = get_series(ctx, MODEL, other, limit=1)["history_before"]
+    with pytest.raises(InvalidInput, match="cursor of series 'a'"):
+        get_series(ctx, MODEL, "a", before=cursor)
