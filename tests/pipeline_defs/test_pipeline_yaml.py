@@ -50,6 +50,7 @@ def test_outputs_are_keyed_by_job_name_in_the_workspace_datastore():
 
 OPTIONAL_INPUTS = {"champion", "run_key"}  # bound by evaluate, given only when known
 DEFAULTED_INPUTS = {"backtest_folds", "backtest_horizon"}  # literals with a default of 0
+SETTING_INPUTS = {"transform"}  # literals the service does not send: the pipeline's default
 
 
 def test_the_service_supplies_every_required_pipeline_input():
@@ -59,7 +60,7 @@ def test_the_service_supplies_every_required_pipeline_input():
     supplied = {"data", "manifest", *ModelConfig(name="m", prefix="m/").pipeline_inputs()}
     declared = set(definition["inputs"])
     assert supplied <= declared | OPTIONAL_INPUTS
-    assert declared - supplied <= DEFAULTED_INPUTS
+    assert declared - supplied <= DEFAULTED_INPUTS | SETTING_INPUTS
     assert {definition["inputs"][name] for name in DEFAULTED_INPUTS} == {0}
 
 
@@ -110,3 +111,22 @@ def test_every_step_uses_the_one_conda_environment():
             (ROOT / "components" / component / f"{component}.yml").read_text()
         )
         assert definition["environment"]["conda_file"] == "../../environment/conda.yml", component
+
+
+def test_train_takes_the_transform_setting_from_the_pipeline_default_auto(job):
+    """The pipeline trains with what bench/order_search.py measures by default (auto)."""
+    from azure.ai.ml import load_job
+
+    definition = yaml.safe_load(PIPELINE.read_text())
+    assert definition["inputs"]["transform"] == "auto"
+    train = job.jobs["train"]
+    assert str(train.inputs["transform"]._data) == "${{parent.inputs.transform}}"
+    declared = train.component.inputs["transform"]
+    assert declared.type == "string" and declared.default == "auto"
+    assert list(declared.enum) == ["auto", "none"]
+    assert "--transform ${{inputs.transform}}" in train.component.command
+    rest = job._to_rest_object().properties
+    assert rest.inputs["transform"].as_dict() == {"value": "auto", "jobInputType": "literal"}
+    off = load_job(source=PIPELINE, params_override=[{"inputs.transform": "none"}])
+    rest_off = off._to_rest_object().properties
+    assert rest_off.inputs["transform"].as_dict() == {"value": "none", "jobInputType": "literal"}
