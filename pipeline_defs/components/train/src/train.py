@@ -19,14 +19,15 @@ holdout), and writes to ``--model_output``:
   (``timestamps``, ``forecast``, in the series' units), which the service scores arriving
   actuals against with the standard library (forecast-error drift, docs/policy.md).
 
-``--transform auto`` (the default, and the pipeline's: train.yml / pipeline.yml input
-``transform``) lets the search pick a Box-Cox transform (issue 11; the rule is in
+``--transform auto`` lets the search pick a Box-Cox transform (issue 11; the rule is in
 ``order_search/transform.py``: the log when Guerrero's lambda < 0.5). Both pickles then model
 the *transformed* series: ``model.json``'s ``transform`` (``{"name": "boxcox", "lambda":
 ..., "bias_adjusted": true}``, null without one) says how to back-transform their forecasts
 (``order_search.BoxCox.from_record``), and every consumer does: the evaluate step (candidate,
 champion, refreshed champion), ``forecast.json`` here, and the replay benchmark.
-``--transform none`` keeps the pickles in the series' units.
+``--transform none`` (the default, and the pipeline's: the input ``transform`` of train.yml
+and pipeline.yml) keeps the pickles in the series' units: with ``auto`` the replay benchmark
+missed its served-error target (docs/benchmarks.md).
 
 Bad input exits with status 2 and one line on stderr saying what was wrong.
 """
@@ -78,11 +79,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--transform",
         choices=TRANSFORMS,
-        default="auto",
+        default="none",
         help=(
-            "auto (default): search and fit on a Box-Cox transform when order_search's rule "
-            "picks one (model.json's 'transform' then gives lambda: model.pkl and "
-            "model_eval.pkl model the transformed series); none: never"
+            "auto: search and fit on a Box-Cox transform when order_search's rule picks one "
+            "(model.json's 'transform' then gives lambda: model.pkl and model_eval.pkl "
+            "model the transformed series); none (default, the pipeline's): never"
         ),
     )
     return parser.parse_args(argv)
@@ -251,7 +252,7 @@ def write_outputs(
 
 
 def train(
-    prepared: Path, time_budget: float, transform: str = "auto"
+    prepared: Path, time_budget: float, transform: str = "none"
 ) -> tuple[SearchResult, FinalFit, dict[str, Any]]:
     """Read the prepared folder, search on the training split, refit the chosen order on
     all the data, and return both fits with their JSON record."""
