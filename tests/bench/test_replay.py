@@ -360,3 +360,64 @@ def test_an_unknown_transform_record_is_an_error_not_a_forecast_in_other_units()
 
     with pytest.raises(ValueError, match="unknown transform"):
         from_record({"name": "sqrt"})
+
+
+class _Blob:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+class _Download:
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    def readall(self) -> bytes:
+        return self._data
+
+
+class _Container:
+    """The two calls the replay makes on an artifact container, over a dict of blobs."""
+
+    def __init__(self, blobs: dict[str, bytes]) -> None:
+        self.blobs = blobs
+
+    def list_blobs(self, name_starts_with: str) -> list[_Blob]:
+        return [_Blob(n) for n in self.blobs if n.startswith(name_starts_with)]
+
+    def download_blob(self, name: str) -> _Download:
+        return _Download(self.blobs[name])
+
+
+def test_the_replay_reads_each_registered_folders_transform_record():
+    import json
+    from types import SimpleNamespace
+
+    from bench.replay import Replayer
+
+    blobs = {
+        "retrain/log/model/model.json": json.dumps(
+            {"transform": {"name": "boxcox", "lambda": 0.0, "bias_adjusted": True}}
+        ).encode(),
+        "retrain/old/model/model.json": json.dumps({"order": [1, 0, 0]}).encode(),
+        "retrain/odd/model/model.json": json.dumps({"transform": {"name": "sqrt"}}).encode(),
+    }
+    settings = SimpleNamespace(
+        artifact_datastore="workspaceblobstore",
+        artifact_container="artifacts",
+        data_datastore="trainingdata",
+        data_container="data",
+    )
+    containers = {"artifacts": _Container(blobs), "data": _Container({})}
+    stack = SimpleNamespace(
+        settings=settings, blobs=SimpleNamespace(get_container_client=containers.__getitem__)
+    )
+    replayer = Replayer(stack, peers=None, run_timeout=1.0)  # type: ignore[arg-type]
+
+    def uri(folder: str) -> str:
+        return f"azureml://datastores/workspaceblobstore/paths/retrain/{folder}/model/"
+
+    assert replayer.load_transform(uri("log")).lam == 0.0
+    assert replayer.load_transform(uri("old")) is None  # a folder from before the transform
+    assert replayer.load_transform(uri("none-here")) is None  # no model.json at all
+    with pytest.raises(ValueError, match="unknown transform"):
+        replayer.load_transform(uri("odd"))

@@ -297,3 +297,23 @@ def test_a_log_champion_is_refreshed_on_the_log_and_keeps_its_transform(tmp_path
     assert evaluate.champion_transform(description) == evaluate.BoxCox(0.0)
     code, again = run_main(tmp_path, "--champion", str(folder))
     assert code == 0 and again["champion"]["holdout"]["mase"] < 1.5
+
+
+def test_a_log_champion_without_free_parameters_is_refreshed_on_the_log_skipping_a_zero(air):
+    """A model without a concentrated scale keeps its stored parameters (method "applied",
+    no fit): they are applied to the log of all the data, the zero skipped as missing."""
+    stored = SARIMAX(np.log(air.iloc[:-36]), order=(0, 1, 1), seasonal_order=(0, 1, 1, 12)).filter(
+        [-0.4, -0.6, 0.0014]
+    )
+    with_zero = air.copy()
+    with_zero.iloc[-5] = 0.0
+    refresh = evaluate.refresh_champion(stored, with_zero, evaluate.BoxCox(0.0))
+    assert refresh is not None and refresh.method == "applied"
+    assert refresh.transform == evaluate.BoxCox(0.0)
+    endog = np.asarray(refresh.results.model.endog).ravel()
+    assert np.isnan(endog[-5]) and endog[-1] == pytest.approx(np.log(432.0))
+    mean = evaluate.BoxCox(0.0).mean(
+        np.asarray(refresh.results.get_forecast(1).predicted_mean),
+        np.asarray(refresh.results.get_forecast(1).var_pred_mean),
+    )
+    assert 380 < mean[0] < 520  # January 1961 in passengers
