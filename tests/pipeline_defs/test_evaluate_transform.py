@@ -254,6 +254,7 @@ def test_a_run_with_a_log_candidate_and_an_old_champion_scores_and_refreshes_in_
     assert metrics["candidate"]["transform"]["lambda"] == 0.0
     assert "transform" not in metrics["champion"]
     assert metrics["candidate"]["holdout"]["mase"] < 1.5  # passengers against passengers
+    assert "ARIMA(0,1,1)(0,1,1)[12] on log" in evaluate.plot_title(metrics, "air-1")
     refreshed = tmp_path / "metrics" / "champion_refreshed"
     info = json.loads((refreshed / "model.json").read_text())
     assert info["transform"] is None
