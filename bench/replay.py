@@ -29,13 +29,17 @@ Printed per series and in total, and written to ``bench/results/replay.json``:
   evaluation fit (``model_eval.pkl`` when the train step writes one, else ``model.pkl``)
   and the champion's ``model.pkl`` as registered. Each one's stored parameters are applied
   to the training split without refit (statsmodels ``results.apply(train, refit=False)``)
-  and forecast the holdout; the MASE of both (scaled by the training split's in-sample
-  seasonal-naive MAE) are compared. "Worse" is strictly larger. Refusals of a challenger
-  that re-scores better than the champion kept are counted too (not a target);
+  and forecast the holdout (a folder whose ``model.json`` records a ``transform``: applied
+  to the transformed split, the forecast back-transformed to the bias-adjusted mean, as the
+  evaluate step does; ``bench/replaylib/transform.py``); the MASE of both (scaled by the
+  training split's in-sample seasonal-naive MAE) are compared. "Worse" is strictly larger.
+  Refusals of a challenger that re-scores better than the champion kept are counted too
+  (not a target);
 - the served forecast error: at each arrival after the first, the MASE on the newly
   arrived observations of the model that was in production just before they arrived,
-  forecast as registered from its own end of data (a model fit on the training split only
-  ends ``horizon`` periods before the data it was trained on, so it must forecast across
+  forecast as registered from its own end of data (back-transformed when its model.json
+  records a transform; a model fit on the training split only ends ``horizon`` periods
+  before the data it was trained on, so it must forecast across
   data already seen: exactly what the issue complains about); against statsforecast
   AutoARIMA refitted on all earlier data at every arrival, and seasonal naive on all
   earlier data. The three share one scale: the in-sample seasonal-naive MAE (lag

@@ -3,6 +3,7 @@ service's public API only."""
 
 from __future__ import annotations
 
+import json
 import logging
 import pickle
 import re
@@ -20,6 +21,7 @@ from bench.replaylib.arrivals import Arrival, arrival_csv, dated, model_name
 from bench.replaylib.records import ArrivalRecord
 from bench.replaylib.render import progress_line
 from bench.replaylib.scoring import mase, mase_scale, rescore, seasonal_naive, served_forecast
+from bench.replaylib.transform import from_record
 
 if TYPE_CHECKING:
     from localdev.stack import LocalStack
@@ -88,6 +90,19 @@ class Replayer:
 
     def load_model(self, folder_uri: str, *names: str) -> Any:
         """The first of ``names`` present in a registered model folder, unpickled."""
+        return self._load(folder_uri, names, pickle.loads)
+
+    def load_transform(self, folder_uri: str) -> Any:
+        """The transform a model folder's model.json records (``BoxCox.from_record``): None
+        when it records none or has no model.json (a model in the series' units)."""
+        try:
+            info = self._load(folder_uri, ("model.json",), json.loads)
+        except FileNotFoundError:
+            return None
+        return from_record(info.get("transform") if isinstance(info, dict) else None)
+
+    def _load(self, folder_uri: str, names: tuple[str, ...], parse: Callable[[bytes], Any]) -> Any:
+        """The first of ``names`` present in a registered model folder, parsed (cached)."""
         match = _DATASTORE_URI.match(folder_uri)
         if match is None:
             raise ValueError(f"not a datastore URI: {folder_uri!r}")
@@ -104,7 +119,7 @@ class Replayer:
             if path in present:
                 if path not in self._pickles:
                     data = container.download_blob(path).readall()
-                    self._pickles[path] = pickle.loads(data)
+                    self._pickles[path] = parse(data)
                 return self._pickles[path]
         raise FileNotFoundError(f"none of {', '.join(names)} in {folder_uri}")
 
@@ -212,7 +227,8 @@ class Replayer:
             return
         try:
             results = self.load_model(production.artifact_uri, "model.pkl")
-            forecast = served_forecast(results, pd.DatetimeIndex(values.index), arrival)
+            transform = self.load_transform(production.artifact_uri)
+            forecast = served_forecast(results, pd.DatetimeIndex(values.index), arrival, transform)
             record.served_mase = mase(actual, forecast, scale)
         except Exception as exc:  # a model that cannot serve is reported, not fatal
             record.served_error = f"{type(exc).__name__}: {exc}"
@@ -235,8 +251,12 @@ class Replayer:
             candidate = self.load_model(candidate_folder, "model_eval.pkl", "model.pkl")
             assert champion.artifact_uri is not None
             defending = self.load_model(champion.artifact_uri, "model.pkl")
-            record.candidate_holdout_mase = rescore(candidate, train, holdout, scale)
-            record.champion_holdout_mase = rescore(defending, train, holdout, scale)
+            record.candidate_holdout_mase = rescore(
+                candidate, train, holdout, scale, self.load_transform(candidate_folder)
+            )
+            record.champion_holdout_mase = rescore(
+                defending, train, holdout, scale, self.load_transform(champion.artifact_uri)
+            )
         except Exception as exc:
             record.rescore_error = f"{type(exc).__name__}: {exc}"
             log.warning("%s arrival %d: re-scoring failed: %s", record.series, record.arrival, exc)

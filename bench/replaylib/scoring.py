@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from bench.replaylib.arrivals import Arrival
+from bench.replaylib.transform import forward, mean_forecast
 
 
 def mase_scale(history: np.ndarray, season_length: int) -> float:
@@ -42,14 +43,19 @@ def seasonal_naive(history: np.ndarray, steps: int, season_length: int) -> np.nd
     return np.resize(last, steps) if steps else np.empty(0)
 
 
-def rescore(results: Any, train: pd.Series, holdout: pd.Series, scale: float) -> float:
+def rescore(
+    results: Any, train: pd.Series, holdout: pd.Series, scale: float, transform: Any = None
+) -> float:
     """MASE on ``holdout`` of a stored model's parameters applied to ``train`` without refit
     (statsmodels ``results.apply(train, refit=False)``), forecasting ``len(holdout)``
-    steps from the end of ``train``."""
+    steps from the end of ``train``. ``transform`` (the model folder's model.json record,
+    read with ``BoxCox.from_record``): applied to the transformed ``train``, the forecast
+    back-transformed (bias-adjusted mean), so the MASE is in the series' units."""
+    endog = pd.Series(forward(train.to_numpy(dtype=float), transform), index=train.index)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        applied = results.apply(train, refit=False)
-        forecast = np.asarray(applied.get_forecast(len(holdout)).predicted_mean, dtype=float)
+        applied = results.apply(endog, refit=False)
+        forecast = mean_forecast(applied, len(holdout), transform)
     return mase(holdout.to_numpy(dtype=float), forecast, scale)
 
 
@@ -61,9 +67,12 @@ def model_end(results: Any) -> pd.Timestamp:
     return index[-1]
 
 
-def served_forecast(results: Any, calendar: pd.DatetimeIndex, arrival: Arrival) -> np.ndarray:
+def served_forecast(
+    results: Any, calendar: pd.DatetimeIndex, arrival: Arrival, transform: Any = None
+) -> np.ndarray:
     """The forecast of the arrival's points by a stored model as registered: from its own
-    end of data (``get_forecast`` over every period after it), the arrival's points kept."""
+    end of data (``get_forecast`` over every period after it), the arrival's points kept;
+    back-transformed (bias-adjusted mean) when its model.json records a ``transform``."""
     end = model_end(results)
     position = calendar.get_loc(end)
     if not isinstance(position, int):
@@ -73,5 +82,5 @@ def served_forecast(results: Any, calendar: pd.DatetimeIndex, arrival: Arrival) 
     steps = arrival.end - 1 - position
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        mean = np.asarray(results.get_forecast(steps).predicted_mean, dtype=float)
+        mean = mean_forecast(results, steps, transform)
     return mean[-arrival.size :]

@@ -311,3 +311,113 @@ def test_a_replacement_that_could_not_be_re_scored_fails_the_no_worse_target():
     ]
 
     assert not targets(summarise(records))["no_worse_promotions"]["passed"]
+
+
+# -- models fitted on the log ---------------------------------------------------------------
+
+
+def log_ar1(series: pd.Series, c: float = 0.5, phi: float = 0.8, sigma2: float = 0.04):
+    """An AR(1) on ``log(series)`` at fixed parameters (no estimation)."""
+    return SARIMAX(np.log(series), order=(1, 0, 0), trend="c").filter([c, phi, sigma2])
+
+
+def lognormal_path(last: float, steps: int, c=0.5, phi=0.8, sigma2=0.04) -> list[float]:
+    """The bias-adjusted mean ``exp(w) (1 + v / 2)`` of the AR(1) on the log from ``last``."""
+    out, w, variance = [], np.log(last), 0.0
+    for step in range(steps):
+        w = c + phi * w
+        variance += sigma2 * phi ** (2 * step)
+        out.append(float(np.exp(w) * (1 + variance / 2)))
+    return out
+
+
+def test_a_log_model_is_re_scored_and_served_in_the_series_units():
+    from bench.replaylib.transform import from_record
+
+    log = from_record({"name": "boxcox", "lambda": 0.0, "bias_adjusted": True})
+    assert log is not None and log.lam == 0.0 and from_record(None) is None
+    values = np.array([10.0, 12.0, 11.0, 13.0, 12.0, 14.0, 13.0, 15.0, 14.0, 16.0])
+    calendar = dated(values, 4)
+    train, holdout = calendar.iloc[:6], calendar.iloc[6:8]
+    stored = log_ar1(dated(np.array([20.0, 18.0, 22.0, 19.0]), 4))  # parameters only travel
+
+    expected = mase(holdout.to_numpy(), np.array(lognormal_path(14.0, 2)), 1.0)
+    assert rescore(stored, train, holdout, 1.0, log) == pytest.approx(expected)
+
+    served = served_forecast(
+        log_ar1(calendar.iloc[:6]), pd.DatetimeIndex(calendar.index), Arrival(3, 8, 10), log
+    )
+    assert served.tolist() == pytest.approx(lognormal_path(14.0, 4)[2:])
+    # the same pickle read without its record forecasts log units
+    unlabelled = served_forecast(
+        log_ar1(calendar.iloc[:6]), pd.DatetimeIndex(calendar.index), Arrival(3, 8, 10)
+    )
+    assert np.all(unlabelled < 5)
+
+
+def test_an_unknown_transform_record_is_an_error_not_a_forecast_in_other_units():
+    from bench.replaylib.transform import from_record
+
+    with pytest.raises(ValueError, match="unknown transform"):
+        from_record({"name": "sqrt"})
+
+
+class _Blob:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+class _Download:
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    def readall(self) -> bytes:
+        return self._data
+
+
+class _Container:
+    """The two calls the replay makes on an artifact container, over a dict of blobs."""
+
+    def __init__(self, blobs: dict[str, bytes]) -> None:
+        self.blobs = blobs
+
+    def list_blobs(self, name_starts_with: str) -> list[_Blob]:
+        return [_Blob(n) for n in self.blobs if n.startswith(name_starts_with)]
+
+    def download_blob(self, name: str) -> _Download:
+        return _Download(self.blobs[name])
+
+
+def test_the_replay_reads_each_registered_folders_transform_record():
+    import json
+    from types import SimpleNamespace
+
+    from bench.replay import Replayer
+
+    blobs = {
+        "retrain/log/model/model.json": json.dumps(
+            {"transform": {"name": "boxcox", "lambda": 0.0, "bias_adjusted": True}}
+        ).encode(),
+        "retrain/old/model/model.json": json.dumps({"order": [1, 0, 0]}).encode(),
+        "retrain/odd/model/model.json": json.dumps({"transform": {"name": "sqrt"}}).encode(),
+    }
+    settings = SimpleNamespace(
+        artifact_datastore="workspaceblobstore",
+        artifact_container="artifacts",
+        data_datastore="trainingdata",
+        data_container="data",
+    )
+    containers = {"artifacts": _Container(blobs), "data": _Container({})}
+    stack = SimpleNamespace(
+        settings=settings, blobs=SimpleNamespace(get_container_client=containers.__getitem__)
+    )
+    replayer = Replayer(stack, peers=None, run_timeout=1.0)  # type: ignore[arg-type]
+
+    def uri(folder: str) -> str:
+        return f"azureml://datastores/workspaceblobstore/paths/retrain/{folder}/model/"
+
+    assert replayer.load_transform(uri("log")).lam == 0.0
+    assert replayer.load_transform(uri("old")) is None  # a folder from before the transform
+    assert replayer.load_transform(uri("none-here")) is None  # no model.json at all
+    with pytest.raises(ValueError, match="unknown transform"):
+        replayer.load_transform(uri("odd"))

@@ -50,6 +50,7 @@ def test_outputs_are_keyed_by_job_name_in_the_workspace_datastore():
 
 OPTIONAL_INPUTS = {"champion", "run_key"}  # bound by evaluate, given only when known
 DEFAULTED_INPUTS = {"backtest_folds", "backtest_horizon"}  # literals with a default of 0
+SETTING_INPUTS = {"transform"}  # literals the service does not send: the pipeline's default
 
 
 def test_the_service_supplies_every_required_pipeline_input():
@@ -59,7 +60,7 @@ def test_the_service_supplies_every_required_pipeline_input():
     supplied = {"data", "manifest", *ModelConfig(name="m", prefix="m/").pipeline_inputs()}
     declared = set(definition["inputs"])
     assert supplied <= declared | OPTIONAL_INPUTS
-    assert declared - supplied <= DEFAULTED_INPUTS
+    assert declared - supplied <= DEFAULTED_INPUTS | SETTING_INPUTS
     assert {definition["inputs"][name] for name in DEFAULTED_INPUTS} == {0}
 
 
@@ -110,3 +111,33 @@ def test_every_step_uses_the_one_conda_environment():
             (ROOT / "components" / component / f"{component}.yml").read_text()
         )
         assert definition["environment"]["conda_file"] == "../../environment/conda.yml", component
+
+
+def test_train_takes_the_transform_setting_from_the_pipeline_input(job):
+    """train.yml's input ``transform`` is bound to the pipeline's; the pipeline's default is
+    the setting bench/order_search.py measures by default (none: with auto the replay missed
+    its served-error target, docs/benchmarks.md), and train.py's own default agrees."""
+    from azure.ai.ml import load_job
+
+    from bench.order_search import parse_args as bench_args
+    from tests.pipeline_defs.components import load_step
+
+    definition = yaml.safe_load(PIPELINE.read_text())
+    setting = definition["inputs"]["transform"]
+    assert setting == "none"
+    train = job.jobs["train"]
+    assert str(train.inputs["transform"]._data) == "${{parent.inputs.transform}}"
+    declared = train.component.inputs["transform"]
+    assert declared.type == "string" and declared.default == setting
+    assert list(declared.enum) == ["auto", "none"]
+    assert "--transform ${{inputs.transform}}" in train.component.command
+    assert (
+        load_step("train", "train").parse_args(["--prepared", "p", "--model_output", "m"]).transform
+        == setting
+    )
+    assert bench_args([]).transform == setting
+    rest = job._to_rest_object().properties
+    assert rest.inputs["transform"].as_dict() == {"value": setting, "jobInputType": "literal"}
+    on = load_job(source=PIPELINE, params_override=[{"inputs.transform": "auto"}])
+    rest_on = on._to_rest_object().properties
+    assert rest_on.inputs["transform"].as_dict() == {"value": "auto", "jobInputType": "literal"}

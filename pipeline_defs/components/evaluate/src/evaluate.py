@@ -24,6 +24,17 @@ Two windows, the same for the three forecasters:
   (then the fold is the holdout). A requested number of folds larger than what fits is
   reduced to what fits (a log line says so).
 
+**Transforms.** A model folder whose ``model.json`` has a ``transform`` record (the train
+step's ``--transform auto`` chose a Box-Cox/log transform; null or absent = none, as every
+older model) holds pickles of the *transformed* series: the candidate and the champion are
+each applied to the data transformed with their own record and their forecasts
+back-transformed (bias-adjusted mean, back-transformed interval bounds), so every error and
+metric is in the series' units (``evaluation/transform.py``). The sections of such a model
+carry ``transform`` (the record and ``ignored``: values <= 0 its history had to skip as
+missing; sections of untransformed forecasters have no such key); ``model.transform`` and
+``champion_model.transform`` repeat the records. An unknown record fails the candidate
+(exit 2) and leaves the champion unscored (``champion_error``), never read in the wrong units.
+
 No model is refitted to be scored. The candidate's parameters (from ``model_eval.pkl``) and the
 champion's stored parameters (from its ``model.pkl``) are applied to the data up to each
 origin as statsmodels ``results.apply(endog, refit=False)`` does (:func:`apply_stored`): a new
@@ -85,11 +96,13 @@ from evaluation import (
     ChampionError,
     EvaluateError,
     Evaluation,
+    champion_transform,
     evaluate,
     load_champion,
     log_to_mlflow,
     plot,
     read_model_json,
+    transform_of,
     write_refreshed,
 )
 from evaluation import __all__ as _library_names
@@ -136,6 +149,10 @@ def run(args: argparse.Namespace) -> Evaluation:
         model_info = json.loads((args.model / "model.json").read_text())
     except (OSError, KeyError, ValueError, pickle.UnpicklingError) as exc:
         raise EvaluateError(str(exc)) from exc
+    try:
+        candidate_transform = transform_of(model_info)
+    except ValueError as exc:
+        raise EvaluateError(f"the candidate's model.json: {exc}") from exc
     champion, champion_model, champion_error = None, None, None
     if args.champion is not None:
         try:
@@ -152,9 +169,12 @@ def run(args: argparse.Namespace) -> Evaluation:
         champion_params_end=(champion_model or {}).get("params_end"),
         backtest_folds=args.backtest_folds,
         backtest_horizon=args.backtest_horizon,
+        candidate_transform=candidate_transform,
+        champion_transform=champion_transform(champion_model),
     )
     evaluation.metrics["model"] = {
-        k: model_info.get(k) for k in ("order", "seasonal_order", "trend", "fallback_reason")
+        k: model_info.get(k)
+        for k in ("order", "seasonal_order", "trend", "transform", "fallback_reason")
     } | {
         fit: {k: (model_info.get(fit) or {}).get(k) for k in ("train_start", "train_end", "n_obs")}
         for fit in ("evaluation_fit", "final_fit")

@@ -20,11 +20,14 @@ holdout), and writes to ``--model_output``:
   actuals against with the standard library (forecast-error drift, docs/policy.md).
 
 ``--transform auto`` lets the search pick a Box-Cox transform (issue 11; the rule is in
-``order_search/transform.py``). Both pickles then model the *transformed* series:
-``model.json``'s ``transform`` (``{"name": "boxcox", "lambda": ..., "bias_adjusted": true}``,
-null without one) says how to back-transform their forecasts. The default, ``none``, keeps
-the pickles in the series' units, because the evaluate step and serving do not yet read
-``transform``.
+``order_search/transform.py``: the log when Guerrero's lambda < 0.5). Both pickles then model
+the *transformed* series: ``model.json``'s ``transform`` (``{"name": "boxcox", "lambda":
+..., "bias_adjusted": true}``, null without one) says how to back-transform their forecasts
+(``order_search.BoxCox.from_record``), and every consumer does: the evaluate step (candidate,
+champion, refreshed champion), ``forecast.json`` here, and the replay benchmark.
+``--transform none`` (the default, and the pipeline's: the input ``transform`` of train.yml
+and pipeline.yml) keeps the pickles in the series' units: with ``auto`` the replay benchmark
+missed its served-error target (docs/benchmarks.md).
 
 Bad input exits with status 2 and one line on stderr saying what was wrong.
 """
@@ -79,8 +82,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="none",
         help=(
             "auto: search and fit on a Box-Cox transform when order_search's rule picks one "
-            "(model.json's 'transform' then gives lambda: model.pkl and model_eval.pkl model "
-            "the transformed series); none (default): never"
+            "(model.json's 'transform' then gives lambda: model.pkl and model_eval.pkl "
+            "model the transformed series); none (default, the pipeline's): never"
         ),
     )
     return parser.parse_args(argv)

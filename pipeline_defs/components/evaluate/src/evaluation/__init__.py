@@ -4,6 +4,7 @@
 - ``errors``: the two errors; ``metrics``: point metrics, coverage, seasonal naive;
 - ``windows``: the backtest plan and its windows; ``forecasters``: forecasts from stored
   parameters (never a refit) and from seasonal naive;
+- ``transform``: a model folder's ``transform`` record and the bias-adjusted back-transform;
 - ``sections``: one forecaster's SECTION of metrics.json; ``champion``: loading, describing and
   scoring the champion; ``refresh``: the refreshed champion's model folder;
 - ``core``: the whole evaluation (metrics.json); ``plot``: the forecast plot; ``tracking``:
@@ -11,6 +12,7 @@
 """
 
 from .champion import (
+    champion_transform,
     describe_model,
     load_champion,
     params_end_of,
@@ -80,6 +82,12 @@ from .tracking import (
     tracking_metrics,
     use_local_experiment,
 )
+from .transform import (
+    BoxCox,
+    Transformed,
+    to_model_scale,
+    transform_of,
+)
 from .windows import (
     MAX_FOLDS,
     MIN_TRAIN_POINTS,
@@ -109,15 +117,18 @@ __all__ = [
     "VERDICT_ID",
     "VERDICT_PLACEHOLDER",
     "BacktestPlan",
+    "BoxCox",
     "ChampionError",
     "EvaluateError",
     "Evaluation",
     "Forecast",
     "Refresh",
     "Scored",
+    "Transformed",
     "Window",
     "apply_stored",
     "backtest_plan",
+    "champion_transform",
     "coverage",
     "describe_model",
     "evaluate",
@@ -147,7 +158,9 @@ __all__ = [
     "score_naive",
     "seasonal_naive",
     "section",
+    "to_model_scale",
     "tracking_metrics",
+    "transform_of",
     "use_local_experiment",
     "window_metrics",
     "windows",

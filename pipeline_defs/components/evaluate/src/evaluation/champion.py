@@ -14,6 +14,7 @@ import pandas as pd
 
 from .errors import ChampionError
 from .sections import UNKNOWN_END, Scored, score_applied
+from .transform import BoxCox, transform_of
 from .windows import Window
 
 logger = logging.getLogger(__name__)
@@ -37,9 +38,12 @@ def describe_model(results: Any) -> dict[str, Any]:
 
 
 def load_champion(folder: Path, frequency: str) -> tuple[Any, dict[str, Any]]:
-    """The champion's results object (its ``model.pkl``) and a description of it.
+    """The champion's results object (its ``model.pkl``) and a description of it, whose
+    ``transform`` is its model.json's transform record (null when it has none: a model in
+    the series' own units; :func:`champion_transform` reads it back).
 
-    Raises ``ChampionError`` when it cannot be used for a series at ``frequency``.
+    Raises ``ChampionError`` when it cannot be used for a series at ``frequency``, or when
+    its model.json records a transform this code cannot back-transform.
     """
     path = folder / "model.pkl"
     if not path.is_file():
@@ -70,8 +74,13 @@ def load_champion(folder: Path, frequency: str) -> tuple[Any, dict[str, Any]]:
             f"the champion was fitted at frequency {champion_frequency!r}, this series is "
             f"{frequency!r}"
         )
+    try:
+        transform = transform_of(info)
+    except ValueError as exc:
+        raise ChampionError(f"the champion's model.json: {exc}") from exc
     description = describe_model(results) | {
         "frequency": champion_frequency,
+        "transform": dict(info["transform"]) if transform is not None else None,
         "train_end": params_end_of(info),
         "params_end": params_end_of(info),
         "n_obs": int(getattr(results, "nobs", 0)),
@@ -120,11 +129,22 @@ def _named_params(results: Any) -> dict[str, float]:
     return dict(zip(names, values, strict=False)) if len(names) == len(values) else {}
 
 
+def champion_transform(description: dict[str, Any] | None) -> BoxCox | None:
+    """The transform of a champion described by :func:`load_champion` (None: none)."""
+    return BoxCox.from_record((description or {}).get("transform"))
+
+
 def score_champion(
-    results: Any, holdout: Window, folds: Sequence[Window], params_end: pd.Timestamp | None
+    results: Any,
+    holdout: Window,
+    folds: Sequence[Window],
+    params_end: pd.Timestamp | None,
+    transform: BoxCox | None = None,
 ) -> Scored:
-    """The champion at its stored parameters; ``ChampionError`` when it cannot forecast."""
+    """The champion at its stored parameters (applied to the transformed history and
+    back-transformed when it has a ``transform``); ``ChampionError`` when it cannot
+    forecast."""
     try:
-        return score_applied(results, holdout, folds, params_end)
+        return score_applied(results, holdout, folds, params_end, transform)
     except Exception as exc:  # the champion's own failure must never fail the run
         raise ChampionError(f"the champion cannot be applied: {type(exc).__name__}: {exc}") from exc

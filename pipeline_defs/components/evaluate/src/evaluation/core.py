@@ -14,6 +14,7 @@ from .errors import ChampionError, EvaluateError
 from .metrics import INTERVAL_ALPHA, mase_scale
 from .refresh import Refresh, refresh_champion
 from .sections import Scored, score_applied, score_naive
+from .transform import BoxCox
 from .windows import Window, backtest_plan, windows
 
 logger = logging.getLogger(__name__)
@@ -46,6 +47,8 @@ def evaluate(
     champion_params_end: str | None = None,
     backtest_folds: int = 0,
     backtest_horizon: int = 0,
+    candidate_transform: BoxCox | None = None,
+    champion_transform: BoxCox | None = None,
 ) -> Evaluation:
     """Score candidate, champion (if given) and seasonal naive on the holdout and the
     backtest of ``train`` + ``holdout``. The candidate failing raises ``EvaluateError``;
@@ -53,7 +56,13 @@ def evaluate(
 
     Out-of-sample marks: the candidate (the evaluation fit) was estimated on ``train``;
     the champion's parameters on the data up to ``champion_params_end`` (None: unknown, so
-    no window counts as out-of-sample for it); seasonal naive has no parameters."""
+    no window counts as out-of-sample for it); seasonal naive has no parameters.
+
+    ``candidate_transform`` / ``champion_transform``: the transform each model folder's
+    model.json records (None: the pickle models the series in its own units). A model with
+    one is applied to the transformed data and its forecasts back-transformed (bias-adjusted
+    mean), so every section's errors and metrics are in the series' units; the champion is
+    refreshed with its own transform."""
     series = pd.concat([train, holdout])
     if series.index.freq is None and train.index.freq is not None:
         series = series.asfreq(train.index.freq)
@@ -71,7 +80,7 @@ def evaluate(
     window = Window(series.iloc[: len(train)], series.iloc[len(train) :], scale)
     folds = windows(series, plan, season_length)
     try:
-        scored = score_applied(candidate, window, folds, train.index[-1])
+        scored = score_applied(candidate, window, folds, train.index[-1], candidate_transform)
     except EvaluateError as exc:
         raise EvaluateError(f"the candidate: {exc}") from exc
     baseline = score_naive(window, folds, season_length)
@@ -80,12 +89,12 @@ def evaluate(
     if champion is not None:
         try:
             champion_scored = score_champion(
-                champion, window, folds, parse_end(champion_params_end)
+                champion, window, folds, parse_end(champion_params_end), champion_transform
             )
         except ChampionError as exc:
             champion_error = str(exc)
         else:
-            refresh = refresh_champion(champion, series)
+            refresh = refresh_champion(champion, series, champion_transform)
     metrics: dict[str, Any] = {
         "schema": SCHEMA,
         "horizon": horizon,

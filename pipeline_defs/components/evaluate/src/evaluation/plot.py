@@ -20,6 +20,10 @@ def model_label(model: dict[str, Any]) -> str:
         text += "({},{},{})[{}]".format(*seasonal)
     if model.get("trend") == "c":
         text += " + const"
+    transform = model.get("transform")
+    if isinstance(transform, dict) and transform.get("name") == "boxcox":
+        lam = transform.get("lambda")
+        text += " on log" if lam == 0 else f" on Box-Cox({lam})"
     return text
 
 

@@ -13,6 +13,11 @@ within :data:`MIN_ROOT_MODULUS` of the unit circle, or does not reach the likeli
 stored parameters on the same data. The gate compared models (specifications); the
 parameters of the one kept are estimated on all the data, as AutoARIMA refitted at each
 arrival would do and as a promoted candidate's are.
+
+A champion with a transform (its model.json's ``transform``, see ``transform.py``) is
+refreshed on the transformed data with its own transform (values <= 0 skipped as missing,
+as the train step's fits do), and the refreshed folder's model.json keeps the same
+``transform`` record, so whoever reads the new pickle back-transforms it the same way.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ import pandas as pd
 
 from .champion import _named_params, params_end_of
 from .forecasters import apply_stored
+from .transform import BoxCox, to_model_scale
 
 if TYPE_CHECKING:
     from .core import Evaluation
@@ -46,12 +52,14 @@ METHOD_APPLIED = "applied"
 @dataclass(frozen=True)
 class Refresh:
     """The champion brought up to the last observation: ``results`` (statsmodels results
-    on all the data), ``method`` (``"ml"`` re-estimated, ``"applied"`` stored parameters)
-    and ``message`` (why, in words)."""
+    on all the data, on the scale of ``transform``), ``method`` (``"ml"`` re-estimated,
+    ``"applied"`` stored parameters), ``message`` (why, in words) and ``transform`` (the
+    champion's own, None for none)."""
 
     results: Any
     method: str
     message: str
+    transform: BoxCox | None = None
 
 
 def _finite_forecast(results: Any) -> bool:
@@ -93,10 +101,20 @@ def refit(results: Any, series: pd.Series) -> Any:
     return results.model.clone(series).filter(params, cov_type="none")
 
 
-def refresh_champion(results: Any, series: pd.Series) -> Refresh | None:
+def refresh_champion(
+    results: Any, series: pd.Series, transform: BoxCox | None = None
+) -> Refresh | None:
     """The champion brought up to the last observation of ``series`` (training split and
-    holdout): see the module docstring. None when not even its stored parameters can be
+    holdout, in the series' units): see the module docstring; with the champion's
+    ``transform``, on the transformed data. None when not even its stored parameters can be
     applied to the data."""
+    on_scale = to_model_scale(series, transform)
+    if on_scale.ignored:
+        logger.warning(
+            "champion refresh: %d value(s) <= 0 cannot take its transform; skipped as missing",
+            on_scale.ignored,
+        )
+    series = on_scale.series
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -114,7 +132,10 @@ def refresh_champion(results: Any, series: pd.Series) -> Refresh | None:
         or not len(results.params)
     ):
         return Refresh(
-            applied, METHOD_APPLIED, "a model without free parameters: stored parameters applied"
+            applied,
+            METHOD_APPLIED,
+            "a model without free parameters: stored parameters applied",
+            transform,
         )
     try:
         with warnings.catch_warnings():
@@ -131,12 +152,14 @@ def refresh_champion(results: Any, series: pd.Series) -> Refresh | None:
         problem = f"the refit failed: {type(exc).__name__}: {exc}"
     if problem is not None:
         logger.warning("champion refresh: %s; stored parameters applied", problem)
-        return Refresh(applied, METHOD_APPLIED, f"{problem}; stored parameters applied")
+        return Refresh(applied, METHOD_APPLIED, f"{problem}; stored parameters applied", transform)
+    where = "all the data" if transform is None else f"all the data ({transform.describe()})"
     return Refresh(
         fitted,
         METHOD_ML,
-        "specification re-estimated on all the data by exact ML, warm-started from the "
-        "stored parameters",
+        f"specification re-estimated on {where} by exact ML, warm-started from the stored "
+        "parameters",
+        transform,
     )
 
 
@@ -157,7 +180,9 @@ def refreshed_record(
     fits, frequency; without its search log) with the top level describing the new
     model.pkl (the data its state covers) and ``params_end`` the last observation its
     parameters were estimated on: the data's end when re-estimated (``method`` "ml"), the
-    champion's own ``params_end`` when its parameters were applied (``"applied"``)."""
+    champion's own ``params_end`` when its parameters were applied (``"applied"``).
+    ``transform`` is the champion's own record (null when it has none): the refreshed
+    pickle models the same scale as the champion's."""
     record = {k: v for k, v in info.items() if k != "search"}
     data_end = series.index[-1].isoformat()
     previous_end = params_end_of(info)
@@ -167,6 +192,7 @@ def refreshed_record(
         "train_start": series.index[0].isoformat(),
         "train_end": data_end,
         "n_obs": int(series.notna().sum()),
+        "transform": info.get("transform"),
         "params_end": params_end,
         "refreshed": {
             "method": method,
@@ -197,6 +223,7 @@ def write_refreshed(
     if refresh is None:
         return None
     series = pd.concat([evaluation.holdout.history, evaluation.holdout.actual])
+    series = to_model_scale(series, refresh.transform).series  # n_obs: what the pickle saw
     target = folder / REFRESHED_FOLDER
     target.mkdir(parents=True, exist_ok=True)
     with (target / "model.pkl").open("wb") as handle:

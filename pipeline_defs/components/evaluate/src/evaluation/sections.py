@@ -12,6 +12,7 @@ import pandas as pd
 
 from .forecasters import Forecast, forecast_applied, forecast_naive
 from .metrics import coverage, point_metrics
+from .transform import BoxCox
 from .windows import Window
 
 
@@ -92,11 +93,22 @@ class Scored:
 
 
 def score_applied(
-    results: Any, holdout: Window, folds: Sequence[Window], params_end: pd.Timestamp | None
+    results: Any,
+    holdout: Window,
+    folds: Sequence[Window],
+    params_end: pd.Timestamp | None,
+    transform: BoxCox | None = None,
 ) -> Scored:
-    h = forecast_applied(results, holdout.history, len(holdout.actual))
-    f = [forecast_applied(results, w.history, len(w.actual)) for w in folds]
-    return Scored(section(holdout, h, folds, f, params_end), h, f)
+    """A stored model's section: its parameters applied at every origin (on the transformed
+    history when it has a ``transform``; forecasts back in the series' units). With a
+    transform the section also says which (``transform``: the record plus ``ignored``, the
+    most values <= 0 one window's history had to skip); without one it has no such key."""
+    h = forecast_applied(results, holdout.history, len(holdout.actual), transform)
+    f = [forecast_applied(results, w.history, len(w.actual), transform) for w in folds]
+    scored = section(holdout, h, folds, f, params_end)
+    if transform is not None:
+        scored["transform"] = transform.to_record() | {"ignored": max(x.ignored for x in (h, *f))}
+    return Scored(scored, h, f)
 
 
 def score_naive(holdout: Window, folds: Sequence[Window], season_length: int) -> Scored:

@@ -85,6 +85,27 @@ class BoxCox:
             "bias_adjusted": True,
         }
 
+    @classmethod
+    def from_record(cls, record: Any) -> BoxCox | None:
+        """The transform a model folder's ``model.json`` ``transform`` value names: None for
+        a missing or null record (a model in the series' own units, as every model trained
+        before issue 11's transform); a :class:`BoxCox` for ``{"name": "boxcox", "lambda":
+        <finite number>, ...}`` (what :meth:`to_record` writes). Anything else raises
+        ``ValueError``: a record this code cannot back-transform is never ignored, since
+        the model's forecasts would then be read in the wrong units."""
+        if record is None:
+            return None
+        if not isinstance(record, dict):
+            raise ValueError(f"a transform record must be an object or null, got {record!r}")
+        if record.get("name") != "boxcox":
+            raise ValueError(f"unknown transform {record.get('name')!r} (known: 'boxcox')")
+        lam = record.get("lambda")
+        if isinstance(lam, bool) or not isinstance(lam, int | float) or not math.isfinite(lam):
+            raise ValueError(f"the Box-Cox transform's lambda must be a finite number, got {lam!r}")
+        if record.get("bias_adjusted", True) is not True:
+            raise ValueError("only bias-adjusted Box-Cox back-transforms are supported")
+        return cls(float(lam))
+
 
 def guerrero_lambda(x: np.ndarray, period: int) -> float | None:
     """Guerrero's lambda in ``LAMBDA_BOUNDS`` for positive ``x`` (R's ``guerrero``); None
