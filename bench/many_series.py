@@ -134,7 +134,7 @@ def run_family(
     workdir: Path,
     *,
     attempt: int = 1,
-    extra: dict[str, str] | None = None,
+    extra: dict[str, str | int | float] | None = None,
 ) -> dict[str, Any]:
     """One arrival: the panel as one blob, the family pipeline run in the local workspace
     (run key ``<name>-<attempt as 16 hex>``; ``extra``: more pipeline inputs, e.g. champions)."""
@@ -194,6 +194,7 @@ def run_family(
         "fitted": sum(r["status"] == "ok" for r in rows),
         "failed": sum(r["status"] != "ok" for r in rows),
         "shards": parallel["mini_batches"],
+        "shard_count": (extra or {}).get("shard_count", 0),
         "wall_s": round(wall, 2),
         "prep_s": job["steps"]["prep"].get("duration_s"),
         "fit_step_s": fit.get("duration_s"),
@@ -213,8 +214,36 @@ def run_family(
         "worker_rss_first_batch_mb": round(max(first), 1) if first else None,
         "worker_rss_last_batch_mb_max": round(max(after), 1) if after else None,
         **gate_cost(rows),
+        **where_time_went(parallel),
         "run_key": key,
         "rows": rows,
+    }
+
+
+def where_time_went(parallel: dict[str, Any]) -> dict[str, Any]:
+    """The parallel step's wall time split (from the local workspace's timeline): workers'
+    start-up (launch to ``init()`` done, the slowest), the busiest worker's time in
+    ``run()``, and the idle tail (workers done while another still runs: the wall time
+    times the workers, minus start-up and batch time, over the workers)."""
+    timeline = parallel.get("timeline") or {}
+    workers = timeline.get("workers") or {}
+    batches = timeline.get("batches") or []
+    wall = float(parallel["wall_seconds"])
+    if not workers or not batches:
+        return {"startup_s": None, "busiest_worker_s": None, "idle_tail_s": None}
+    startup = {w: float(ready) - float(launched) for w, (launched, ready) in workers.items()}
+    busy: dict[str, float] = {}
+    for b in batches:
+        busy[b["worker"]] = busy.get(b["worker"], 0.0) + float(b["end"]) - float(b["start"])
+    slots = max(1, len(workers))
+    idle = (wall * slots - sum(startup.values()) - sum(busy.values())) / slots
+    return {
+        "startup_s": round(max(startup.values()), 2),
+        "busiest_worker_s": round(max(busy.values()), 2),
+        "idle_tail_s": round(idle, 2),
+        "batch_order": [
+            b["files"][0].split(".")[0] for b in sorted(batches, key=lambda b: b["start"])
+        ],
     }
 
 
@@ -262,7 +291,11 @@ def champions_run(
     index = {"schema": "family-champions/1", "series": series}
     artifacts.upload_blob(f"{folder}/champions.json", json.dumps(index))
     root = "azureml://datastores/workspaceblobstore/paths"
-    extra = {"champions": f"{root}/{folder}/", "previous": f"{root}/retrain/{key}/"}
+    extra = {
+        "champions": f"{root}/{folder}/",
+        "previous": f"{root}/retrain/{key}/",
+        "shard_count": first["shard_count"],
+    }
     result = run_family(panel, name, blob_service, workdir, attempt=2, extra=extra)
     by_id = {r["unique_id"]: r for r in first["rows"]}
     gate = [
@@ -351,6 +384,12 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="skip the second real-panel arrival that scores every series' champion",
     )
+    parser.add_argument(
+        "--shard-count",
+        type=int,
+        default=0,
+        help="the pipeline's shard_count input (default 0: automatic, as the service sends)",
+    )
     parser.add_argument("--output", default=None, help="JSON file name under bench/results/")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
@@ -377,7 +416,8 @@ def main(argv: list[str] | None = None) -> int:
         panels += [(f"synthetic-{n}", synthetic_panel(n)) for n in sizes]
         for name, panel in panels:
             print(f"running {name} ({panel['unique_id'].nunique()} series) ...", flush=True)
-            result = run_family(panel, name, blobs, Path(folder))
+            shards = {"shard_count": args.shard_count}
+            result = run_family(panel, name, blobs, Path(folder), extra=shards)
             results.append(result)
             _print_row(result)
             if name == "real" and not args.no_champions:
@@ -436,6 +476,8 @@ COLUMNS = (
     ("worker_rss_last_batch_mb_max", "RSS after batch MB", "{:.0f}"),
     ("gate_ms_per_series", "gate ms/series", "{:.0f}"),
     ("gate_share", "gate share", "{:.1%}"),
+    ("startup_s", "worker start s", "{}"),
+    ("idle_tail_s", "idle tail s", "{}"),
     ("failed", "failed", "{}"),
 )
 
