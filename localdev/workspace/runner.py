@@ -27,6 +27,8 @@ Layout under ``root``::
     jobs/<run id>/outputs/<step>/...  outputs of steps that are not reusable
     jobs/<run id>/logs/<step>/worker-*.log  a parallel step's worker logs
     cache/<fingerprint>/outputs/...   outputs of successful steps, reused by later runs
+    cache/code/<digest>/              a step's code snapshot when its component lists
+                                      additional_includes (code folder + includes)
     cache/batches/<fingerprint>/      a parallel step's mini-batch: rows.txt and its keyed
                                       output files, reused by later runs
     cache/<fingerprint>/published/    where those outputs were last uploaded: a reused
@@ -81,6 +83,7 @@ from localdev.workspace.plan import (
     _Value,
     render_command,
 )
+from localdev.workspace.snapshot import code_snapshot
 from shared.adapters.blob import container_client
 from shared.errors import NotFound, PipelineError
 from shared.parsing.common import FORCE_RERUN_TAG
@@ -533,11 +536,9 @@ class LocalWorkspace:
         for each in both:
             _update_with_text(each, "component", component.text, "python", self._python)
         if component.code is not None:
-            if not component.code.is_dir():
-                raise RunFailed(f"step {step.name!r}: code folder {component.code} does not exist")
             for each in both:
                 _update_with_text(each, "code")
-                _update_with_tree(each, component.code, skip_caches=True)
+                _update_with_tree(each, self._code_of(step), skip_caches=True)
         values: dict[str, str] = {}
         for name in sorted(component.inputs):
             resolved = run.plan[step.name].get(name)
@@ -558,6 +559,15 @@ class LocalWorkspace:
                     _update_with_tree(each, path)
                 values[name] = str(path)
         return digest.hexdigest(), values, static.hexdigest()
+
+    def _code_of(self, step: Step) -> Path:
+        """The folder a step runs in: its code folder, merged with its additional includes
+        as Azure ML merges them (``localdev.workspace.snapshot``)."""
+        code = step.component.code
+        assert code is not None
+        if not code.is_dir():
+            raise RunFailed(f"step {step.name!r}: code folder {code} does not exist")
+        return code_snapshot(code, step.component.additional_includes, self._cache / "code")
 
     def _run_parallel(
         self,
@@ -591,7 +601,7 @@ class LocalWorkspace:
         parallel = ParallelRun(
             step=f"{run.run_id}/{step.name}",
             settings=settings,
-            code=step.component.code,
+            code=self._code_of(step),
             python=self._python,
             program_arguments=arguments,
             input_folder=Path(input_values[settings.input_data]),
@@ -630,7 +640,7 @@ class LocalWorkspace:
         if argv and argv[0] in {"python", "python3"}:
             argv[0] = self._python
         if step.component.code is not None:
-            cwd = step.component.code
+            cwd = self._code_of(step)
         else:
             cwd = run.directory / "work" / step.name
             cwd.mkdir(parents=True, exist_ok=True)
