@@ -26,9 +26,13 @@ models cannot be written.
 **Gate evidence.** Each fitted series' row carries ``gate_metrics``: the evaluate step's
 metrics.json (schema 2) for that series, computed by ``family_scoring.gate_metrics``: the
 candidate (the evaluation fit), the series' champion when ``--champions`` names one
-(``family_champions``: its stored parameters applied to the new data, never refitted) and
-seasonal naive, on the holdout and a rolling-origin backtest (``--backtest_folds``,
-``--backtest_horizon``, 0 = automatic). ``shared/gate.py::judge`` reads it unchanged.
+(``family_champions``: its stored parameters applied to the new data, never refitted for
+the comparison) and seasonal naive, on the holdout and a rolling-origin backtest
+(``--backtest_folds``, ``--backtest_horizon``, 0 = automatic). ``shared/gate.py::judge``
+reads it unchanged. A scored champion is also refreshed for production, should the gate
+keep it: its specification re-estimated on all the data (``scoring.refresh``, the evaluate
+step's rule; stored parameters kept when that refit is unusable), kept in the models file
+under ``refreshed`` with its ``method``.
 
 **Per-series reuse.** Given ``--previous`` (the output root of an earlier run of the same
 family: ``results/parallel_run_step.txt`` and ``models/``), a series whose ``digest`` (its id,
@@ -64,6 +68,7 @@ import pandas as pd  # noqa: E402
 from family_champions import Champions  # noqa: E402
 from family_scoring import AppliedModel, ScoringError, gate_metrics  # noqa: E402
 from order_search import refit_final, search_order  # noqa: E402
+from scoring.refresh import METHOD_ML, refresh_params  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
@@ -328,24 +333,43 @@ def score_series(
         fields["gate_error"] = str(exc)
     else:
         if refreshed is not None and champion is not None:
-            record = applied_record(refreshed, series) | {
-                "params_end": champion.params_end.isoformat()
-            }
+            record, refresh = refreshed_champion(refreshed, series, champion.params_end)
             metrics["champion_refreshed"] = {
                 "model_file": f"{shard}.pkl",
                 "key": "refreshed",
                 "data_end": series.index[-1].isoformat(),
-                "params_end": champion.params_end.isoformat(),
+                "params_end": record["params_end"],
+                "method": refresh["method"],
+                "message": refresh["message"],
             }
         fields["gate_metrics"] = metrics
     fields["gate_seconds"] = round(time.perf_counter() - started, 4)
     return fields, record
 
 
-def applied_record(applied: AppliedModel, series: pd.Series) -> dict[str, Any]:
-    """A models-file record (``model_record``'s shape) of stored parameters applied to
-    ``series``."""
-    return _record(applied.model, applied.params, series)
+def refreshed_champion(
+    applied: AppliedModel, series: pd.Series, params_end: pd.Timestamp
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The champion brought up to the last observation of ``series``, as the evaluate step
+    refreshes a single series' champion (``scoring.refresh``): its specification
+    re-estimated on all the data, warm-started from its stored parameters (``method``
+    "ml", ``params_end`` the data's end), or its stored parameters applied when the refit
+    fails, is not finite, has a root within 1.01 of the unit circle or fits worse
+    ("applied", ``params_end`` the champion's own). Returns the models-file record (with
+    ``params_end`` and ``refresh``: method, message, the previous ``params_end``) and that
+    ``refresh`` section."""
+    refit = refresh_params(applied.model, applied.params, series)
+    ended = series.index[-1] if refit.method == METHOD_ML else params_end
+    refresh = {
+        "method": refit.method,
+        "message": refit.message,
+        "previous_params_end": params_end.isoformat(),
+    }
+    record = _record(applied.model, refit.params, series) | {
+        "params_end": ended.isoformat(),
+        "refresh": refresh,
+    }
+    return record, refresh
 
 
 def data_digest(uid: str, series: pd.Series, settings: ShardSettings) -> str:
