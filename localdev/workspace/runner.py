@@ -49,7 +49,6 @@ import json
 import logging
 import os
 import queue
-import re
 import shlex
 import shutil
 import signal
@@ -57,24 +56,28 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import IO, TYPE_CHECKING, Any
 
-from azure.core import MatchConditions
-from azure.core.exceptions import AzureError, ResourceNotFoundError
-
-from localdev.workspace.definition import _DATASTORE_URI, PipelineDefinition, Step, load_pipeline
+from localdev.workspace.datastores import Datastores, expand_output_path, safe_name
+from localdev.workspace.definition import PipelineDefinition, Step, load_pipeline
+from localdev.workspace.events import RUN_COMPLETED, RUN_STATUS_CHANGED, run_event
+from localdev.workspace.jobs import (
+    _JOB_NAME,
+    RunFailed,
+    experiment_id,
+    new_record,
+    read_json,
+    to_run,
+    utc_now,
+    write_json_atomically,
+)
 from localdev.workspace.parallel import ParallelCanceled, ParallelFailed, ParallelRun
 from localdev.workspace.plan import (
-    _files_under,
-    _is_remote,
     _Plan,
     _plan,
     _update_with_text,
@@ -83,31 +86,20 @@ from localdev.workspace.plan import (
     _Value,
     render_command,
 )
+from localdev.workspace.remote import SERVER_FILE, live_server, submit_to
 from localdev.workspace.snapshot import code_snapshot
-from shared.adapters.blob import container_client
 from shared.errors import NotFound, PipelineError
 from shared.parsing.common import FORCE_RERUN_TAG
 from shared.ports import FAMILY_PIPELINE, RETRAIN_PIPELINE, PipelineRun, PipelineSubmission
 
 if TYPE_CHECKING:
-    from azure.storage.blob import BlobClient, BlobServiceClient, ContainerClient
+    from azure.storage.blob import BlobServiceClient
 
 logger = logging.getLogger(__name__)
 
 
-RUN_COMPLETED = "Microsoft.MachineLearningServices.RunCompleted"
-RUN_STATUS_CHANGED = "Microsoft.MachineLearningServices.RunStatusChanged"
-LOCAL_SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
-LOCAL_RESOURCE_GROUP = "local"
-# Azure ML job names: letters, digits, '-' and '_', starting with a letter or digit.
-_JOB_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,254}$")
-_PATH_VARIABLE = re.compile(r"\$\{\{\s*(name|output_name)\s*\}\}")
 _STDERR_TAIL_LINES = 15
 FAMILY_PIPELINE_FILE = "family_pipeline.yml"
-
-
-class RunFailed(PipelineError):
-    """A run failed; the message says which step or input and why."""
 
 
 class _Canceled(Exception):
@@ -124,15 +116,6 @@ class _Run:
     directory: Path
     downloads: dict[str, Path] = field(default_factory=dict)
     outputs: dict[tuple[str, str], Path] = field(default_factory=dict)
-
-
-def experiment_id(experiment_name: str) -> str:
-    """A stable id for an experiment name (Azure ML assigns a GUID per experiment)."""
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"azureml://experiments/{experiment_name}"))
-
-
-def _utc_now() -> str:
-    return datetime.now(UTC).isoformat()
 
 
 class LocalWorkspace:
@@ -174,8 +157,7 @@ class LocalWorkspace:
         load_pipeline(self._pipeline_path)  # fail fast on a broken pipeline
         family = family_pipeline_path or self._pipeline_path.parent / FAMILY_PIPELINE_FILE
         self._pipelines = {RETRAIN_PIPELINE: self._pipeline_path, FAMILY_PIPELINE: family}
-        self._blob_service = blob_service
-        self._datastores = dict(datastores)
+        self._data = Datastores(blob_service, datastores, self._cache)
         self._notify = notify
         self._python = python
         self._workspace_name = workspace_name
@@ -217,7 +199,7 @@ class LocalWorkspace:
                 "'-' and '_' (at most 255), starting with a letter or digit"
             )
         if self._server_url is not None:
-            return _submit_to(self._server_url, submission)
+            return submit_to(self._server_url, submission)
         directory = self._jobs / run_id
         with self._lock:
             if self._closed:
@@ -228,16 +210,16 @@ class LocalWorkspace:
                 plan = _plan(definition, submission.inputs)
                 with contextlib.suppress(FileExistsError):  # else another workspace won it
                     directory.mkdir()
-                    record = self._new_record(run_id, submission, definition)
+                    record = new_record(run_id, submission, definition)
                     self._save(directory, record)
                     self._queue.put(_Run(run_id, submission, definition, plan, record, directory))
         if record is None:
             return self._existing(run_id, submission)
         logger.info("queued run %s of model %s", run_id, submission.model)
-        return _to_run(record)
+        return to_run(record)
 
     def get_run(self, run_id: str) -> PipelineRun:
-        return _to_run(self._load(run_id))
+        return to_run(self._load(run_id))
 
     def find_run(self, run_key: str) -> PipelineRun | None:
         # Local jobs are named by their run key, as the service asks Azure ML to name them.
@@ -253,7 +235,7 @@ class LocalWorkspace:
         deadline = time.monotonic() + timeout
         while True:
             record = self._load(run_id)
-            run = _to_run(record)
+            run = to_run(record)
             if run.finished and record.get("notified") is not False:
                 return run
             remaining = deadline - time.monotonic()
@@ -274,7 +256,7 @@ class LocalWorkspace:
         calls this. Returns how many jobs were taken up."""
         taken = 0
         for path in sorted(self._jobs.glob("*/job.json")):
-            record = _read_json(path)
+            record = read_json(path)
             if record is None:
                 continue
             if record.get("status") in ("Queued", "Running"):
@@ -288,7 +270,7 @@ class LocalWorkspace:
                     pipeline=str(record.get("pipeline_name") or RETRAIN_PIPELINE),
                 )
                 definition = load_pipeline(self._pipeline_for(submission.pipeline))
-                record.update(status="Queued", resumed_at=_utc_now())
+                record.update(status="Queued", resumed_at=utc_now())
                 self._save(path.parent, record)
                 run = _Run(
                     record["run_id"],
@@ -346,31 +328,6 @@ class LocalWorkspace:
 
     # -- job records --------------------------------------------------------------------
 
-    def _new_record(
-        self, run_id: str, submission: PipelineSubmission, definition: PipelineDefinition
-    ) -> dict[str, Any]:
-        return {
-            "run_id": run_id,
-            "run_key": submission.run_key,
-            "model": submission.model,
-            "experiment": submission.experiment,
-            "tags": dict(submission.tags),
-            "inputs": dict(submission.inputs),
-            "pipeline": str(definition.path),
-            "pipeline_name": submission.pipeline,
-            "pipeline_sha256": definition.sha256,
-            "status": "Queued",
-            "error": None,
-            "outputs": {},
-            "submitted_at": _utc_now(),
-            "started_at": None,
-            "finished_at": None,
-            "duration_s": None,
-            "steps": {
-                step.name: {"status": "NotStarted", "reused": False} for step in definition.steps
-            },
-        }
-
     def _pipeline_for(self, name: str) -> Path:
         """The pipeline YAML a submission's ``pipeline`` names."""
         if name not in self._pipelines:
@@ -387,11 +344,11 @@ class LocalWorkspace:
                 "run %s already exists with other inputs; returning it unchanged", run_id
             )
         logger.info("run %s already exists (%s); nothing started", run_id, record["status"])
-        return _to_run(record)
+        return to_run(record)
 
     def _save(self, directory: Path, record: Mapping[str, Any]) -> None:
         with self._changed:
-            _write_json_atomically(directory / "job.json", record)
+            write_json_atomically(directory / "job.json", record)
             self._changed.notify_all()
 
     def _load(self, run_id: str, *, wait_for_writer: bool = False) -> dict[str, Any]:
@@ -424,7 +381,7 @@ class LocalWorkspace:
         run.record.update(
             status="Canceled",
             error="the local workspace closed before the run finished",
-            finished_at=_utc_now(),
+            finished_at=utc_now(),
         )
         self._save(run.directory, run.record)
         logger.info("run %s canceled: the workspace closed", run.run_id)
@@ -435,7 +392,7 @@ class LocalWorkspace:
             if self._closed:
                 self._cancel(run)
                 return
-            record.update(status="Running", started_at=_utc_now())
+            record.update(status="Running", started_at=utc_now())
             self._save(run.directory, record)
         logger.info("run %s started (%d steps)", run.run_id, len(run.definition.steps))
         started = time.monotonic()
@@ -454,7 +411,7 @@ class LocalWorkspace:
             logger.exception("run %s: unexpected error", run.run_id)
             record["status"] = "Failed"
             record["error"] = f"the local workspace failed: {exc!r}"
-        record["finished_at"] = _utc_now()
+        record["finished_at"] = utc_now()
         record["duration_s"] = round(time.monotonic() - started, 3)
         announce = self._notify is not None and record["status"] in {"Completed", "Failed"}
         if announce:
@@ -476,7 +433,7 @@ class LocalWorkspace:
     def _run_step(self, run: _Run, step: Step) -> None:
         prefix = f"{run.run_id}/{step.name}"
         state: dict[str, Any] = run.record["steps"][step.name]
-        state.update(status="Running", started_at=_utc_now())
+        state.update(status="Running", started_at=utc_now())
         self._save(run.directory, run.record)
         logger.info("[%s] step started", prefix)
         started = time.monotonic()
@@ -732,7 +689,7 @@ class LocalWorkspace:
             "run_id": run.run_id,
             "step": step.name,
             "component": step.component.source,
-            "created_at": _utc_now(),
+            "created_at": utc_now(),
         }
         (staging / "meta.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
         try:
@@ -748,79 +705,11 @@ class LocalWorkspace:
 
     def _materialise(self, run: _Run, step: Step, name: str, uri: _Uri) -> Path:
         """The local path of an input, downloading it ("download" mode) on first use."""
-        if uri.key in run.downloads:
-            return run.downloads[uri.key]
-        where = f"step {step.name!r} input {name!r}"
-        match = _DATASTORE_URI.match(uri.source)
-        if match is None:
-            if _is_remote(uri.source):
-                raise RunFailed(
-                    f"{where}: {uri.source!r} is not supported locally; use an "
-                    "azureml://datastores/<datastore>/paths/<path> URI or a local path"
-                )
-            path = Path(uri.source)
-            if uri.type == "uri_folder" and not path.is_dir():
-                raise RunFailed(f"{where}: folder {path} does not exist")
-            if uri.type == "uri_file" and not path.is_file():
-                raise RunFailed(f"{where}: file {path} does not exist")
-            run.downloads[uri.key] = path
-            return path
-        datastore, blob_path = match.groups()
-        container_name = self._datastores.get(datastore)
-        if container_name is None:
-            raise RunFailed(
-                f"{where}: datastore {datastore!r} is not known to the local workspace "
-                f"(known: {sorted(self._datastores)}); map it to a Blob container"
-            )
-        target = run.directory / "inputs" / _safe_name(uri.key)
-        shutil.rmtree(target, ignore_errors=True)
-        target.mkdir(parents=True)
-        container = self._blob_service.get_container_client(container_name)
-        try:
-            if uri.type == "uri_file":
-                path = self._download_file(container, blob_path, target, where, container_name)
-            else:
-                self._download_folder(container, blob_path, target, where, container_name)
-                path = target
-        except AzureError as exc:
-            raise RunFailed(f"{where}: cannot download {uri.source}: {exc}") from exc
-        run.downloads[uri.key] = path
-        return path
-
-    def _download_file(
-        self, container: Any, blob_path: str, target: Path, where: str, container_name: str
-    ) -> Path:
-        if not blob_path or blob_path.endswith("/"):
-            raise RunFailed(f"{where}: a uri_file needs a blob path, got {blob_path!r}")
-        destination = target / _safe_relative(blob_path.rsplit("/", 1)[-1], where)
-        try:
-            with destination.open("wb") as handle:
-                container.download_blob(blob_path).readinto(handle)
-        except ResourceNotFoundError:
-            raise RunFailed(
-                f"{where}: blob {blob_path!r} does not exist in container {container_name!r}"
-            ) from None
-        return destination
-
-    def _download_folder(
-        self, container: Any, blob_path: str, target: Path, where: str, container_name: str
-    ) -> None:
-        prefix = blob_path if not blob_path or blob_path.endswith("/") else blob_path + "/"
-        count = 0
-        try:
-            for blob in container.list_blobs(name_starts_with=prefix or None):
-                relative = str(blob.name)[len(prefix) :]
-                if not relative or relative.endswith("/"):
-                    continue
-                destination = target / _safe_relative(relative, where)
-                destination.parent.mkdir(parents=True, exist_ok=True)
-                with destination.open("wb") as handle:
-                    container.download_blob(blob.name).readinto(handle)
-                count += 1
-        except ResourceNotFoundError:
-            raise RunFailed(f"{where}: container {container_name!r} does not exist") from None
-        if count == 0:
-            raise RunFailed(f"{where}: no blobs under {prefix!r} in container {container_name!r}")
+        if uri.key not in run.downloads:
+            target = run.directory / "inputs" / safe_name(uri.key)
+            where = f"step {step.name!r} input {name!r}"
+            run.downloads[uri.key] = self._data.materialise(uri, target, where)
+        return run.downloads[uri.key]
 
     def _upload_outputs(self, run: _Run) -> dict[str, str]:
         bound = {
@@ -833,23 +722,8 @@ class LocalWorkspace:
         for name, spec in run.definition.outputs.items():
             if spec.path is None:
                 continue
-            uri = _expand_output_path(spec.path, job_name=run.run_id, output_name=name)
-            match = _DATASTORE_URI.match(uri)
-            assert match is not None  # checked when the pipeline was loaded
-            datastore, blob_path = match.groups()
-            container_name = self._datastores.get(datastore)
-            if container_name is None:
-                raise RunFailed(
-                    f"output {name!r}: datastore {datastore!r} is not known to the local "
-                    f"workspace (known: {sorted(self._datastores)})"
-                )
-            prefix = blob_path if not blob_path or blob_path.endswith("/") else blob_path + "/"
-            source = run.outputs[bound[name]]
-            try:
-                container = container_client(self._blob_service, container_name)
-                uploaded, copied = self._publish(source, container, prefix)
-            except AzureError as exc:
-                raise RunFailed(f"output {name!r}: cannot upload to {uri}: {exc}") from exc
+            uri = expand_output_path(spec.path, job_name=run.run_id, output_name=name)
+            uploaded, copied = self._data.publish(name, uri, run.outputs[bound[name]])
             logger.info(
                 "[%s] published output %s to %s (%d file(s) uploaded, %d copied in storage)",
                 run.run_id,
@@ -861,189 +735,16 @@ class LocalWorkspace:
             uris[name] = uri
         return uris
 
-    def _publish(self, source: Path, container: ContainerClient, prefix: str) -> tuple[int, int]:
-        """Upload every file of an output folder under ``prefix``; return (uploaded, copied).
-
-        A reused output was published before by the run that produced it; its files are
-        then copied inside the storage account (conditional on the source blob being
-        unchanged) instead of uploaded again, as Azure ML moves no data for reused steps.
-        """
-        record_path = self._publication_record(source)
-        previous = _read_json(record_path) if record_path else None
-        files: dict[str, str] = {}
-        uploaded = copied = 0
-        for path in sorted(_files_under(source, skip_caches=False)):
-            relative = path.relative_to(source).as_posix()
-            blob = container.get_blob_client(prefix + relative)
-            etag = self._copy_published(blob, previous, relative)
-            if etag is None:
-                with path.open("rb") as handle:
-                    etag = str(blob.upload_blob(handle, overwrite=True)["etag"])
-                uploaded += 1
-            else:
-                copied += 1
-            files[relative] = etag
-        if record_path is not None:
-            record = {"container": container.container_name, "prefix": prefix, "files": files}
-            _write_json_atomically(record_path, record)
-        return uploaded, copied
-
-    def _publication_record(self, source: Path) -> Path | None:
-        """Where a cached output remembers its last publication (None if not cached)."""
-        if source.parent.name != "outputs" or source.parent.parent.parent != self._cache:
-            return None
-        return source.parent.parent / "published" / f"{source.name}.json"
-
-    def _copy_published(
-        self, blob: BlobClient, previous: Mapping[str, Any] | None, relative: str
-    ) -> str | None:
-        """Copy the previously published blob to ``blob``; its new ETag, or None if the
-        source is gone, changed or the copy did not finish at once."""
-        if not previous or relative not in previous.get("files", {}):
-            return None
-        source = self._blob_service.get_blob_client(
-            previous["container"], previous["prefix"] + relative
-        )
-        try:
-            result = blob.start_copy_from_url(
-                source.url,
-                source_etag=previous["files"][relative],
-                source_match_condition=MatchConditions.IfNotModified,
-            )
-        except AzureError as exc:
-            logger.debug("copy of %s failed (%s); uploading instead", source.url, exc)
-            return None
-        if result.get("copy_status") != "success":
-            with contextlib.suppress(AzureError):
-                blob.abort_copy(str(result["copy_id"]))
-            return None
-        return str(result["etag"])
-
     # -- events ---------------------------------------------------------------------------
 
     def _announce(self, record: Mapping[str, Any]) -> None:
         if self._notify is None:
             return
-        event = self._run_event(record)
+        event = run_event(record, self._workspace_name)
         try:
             self._notify(event)
         except Exception:
             logger.exception("notify failed for run %s (%s)", record["run_id"], event["eventType"])
-
-    def _run_event(self, record: Mapping[str, Any]) -> dict[str, Any]:
-        """The Event Grid event Azure ML sends when this run ends (Event Grid schema)."""
-        completed = record["status"] == "Completed"
-        experiment = str(record["experiment"])
-        data: dict[str, Any] = {
-            "experimentId": experiment_id(experiment),
-            "experimentName": experiment,
-            "runId": record["run_id"],
-            "runType": "azureml.PipelineRun",
-            "runTags": dict(record.get("tags") or {}),
-            "runProperties": {"azureml.runsource": "azureml.PipelineRun"},
-        }
-        if not completed:
-            data["runStatus"] = record["status"]
-        return {
-            "id": str(uuid.uuid4()),
-            "topic": (
-                f"/subscriptions/{LOCAL_SUBSCRIPTION}/resourceGroups/{LOCAL_RESOURCE_GROUP}"
-                f"/providers/Microsoft.MachineLearningServices/workspaces/{self._workspace_name}"
-            ),
-            "subject": f"experiments/{data['experimentId']}/runs/{record['run_id']}",
-            "eventType": RUN_COMPLETED if completed else RUN_STATUS_CHANGED,
-            "eventTime": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-            "data": data,
-            "dataVersion": "2",
-            "metadataVersion": "1",
-        }
-
-
-SERVER_FILE = "server.json"
-
-
-def live_server(root: Path) -> str | None:
-    """The URL of the workspace process serving ``root``, if one answers."""
-    document = _read_json(Path(root) / SERVER_FILE)
-    url = document.get("url") if document else None
-    if not isinstance(url, str):
-        return None
-    try:
-        with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
-            response.read()
-    except (OSError, urllib.error.URLError):
-        return None
-    return url
-
-
-def _submit_to(url: str, submission: PipelineSubmission) -> PipelineRun:
-    body = json.dumps(
-        {
-            "run_key": submission.run_key,
-            "model": submission.model,
-            "inputs": dict(submission.inputs),
-            "tags": dict(submission.tags),
-            "experiment": submission.experiment,
-            "pipeline": submission.pipeline,
-        }
-    ).encode()
-    request = urllib.request.Request(
-        f"{url}/jobs", data=body, method="POST", headers={"Content-Type": "application/json"}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            record = json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        raise PipelineError(
-            f"the local workspace at {url} refused run {submission.run_key}: "
-            f"{exc.read().decode('utf-8', 'replace')[:500]}"
-        ) from None
-    except OSError as exc:
-        raise PipelineError(f"the local workspace at {url} is unreachable: {exc}") from None
-    return _to_run(record)
-
-
-def _to_run(record: Mapping[str, Any]) -> PipelineRun:
-    return PipelineRun(
-        run_id=str(record["run_id"]),
-        run_key=str(record["run_key"]),
-        status=str(record["status"]),
-        outputs=dict(record.get("outputs") or {}),
-        error=record.get("error"),
-    )
-
-
-def _expand_output_path(template: str, *, job_name: str, output_name: str) -> str:
-    def variable(match: re.Match[str]) -> str:
-        return job_name if match.group(1) == "name" else output_name
-
-    return _PATH_VARIABLE.sub(variable, template)
-
-
-def _read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return document if isinstance(document, dict) else None
-
-
-def _write_json_atomically(path: Path, document: Mapping[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    temporary.write_text(json.dumps(document, indent=2, default=str), encoding="utf-8")
-    os.replace(temporary, path)
-
-
-def _safe_name(key: str) -> str:
-    return re.sub(r"[^\w.-]", "_", key)
-
-
-def _safe_relative(relative: str, where: str) -> Path:
-    path = Path(relative)
-    if path.is_absolute() or ".." in path.parts:
-        raise RunFailed(f"{where}: refusing blob name {relative!r} (it escapes the job folder)")
-    return path
 
 
 def _terminate(process: subprocess.Popen[str]) -> None:
@@ -1063,13 +764,19 @@ def _terminate(process: subprocess.Popen[str]) -> None:
                 process.kill()
 
 
+# Names other modules import from here (kept when the runner was split by job).
+_read_json = read_json
+_write_json_atomically = write_json_atomically
+
 __all__ = [
     "RUN_COMPLETED",
     "RUN_STATUS_CHANGED",
+    "SERVER_FILE",
     "LocalWorkspace",
     "PipelineDefinition",
     "RunFailed",
     "experiment_id",
+    "live_server",
     "load_pipeline",
     "render_command",
 ]
