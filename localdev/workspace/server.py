@@ -173,9 +173,7 @@ class LocalRunInspector:
 
     def _job(self, run_id: str) -> dict[str, Any]:
         record = (
-            read_json(self.root / "jobs" / run_id / "job.json")
-            if _JOB_NAME.match(run_id)
-            else None
+            read_json(self.root / "jobs" / run_id / "job.json") if _JOB_NAME.match(run_id) else None
         )
         if record is None:
             raise NotFound(f"no run {run_id!r} in the local workspace")
