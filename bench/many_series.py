@@ -16,6 +16,12 @@ worker processes on this 2-core machine). Printed per panel:
   real panel, a second arrival gives every series its first fit as champion (the
   ``champions`` input, with the first run as ``previous`` so fits are carried over) and
   prints the same with the champion scored too (``--no-champions`` skips it);
+* where the parallel step's wall time went (the local workspace's timeline): the workers'
+  start-up (launch to ``init()`` done) and the idle tail (workers done while another still
+  runs), and how long the shards' work takes on the workers in three orders, from the
+  rows' own seconds (by shard name, longest rows first as the local step orders batches,
+  longest actual cost first) against a perfect split: ratios that compare schedules even
+  on a loaded machine;
 * on the real panel only: the time ratio of our training to statsforecast's AutoARIMA
   (``n_jobs=2``, fit and forecast, warmed up first so numba compilation is not counted) on
   the same series and split, and the mean MASE of each (holdout = the last ``HORIZON``
@@ -37,6 +43,10 @@ bench/requirements-bench.txt``)::
 
     .venv/bin/python bench/many_series.py --quick
     .venv/bin/python bench/many_series.py            # 120 real, 1,000 and 5,000 synthetic
+    .venv/bin/python bench/many_series.py --synthetic --no-champions   # real vs AutoARIMA only
+
+``--shard-count N`` sets the pipeline's ``shard_count`` (default 0: automatic, as the
+service submits).
 
 Writes ``bench/results/many_series.json`` (``many_series_quick.json`` with ``--quick``).
 """
@@ -215,6 +225,7 @@ def run_family(
         "worker_rss_last_batch_mb_max": round(max(after), 1) if after else None,
         **gate_cost(rows),
         **where_time_went(parallel),
+        **schedules(rows),
         "run_key": key,
         "rows": rows,
     }
@@ -244,6 +255,37 @@ def where_time_went(parallel: dict[str, Any]) -> dict[str, Any]:
         "batch_order": [
             b["files"][0].split(".")[0] for b in sorted(batches, key=lambda b: b["start"])
         ],
+    }
+
+
+def schedules(rows: list[dict[str, Any]], workers: int = WORKERS) -> dict[str, Any]:
+    """How long the shards' work takes on ``workers`` workers in three orders, from the rows'
+    own seconds per series (search + final refit + gate, summed per shard): by shard name
+    (the order before the local step ordered batches), longest expected first (by rows, as
+    the local step orders them now), longest actual first; and the perfect split (the total
+    over the workers). Load inflates all four alike, so their ratios compare schedules on
+    a busy machine too. Start-up is not included."""
+    cost: dict[str, float] = {}
+    size: dict[str, int] = {}
+    for r in rows:
+        seconds = r.get("seconds") or {}
+        shard = str(r.get("shard"))
+        cost[shard] = cost.get(shard, 0.0) + sum(float(seconds.get(k) or 0) for k in seconds)
+        size[shard] = size.get(shard, 0) + int(r.get("n_train") or 0) + int(r.get("n_holdout") or 0)
+    if not cost:
+        return {}
+
+    def makespan(order: list[str]) -> float:
+        free = [0.0] * workers
+        for shard in order:
+            free[free.index(min(free))] += cost[shard]
+        return max(free)
+
+    return {
+        "schedule_by_name_s": round(makespan(sorted(cost)), 2),
+        "schedule_by_rows_s": round(makespan(sorted(cost, key=lambda k: (-size[k], k))), 2),
+        "schedule_by_cost_s": round(makespan(sorted(cost, key=lambda k: (-cost[k], k))), 2),
+        "schedule_perfect_s": round(sum(cost.values()) / workers, 2),
     }
 
 
@@ -511,6 +553,15 @@ def _print_table(
             f"({with_champions['champions_scored']} champions scored, "
             f"{with_champions['reused']} fits carried over)"
         )
+    for r in results:
+        if r.get("schedule_perfect_s"):
+            print(
+                f"{r['panel']}: shards' work on {WORKERS} workers (rows' seconds, start-up "
+                f"excluded): by name {r['schedule_by_name_s']:.1f} s, longest rows first "
+                f"{r['schedule_by_rows_s']:.1f} s, longest cost first {r['schedule_by_cost_s']:.1f}"
+                f" s, perfect {r['schedule_perfect_s']:.1f} s; measured: start-up "
+                f"{r['startup_s']} s, idle tail {r['idle_tail_s']} s, step {r['training_s']:.1f} s"
+            )
     if comparison:
         print(
             f"\nreal panel vs statsforecast AutoARIMA (n_jobs={WORKERS}, "

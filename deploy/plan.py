@@ -335,7 +335,7 @@ def _component_plan(path: Path, doc: dict[str, Any], environment: EnvironmentPla
     for include in includes:
         if not include.exists():
             raise PlanError(f"{path}: additional include {include} does not exist")
-        if include.name in {f.split("/")[0] for f in files}:
+        if (folder / include.name).exists():  # as azure-ai-ml refuses it
             raise PlanError(f"{path}: a file already exists for additional include {include}")
         if include.is_dir():
             files += [f"{include.name}/{relative}" for relative in _code_files(include)]
