@@ -280,8 +280,10 @@ def describe(plan: Plan) -> list[str]:
     lines.append(f"environment {env.name}@{env.version} (image {env.image})")
     for component in plan.components:
         code = component.code
+        included = "".join(f" + {include.name}/" for include in code.includes)
         lines.append(
-            f"code {code.name}@{code.version} ({len(code.files)} files from {code.folder.name}/)"
+            f"code {code.name}@{code.version} "
+            f"({len(code.files)} files from {code.folder.name}/{included})"
         )
         lines.append(f"component {component.name}@{component.version}")
     pipeline = plan.pipeline
