@@ -10,7 +10,6 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from shared.datacheck import check_csv
 from shared.errors import InvalidData, NotFound
 from shared.messages import (
     COMMITTING_BLOB_APIS,
@@ -28,7 +27,7 @@ from shared.policy.batch import (
 )
 from shared.policy.engine import Skip
 from shared.ports import DataFile
-from shared.service.catchup import _quarantine_record
+from shared.service.catchup import _quarantine_record, read_and_check
 from shared.service.context import Context
 from shared.service.decide import _act
 from shared.service.decisions import _Entry, _mark_seen, _record, _write_ledger
@@ -92,13 +91,7 @@ def _read_arrival(
     if known is not None and known(event, (blob.name, etag_of(blob.etag))):
         return _Arriving(bare, blob)
     try:
-        content = ctx.data.read_bytes(blob.name)
-        rows = check_csv(
-            content,
-            name=blob.name,
-            time_column=config.time_column,
-            value_column=config.value_column,
-        )
+        rows, content = read_and_check(config, blob, ctx)
     except InvalidData as exc:  # its quarantine record is written once it is decided so
         quarantined = Incoming(event, blob.name, blob.etag, what, quarantined=str(exc))
         return _Arriving(quarantined, blob, problem=exc)
