@@ -63,7 +63,7 @@ from shared.service.decisions import _digest_key, _event_id, _mark_seen, _record
 from shared.service.family import family_submission
 from shared.service.launch import _attempt_of, mark_active
 from shared.service.outcome import Outcome
-from shared.service.policystate import _read_state, policy_key
+from shared.service.policystate import _read_state, collect_orphan_chunks, policy_key
 from shared.settings import ModelConfig
 
 log = logging.getLogger(__name__)
@@ -179,6 +179,10 @@ def _sweep_model(config: ModelConfig, message: SweepTicked, ctx: Context) -> lis
     state, decision = _apply(config, Due(), ctx, found, quarantined)
     if decision is not None:
         outcomes.append(_act(config, state, decision, ctx, trigger=message.describe(), events=[]))
+    try:
+        collect_orphan_chunks(config, ctx)
+    except Exception:  # left for the next sweep
+        log.exception("sweep: orphan chunks of %s not collected", config.name)
     return outcomes
 
 
