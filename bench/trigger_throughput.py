@@ -313,6 +313,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--phases", default="batched,single", help="which phases to run (batched, single)"
     )
+    parser.add_argument(
+        "--check",
+        choices=("arrival", "launch"),
+        default="arrival",
+        help="when new files are checked: as their event is handled (the default policy), "
+        "or when their snapshot launches (check_on_arrival false)",
+    )
     args = parser.parse_args(argv)
     phases = [p.strip() for p in args.phases.split(",") if p.strip()]
     from azure.storage.blob import BlobServiceClient
@@ -331,7 +338,11 @@ def main(argv: list[str] | None = None) -> int:
         blobs = BlobServiceClient.from_connection_string(azurite.connection_string)
         process = getattr(azurite, "_process", None)
         azurite_pid = process.pid if process is not None else None
-        models = [{"name": f"m{i}", "prefix": f"m{i}/", "horizon": 4} for i in range(args.models)]
+        policy = {"check_on_arrival": args.check == "arrival"}
+        models = [
+            {"name": f"m{i}", "prefix": f"m{i}/", "horizon": 4, "policy": policy}
+            for i in range(args.models)
+        ]
         env = {
             "AzureWebJobsStorage": azurite.connection_string,
             "RETRAIN_MODELS": json.dumps(models),

@@ -25,13 +25,13 @@ from shared.policy.batch import (
     etag_of,
     quarantined_versions,
 )
-from shared.policy.engine import Skip
+from shared.policy.engine import UNCHECKED, Skip
 from shared.ports import DataFile
 from shared.service.catchup import _quarantine_record, read_and_check
 from shared.service.context import Context
 from shared.service.decide import _act
 from shared.service.decisions import _Entry, _mark_seen, _record, _write_ledger
-from shared.service.forecast_error import _forecast_errors
+from shared.service.forecast_error import _forecast_errors, _scoring_champion
 from shared.service.groupcommit import GroupCommit, Slot
 from shared.service.outcome import Outcome
 from shared.service.policystate import _base_files, _index, _known, _update_state
@@ -90,6 +90,9 @@ def _read_arrival(
     known = _known(config, ctx)
     if known is not None and known(event, (blob.name, etag_of(blob.etag))):
         return _Arriving(bare, blob)
+    if _check_at_launch(config, ctx):
+        arrival = Arrival(what, event, blob.name, blob.etag, blob.size, UNCHECKED)
+        return _Arriving(Incoming(event, blob.name, blob.etag, what, arrival=arrival), blob)
     try:
         rows, content = read_and_check(config, blob, ctx)
     except InvalidData as exc:  # its quarantine record is written once it is decided so
@@ -99,6 +102,17 @@ def _read_arrival(
         return _Arriving(bare, blob, gone=True)
     arrival = Arrival(what, event, blob.name, blob.etag, blob.size, rows)
     return _Arriving(Incoming(event, blob.name, blob.etag, what, arrival=arrival), blob, content)
+
+
+def _check_at_launch(config: ModelConfig, ctx: Context) -> bool:
+    """Whether an arrival of this model is decided from its event alone, its file checked
+    when its snapshot launches (``TriggerPolicy.check_on_arrival`` false): not when the
+    policy needs the rows now (``min_new_rows``) or new files are scored against the
+    production model's forecast (which reads them)."""
+    policy = config.policy
+    if policy.check_on_arrival or policy.min_new_rows:
+        return False
+    return policy.forecast_error_multiple is None or _scoring_champion(config, ctx) is None
 
 
 def _commit_arrivals(
@@ -157,7 +171,11 @@ def _commit_arrivals(
                     slot.settle(error=exc)
                     continue
                 log.warning("%s: QUARANTINED %s: %s", config.name, item.blob.name, item.problem)
-            if item.incoming.arrival is not None and not isinstance(decision, Skip):
+            if (
+                item.content
+                and item.incoming.arrival is not None
+                and not isinstance(decision, Skip)
+            ):
                 accepted.append(item)
             try:
                 outcome = _act(
