@@ -138,6 +138,9 @@ class ModelState:
     paused: Mapping[str, Any] | None = None
     drift_signals: tuple[datetime, ...] = ()
     recent: tuple[Seen, ...] = ()  # newest last, at most RECENT
+    # ledger records written with the state, not yet in the ledger (the service's journal:
+    # each {"key": ledger key, "record": record}); the policy never reads them
+    journal: tuple[Mapping[str, Any], ...] = ()
 
     @property
     def running(self) -> bool:
@@ -163,6 +166,7 @@ class ModelState:
             "paused": dict(self.paused) if self.paused else None,
             "drift_signals": [s.isoformat() for s in self.drift_signals],
             "recent": [s.as_json() for s in self.recent],
+            "journal": list(self.journal),
         }
 
     @classmethod
@@ -185,6 +189,7 @@ class ModelState:
                 t for t in (_time(s) for s in document.get("drift_signals") or ()) if t
             ),
             recent=tuple(Seen.from_json(s) for s in document.get("recent") or ()),
+            journal=tuple(j for j in document.get("journal") or () if isinstance(j, dict)),
         )
 
 

@@ -93,11 +93,7 @@ def _act(
 ) -> Outcome:
     if isinstance(decision, Retrain):
         return _fire(config, state, decision, ctx, trigger=trigger, into=into)
-    details: dict[str, Any] = {}
-    if isinstance(decision, Coalesced):
-        details["due_at"] = decision.due_at.isoformat()
-    behind = getattr(decision, "behind", None)
-    outcome = Outcome(config.name, decision.decision, decision.reason, behind, details)
+    outcome = _outcome(config, decision)
     # the decision's own line is the ledger's (Context.log_decision)
     log.debug("%s: %s %s: %s", config.name, decision.decision.upper(), trigger, decision.reason)
     return _record(config, outcome, trigger, events, ctx, into=into)
@@ -157,6 +153,15 @@ def _check_unchecked(
             ctx,
         )
     return left_out
+
+
+def _outcome(config: ModelConfig, decision: Decision) -> Outcome:
+    """The outcome of a decision that launches nothing (all but ``Retrain``)."""
+    details: dict[str, Any] = {}
+    if isinstance(decision, Coalesced):
+        details["due_at"] = decision.due_at.isoformat()
+    behind = getattr(decision, "behind", None)
+    return Outcome(config.name, decision.decision, decision.reason, behind, details)
 
 
 def _fire(

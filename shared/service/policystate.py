@@ -11,9 +11,9 @@ import re
 import threading
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from shared.errors import ConflictError, NotFound
 from shared.policy import ModelState, Request
@@ -72,6 +72,13 @@ class _ManifestCache:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.files: OrderedDict[str, dict[str, str]] = OrderedDict()
+
+
+def cached_journals(ctx: Context) -> list[tuple[str, tuple[Mapping[str, Any], ...]]]:
+    """(model, journal) of every policy state this instance holds with a journal."""
+    cache = cache_for(ctx.state, "policy-states", _StateCache)
+    with cache.lock:
+        return [(name, held[0].journal) for name, held in cache.states.items() if held[0].journal]
 
 
 def _index(config: ModelConfig, state: ModelState, ctx: Context) -> SeenIndex:

@@ -59,7 +59,7 @@ from shared.service.arrivals import _arrival
 from shared.service.catchup import _absorb, _catch_up
 from shared.service.context import Context
 from shared.service.decide import _act, _apply, _decide
-from shared.service.decisions import _digest_key, _event_id, _mark_seen, _record
+from shared.service.decisions import _digest_key, _event_id, _mark_seen, _record, flush_journal
 from shared.service.family import family_submission
 from shared.service.launch import _attempt_of, mark_active
 from shared.service.outcome import Outcome
@@ -167,6 +167,8 @@ def _run_ended(config: ModelConfig, record: JSON, ctx: Context) -> list[Outcome]
 def _sweep_model(config: ModelConfig, message: SweepTicked, ctx: Context) -> list[Outcome]:
     outcomes: list[Outcome] = []
     state = _read_state(config, ctx)
+    if state.journal:  # left in the head by an instance that died before flushing it
+        flush_journal(config, state.journal, ctx)
     if state.active_run:
         try:
             record = ctx.state.get(f"runs/{state.active_run}.json")[0]
