@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import http.client
+import os
 import select
 import threading
 import urllib.parse
@@ -51,7 +52,7 @@ class HttpClientTransport(HttpTransport):
     connection the server closed while idle is opened again before a request is sent;
     a failure to connect is a ``ServiceRequestError`` (nothing was sent), a failure after
     sending a ``ServiceResponseError`` (as the SDK's transport raises them, so the retry
-    policy treats them alike)."""
+    policy treats them alike). A forked child never uses its parent's connections."""
 
     def __init__(self) -> None:
         self._local = threading.local()
@@ -71,8 +72,10 @@ class HttpClientTransport(HttpTransport):
         connections: dict[tuple[str, str, int | None], http.client.HTTPConnection] | None = getattr(
             self._local, "connections", None
         )
-        if connections is None:
+        if connections is None or getattr(self._local, "pid", None) != os.getpid():
+            # none yet in this thread, or a forked child's copy of its parent's: new ones
             connections = self._local.connections = {}
+            self._local.pid = os.getpid()
         key = (scheme, host, port)
         connection = connections.get(key)
         if connection is not None and connection.sock is not None and _dropped(connection.sock):
