@@ -12,7 +12,7 @@ from functions.api import requester_body
 from functions.api_runs import answer, query_number
 from shared.bootstrap import get_service
 from shared.errors import ConflictError, InvalidInput, NotFound
-from shared.service import family_ops
+from shared.service import family_history, family_ops
 from shared.service.family_requests import carry_out, parse_family_request
 
 
@@ -38,26 +38,41 @@ def list_model_series(req: func.HttpRequest) -> func.HttpResponse:
     route="models/{model}/series/{series}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION
 )
 def get_model_series(req: func.HttpRequest) -> func.HttpResponse:
-    """One series of a family: what serves it and its history (moves, rollbacks, pins)."""
-    return answer(
-        lambda: family_ops.get_series(
-            get_service().context, req.route_params["model"], req.route_params["series"]
+    """One series of a family: what serves it and a page of its history (moves, rollbacks,
+    pins): the newest ``?limit=`` entries (default 20), oldest first; ``?before=`` the
+    previous page's ``history_before`` for the entries before them."""
+
+    def read() -> Any:
+        limit = query_number(req, "limit", family_history.DEFAULT_PAGE, family_history.MAX_PAGE)
+        return family_ops.get_series(
+            get_service().context,
+            req.route_params["model"],
+            req.route_params["series"],
+            limit=limit,
+            before=req.params.get("before") or None,
         )
-    )
+
+    return answer(read)
 
 
 @bp.function_name("get_run_series")
 @bp.route(route="runs/{run_key}/series", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 def get_run_series(req: func.HttpRequest) -> func.HttpResponse:
     """A family run's verdict per series (``?action=promoted|registered|refused|failed|
-    excluded|missing`` keeps only those)."""
-    return answer(
-        lambda: family_ops.run_series(
+    excluded|missing`` keeps only those), a page in series id order (``?after=<id>`` and
+    ``?limit=``, default and most 1000; ``next_after`` continues it)."""
+
+    def read() -> Any:
+        limit = query_number(req, "limit", family_ops.MAX_SERIES_PAGE, family_ops.MAX_SERIES_PAGE)
+        return family_ops.run_series(
             get_service().context,
             req.route_params["run_key"],
             action=req.params.get("action") or None,
+            after=req.params.get("after") or None,
+            limit=limit,
         )
-    )
+
+    return answer(read)
 
 
 @bp.function_name("act_on_family")

@@ -23,7 +23,13 @@ from shared.messages import (
     UnpinRequested,
 )
 from shared.parsing import parse_version_number
-from shared.service import Outcome, RetrainService, family_ops
+from shared.service import (
+    Outcome,
+    RetrainService,
+    family_history,
+    family_ops,
+    family_overview,
+)
 from shared.service.family_requests import carry_out, parse_family_request
 
 EPILOG = """\
@@ -57,6 +63,7 @@ examples:
   python -m retrainctl series stores --limit 20          (a family: what serves each series)
   python -m retrainctl series stores store-12            (one series and its history)
   python -m retrainctl run-series stores-0123456789abcdef --action refused
+  python -m retrainctl family stores show   (last run per series: failed, refused, worst)
   python -m retrainctl family stores rollback --series store-12 --reason "spiky"
   python -m retrainctl family stores rollback --run-key stores-0123... --reason "bad run"
   python -m retrainctl family stores pin --series store-12 --reason "audit"
@@ -180,22 +187,30 @@ def build_parser() -> argparse.ArgumentParser:
     series.add_argument("model")
     series.add_argument("series", nargs="?", help="one series id")
     series.add_argument("--after", help="list the series after this id (the next page)")
-    series.add_argument("--limit", type=int, default=100, help="series per page (default 100)")
+    series.add_argument(
+        "--limit", type=int, help="series per page (default 100); one series: history entries (20)"
+    )
+    series.add_argument("--before", help="one series: the history before this cursor")
     run_series = commands.add_parser("run-series", help="a family run's verdict per series")
     run_series.add_argument("run_key")
     run_series.add_argument(
         "--action", help="only promoted, registered, refused, failed, excluded or missing"
     )
+    run_series.add_argument("--after", help="the series after this id (the next page)")
+    run_series.add_argument("--limit", type=int, default=1000, help="series per page (1000)")
     family = commands.add_parser(
-        "family", help="roll back or pin a family's series, a family run, or the whole family"
+        "family",
+        help="show a family (its last run per series), or roll back or pin a family's "
+        "series, a family run, or the whole family",
     )
     family.add_argument("model")
-    family.add_argument("action", choices=("rollback", "pin", "unpin"))
+    family.add_argument("action", choices=("show", "rollback", "pin", "unpin"))
     family.add_argument("--series", help="the series acted on")
     family.add_argument("--run-key", help="rollback: undo this run's promotions")
     family.add_argument("--version", type=_version, help="rollback a series to this version")
     family.add_argument("--expected-version", type=_version)
-    family.add_argument("--reason", required=True, help="why (kept in the history)")
+    family.add_argument("--reason", help="why (kept in the history; needed but for show)")
+    family.add_argument("--limit", type=int, help="show: series listed (default 100)")
     family.add_argument("--by", default=_user())
 
     report = commands.add_parser(
@@ -276,13 +291,25 @@ def _steps(service: RetrainService, args: argparse.Namespace) -> Any:
 
 def _series(service: RetrainService, args: argparse.Namespace) -> Any:
     if args.series:
-        return family_ops.get_series(service.context, args.model, args.series)
+        return family_ops.get_series(
+            service.context,
+            args.model,
+            args.series,
+            limit=family_history.DEFAULT_PAGE if args.limit is None else args.limit,
+            before=args.before,
+        )
     return family_ops.family_production(
-        service.context, args.model, after=args.after, limit=args.limit
+        service.context,
+        args.model,
+        after=args.after,
+        limit=100 if args.limit is None else args.limit,
     )
 
 
 def _family(service: RetrainService, args: argparse.Namespace) -> Any:
+    if args.action == "show":
+        limit = family_overview.SERIES_SHOWN if args.limit is None else args.limit
+        return family_overview.family_overview(service.context, args.model, limit=limit)
     body = {
         "series": args.series,
         "run_key": args.run_key,
@@ -330,7 +357,9 @@ COMMANDS: dict[str, Callable[[RetrainService, argparse.Namespace], Any]] = {
     "quarantine": lambda s, a: s.get_quarantined(a.blob) if a.blob else s.list_quarantine(),
     "release": lambda s, a: _outcome(s.handle(ReleaseRequested(a.blob, a.reason, a.by))),
     "series": _series,
-    "run-series": lambda s, a: family_ops.run_series(s.context, a.run_key, action=a.action),
+    "run-series": lambda s, a: family_ops.run_series(
+        s.context, a.run_key, action=a.action, after=a.after, limit=a.limit
+    ),
     "family": _family,
 }
 
@@ -396,6 +425,8 @@ def _text_more(command: str, result: Any) -> str | None:
                 f"{_v(r.get('model_version')):<8} {_secs(r.get('elapsed_s')):<9} "
                 f"{done:<6} {r.get('trigger') or '-'}"
             )
+            if r.get("family"):
+                lines.append(f"    family: {_family_counts(r['family'])}")
         return "\n".join(lines)
     if command == "steps" and "lines" in result:
         return "\n".join(result["lines"])
@@ -437,6 +468,8 @@ def _text_more(command: str, result: Any) -> str | None:
         return "\n".join(lines)
     if command in ("series", "run-series"):
         return json.dumps(result, indent=2, default=str)
+    if command == "family" and "series_in_production" in result:
+        return _family_text(result)
     if command == "quarantine" and isinstance(result, dict):
         return json.dumps(result, indent=2, default=str)
     if command == "quarantine":
@@ -445,3 +478,46 @@ def _text_more(command: str, result: Any) -> str | None:
             for q in result
         )
     return None
+
+
+def _family_counts(counts: Any) -> str:
+    """A family run's counts in a line, with its worst series."""
+    names = ("trained", "promoted", "refused", "registered_only", "failed", "excluded", "missing")
+    done = ", ".join(f"{counts[k]} {k.replace('_', ' ')}" for k in names if counts.get(k))
+    worst = counts.get("worst")
+    return f"{counts.get('series_total')} series: {done or 'none trained'}" + (
+        f"; worst {worst['unique_id']} ({worst['window']} MASE {worst['mase']})" if worst else ""
+    )
+
+
+def _family_text(view: Any) -> str:
+    """``family <model> show``: production, the last run's counts, worst and failed series,
+    and the series table (what needs a look first)."""
+    serving = ", ".join(f"v{v} x {n}" for v, n in view["versions_serving"].items())
+    pin = view.get("pinned")
+    lines = [
+        f"{view['model']}: {view['series_in_production']} series in production"
+        + (f" ({serving})" if serving else "")
+        + (f", family pinned by {pin['by']}: {pin['reason']}" if pin else "")
+    ]
+    run = view.get("run")
+    if run is None:
+        return "\n".join([*lines, "no family run finalised yet"])
+    counts = dict(run["counts"], worst=None)
+    lines.append(f"last run {run['run_key']} ({_v(run.get('version'))}): {_family_counts(counts)}")
+    for w in view["worst"]:
+        lines.append(
+            f"worst: {w['unique_id']} {w['window']} MASE {w['mase']} ({w['action']}, "
+            f"production {_v(w.get('production_version'))})"
+        )
+    lines += [f"failed: {f['unique_id']}: {f['reason']}" for f in view["failed"]]
+    lines.append("series                   verdict     MASE      production  reason")
+    for r in view["series"]:
+        mase = f"{r['mase']:.3f}" if isinstance(r.get("mase"), int | float) else "-"
+        lines.append(
+            f"{r['unique_id']:<24} {r['action']:<11} {mase:<9} "
+            f"{_v(r.get('production_version')):<11} {r.get('reason')}"
+        )
+    if view["series_shown"] < view["series_total"]:
+        lines.append(f"({view['series_shown']} of {view['series_total']} series shown; --limit)")
+    return "\n".join(lines)

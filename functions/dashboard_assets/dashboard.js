@@ -71,7 +71,7 @@
   function tone(word) {
     const text = String(word || "").toLowerCase();
     if (/promoted|completed|passed|retrain|^ok/.test(text)) return "ok";
-    if (/fail|reject|cancel|quarantin|error/.test(text)) return "bad";
+    if (/fail|reject|refus|cancel|quarantin|error/.test(text)) return "bad";
     if (/running|submitting|queued|preparing|starting|registered/.test(text)) return "run";
     return "muted";
   }
@@ -102,11 +102,13 @@
     const last = model.last_run;
     const decision = model.last_decision;
     const fresh = model.freshness || {};
-    const production = model.production_version === null || model.production_version === undefined
-      ? el("span", { className: "version muted", text: "none" })
-      : el("span", { className: "version ok", text: "v" + model.production_version });
+    const production = model.family ? familyProduction(model.family)
+      : model.production_version === null || model.production_version === undefined
+        ? el("span", { className: "version muted", text: "none" })
+        : el("span", { className: "version ok", text: "v" + model.production_version });
+    const pinned = model.pinned || (model.family && model.family.pinned);
     const rows = [
-      ["Production", [production, model.pinned ? el("span", { className: "badge run", text: "pinned" }) : null]],
+      ["Production", [production, pinned ? el("span", { className: "badge run", text: model.family ? "family pinned" : "pinned" }) : null]],
       ["Last run", last ? [
         el("span", { className: "badge " + tone(last.status), text: show(last.status) }), " ",
         el("span", { text: last.decision }), el("br"),
@@ -133,6 +135,17 @@
       el("h2", {}, [el("a", { href: "#model-" + model.name, text: model.name })]),
       list,
     ]);
+  }
+
+  // A family's production on its card: how many series are served, by which versions.
+  function familyProduction(family) {
+    const serving = Object.entries(family.versions_serving || {})
+      .sort((a, b) => Number(b[0]) - Number(a[0]))
+      .map(([version, count]) => "v" + version + " × " + count).join(", ");
+    return el("span", {
+      className: "series-count " + (family.series_in_production ? "ok" : "muted"),
+      text: family.series_in_production + " series" + (serving ? " (" + serving + ")" : ""),
+    });
   }
 
   // ------------------------------------------------------------------ timeline
@@ -213,7 +226,9 @@
   function plot(model) {
     const box = el("div", { className: "plot" }, [el("h3", { text: "Forecast" })]);
     if (!model.plot) {
-      box.append(el("p", { className: "empty", text: "No run has written a forecast plot yet." }));
+      box.append(el("p", { className: "empty", text: model.family
+        ? "A family's runs write no forecast plot (see its series above)."
+        : "No run has written a forecast plot yet." }));
       return box;
     }
     box.append(el("p", { className: "muted", text: "Forecast plot of the " + model.plot.of + " (run " + model.plot.run_key + ")" }));
@@ -297,12 +312,75 @@
     return box;
   }
 
+  // A family's series: the newest finalised run's verdict per series (what needs a look
+  // first), the worst series by error, the failed ones with their reasons, and the version
+  // serving each series now.
+  function familySection(model) {
+    const family = model.family;
+    const box = el("div", { className: "family", "data-model": model.name }, [el("h3", { text: "Series" })]);
+    const pin = family.pin;
+    box.append(el("p", { className: "muted", text:
+      family.series_in_production + " series in production" +
+      (pin ? " · family pinned by " + show(pin.by) + ": " + show(pin.reason) : "") +
+      " · series columns " + show((family.series_columns || []).join(", ")) }));
+    const run = family.run;
+    if (!run) {
+      box.append(el("p", { className: "empty", text: "No family run finalised yet." }));
+      return box;
+    }
+    const counts = run.counts || {};
+    box.append(el("p", { className: "family-run" }, [
+      el("span", { text: "Last run " }), link("runs/" + run.run_key + "/series", run.run_key),
+      el("span", { text: (run.version !== null && run.version !== undefined ? " (v" + run.version + ")" : "") + ": " +
+        ["trained", "promoted", "refused", "registered_only", "failed", "excluded", "missing"]
+          .filter((k) => counts[k]).map((k) => counts[k] + " " + k.replace("_", " ")).join(", ") +
+        " of " + show(counts.series_total) + " series" }),
+    ]));
+    const worst = family.worst || [];
+    const worstBox = el("div", { className: "family-worst" }, [el("h4", { text: "Worst series by error" })]);
+    worstBox.append(worst.length
+      ? table(["series", "MASE", "window", "verdict", "production"],
+        worst.map((w) => [w.unique_id, w.mase, show(w.window), el("span", { className: tone(w.action), text: show(w.action) }), versionOf(w.production_version)]),
+        (index) => ({ "data-series": worst[index].unique_id }))
+      : el("p", { className: "empty", text: "No series error to rank." }));
+    box.append(worstBox);
+    const failed = family.failed || [];
+    const failedBox = el("div", { className: "family-failed" }, [el("h4", { text: "Failed series (" + show(family.failed_count || 0) + ")" })]);
+    failedBox.append(failed.length
+      ? el("ul", {}, failed.map((f) => el("li", { "data-series": f.unique_id }, [el("strong", { text: f.unique_id }), el("span", { text: ": " + show(f.reason) })])))
+      : el("p", { className: "empty", text: "No series failed." }));
+    box.append(failedBox);
+    const series = family.series || [];
+    const tableBox = el("div", { className: "family-series" }, [el("h4", { text:
+      "Series in the last run" + (family.series_shown < family.series_total ? " (the " + family.series_shown + " that need a look first, of " + family.series_total + ")" : "") })]);
+    tableBox.append(series.length
+      ? el("div", { className: "scroll" }, [table(["series", "verdict", "MASE", "production", "reason"],
+        series.map((r) => [
+          r.unique_id,
+          el("span", { className: "badge " + tone(r.action), text: show(r.action) }),
+          typeof r.mase === "number" ? num(r.mase) + " (" + show(r.window) + ")" : "—",
+          el("span", {}, [versionOf(r.production_version), r.production_key === "refreshed" ? el("small", { className: "muted", text: " refreshed" }) : null, r.pinned ? el("span", { className: "badge run", text: "pinned" }) : null]),
+          el("span", { text: show(r.reason) }),
+        ]),
+        (index) => ({ "data-series": series[index].unique_id, "data-action": series[index].action }))])
+      : el("p", { className: "empty", text: "The run has no per-series verdicts." }));
+    box.append(tableBox);
+    return box;
+  }
+
+  function versionOf(version) {
+    return version === null || version === undefined
+      ? el("span", { className: "muted", text: "none" })
+      : el("span", { className: "ok", text: "v" + version });
+  }
+
   function modelSection(model, now) {
     return el("section", { className: "model", id: "model-" + model.name, "data-model": model.name }, [
       el("h2", { text: "Model " + model.name }),
       el("p", { className: "muted", text: "data under " + show(model.prefix) + " · frequency " + show(model.frequency) + " · horizon " + show(model.horizon) + " · gate: " + show(model.gate_policy) }),
       el("h3", { text: "Timeline" }),
       timeline(model),
+      model.family ? familySection(model) : null,
       plot(model),
       versions(model),
       runs(model, now),

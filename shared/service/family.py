@@ -14,7 +14,8 @@ state document, ``family/<model>/production.json``::
          "key": absent | "refreshed",   # which record of the models file serves it
          "data_end": iso, "since": iso, "by": "gate" | "<operator>",
          "pinned": null | {"by", "reason", "at"},
-         "previous": null | {"version", "run_key", "model_file", "data_end"}}}}
+         "previous": null | {"version", "run_key", "model_file", "data_end"}}},
+     "history": {"<unique_id>": "<bucket>/<name>"}}   # each series' newest history entry
 
 ``model_file`` is relative to ``retrain/<run key>/models/``; ``key`` says which of its
 records serves the series: absent, the run's own fit (``models``); ``"refreshed"``, the
@@ -36,7 +37,7 @@ runs that produced them).
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from shared.errors import ConflictError, NotFound
@@ -120,16 +121,26 @@ def write_production(ctx: Context, model: str, document: JSON, etag: str | None)
     return ctx.state.replace(production_key(model), document, etag=etag)
 
 
-def change_production(ctx: Context, model: str, change: Any) -> tuple[JSON, Any]:
+def change_production(
+    ctx: Context,
+    model: str,
+    change: Any,
+    *,
+    before_write: Callable[[JSON], None] | None = None,
+) -> tuple[JSON, Any]:
     """Apply ``change(document) -> result`` and write it by compare-and-swap, re-reading
     and re-applying when another writer came first. ``change`` decides per series on the
     document it is given, so a retry re-decides against the newer pointers. Returns the
-    written document and ``change``'s result; a result of ``None`` writes nothing."""
+    written document and ``change``'s result; a result of ``None`` writes nothing.
+    ``before_write(document)`` runs after each ``change`` that writes, before the swap
+    (the series' history chain is written there: ``shared.service.family_history``)."""
     for _ in range(CAS_ATTEMPTS):
         document, etag = read_production(ctx, model)
         result = change(document)
         if result is None:
             return document, None
+        if before_write is not None:
+            before_write(document)
         try:
             write_production(ctx, model, document, etag)
             return document, result

@@ -23,7 +23,9 @@ excluded, and why), then:
 4. **Records**: the full verdicts in ``retrain/<key>/gate/verdicts.json``; the run record's
    ``family`` summary (trained, reused, failed with reasons, excluded by prep, missing,
    refused, promoted, registered only, worst series by error); ONE ledger entry (kind
-   ``gate``) holding every series' verdict in brief; one history entry for the moves.
+   ``gate``) holding every series' verdict in brief; each moved series' history (its
+   chain, written before the pointers move: ``shared.service.family_history``) and the
+   family's history entry for the moves.
 
 Every step is safe to repeat (a retry after a crash finds the version, sees the series
 that already point at it and writes the history entry if it is missing).
@@ -53,15 +55,9 @@ from shared.service.family import (
     pointer_brief,
     run_root,
 )
+from shared.service.family_history import Chain, record_family_entry
 from shared.service.outcome import Outcome
-from shared.service.promotion import (
-    GATE_ACTOR,
-    gate_policy,
-    get_pin,
-    list_history,
-    record_history,
-    registered_version,
-)
+from shared.service.promotion import GATE_ACTOR, earlier_version, gate_policy, get_pin
 
 log = logging.getLogger(__name__)
 
@@ -165,7 +161,9 @@ def finalise_family(model: str, key: str, record: Mapping[str, Any], ctx: Contex
     trained = [r for r in results.values() if r.status == "ok"]
     if not trained:
         return _nothing_trained(model, key, results, unreadable, ctx)
-    version = registered_version(model, key, ctx) or _register(model, key, record, results, ctx)
+    version = earlier_version(model, key, record, ctx) or _register(
+        model, key, record, results, ctx
+    )
     ctx.update_run(key, {"model_version": version.version})
     _promote(model, key, version, results, ctx)
     summary = summarise(results, version=version.version, unreadable=unreadable)
@@ -344,8 +342,10 @@ def _promote(
     results: Mapping[str, SeriesResult],
     ctx: Context,
 ) -> None:
-    """Move the pointers of the series that passed (one compare-and-swap), then write the
-    run's history entry (also when a repeated finalisation finds the moves made)."""
+    """Move the pointers of the series that passed and refresh those refused that can be
+    (one compare-and-swap, each moved series' history chain written just before it), then
+    write the family's history entry (also when a repeated finalisation finds the moves
+    made)."""
     candidates = [
         r for r in results.values() if r.status == "ok" and r.verdict and r.verdict.passed
     ]
@@ -356,14 +356,20 @@ def _promote(
     ends = [r.data_end for r in results.values() if r.status == "ok" and r.data_end]
     data_end = max(ends) if ends else None
     decided: dict[str, str] = {}
+    chain = Chain(model, now)
 
     def change(document: JSON) -> bool | None:
+        nonlocal chain
         decided.clear()
+        chain = Chain(model, now)  # a fresh one per attempt (see family_history)
         series = document.setdefault("series", {})
         where = {"family_pin": document.get("pinned"), "model_pin": model_pin}
         for result in candidates:
             target = {"model_file": result.row.get("model_file"), "data_end": result.data_end}
             decided[result.unique_id] = _move(series, result, target, mine, now, **where)
+            if decided[result.unique_id] == "moved":
+                moved = {"from": series[result.unique_id]["previous"]}
+                chain.add(document, result.unique_id, moved, _promoted(result, version))
         for result in refusals:
             fresh = _refreshed(result) or {}
             target = {
@@ -372,6 +378,10 @@ def _promote(
                 "data_end": fresh.get("data_end"),
             }
             decided[result.unique_id] = _move(series, result, target, mine, now, **where)
+            if decided[result.unique_id] == "moved":
+                moved = {"from": series[result.unique_id]["previous"], "refreshed": True}
+                reason = result.why + _refresh_words(result, version)
+                chain.add(document, result.unique_id, moved, reason)
         last = document.get("last_completed")
         if _newer_than(data_end, last) and (last or {}).get("run_key") != key:
             document["last_completed"] = {
@@ -383,15 +393,16 @@ def _promote(
             return True
         return True if "moved" in decided.values() else None
 
-    document, _ = change_production(ctx, model, change)
+    def before_write(document: JSON) -> None:
+        if chain.moves:
+            refreshed = sum(1 for m in chain.moves.values() if m["series_change"].get("refreshed"))
+            chain.write(ctx, _promoted_entry(key, version, len(chain.moves), refreshed))
+
+    document, _ = change_production(ctx, model, change, before_write=before_write)
     for result in refusals:
         what = decided.get(result.unique_id, "")
-        old = _identity(result.champion)
         if what in ("moved", "already"):
-            result.why += (
-                f"; production refreshed: v{old[1] if old else '?'}'s parameters applied to "
-                f"this run's data (v{version.version}, {REFRESHED})"
-            )
+            result.why += _refresh_words(result, version)
             result.refreshed = True
         else:
             result.why += f"; not refreshed: {what}"
@@ -403,13 +414,42 @@ def _promote(
         what = decided.get(result.unique_id, "")
         gate = result.verdict.reason if result.verdict is not None else ""
         if what in ("moved", "already"):
-            result.action, result.why = "promoted", f"{gate}; production -> v{version.version}"
+            result.action, result.why = "promoted", _promoted(result, version)
         else:
             result.action, result.why = "registered", f"{gate}; registered only: {what}"
-    # An earlier attempt wrote the history entry only if it moved pointers, which this
-    # attempt then finds in place ("already"): only then is the history looked through.
-    repeat = "already" in decided.values()
-    _ensure_history(model, key, version, document, ctx, repeat=repeat)
+    _ensure_history(model, key, version, document, ctx)
+
+
+def _promoted(result: SeriesResult, version: ModelVersion) -> str:
+    gate = result.verdict.reason if result.verdict is not None else ""
+    return f"{gate}; production -> v{version.version}"
+
+
+def _refresh_words(result: SeriesResult, version: ModelVersion) -> str:
+    old = _identity(result.champion)
+    return (
+        f"; production refreshed: v{old[1] if old else '?'}'s parameters applied to "
+        f"this run's data (v{version.version}, {REFRESHED})"
+    )
+
+
+def _promoted_entry(key: str, version: ModelVersion, moved: int, refreshed: int) -> JSON:
+    """What the history entry of a run's moves says (the family's and each series')."""
+    reason = f"{moved - refreshed} series passed the gate against their own champions"
+    if refreshed:
+        reason += (
+            f"; {refreshed} refused series now served by their champion refreshed on "
+            "this run's data (its parameters, the state brought up to date)"
+        )
+    return {
+        "action": FAMILY_PROMOTED,
+        "by": GATE_ACTOR,
+        "reason": reason,
+        "from_version": None,
+        "to_version": version.version,
+        "run_key": key,
+        "family": True,
+    }
 
 
 def _move(
@@ -489,44 +529,35 @@ def _ensure_history(
     version: ModelVersion,
     document: Mapping[str, Any],
     ctx: Context,
-    *,
-    repeat: bool = True,
 ) -> None:
-    """Write the run's history entry for the pointers it moved, unless a repeated
-    finalisation (``repeat``) finds it written already."""
-    moved = {
-        uid: {"from": pointer.get("previous")}
-        | ({"refreshed": True} if pointer.get("key") == REFRESHED else {})
-        for uid, pointer in (document.get("series") or {}).items()
-        if isinstance(pointer, Mapping)
-        and pointer.get("run_key") == key
-        and pointer.get("version") == version.version
-    }
-    if not moved:
-        return
-    refreshed = sum(1 for entry in moved.values() if entry.get("refreshed"))
-    reason = f"{len(moved) - refreshed} series passed the gate against their own champions"
-    if refreshed:
-        reason += (
-            f"; {refreshed} refused series now served by their champion refreshed on this "
-            "run's data (its parameters, the state brought up to date)"
+    """Write the family's history entry for the pointers the gate moved to this run's
+    version (each series' own entries were written before the move:
+    ``shared.service.family_history``), create-only at a name made of the move's time
+    and the run key, so a repeated finalisation writes it if an earlier attempt did not,
+    and never twice, without reading the history."""
+    moves: dict[str, dict[str, JSON]] = {}  # the moves' time -> series -> change
+    for uid, pointer in (document.get("series") or {}).items():
+        if (
+            isinstance(pointer, Mapping)
+            and pointer.get("run_key") == key
+            and pointer.get("version") == version.version
+            and pointer.get("by") == GATE_ACTOR
+            and isinstance(pointer.get("since"), str)
+        ):
+            change: JSON = {"from": pointer.get("previous")}
+            if pointer.get("key") == REFRESHED:
+                change["refreshed"] = True
+            moves.setdefault(pointer["since"], {})[uid] = change
+    for at, moved in sorted(moves.items()):
+        refreshed = sum(1 for entry in moved.values() if entry.get("refreshed"))
+        record_family_entry(
+            ctx,
+            model,
+            at=at,
+            tag=f"{FAMILY_PROMOTED}:{key}",
+            entry=_promoted_entry(key, version, len(moved), refreshed),
+            series=moved,
         )
-    if repeat:
-        for entry in list_history(ctx, model):
-            if entry.get("run_key") == key and entry.get("action") == FAMILY_PROMOTED:
-                return
-    record_history(
-        ctx,
-        model,
-        action=FAMILY_PROMOTED,
-        by=GATE_ACTOR,
-        reason=reason,
-        from_version=None,
-        to_version=version.version,
-        run_key=key,
-        family=True,
-        series=moved,
-    )
 
 
 def _mase(result: SeriesResult) -> tuple[float, str] | None:
@@ -579,6 +610,7 @@ def summarise(results: Mapping[str, SeriesResult], *, version: int | None, unrea
         "missing_series": named("missing"),
         "refused_series": named("refused"),
         "registered_only_series": named("registered"),
+        "promoted_series": named("promoted"),
         "worst": [
             {
                 "unique_id": r.unique_id,
@@ -646,10 +678,17 @@ def _verdicts(key: str, version: ModelVersion, results: Mapping[str, SeriesResul
                 "data_end": r.data_end,
                 "model_file": r.row.get("model_file"),
                 "reused": bool(r.row.get("reused")),
+                "error": _error(r),
             }
             for uid, r in sorted(results.items())
         },
     }
+
+
+def _error(result: SeriesResult) -> JSON | None:
+    """The series' error as ``worst`` ranks it (``{"mase", "window"}``), or None."""
+    found = _mase(result)
+    return {"mase": round(found[0], 4), "window": found[1]} if found is not None else None
 
 
 def _nothing_trained(

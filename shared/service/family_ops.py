@@ -5,8 +5,8 @@ Operator actions are synchronous (HTTP API, ``retrainctl``), like ``shared.servi
 what cannot be done raises ``InvalidInput``, ``NotFound`` or ``ConflictError`` (the pointer
 moved from what the operator saw), and nothing is recorded. Each action is one
 compare-and-swap of the family's pointer document (``shared.service.family``), one history
-entry (``history/<model>/``, with the series it moved under ``series``) and one ledger entry
-(kind ``operator``).
+entry (``history/<model>/``, with the series it moved under ``series``; and each series'
+own, ``shared.service.family_history``) and one ledger entry (kind ``operator``).
 
 - Rollback of a series: to its pointer's ``previous`` (what it served before the last
   move), or to a given family version in which the series was trained.
@@ -21,7 +21,7 @@ entry (``history/<model>/``, with the series it moved under ``series``) and one 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from shared.errors import ConflictError, InvalidInput, NotFound, UnknownModel
@@ -29,8 +29,14 @@ from shared.ports import JSON
 from shared.service.context import Context
 from shared.service.family import change_production, pointer_brief, read_production, run_root
 from shared.service.family_finalise import VERDICTS_FILE
+from shared.service.family_history import (
+    DEFAULT_PAGE,
+    Chain,
+    record_family_entry,
+    series_page,
+)
 from shared.service.outcome import Outcome
-from shared.service.promotion import GATE_ACTOR, list_history, record_history
+from shared.service.promotion import GATE_ACTOR
 
 log = logging.getLogger(__name__)
 
@@ -81,28 +87,24 @@ def family_production(
     }
 
 
-def series_history(ctx: Context, model: str, unique_id: str) -> list[JSON]:
-    """The history entries that moved or pinned ``unique_id``, oldest first, each with
-    that series' part only."""
-    found = []
-    for entry in list_history(ctx, model):
-        moved = entry.get("series")
-        if isinstance(moved, Mapping) and unique_id in moved:
-            found.append(
-                {k: v for k, v in entry.items() if k != "series"}
-                | {"series_change": moved[unique_id]}
-            )
-    return found
-
-
-def get_series(ctx: Context, model: str, unique_id: str) -> JSON:
+def get_series(
+    ctx: Context,
+    model: str,
+    unique_id: str,
+    *,
+    limit: int = DEFAULT_PAGE,
+    before: str | None = None,
+) -> JSON:
     """One series: its production pointer (``NotFound`` when it has none and no history)
-    and its history."""
+    and a page of its history (the newest ``limit`` moves, rollbacks and pins, oldest
+    first; ``history_before`` is the cursor for the page before, None at the start). Reads
+    the pointer document and follows the series' own history chain, one read per entry
+    shown: nothing else of the family's history."""
     check_family(ctx, model)
     document, _ = read_production(ctx, model)
     pointer = (document.get("series") or {}).get(unique_id)
-    history = series_history(ctx, model, unique_id)
-    if pointer is None and not history:
+    history, earlier = series_page(ctx, model, unique_id, document, limit=limit, before=before)
+    if pointer is None and not history and before is None:
         raise NotFound(f"family {model} has no series {unique_id!r} in production")
     return {
         "model": model,
@@ -110,13 +112,26 @@ def get_series(ctx: Context, model: str, unique_id: str) -> JSON:
         "production": pointer,
         "family_pinned": document.get("pinned"),
         "history": history,
+        "history_before": earlier,
     }
 
 
-def run_series(ctx: Context, run_key: str, *, action: str | None = None) -> JSON:
+def run_series(
+    ctx: Context,
+    run_key: str,
+    *,
+    action: str | None = None,
+    after: str | None = None,
+    limit: int | None = None,
+) -> JSON:
     """The per-series verdicts of a family run (its ``gate/verdicts.json``), optionally
     only the series with ``action`` (promoted, registered, refused, failed, excluded,
-    missing)."""
+    missing); a page of ``limit`` series in id order after ``after`` (``next_after``
+    continues it; None: all of them, for the service's own readers)."""
+    if limit is not None and (
+        isinstance(limit, bool) or not isinstance(limit, int) or not 0 < limit <= MAX_SERIES_PAGE
+    ):
+        raise InvalidInput(f"limit must be a whole number from 1 to {MAX_SERIES_PAGE}")
     try:
         verdicts = ctx.artifacts.read_json(run_root(run_key) + VERDICTS_FILE)
     except NotFound:
@@ -124,36 +139,81 @@ def run_series(ctx: Context, run_key: str, *, action: str | None = None) -> JSON
             f"run {run_key} has no per-series verdicts (not a finalised family run)"
         ) from None
     series = verdicts.get("series") or {}
-    if action is not None:
-        series = {k: v for k, v in series.items() if v.get("action") == action}
-    return {"run_key": run_key, "version": verdicts.get("version"), "series": series}
+    matching = sorted(
+        uid for uid, v in series.items() if action is None or v.get("action") == action
+    )
+    ids = [uid for uid in matching if after is None or uid > after]
+    page = ids if limit is None else ids[:limit]
+    return {
+        "run_key": run_key,
+        "version": verdicts.get("version"),
+        "series_count": len(matching),
+        "series": {uid: series[uid] for uid in page},
+        "next_after": page[-1] if len(ids) > len(page) else None,
+    }
 
 
 # ------------------------------------------------------------------------------ operators
 
 
-def _record(
+def _entry(
+    action: str, by: str, reason: str, *, to_version: Any = None, run_key: str | None = None
+) -> JSON:
+    """An operator action's history entry (the family's and each series')."""
+    return {
+        "action": action,
+        "by": by,
+        "reason": reason,
+        "from_version": None,
+        "to_version": to_version,
+        "run_key": run_key,
+        "family": True,
+    }
+
+
+def _act(
     ctx: Context,
     model: str,
-    action: str,
-    reason: str,
-    *,
-    by: str,
-    series: Mapping[str, Any],
-    to_version: int | None = None,
-    run_key: str | None = None,
+    change: Callable[[JSON, dict[str, Any]], None],
+    describe: Callable[[Mapping[str, Any], JSON], JSON],
+) -> tuple[JSON, dict[str, Any], JSON]:
+    """Carry out an operator action: ``change(document, moved)`` edits the pointer
+    document and notes each series it changes in ``moved``; ``describe(moved, document)``
+    says what happened (the history entry). One compare-and-swap, each series' history
+    written before it (``shared.service.family_history``); returns the document written,
+    ``moved`` and the entry."""
+    now = ctx.clock.now().isoformat()
+    done: dict[str, Any] = {}
+
+    def apply(document: JSON) -> bool:
+        moved: dict[str, Any] = {}
+        change(document, moved)
+        chain = Chain(model, now)
+        for uid, what in moved.items():
+            chain.add(document, uid, what)
+        done.update(moved=moved, chain=chain)
+        return True
+
+    def before_write(document: JSON) -> None:
+        done["entry"] = describe(done["moved"], document)
+        done["chain"].write(ctx, done["entry"])
+
+    document, _ = change_production(ctx, model, apply, before_write=before_write)
+    return document, done["moved"], done["entry"]
+
+
+def _record(
+    ctx: Context, model: str, entry: Mapping[str, Any], *, by: str, series: Mapping[str, Any]
 ) -> Outcome:
-    record_history(
+    """The family's history entry and the ledger's for an operator action."""
+    action, reason, run_key = str(entry["action"]), str(entry["reason"]), entry.get("run_key")
+    record_family_entry(
         ctx,
         model,
-        action=action,
-        by=by,
-        reason=reason,
-        from_version=None,
-        to_version=to_version,
-        run_key=run_key,
-        family=True,
-        series=dict(series),
+        at=ctx.clock.now().isoformat(),
+        tag=f"{action}:{by}:{run_key}",
+        entry=entry,
+        series=series,
     )
     outcome = Outcome(model, action, reason, run_key=run_key, details={"series": len(series)})
     ctx.ledger(model, "operator", outcome, series=dict(series), requested_by=by)
@@ -195,10 +255,8 @@ def rollback_series(
         raise InvalidInput("a rollback needs a reason")
     target = _trained_in(ctx, model, to_version, unique_id) if to_version is not None else None
     now = ctx.clock.now().isoformat()
-    moved: dict[str, Any] = {}
 
-    def change(document: JSON) -> bool:
-        moved.clear()
+    def change(document: JSON, moved: dict[str, Any]) -> None:
         series = document.setdefault("series", {})
         pointer = series.get(unique_id)
         if not isinstance(pointer, Mapping):
@@ -219,14 +277,14 @@ def rollback_series(
             "previous": pointer_brief(pointer),
         }
         moved[unique_id] = {"from": pointer_brief(pointer), "to": dict(goal)}
-        return True
 
-    change_production(ctx, model, change)
-    change_ = moved[unique_id]
-    words = f"series {unique_id}: {_v(change_['from'])} -> {_v(change_['to'])}, by {by}: {reason}"
-    return _record(
-        ctx, model, "rollback", words, by=by, series=moved, to_version=change_["to"]["version"]
-    )
+    def describe(moved: Mapping[str, Any], document: JSON) -> JSON:
+        what = moved[unique_id]
+        words = f"series {unique_id}: {_v(what['from'])} -> {_v(what['to'])}, by {by}: {reason}"
+        return _entry("rollback", by, words, to_version=what["to"]["version"])
+
+    _, moved, entry = _act(ctx, model, change, describe)
+    return _record(ctx, model, entry, by=by, series=moved)
 
 
 def rollback_family(ctx: Context, model: str, run_key: str, *, by: str, reason: str) -> Outcome:
@@ -236,10 +294,8 @@ def rollback_family(ctx: Context, model: str, run_key: str, *, by: str, reason: 
     if not reason.strip():
         raise InvalidInput("a rollback needs a reason")
     now = ctx.clock.now().isoformat()
-    moved: dict[str, Any] = {}
 
-    def change(document: JSON) -> bool:
-        moved.clear()
+    def change(document: JSON, moved: dict[str, Any]) -> None:
         series = document.setdefault("series", {})
         for uid in sorted(series):
             pointer = series[uid]
@@ -264,14 +320,18 @@ def rollback_family(ctx: Context, model: str, run_key: str, *, by: str, reason: 
             raise InvalidInput(
                 f"no series of {model} is served by run {run_key} as its promotion left it"
             )
-        return True
 
-    change_production(ctx, model, change)
-    unset = sorted(uid for uid, m in moved.items() if m["to"] is None)
-    words = f"run {run_key} rolled back for {len(moved)} series by {by}: {reason}"
-    if unset:
-        words += f"; {len(unset)} had no earlier model and now have none ({', '.join(unset[:5])})"
-    return _record(ctx, model, "rollback", words, by=by, series=moved, run_key=run_key)
+    def describe(moved: Mapping[str, Any], document: JSON) -> JSON:
+        unset = sorted(uid for uid, m in moved.items() if m["to"] is None)
+        words = f"run {run_key} rolled back for {len(moved)} series by {by}: {reason}"
+        if unset:
+            words += (
+                f"; {len(unset)} had no earlier model and now have none ({', '.join(unset[:5])})"
+            )
+        return _entry("rollback", by, words, run_key=run_key)
+
+    _, moved, entry = _act(ctx, model, change, describe)
+    return _record(ctx, model, entry, by=by, series=moved)
 
 
 def set_series_pin(
@@ -282,29 +342,24 @@ def set_series_pin(
     if not reason.strip():
         raise InvalidInput("a pin needs a reason")
     pin = {"by": by, "reason": reason, "at": ctx.clock.now().isoformat()} if pinned else None
+    action = "pinned" if pinned else "unpinned"
 
-    def change(document: JSON) -> bool:
+    def change(document: JSON, moved: dict[str, Any]) -> None:
         pointer = (document.get("series") or {}).get(unique_id)
         if not isinstance(pointer, dict):
             raise NotFound(f"series {unique_id!r} of {model} has no production model")
         if bool(pointer.get("pinned")) == pinned:
             raise InvalidInput(f"series {unique_id!r} is {'already' if pinned else 'not'} pinned")
         pointer["pinned"] = pin
-        return True
+        moved[unique_id] = {"pinned": pin, "at": pointer_brief(pointer)}
 
-    document, _ = change_production(ctx, model, change)
-    pointer = document["series"][unique_id]
-    action = "pinned" if pinned else "unpinned"
-    words = f"series {unique_id} {action} at {_v(pointer)} by {by}: {reason}"
-    return _record(
-        ctx,
-        model,
-        action,
-        words,
-        by=by,
-        series={unique_id: {"pinned": pin, "at": pointer_brief(pointer)}},
-        to_version=pointer.get("version"),
-    )
+    def describe(moved: Mapping[str, Any], document: JSON) -> JSON:
+        pointer = document["series"][unique_id]
+        words = f"series {unique_id} {action} at {_v(pointer)} by {by}: {reason}"
+        return _entry(action, by, words, to_version=pointer.get("version"))
+
+    _, moved, entry = _act(ctx, model, change, describe)
+    return _record(ctx, model, entry, by=by, series=moved)
 
 
 def set_family_pin(ctx: Context, model: str, *, pinned: bool, by: str, reason: str) -> Outcome:
@@ -322,4 +377,5 @@ def set_family_pin(ctx: Context, model: str, *, pinned: bool, by: str, reason: s
 
     change_production(ctx, model, change)
     action = "pinned" if pinned else "unpinned"
-    return _record(ctx, model, action, f"family {action} by {by}: {reason}", by=by, series={})
+    entry = _entry(action, by, f"family {action} by {by}: {reason}")
+    return _record(ctx, model, entry, by=by, series={})

@@ -23,6 +23,7 @@ from shared.parsing.common import parse_time
 from shared.ports import JSON
 from shared.service import queries
 from shared.service.context import Context
+from shared.service.family_overview import family_overview, last_family_run
 from shared.service.promotion import REFRESH_SUFFIX
 
 log = logging.getLogger(__name__)
@@ -85,6 +86,10 @@ def _model(ctx: Context, summary: JSON, now: datetime, next_tick: str | None) ->
     state = _policy_state(ctx, name)
     newest = ledger[-1] if ledger else None
     production = summary.get("production_version")
+    family = _family(ctx, name, summary, runs)
+    fresh = freshness(state, versions, runs, now)
+    if family is not None:  # the family's last completed run: the data its series serve
+        fresh["data_end"] = (family.get("last_completed") or {}).get("data_end")
     return {
         "name": name,
         "prefix": summary.get("prefix"),
@@ -100,7 +105,7 @@ def _model(ctx: Context, summary: JSON, now: datetime, next_tick: str | None) ->
         "next_tick": next_tick,
         "last_run": _run_summary(runs[0], now) if runs else None,
         "last_decision": _entry(newest) if newest else None,
-        "freshness": freshness(state, versions, runs, now),
+        "freshness": fresh,
         "timeline": timeline(
             runs=runs, ledger=ledger, history=history.get("history") or [], now=now
         ),
@@ -108,22 +113,29 @@ def _model(ctx: Context, summary: JSON, now: datetime, next_tick: str | None) ->
         "ledger": [_entry(e) for e in reversed(ledger)],
         "ledger_kinds": sorted({str(e.get("kind")) for e in ledger}),
         "versions": [_version(v, runs) for v in reversed(versions)],
-        "plot": _plot(versions, runs),
-        # A family (series_columns): series in production and the last run's counts (the
-        # page does not draw them yet); None for a single series.
-        "family": _family(summary, runs),
+        # A family's runs write no forecast plot (one per series would be thousands).
+        "plot": None if summary.get("series_columns") else _plot(versions, runs),
+        # A family (series_columns): its series' production and last verdicts; None for a
+        # single series.
+        "family": family,
     }
 
 
-def _family(summary: Mapping[str, Any], runs: Sequence[JSON]) -> JSON | None:
+def _family(
+    ctx: Context, name: str, summary: Mapping[str, Any], runs: Sequence[JSON]
+) -> JSON | None:
+    """A family's section (``shared.service.family_overview``): what serves its series
+    and how its newest finalised run went per series; None for a single series."""
     if not summary.get("series_columns"):
         return None
-    last = next((r.get("family") for r in runs if isinstance(r.get("family"), Mapping)), None)
+    view = family_overview(ctx, name, runs=runs)
+    last = last_family_run(runs)
     return {
+        **view,
         "series_columns": summary.get("series_columns"),
-        "series_in_production": summary.get("series_in_production"),
-        "pinned": bool(summary.get("family_pinned")),
-        "last_run": queries.family_counts(last),
+        "pinned": bool(view["pinned"]),
+        "pin": view["pinned"],
+        "last_run": queries.family_counts(last.get("family") if last else None),
     }
 
 
@@ -202,11 +214,24 @@ def _decision(run: Mapping[str, Any]) -> str:
     """The run's outcome in a few words, as a card shows it."""
     if not run.get("finalised"):
         return f"running ({run.get('status')})"
+    family = run.get("family")
+    if isinstance(family, Mapping):
+        return _family_decision(run, family)
     if run.get("promoted"):
         return f"promoted v{run.get('model_version')}"
     if run.get("model_version") is not None:
         return f"registered v{run.get('model_version')}, not promoted"
     return f"{str(run.get('status')).lower()}: {run.get('error') or 'not registered'}"
+
+
+def _family_decision(run: Mapping[str, Any], family: Mapping[str, Any]) -> str:
+    """A family run's outcome in a few words: its version and what happened to its series."""
+    parts = [f"{family.get('promoted')} promoted", f"{family.get('refused')} refused"]
+    parts += [f"{family[k]} {k}" for k in ("failed", "excluded", "missing") if family.get(k)]
+    counts = ", ".join(parts) + f" of {family.get('series_total')} series"
+    if run.get("model_version") is None:
+        return f"{str(run.get('status')).lower()}: no series trained ({counts})"
+    return f"v{run.get('model_version')}: {counts}"
 
 
 def _steps(run: Mapping[str, Any], now: datetime) -> list[JSON]:

@@ -414,11 +414,23 @@ def run_summary(ctx: Context, record: JSON, steps: list[PipelineStep] | None) ->
 
 
 def family_counts(summary: Any) -> JSON | None:
-    """A family run's counts for a list of runs (None for a single-series run)."""
+    """A family run's counts for a list of runs, and its worst series by error (None for
+    a single-series run)."""
     if not isinstance(summary, dict):
         return None
-    keys = ("trained", "promoted", "refused", "registered_only", "failed", "excluded")
-    return {k: summary.get(k) for k in keys}
+    keys = (
+        "series_total",
+        "trained",
+        "promoted",
+        "refused",
+        "registered_only",
+        "failed",
+        "excluded",
+        "missing",
+    )
+    worst = summary.get("worst")
+    first = worst[0] if isinstance(worst, list) and worst else None
+    return {k: summary.get(k) for k in keys} | {"worst": first}
 
 
 def run_links(run_key: str) -> JSON:

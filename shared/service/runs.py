@@ -2,7 +2,9 @@
 
 Finalisation is claimed with an ETag-conditional write (``finalising_at``) so two
 deliveries cannot both do it; a claim older than ``FINALISE_LEASE`` (its holder died) may
-be taken over, and every step is safe to repeat (see ``shared.service.promotion``). If
+be taken over, and every step is safe to repeat (see ``shared.service.promotion``). The
+claim counts its attempts (``finalise_attempt``): a first attempt need not look for what
+an earlier one did, which keeps a family's finalisation from reading its history. If
 finalising fails, the claim is released and the error re-raised, so the platform's retry
 finishes the job.
 """
@@ -96,7 +98,12 @@ def handle_run_event(
             message = dataclasses.replace(message, status=backend_run.status)
         if _claimed(record, ctx):
             return [Outcome(model, "skip", f"run {key} is being finalised already", key)]
-        claim = dict(record, status=message.status, finalising_at=ctx.clock.now().isoformat())
+        claim = dict(
+            record,
+            status=message.status,
+            finalising_at=ctx.clock.now().isoformat(),
+            finalise_attempt=_attempt(record),
+        )
         try:
             ctx.state.replace(f"runs/{key}.json", claim, etag=etag)
             break
@@ -219,6 +226,16 @@ def _give_up(model: str, key: str, error: str, ctx: Context) -> Outcome:
     ctx.ledger(model, "run", outcome)
     log.warning("%s: run %s timed out: %s", model, key, error)
     return outcome
+
+
+def _attempt(record: Mapping[str, Any]) -> int:
+    """Which attempt at finalising this claim is: 1 when no claim was ever written (a
+    record claimed before attempts were counted has ``finalising_at``: it counts as one),
+    so a first attempt knows nothing was registered or moved for it yet."""
+    earlier = record.get("finalise_attempt")
+    if isinstance(earlier, int) and not isinstance(earlier, bool):
+        return earlier + 1
+    return 2 if "finalising_at" in record else 1
 
 
 def _claimed(record: Mapping[str, Any], ctx: Context) -> bool:

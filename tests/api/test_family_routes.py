@@ -41,6 +41,20 @@ def test_production_per_series_and_one_series_with_its_history(world):
     one = answer(call("get_model_series", model=MODEL, series="a"))
     assert one["production"]["previous"]["version"] == 1
     assert [h["to_version"] for h in one["history"]] == [1, 2]
+    assert one["history_before"] is None
+    # A page of one: the newest entry, and the cursor to the one before it.
+    newest = answer(call("get_model_series", model=MODEL, series="a", params={"limit": "1"}))
+    assert [h["to_version"] for h in newest["history"]] == [2]
+    older = call(
+        "get_model_series",
+        model=MODEL,
+        series="a",
+        params={"limit": "1", "before": newest["history_before"]},
+    )
+    assert [h["to_version"] for h in answer(older)["history"]] == [1]
+    assert answer(older)["history_before"] is None
+    bad = call("get_model_series", model=MODEL, series="a", params={"before": "x"})
+    assert bad.status_code == 400 and "cursor" in answer(bad)["message"]
     missing = call("get_model_series", model=MODEL, series="zz")
     assert missing.status_code == 404
 
@@ -110,3 +124,15 @@ def test_the_dashboards_view_model_carries_the_family(world):
     [card] = overview.build(world.service.context)["models"]
     assert card["family"]["series_in_production"] == 1
     assert card["family"]["last_run"]["failed"] == 1
+
+
+def test_a_runs_verdicts_come_in_pages(world):
+    first, _ = world.keys
+    page = answer(call("get_run_series", run_key=first, params={"limit": "1"}))
+    assert list(page["series"]) == ["a"] and page["next_after"] == "a"
+    assert page["series_count"] == 2
+    rest = answer(call("get_run_series", run_key=first, params={"after": "a", "limit": "1"}))
+    assert list(rest["series"]) == ["b"] and rest["next_after"] is None
+    assert rest["series"]["b"]["error"] == {"mase": 1.4, "window": "backtest"}
+    bad = call("get_run_series", run_key=first, params={"limit": "0"})
+    assert bad.status_code == 400

@@ -27,3 +27,33 @@ def test_copy_of_a_missing_file_is_not_found(new_container):
     artifacts = BlobArtifactStore(new_container("art"), datastore="workspaceblobstore")
     with pytest.raises(NotFound, match=r"no artifact 'retrain/r1/models/x\.pkl'"):
         artifacts.copy("retrain/r1/models/x.pkl", "retrain/r2/champions/r1/x.pkl")
+
+
+def test_the_series_history_is_create_only_on_blob_storage(new_container):
+    """A move's chain documents and the family's entry, on Blob storage: written twice (a
+    repeat), each exists once; a series' page follows its chain."""
+    from shared.adapters.blob import BlobStateStore
+    from shared.service.family_history import Chain, record_family_entry, series_page
+    from tests.family.service_world import MODEL, FamilyWorld
+
+    world = FamilyWorld()
+    ctx = world.service.context
+    ctx.state = BlobStateStore(new_container("state"))
+    document: dict = {"series": {}}
+    entry = {"action": "promoted", "by": "gate", "reason": "2 series passed"}
+    for at in ("2026-01-01T00:00:00+00:00", "2026-01-02T00:00:00+00:00"):
+        chain = Chain(MODEL, at)
+        chain.add(document, "a", {"from": None}, "passed: a's own reason")
+        chain.add(document, "12|A-7", {"from": None})
+        buckets = {cursor.split("/")[0] for cursor in document["history"].values()}
+        assert chain.write(ctx, entry) == len(buckets)
+        assert chain.write(ctx, entry) == 0  # a repeat finds them
+    move = {"at": "2026-01-02T00:00:00+00:00", "tag": "promoted:stores-1", "entry": entry}
+    assert record_family_entry(ctx, MODEL, **move, series={"a": {}, "12|A-7": {}}) is True
+    assert record_family_entry(ctx, MODEL, **move, series={"a": {}, "12|A-7": {}}) is False
+    page, before = series_page(ctx, MODEL, "12|A-7", document, limit=1)
+    assert [e["at"] for e in page] == ["2026-01-02T00:00:00+00:00"] and before is not None
+    older, start = series_page(ctx, MODEL, "12|A-7", document, before=before)
+    assert [e["at"] for e in older] == ["2026-01-01T00:00:00+00:00"] and start is None
+    [own, _] = series_page(ctx, MODEL, "a", document)[0]
+    assert own["reason"] == "passed: a's own reason" and own["family_reason"] == "2 series passed"

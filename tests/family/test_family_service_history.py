@@ -1,0 +1,302 @@
+"""A family's finalisation and one series' page cost what they show: counted storage
+requests do not grow with the number of earlier runs (nor, for a finalisation's history,
+with the number of series beyond one document per bucket); a finalisation killed between
+its writes, or losing its compare-and-swap, and repeated neither loses nor duplicates a
+history entry or a version."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+
+from shared.errors import ConflictError
+from shared.parsing import parse_run_event
+from shared.ports import JSON
+from shared.service.family_history import BUCKETS, bucket_of, entry_name
+from shared.service.family_ops import get_series, rollback_series, set_series_pin
+from shared.service.promotion import list_history
+from tests import samples
+from tests.fakes import FakeStateStore
+from tests.family.service_world import MODEL, FamilyWorld, row, write_outputs
+
+SERIES = {"a": 10.0, "b": 20.0, "c": 30.0, "d": 40.0}
+
+
+class CountingStore:
+    """A ``StateStore`` counting the requests made to it (a listing is one request, as
+    Azure's List Blobs is up to 5,000 names), with an optional crash: the ``crash_at``-th
+    ``create`` or ``replace`` of a key starting with ``crash_prefix`` raises instead."""
+
+    def __init__(self, inner: FakeStateStore) -> None:
+        self.inner = inner
+        self.requests: Counter[str] = Counter()
+        self.crash_prefix: str | None = None
+        self.crash_at = 0
+        self.conflicts = 0  # replaces of the pointer document that lose, as to another writer
+        self.lock = threading.Lock()
+
+    def _count(self, op: str, key: str) -> None:
+        with self.lock:  # the history is written a few requests at a time
+            self.requests[op] += 1
+            self.requests[f"{op} {key.split('/')[0]}"] += 1
+            if not (op in ("create", "replace") and self.crash_prefix):
+                return
+            if key.startswith(self.crash_prefix):
+                self.crash_at -= 1
+                if self.crash_at == 0:
+                    self.crash_prefix = None
+                    raise RuntimeError(f"killed before writing {key}")
+
+    def create(self, key: str, document: Mapping[str, Any]) -> str:
+        self._count("create", key)
+        return self.inner.create(key, document)
+
+    def get(self, key: str) -> tuple[JSON, str]:
+        self._count("get", key)
+        return self.inner.get(key)
+
+    def replace(self, key: str, document: Mapping[str, Any], *, etag: str) -> str:
+        self._count("replace", key)
+        if self.conflicts and key == f"family/{MODEL}/production.json":
+            self.conflicts -= 1
+            raise ConflictError(f"state document {key!r} changed since it was read")
+        return self.inner.replace(key, document, etag=etag)
+
+    def list_keys(self, prefix: str) -> list[str]:
+        self._count("list", prefix)
+        return self.inner.list_keys(prefix)
+
+    def delete(self, key: str) -> None:
+        self._count("delete", key)
+        self.inner.delete(key)
+
+    def total(self) -> int:
+        return sum(n for op, n in self.requests.items() if " " not in op)
+
+
+@pytest.fixture
+def world() -> FamilyWorld:
+    world = FamilyWorld()
+    counting = CountingStore(world.state)
+    world.service.context.state = counting  # type: ignore[assignment]
+    world.registry._store = counting  # type: ignore[assignment]  # the registry shares it
+    world.counting = counting  # type: ignore[attr-defined]
+    return world
+
+
+def counting(world: FamilyWorld) -> CountingStore:
+    return world.counting  # type: ignore[attr-defined, no-any-return]
+
+
+def year_rows(year: int) -> list[JSON]:
+    """Every series beats its champion (the previous year's fit) by a little."""
+    end = f"{year}-12-01T00:00:00"
+    champion = None if year == 2002 else 0.6
+    candidate = 0.5 - 0.01 * (year - 2002)
+    return [row(uid, candidate=candidate, champion=champion, data_end=end) for uid in SERIES]
+
+
+def run_year(world: FamilyWorld, year: int) -> tuple[str, Counter[str]]:
+    """Launch and finalise the family's run on ``year``'s data; the requests the
+    finalisation made (the completion event's handling)."""
+    key = world.launch(str(year), SERIES, year=year, event_id=f"e{year}")
+    world.pipeline.finish(key, "Completed")
+    write_outputs(world.artifacts, key, year_rows(year), {})
+    counting(world).requests.clear()
+    [outcome] = world.service.handle(parse_run_event(samples.run_event(key, run_key=key)))
+    assert outcome.action == "promoted", outcome
+    return key, Counter(counting(world).requests)
+
+
+def test_a_finalisation_costs_the_same_after_one_run_or_after_twelve(world):
+    costs = [run_year(world, year)[1] for year in range(2002, 2014)]
+    # The first run creates the pointer document; from the second on, every run moves
+    # every series and costs exactly the same requests, whatever the history holds.
+    assert costs[1] == costs[-1], (costs[1] - costs[-1], costs[-1] - costs[1])
+    steady = costs[-1]
+    assert steady["list history"] == 0 and steady["get history"] == 0
+    assert steady["get family"] == 1  # the pointer document: once, for the whole family
+    # The family's entry, and each series' chain: one document per bucket of series moved
+    # (written before the pointers move), no read of either.
+    buckets = {bucket_of(uid) for uid in SERIES}
+    assert steady["create history"] == 1 and steady["create family"] == len(buckets)
+    # The version: registered once (one listing of version numbers to pick the next),
+    # and no version of an earlier run read.
+    assert steady["create registry"] == 1 and steady["get registry"] == 0
+    assert len(list_history(world.service.context, MODEL)) == 12
+
+
+def test_one_series_page_costs_the_same_after_one_run_or_after_twelve(world):
+    ctx = world.service.context
+    requests = []
+    for year in range(2002, 2014):
+        run_year(world, year)
+        counting(world).requests.clear()
+        page = get_series(ctx, MODEL, "b", limit=5)
+        requests.append(counting(world).total())
+        assert page["history"][-1]["to_version"] == year - 2001
+    # A run's worth of history is one entry; until five exist, the page reads fewer. No
+    # listing: the pointer document names the newest entry, each entry the one before.
+    assert requests == [2, 3, 4, 5] + [1 + 5] * 8
+    # Paging back through the cursor shows every move once, oldest first, with b's part
+    # of each entry and b's own reason.
+    seen: list[Any] = []
+    before = None
+    while True:
+        page = get_series(ctx, MODEL, "b", limit=5, before=before)
+        seen = [h["to_version"] for h in page["history"]] + seen
+        before = page["history_before"]
+        if before is None:
+            break
+    assert seen == list(range(1, 13))
+    entry = page["history"][0]
+    assert entry["unique_id"] == "b" and entry["series_change"] == {"from": None}
+    assert "series" not in entry and "schema" not in entry
+    assert entry["reason"].startswith("passed: backtest MASE 0.500 beats seasonal naive")
+    assert entry["reason"].endswith("production -> v1")
+    assert entry["family_reason"].startswith("4 series passed")
+
+
+def test_operator_actions_are_in_the_series_page(world):
+    ctx = world.service.context
+    run_year(world, 2002)
+    run_year(world, 2003)
+    rollback_series(ctx, MODEL, "a", by="ana", reason="spiky")
+    set_series_pin(ctx, MODEL, "a", pinned=True, by="ana", reason="audit")
+    history = get_series(ctx, MODEL, "a")["history"]
+    assert [(h["action"], h["by"]) for h in history] == [
+        ("promoted", "gate"),
+        ("promoted", "gate"),
+        ("rollback", "ana"),
+        ("pinned", "ana"),
+    ]
+    assert history[2]["series_change"]["to"]["version"] == 1
+    # The other series' pages are their own.
+    assert [h["action"] for h in get_series(ctx, MODEL, "b")["history"]] == ["promoted"] * 2
+
+
+@pytest.mark.parametrize(
+    ("prefix", "crash_at"),
+    [
+        ("family/stores/series-history/", 1),  # writing the chain, before the pointers move
+        ("family/stores/series-history/", 2),
+        ("history/stores/", 1),  # the family's entry, after the pointers moved
+    ],
+)
+def test_a_finalisation_killed_between_history_writes_repeats_without_loss_or_duplicate(
+    world, prefix, crash_at
+):
+    run_year(world, 2002)
+    key = world.launch("2003", SERIES, year=2003, event_id="e2003")
+    world.pipeline.finish(key, "Completed")
+    write_outputs(world.artifacts, key, year_rows(2003), {})
+    store = counting(world)
+    store.crash_prefix, store.crash_at = prefix, crash_at
+    event = parse_run_event(samples.run_event(key, run_key=key))
+    with pytest.raises(RuntimeError, match="killed"):
+        world.service.handle(event)
+    [outcome] = world.service.handle(event)  # the platform's retry
+    assert outcome.action == "promoted", outcome
+    assert world.service.get_run(key)["finalise_attempt"] == 2
+    ctx = world.service.context
+    for uid in SERIES:
+        assert [h["to_version"] for h in get_series(ctx, MODEL, uid)["history"]] == [1, 2]
+    assert [h["to_version"] for h in list_history(ctx, MODEL)] == [1, 2]
+    assert len(world.registry.list_versions(MODEL)) == 2
+
+
+def test_a_lost_compare_and_swap_leaves_no_entry_a_series_shows(world):
+    run_year(world, 2002)
+    counting(world).conflicts = 1  # another writer moves the pointer document first
+    run_year(world, 2003)
+    ctx = world.service.context
+    for uid in SERIES:
+        assert [h["to_version"] for h in get_series(ctx, MODEL, uid)["history"]] == [1, 2]
+    # The lost attempt's chain documents are there, named by no pointer and never read.
+    written = world.state.list_keys(f"family/{MODEL}/series-history/")
+    assert len(written) == 3 * len({bucket_of(uid) for uid in SERIES})
+
+
+def test_a_finalisation_killed_after_registering_registers_once(world):
+    run_year(world, 2002)
+    key = world.launch("2003", SERIES, year=2003, event_id="e2003")
+    world.pipeline.finish(key, "Completed")
+    write_outputs(world.artifacts, key, year_rows(2003), {})
+    store = counting(world)
+    # The first write of the run record after the claim notes the version: killed there.
+    store.crash_prefix, store.crash_at = f"runs/{key}", 2
+    event = parse_run_event(samples.run_event(key, run_key=key))
+    with pytest.raises(RuntimeError, match="killed"):
+        world.service.handle(event)
+    assert len(world.registry.list_versions(MODEL)) == 2  # registered, not noted
+    assert "model_version" not in world.service.get_run(key)
+    [outcome] = world.service.handle(event)
+    assert outcome.action == "promoted"
+    assert [v.version for v in world.registry.list_versions(MODEL)] == [1, 2]
+    assert world.service.get_run(key)["model_version"] == 2
+
+
+def test_series_fall_in_stable_buckets():
+    assert bucket_of("store-12") == bucket_of("store-12")
+    assert all(len(bucket_of(uid)) == 2 for uid in ("a", "12|A-7", "a/b", "é", ""))
+    assert len({bucket_of(f"s{i}") for i in range(2000)}) == BUCKETS
+
+
+def test_entry_names_sort_by_utc_time_and_differ_by_what_made_them():
+    first = entry_name("2026-01-01T01:00:00+01:00", "promoted:stores-1")
+    assert first.startswith("20260101T000000000000Z-")
+    assert entry_name("2026-01-01T01:00:00+01:00", "promoted:stores-1") == first
+    assert entry_name("2026-01-01T01:00:00+01:00", "rollback:ana:None") != first
+    assert entry_name("2026-01-01T00:00:00.000001+00:00", "promoted:stores-1") > first
+
+
+def test_a_bad_page_request_is_refused(world):
+    from shared.errors import InvalidInput
+
+    run_year(world, 2002)
+    with pytest.raises(InvalidInput, match="limit"):
+        get_series(world.service.context, MODEL, "a", limit=0)
+    with pytest.raises(InvalidInput, match="cursor"):
+        get_series(world.service.context, MODEL, "a", before="../x")
+
+
+def test_the_cli_pages_one_series_history(world, capsys):
+    import json
+
+    from retrainctl.cli import main
+
+    for year in (2002, 2003, 2004):
+        run_year(world, year)
+    assert main(["--json", "series", MODEL, "c", "--limit", "2"], service=world.service) == 0
+    page = json.loads(capsys.readouterr().out)
+    assert [h["to_version"] for h in page["history"]] == [2, 3]
+    argv = ["--json", "series", MODEL, "c", "--limit", "2", "--before", page["history_before"]]
+    assert main(argv, service=world.service) == 0
+    older = json.loads(capsys.readouterr().out)
+    assert [h["to_version"] for h in older["history"]] == [1]
+    assert older["history_before"] is None
+
+
+def test_a_series_left_without_a_model_keeps_its_history(world):
+    from shared.errors import InvalidInput
+    from shared.service.family_ops import rollback_family
+
+    first, _ = run_year(world, 2002)
+    ctx = world.service.context
+    rollback_family(ctx, MODEL, first, by="ana", reason="bad run")
+    one = get_series(ctx, MODEL, "a")
+    assert one["production"] is None
+    assert [(h["action"], h["by"]) for h in one["history"]] == [
+        ("promoted", "gate"),
+        ("rollback", "ana"),
+    ]
+    assert one["history"][1]["series_change"]["to"] is None
+    # A cursor belongs to one series' chain.
+    other = next(uid for uid in SERIES if bucket_of(uid) != bucket_of("a"))
+    cursor = get_series(ctx, MODEL, other, limit=1)["history_before"]
+    with pytest.raises(InvalidInput, match="cursor of series 'a'"):
+        get_series(ctx, MODEL, "a", before=cursor)
