@@ -98,6 +98,10 @@ class FakeDataStore:
             raise NotFound(f"no data blob {name!r}")
         return self.blobs[name][0]
 
+    def read_range(self, name: str, start: int, end: int) -> tuple[bytes, int]:
+        data = self.read_bytes(name)
+        return data[max(0, start) : max(start, end)], len(data)
+
 
 class FakeArtifactStore:
     def __init__(self, datastore: str = "workspaceblobstore") -> None:

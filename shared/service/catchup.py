@@ -70,11 +70,10 @@ def read_and_check(config: ModelConfig, blob: DataFile, ctx: Context) -> tuple[i
     """The arrival check of a data blob (``shared/datacheck.py::check_blob``): its rows and
     the bytes read (a CSV whole; a Parquet blob's footer by ranged reads when the data
     store can read ranges, and then nothing is returned)."""
-    ranged = getattr(ctx.data, "read_range", None)  # the Blob adapter's; not on the port
     return check_blob(
         blob.name,
         read=lambda: ctx.data.read_bytes(blob.name),
-        read_range=(lambda start, end: ranged(blob.name, start, end)) if ranged else None,
+        read_range=lambda start, end: ctx.data.read_range(blob.name, start, end),
         size=blob.size,
         time_column=config.time_column,
         value_column=config.value_column,

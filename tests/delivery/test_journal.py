@@ -12,6 +12,7 @@ from typing import Any
 from shared.messages import SweepTicked
 from shared.policy import TriggerPolicy
 from shared.service.arrivals import _InFlight
+from shared.service.context import expand_ledger
 from shared.service.decisions import JOURNAL_DECISIONS, flush_journal
 from shared.service.groupcommit import cache_for
 from shared.settings import ModelConfig
@@ -46,7 +47,10 @@ def deliver(world: FakeWorld, n: int) -> str:
 
 
 def ledger_events(world: FakeWorld) -> list[str]:
-    return [e for d in world.ledger() for e in d.get("events") or ()]
+    """The events of the decisions stored in the ledger (not those still in the journal,
+    which a reader of the ledger also sees)."""
+    records = [world.state.get(k)[0] for k in world.state.list_keys("ledger/co2/")]
+    return [e for d in expand_ledger(records) for e in d.get("events") or ()]
 
 
 def test_a_quiet_instance_answers_with_its_decision_in_the_ledger():
@@ -130,3 +134,26 @@ class Fresh:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
+
+
+def test_a_reader_of_the_ledger_sees_the_decisions_still_in_the_journal_once():
+    world = FakeWorld((CONFIG,))
+    assert deliver(world, 0) == "retrain"
+    busy = cache_for(world.state, "arrivals-in-flight", _InFlight)
+    busy.enter()  # under load: the decisions wait in the head's journal
+    for n in range(1, 6):
+        assert deliver(world, n) == "queued"
+    journal = world.state.get("policy/co2.json")[0]["journal"]
+    assert len(journal) == 5 and len(world.state.list_keys("ledger/co2/")) == 1
+
+    def listed(limit: int | None = None) -> list[str]:
+        entries = world.service.list_ledger("co2", limit=limit)
+        return [e for d in entries for e in d.get("events") or ()]
+
+    assert listed() == [f"eventgrid:e{n}" for n in range(6)]
+    assert listed(limit=2) == ["eventgrid:e4", "eventgrid:e5"]
+    # part of it moved into the ledger by another instance: still each decision once
+    flush_journal(CONFIG, journal[:3], _context_over(world))
+    assert world.state.get("policy/co2.json")[0]["journal"] == journal  # head not rewritten
+    assert listed() == [f"eventgrid:e{n}" for n in range(6)]
+    assert listed(limit=1) == ["eventgrid:e5"]
