@@ -159,7 +159,7 @@ class BlobStateStore:
     def create(self, key: str, document: Mapping[str, Any]) -> str:
         # One request: the upload's answer carries the new ETag (no properties read after).
         response = self._calls.put(key, _dump(document), content_type=_JSON, if_none_match=True)
-        if response.status_code == 409:
+        if response.status_code in (409, 412):  # as the SDK's upload_blob(overwrite=False)
             raise ConflictError(f"state document {key!r} already exists")
         if response.status_code != 201:
             raise fail(response, f"creating state document {key!r}")
@@ -175,7 +175,7 @@ class BlobStateStore:
 
     def replace(self, key: str, document: Mapping[str, Any], *, etag: str) -> str:
         response = self._calls.put(key, _dump(document), content_type=_JSON, if_match=etag)
-        if response.status_code in (404, 409, 412):
+        if response.status_code in (404, 412):  # as the SDK's: a 409 is a lease or state error
             raise ConflictError(f"state document {key!r} changed since it was read")
         if response.status_code != 201:
             raise fail(response, f"replacing state document {key!r}")

@@ -131,6 +131,10 @@ def _dropped(sock: Any) -> bool:
     """Whether an idle connection was closed by the server (readable with nothing sent
     means end of stream, or an error)."""
     try:
+        if hasattr(select, "poll"):  # any descriptor number (select() stops at 1,024)
+            poller = select.poll()
+            poller.register(sock, select.POLLIN)
+            return bool(poller.poll(0))
         readable, _, _ = select.select([sock], [], [], 0)
     except (OSError, ValueError):
         return True

@@ -181,7 +181,9 @@ def flush_journal(config: ModelConfig, journal: Iterable[Mapping[str, Any]], ctx
         else:
             done = {str(j["key"]) for j in waiting}
             written += len(waiting)
-        flushed.add(done)
+        # in journal order: the cache forgets oldest first, and a flush starts from the
+        # first entry it does not know, which must never be one after a record's first key
+        flushed.add([str(j["key"]) for j in waiting if j["key"] in done])
         waiting = [j for j in waiting if j["key"] not in done]
     return written
 

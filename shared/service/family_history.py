@@ -53,7 +53,7 @@ MAX_PAGE = 200
 # Requests to the state store at once when a move writes its chain documents.
 WORKERS = 8
 T = TypeVar("T")
-_CURSOR = re.compile(r"^[0-9a-f]{2}/\d{8}T\d{12}Z-[0-9a-f]{8}$")
+_CURSOR = re.compile(r"[0-9a-f]{2}/\d{8}T\d{12}Z-[0-9a-f]{8}")
 
 
 def bucket_of(unique_id: str) -> str:
@@ -166,7 +166,9 @@ def series_page(
     read by the caller. One read per entry, following the series' chain."""
     if isinstance(limit, bool) or not isinstance(limit, int) or not 0 < limit <= MAX_PAGE:
         raise InvalidInput(f"limit must be a whole number from 1 to {MAX_PAGE}")
-    if before is not None and not (_CURSOR.match(before) and before[:2] == bucket_of(unique_id)):
+    if before is not None and not (
+        _CURSOR.fullmatch(before) and before[:2] == bucket_of(unique_id)
+    ):
         raise InvalidInput(
             f"before must be a history cursor of series {unique_id!r} (a previous page's "
             f"history_before), not {before!r}"

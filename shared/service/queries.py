@@ -24,6 +24,10 @@ log = logging.getLogger(__name__)
 
 # Ledger entries read at once: each is one blob read, the page's cost.
 _LEDGER_READERS = 8
+# Records read beyond a page's ``limit``: a record moved from the journal is named after its
+# first decision and holds later ones, so a newer decision can sit in an older-named record,
+# behind the records other paths (schedule, drift, runs) wrote for the model meanwhile.
+LEDGER_MARGIN = 16
 
 
 # A page of runs or dead letters: each is one blob read.
@@ -164,40 +168,52 @@ def list_versions(ctx: Context, model: str) -> list[JSON]:
 
 
 def list_ledger(ctx: Context, model: str, *, limit: int | None = None) -> list[JSON]:
-    """The model's decisions, oldest first; with ``limit``, only the newest ones.
+    """The model's decisions, oldest first (by their time); with ``limit``, only the newest.
 
-    One listing of the names, then one read per record returned (a few at a time), so a
-    page costs its own size, whatever the history's. A record holding several decisions
-    (``decisions``) is read as each of them (``limit`` counts decisions, and may read
-    fewer of them than records hold).
+    The policy head (the decisions still in its journal), one listing of the names, then one
+    read per record of the page and of ``LEDGER_MARGIN`` more (a few at a time), so a page
+    costs its own size, whatever the history's. A record holding several decisions
+    (``decisions``) is read as each of them (``limit`` counts decisions). A page is exact
+    unless a record moved from the journal has more than ``LEDGER_MARGIN`` records from
+    other paths named after it and holds a decision newer than the page's oldest.
     """
     if model not in ctx.models:
         raise NotFound(f"unknown model {model!r}")
-    listed = ctx.state.list_keys(f"ledger/{model}/")
+    head = _policy_head(ctx, model)  # before the listing: an entry leaves the head only
+    listed = ctx.state.list_keys(f"ledger/{model}/")  # after its record is in the ledger
     keys = listed
-    if limit is not None:
-        keys = keys[-limit:] if limit > 0 else []
+    if limit is not None:  # and a margin: a record from the journal may hold newer ones
+        keys = keys[-(limit + LEDGER_MARGIN) :] if limit > 0 else []
     if len(keys) <= 1:
         records = [ctx.state.get(key)[0] for key in keys]
     else:
         with ThreadPoolExecutor(min(_LEDGER_READERS, len(keys))) as pool:
             records = list(pool.map(lambda key: ctx.state.get(key)[0], keys))
     if limit is None or limit > 0:
-        records += _journaled(ctx, model, listed, dict(zip(keys, records, strict=True)))
-    entries = expand_ledger(records)
+        records += _journaled(ctx, head, listed, dict(zip(keys, records, strict=True)))
+    # by decision time: a record moved from the journal sits under its first decision's key
+    # and holds later ones too (stable: decisions of one time keep their order)
+    entries = sorted(expand_ledger(records), key=lambda e: str(e.get("at") or ""))
     return entries[-limit:] if limit is not None and limit > 0 else entries
 
 
-def _journaled(ctx: Context, model: str, listed: list[str], read: Mapping[str, JSON]) -> list[JSON]:
+def _policy_head(ctx: Context, model: str) -> JSON | None:
+    try:
+        return ctx.state.get(policy_key(model))[0]
+    except NotFound:
+        return None
+
+
+def _journaled(
+    ctx: Context, head: JSON | None, listed: list[str], read: Mapping[str, JSON]
+) -> list[JSON]:
     """The records of the model's ledger journal not yet moved into the ledger (decisions
     the arrival path wrote with the policy state, ``shared/service/decisions.py``), so a
     reader sees every decision at once. A journal entry is in the ledger when its key is
     listed or a listed record made from the journal names it (a flush writes one record
     under its first entry's key); reading the head and those records costs the journal's
     size, not the ledger's."""
-    try:
-        head = ctx.state.get(policy_key(model))[0]
-    except NotFound:
+    if head is None:
         return []
     journal = [j for j in head.get("journal") or () if isinstance(j, Mapping) and "key" in j]
     if not journal:

@@ -7,13 +7,17 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from azure.core.credentials import AccessToken
+from azure.core.exceptions import HttpResponseError
 from azure.core.pipeline.transport import HttpTransport
 from azure.core.rest._http_response_impl import HttpResponseImpl
 from azure.core.utils import CaseInsensitiveDict
 from azure.storage.blob import BlobServiceClient
 
+from shared.adapters.blob import BlobStateStore
 from shared.adapters.blobhttp import BlobCalls
+from shared.errors import ConflictError
 
 ACCOUNT = "https://retrainstate.blob.core.windows.net"
 
@@ -108,3 +112,18 @@ def test_a_read_and_a_ranged_read_carry_the_identity():
     assert whole.url == f"{ACCOUNT}/state/data/a%20b.parquet"
     assert ranged.headers["x-ms-range"] == "bytes=10-19" and "x-ms-range" not in whole.headers
     assert {r.headers["Authorization"] for r in (whole, ranged)} == {"Bearer identity-token"}
+
+
+def test_answers_mean_what_they_mean_to_the_sdk():
+    # Create-if-absent refused with 412 ConditionNotMet (Azure may answer either to a
+    # racing writer) is "exists", as upload_blob(overwrite=False) makes it; a replace's
+    # 409 is a lease or blob-state error, not a lost update.
+    with pytest.raises(ConflictError):
+        BlobStateStore(_container(Recording(412), Identity())).create("runs/k.json", {})
+    with pytest.raises(ConflictError):
+        BlobStateStore(_container(Recording(409), Identity())).create("runs/k.json", {})
+    with pytest.raises(ConflictError):
+        BlobStateStore(_container(Recording(412), Identity())).replace("runs/k.json", {}, etag="e")
+    with pytest.raises(HttpResponseError) as caught:
+        BlobStateStore(_container(Recording(409), Identity())).replace("runs/k.json", {}, etag="e")
+    assert not isinstance(caught.value, ConflictError) and "409" in str(caught.value)

@@ -17,6 +17,7 @@ from shared.bootstrap import set_service
 from shared.errors import InvalidInput
 from shared.parsing import parse_blob_created, parse_limit, parse_run_event, parse_time
 from shared.service import Outcome
+from shared.service.queries import LEDGER_MARGIN
 from shared.settings import ModelConfig, TrustSettings
 from tests import samples
 from tests.fakes import FakeStateStore, FakeWorld, metrics_v2
@@ -313,8 +314,9 @@ def test_a_ledger_page_costs_only_the_page(world):
         world.clock.advance(seconds=1)
     page = world.service.list_ledger("co2", limit=5)
     assert [e["reason"] for e in page] == [f"entry {i}" for i in range(25, 30)]
-    # the page's five records, and the policy head (decisions still in its journal)
-    assert sorted(store.reads) == sorted([*store.list_keys("ledger/co2/")[-5:], "policy/co2.json"])
+    # the page's five records and the margin's, and the policy head (its journal)
+    newest = store.list_keys("ledger/co2/")[-(5 + LEDGER_MARGIN) :]
+    assert sorted(store.reads) == sorted([*newest, "policy/co2.json"])
 
 
 def test_run_events_that_change_nothing_leave_a_ledger_trace(world):

@@ -13,8 +13,9 @@ from shared.messages import SweepTicked
 from shared.policy import TriggerPolicy
 from shared.service.arrivals import _InFlight
 from shared.service.context import expand_ledger
-from shared.service.decisions import JOURNAL_DECISIONS, flush_journal
+from shared.service.decisions import JOURNAL_DECISIONS, _Flushed, flush_journal
 from shared.service.groupcommit import cache_for
+from shared.service.outcome import Outcome
 from shared.settings import ModelConfig
 from tests import samples
 from tests.fakes import FakeWorld, metrics_v2
@@ -157,3 +158,53 @@ def test_a_reader_of_the_ledger_sees_the_decisions_still_in_the_journal_once():
     assert world.state.get("policy/co2.json")[0]["journal"] == journal  # head not rewritten
     assert listed() == [f"eventgrid:e{n}" for n in range(6)]
     assert listed(limit=1) == ["eventgrid:e5"]
+
+
+def test_a_listing_is_in_decision_order_when_a_flushed_journal_holds_later_decisions():
+    # The journal is moved into the ledger under its first decision's key, so a record
+    # another path wrote meanwhile (a schedule tick here) is named after it though older
+    # than most of its decisions: a listing orders decisions by their time, and a page
+    # of the newest ones finds them in the older-named record.
+    world = FakeWorld((CONFIG,))
+    assert deliver(world, 0) == "retrain"
+    busy = cache_for(world.state, "arrivals-in-flight", _InFlight)
+    busy.enter()
+    assert deliver(world, 1) == "queued"
+    world.service.context.ledger(
+        "co2",
+        "trigger",
+        Outcome("co2", "skip", "nothing new"),
+        trigger="schedule",
+        events=["schedule"],
+    )
+    for n in range(2, 5):
+        assert deliver(world, n) == "queued"
+    busy.leave()
+    assert deliver(world, 5) == "queued"  # the last one out flushes under e1's key
+
+    def listed(limit: int | None = None) -> list[str]:
+        entries = world.service.list_ledger("co2", limit=limit)
+        return [e for d in entries for e in d.get("events") or ()]
+
+    assert listed() == ["eventgrid:e0", "eventgrid:e1", "schedule"] + [
+        f"eventgrid:e{n}" for n in range(2, 6)
+    ]
+    assert listed(limit=2) == ["eventgrid:e4", "eventgrid:e5"]
+
+
+def test_the_flushed_cache_forgets_a_journal_in_its_order():
+    # The cache of flushed entries forgets its oldest first; a flush starts from the first
+    # entry it does not know, so the keys of a record go in journal order: forgetting
+    # part of a record then never makes a later entry look unflushed while its first is
+    # known (which would write it to the ledger a second time).
+    world = FakeWorld((CONFIG,))
+    assert deliver(world, 0) == "retrain"
+    busy = cache_for(world.state, "arrivals-in-flight", _InFlight)
+    busy.enter()
+    for n in range(1, 8):
+        assert deliver(world, n) == "queued"
+    journal = world.state.get("policy/co2.json")[0]["journal"]
+    flush_journal(CONFIG, journal, world.service.context)
+    flushed = cache_for(world.state, "journal-flushed", _Flushed)
+    keys = [str(j["key"]) for j in journal]
+    assert list(flushed.keys)[-len(keys) :] == keys
