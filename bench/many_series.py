@@ -16,6 +16,12 @@ worker processes on this 2-core machine). Printed per panel:
   real panel, a second arrival gives every series its first fit as champion (the
   ``champions`` input, with the first run as ``previous`` so fits are carried over) and
   prints the same with the champion scored too (``--no-champions`` skips it);
+* where the parallel step's wall time went (the local workspace's timeline): the workers'
+  start-up (launch to ``init()`` done) and the idle tail (workers done while another still
+  runs), and how long the shards' work takes on the workers in three orders, from the
+  rows' own seconds (by shard name, longest rows first as the local step orders batches,
+  longest actual cost first) against a perfect split: ratios that compare schedules even
+  on a loaded machine;
 * on the real panel only: the time ratio of our training to statsforecast's AutoARIMA
   (``n_jobs=2``, fit and forecast, warmed up first so numba compilation is not counted) on
   the same series and split, and the mean MASE of each (holdout = the last ``HORIZON``
@@ -37,6 +43,10 @@ bench/requirements-bench.txt``)::
 
     .venv/bin/python bench/many_series.py --quick
     .venv/bin/python bench/many_series.py            # 120 real, 1,000 and 5,000 synthetic
+    .venv/bin/python bench/many_series.py --synthetic --no-champions   # real vs AutoARIMA only
+
+``--shard-count N`` sets the pipeline's ``shard_count`` (default 0: automatic, as the
+service submits).
 
 Writes ``bench/results/many_series.json`` (``many_series_quick.json`` with ``--quick``).
 """
@@ -134,7 +144,7 @@ def run_family(
     workdir: Path,
     *,
     attempt: int = 1,
-    extra: dict[str, str] | None = None,
+    extra: dict[str, str | int | float] | None = None,
 ) -> dict[str, Any]:
     """One arrival: the panel as one blob, the family pipeline run in the local workspace
     (run key ``<name>-<attempt as 16 hex>``; ``extra``: more pipeline inputs, e.g. champions)."""
@@ -194,6 +204,7 @@ def run_family(
         "fitted": sum(r["status"] == "ok" for r in rows),
         "failed": sum(r["status"] != "ok" for r in rows),
         "shards": parallel["mini_batches"],
+        "shard_count": (extra or {}).get("shard_count", 0),
         "wall_s": round(wall, 2),
         "prep_s": job["steps"]["prep"].get("duration_s"),
         "fit_step_s": fit.get("duration_s"),
@@ -213,8 +224,68 @@ def run_family(
         "worker_rss_first_batch_mb": round(max(first), 1) if first else None,
         "worker_rss_last_batch_mb_max": round(max(after), 1) if after else None,
         **gate_cost(rows),
+        **where_time_went(parallel),
+        **schedules(rows),
         "run_key": key,
         "rows": rows,
+    }
+
+
+def where_time_went(parallel: dict[str, Any]) -> dict[str, Any]:
+    """The parallel step's wall time split (from the local workspace's timeline): workers'
+    start-up (launch to ``init()`` done, the slowest), the busiest worker's time in
+    ``run()``, and the idle tail (workers done while another still runs: the wall time
+    times the workers, minus start-up and batch time, over the workers)."""
+    timeline = parallel.get("timeline") or {}
+    workers = timeline.get("workers") or {}
+    batches = timeline.get("batches") or []
+    wall = float(parallel["wall_seconds"])
+    if not workers or not batches:
+        return {"startup_s": None, "busiest_worker_s": None, "idle_tail_s": None}
+    startup = {w: float(ready) - float(launched) for w, (launched, ready) in workers.items()}
+    busy: dict[str, float] = {}
+    for b in batches:
+        busy[b["worker"]] = busy.get(b["worker"], 0.0) + float(b["end"]) - float(b["start"])
+    slots = max(1, len(workers))
+    idle = (wall * slots - sum(startup.values()) - sum(busy.values())) / slots
+    return {
+        "startup_s": round(max(startup.values()), 2),
+        "busiest_worker_s": round(max(busy.values()), 2),
+        "idle_tail_s": round(idle, 2),
+        "batch_order": [
+            b["files"][0].split(".")[0] for b in sorted(batches, key=lambda b: b["start"])
+        ],
+    }
+
+
+def schedules(rows: list[dict[str, Any]], workers: int = WORKERS) -> dict[str, Any]:
+    """How long the shards' work takes on ``workers`` workers in three orders, from the rows'
+    own seconds per series (search + final refit + gate, summed per shard): by shard name
+    (the order before the local step ordered batches), longest expected first (by rows, as
+    the local step orders them now), longest actual first; and the perfect split (the total
+    over the workers). Load inflates all four alike, so their ratios compare schedules on
+    a busy machine too. Start-up is not included."""
+    cost: dict[str, float] = {}
+    size: dict[str, int] = {}
+    for r in rows:
+        seconds = r.get("seconds") or {}
+        shard = str(r.get("shard"))
+        cost[shard] = cost.get(shard, 0.0) + sum(float(seconds.get(k) or 0) for k in seconds)
+        size[shard] = size.get(shard, 0) + int(r.get("n_train") or 0) + int(r.get("n_holdout") or 0)
+    if not cost:
+        return {}
+
+    def makespan(order: list[str]) -> float:
+        free = [0.0] * workers
+        for shard in order:
+            free[free.index(min(free))] += cost[shard]
+        return max(free)
+
+    return {
+        "schedule_by_name_s": round(makespan(sorted(cost)), 2),
+        "schedule_by_rows_s": round(makespan(sorted(cost, key=lambda k: (-size[k], k))), 2),
+        "schedule_by_cost_s": round(makespan(sorted(cost, key=lambda k: (-cost[k], k))), 2),
+        "schedule_perfect_s": round(sum(cost.values()) / workers, 2),
     }
 
 
@@ -262,7 +333,11 @@ def champions_run(
     index = {"schema": "family-champions/1", "series": series}
     artifacts.upload_blob(f"{folder}/champions.json", json.dumps(index))
     root = "azureml://datastores/workspaceblobstore/paths"
-    extra = {"champions": f"{root}/{folder}/", "previous": f"{root}/retrain/{key}/"}
+    extra = {
+        "champions": f"{root}/{folder}/",
+        "previous": f"{root}/retrain/{key}/",
+        "shard_count": first["shard_count"],
+    }
     result = run_family(panel, name, blob_service, workdir, attempt=2, extra=extra)
     by_id = {r["unique_id"]: r for r in first["rows"]}
     gate = [
@@ -351,6 +426,12 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="skip the second real-panel arrival that scores every series' champion",
     )
+    parser.add_argument(
+        "--shard-count",
+        type=int,
+        default=0,
+        help="the pipeline's shard_count input (default 0: automatic, as the service sends)",
+    )
     parser.add_argument("--output", default=None, help="JSON file name under bench/results/")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
@@ -377,7 +458,8 @@ def main(argv: list[str] | None = None) -> int:
         panels += [(f"synthetic-{n}", synthetic_panel(n)) for n in sizes]
         for name, panel in panels:
             print(f"running {name} ({panel['unique_id'].nunique()} series) ...", flush=True)
-            result = run_family(panel, name, blobs, Path(folder))
+            shards = {"shard_count": args.shard_count}
+            result = run_family(panel, name, blobs, Path(folder), extra=shards)
             results.append(result)
             _print_row(result)
             if name == "real" and not args.no_champions:
@@ -436,6 +518,8 @@ COLUMNS = (
     ("worker_rss_last_batch_mb_max", "RSS after batch MB", "{:.0f}"),
     ("gate_ms_per_series", "gate ms/series", "{:.0f}"),
     ("gate_share", "gate share", "{:.1%}"),
+    ("startup_s", "worker start s", "{}"),
+    ("idle_tail_s", "idle tail s", "{}"),
     ("failed", "failed", "{}"),
 )
 
@@ -469,6 +553,15 @@ def _print_table(
             f"({with_champions['champions_scored']} champions scored, "
             f"{with_champions['reused']} fits carried over)"
         )
+    for r in results:
+        if r.get("schedule_perfect_s"):
+            print(
+                f"{r['panel']}: shards' work on {WORKERS} workers (rows' seconds, start-up "
+                f"excluded): by name {r['schedule_by_name_s']:.1f} s, longest rows first "
+                f"{r['schedule_by_rows_s']:.1f} s, longest cost first {r['schedule_by_cost_s']:.1f}"
+                f" s, perfect {r['schedule_perfect_s']:.1f} s; measured: start-up "
+                f"{r['startup_s']} s, idle tail {r['idle_tail_s']} s, step {r['training_s']:.1f} s"
+            )
     if comparison:
         print(
             f"\nreal panel vs statsforecast AutoARIMA (n_jobs={WORKERS}, "

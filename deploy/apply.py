@@ -284,7 +284,7 @@ def upload_code(clients: Clients, plan: CodePlan) -> str:
     container = ContainerClient(account_url, container_name, credential=clients.credential, **extra)
     try:
         for relative in plan.files:
-            data = (plan.folder / relative).read_bytes()
+            data = plan.source(relative).read_bytes()
             container.upload_blob(f"{plan.blob_prefix}/{relative}", data, overwrite=True)
             logger.debug("uploaded %s/%s", plan.blob_prefix, relative)
     finally:
@@ -307,6 +307,9 @@ def ensure_component(
     component.version = plan.version
     component.environment = environment_id
     component.code = code_id  # an ARM id: the SDK uploads nothing
+    if getattr(component, "additional_includes", None):
+        # already merged into the uploaded code (CodePlan.files), as the SDK would merge them
+        component.additional_includes = []
     component.tags = {**(component.tags or {}), CONTENT_TAG: plan.sha256}
     clients.ml.components.create_or_update(component)
     report(Outcome("component", ref, CREATED))

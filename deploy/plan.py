@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -76,8 +76,11 @@ class CodePlan:
 
     name: str
     folder: Path
-    files: tuple[str, ...]
+    files: tuple[str, ...]  # paths in the code snapshot (includes under their own name)
     sha256: str
+    # ``additional_includes`` (resolved): each one's files are in ``files`` under its name,
+    # beside the code folder's, as azure-ai-ml merges them into one snapshot
+    includes: tuple[Path, ...] = ()
 
     @property
     def version(self) -> str:
@@ -86,6 +89,14 @@ class CodePlan:
     @property
     def blob_prefix(self) -> str:
         return f"{CODE_BLOB_PREFIX}/{self.name}/{self.version}"
+
+    def source(self, relative: str) -> Path:
+        """Where the snapshot's file ``relative`` is read from."""
+        head, _, rest = relative.partition("/")
+        for include in self.includes:
+            if head == include.name:
+                return include / rest if rest else include
+        return self.folder / relative
 
 
 @dataclass(frozen=True)
@@ -269,8 +280,10 @@ def describe(plan: Plan) -> list[str]:
     lines.append(f"environment {env.name}@{env.version} (image {env.image})")
     for component in plan.components:
         code = component.code
+        included = "".join(f" + {include.name}/" for include in code.includes)
         lines.append(
-            f"code {code.name}@{code.version} ({len(code.files)} files from {code.folder.name}/)"
+            f"code {code.name}@{code.version} "
+            f"({len(code.files)} files from {code.folder.name}/{included})"
         )
         lines.append(f"component {component.name}@{component.version}")
     pipeline = plan.pipeline
@@ -314,13 +327,29 @@ def _component_plan(path: Path, doc: dict[str, Any], environment: EnvironmentPla
     if not isinstance(name, str) or not isinstance(code, str):
         raise PlanError(f"{path}: a component needs a name and a local code: folder")
     folder = (path.parent / code).resolve()
-    files = tuple(_code_files(folder))
+    listed = doc.get("additional_includes") or []
+    if not isinstance(listed, list) or not all(isinstance(i, str) and i for i in listed):
+        raise PlanError(f"{path}: additional_includes must be a list of paths")
+    includes = tuple((path.parent / item).resolve() for item in listed)
+    files = list(_code_files(folder))
     if not files:
         raise PlanError(f"{path}: code folder {folder} has no files")
+    for include in includes:
+        if not include.exists():
+            raise PlanError(f"{path}: additional include {include} does not exist")
+        if (folder / include.name).exists():  # as azure-ai-ml refuses it
+            raise PlanError(f"{path}: a file already exists for additional include {include}")
+        if include.is_dir():
+            files += [f"{include.name}/{relative}" for relative in _code_files(include)]
+        else:
+            files.append(include.name)
+    code_plan = CodePlan(f"{name}_code", folder, tuple(sorted(files)), "", includes)
     code_sha = _digest(
-        part for relative in files for part in (relative.encode(), (folder / relative).read_bytes())
+        part
+        for relative in code_plan.files
+        for part in (relative.encode(), code_plan.source(relative).read_bytes())
     )
-    code_plan = CodePlan(f"{name}_code", folder, files, code_sha)
+    code_plan = replace(code_plan, sha256=code_sha)
     sha = _digest([path.read_bytes(), code_sha.encode(), environment.sha256.encode()])
     return ComponentPlan(name, path, code_plan, sha)
 

@@ -13,7 +13,10 @@ reason instead of failing every later run of its model.
   column names (the time and value columns must be among them). The values themselves
   (types, timestamps that parse, numbers) are checked by prep, which reads the file with
   pyarrow; a file that passes here but fails there fails its run with prep's reason.
-  Encrypted footers (``PARE``) are refused.
+  Encrypted footers (``PARE``) are refused. On arrival a Parquet blob is not read whole
+  (:func:`check_blob`): its last 64 KiB (one ranged read, which holds the footer of most
+  files), then, when the footer is longer, the rest of the footer; the leading ``PAR1`` is
+  checked only when those reads reach the start of the file.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -29,6 +33,65 @@ from shared.errors import InvalidData
 SUPPORTED = (".csv", ".parquet")
 PARQUET_MAGIC = b"PAR1"
 PARQUET_ENCRYPTED_MAGIC = b"PARE"
+PARQUET_TAIL = 64 * 1024  # read first from the end of a Parquet blob
+MAX_PARQUET_FOOTER = 64 * 1024 * 1024  # a longer footer is not read on arrival
+
+# read(start, end) -> (bytes start..end cut to the blob's size, the blob's size)
+ReadRange = Callable[[int, int], tuple[bytes, int]]
+
+
+def check_blob(
+    name: str,
+    *,
+    read: Callable[[], bytes],
+    read_range: ReadRange | None,
+    size: int | None,
+    time_column: str,
+    value_column: str,
+) -> tuple[int, bytes]:
+    """Check a data blob as it is stored: the number of data rows and the bytes read (the
+    whole file for CSV, which is read row by row; nothing for Parquet, whose footer is read
+    by ranges when ``read_range`` is given: :func:`check_parquet_ranged`). ``size``: the
+    blob's size as its event says (a guess: a wrong one costs one more read)."""
+    if name.lower().endswith(".parquet") and read_range is not None:
+        rows = check_parquet_ranged(
+            read_range, name=name, size=size, time_column=time_column, value_column=value_column
+        )
+        return rows, b""
+    content = read()
+    return check_data(
+        content, name=name, time_column=time_column, value_column=value_column
+    ), content
+
+
+def check_parquet_ranged(
+    read_range: ReadRange, *, name: str, size: int | None, time_column: str, value_column: str
+) -> int:
+    """:func:`check_parquet` reading only the end of the file: the last ``PARQUET_TAIL``
+    bytes, then the part of the footer they miss (a footer longer than
+    ``MAX_PARQUET_FOOTER`` is refused rather than read). A file no longer than the tail is
+    read whole and checked as :func:`check_parquet` does, leading ``PAR1`` included."""
+    guess = size if size is not None and size > 0 else PARQUET_TAIL
+    tail, total = read_range(max(0, guess - PARQUET_TAIL), guess)
+    if total != guess or len(tail) < min(total, PARQUET_TAIL):
+        # the event's size was not the blob's: read the tail of the blob as it is
+        tail, total = read_range(max(0, total - PARQUET_TAIL), total)
+    if len(tail) >= total:  # the whole file
+        return check_parquet(tail, name=name, time_column=time_column, value_column=value_column)
+    length = _footer_length(tail, total, name=name)
+    if length > MAX_PARQUET_FOOTER:
+        raise InvalidData(
+            f"{name}: a Parquet footer of {length} bytes; at most {MAX_PARQUET_FOOTER} are "
+            "read on arrival"
+        )
+    if length + 8 > len(tail):
+        start = total - 8 - length
+        head, _ = read_range(start, total - len(tail))
+        tail = head + tail
+        if len(tail) != length + 8:
+            raise InvalidData(f"{name}: the Parquet blob changed while its footer was read")
+    footer = _read_footer(tail[len(tail) - 8 - length : -8], name=name)
+    return _checked(footer, name=name, time_column=time_column, value_column=value_column)
 
 
 def check_data(content: bytes, *, name: str, time_column: str, value_column: str) -> int:
@@ -103,6 +166,10 @@ def check_parquet(content: bytes, *, name: str, time_column: str, value_column: 
     """Number of rows of a Parquet file, from its footer; ``InvalidData`` when it is not a
     readable (unencrypted) Parquet file, lacks the time or value column, or has no rows."""
     footer = parquet_footer(content, name=name)
+    return _checked(footer, name=name, time_column=time_column, value_column=value_column)
+
+
+def _checked(footer: ParquetFooter, *, name: str, time_column: str, value_column: str) -> int:
     missing = [c for c in (time_column, value_column) if c not in footer.columns]
     if missing:
         raise InvalidData(
@@ -127,14 +194,32 @@ def parquet_footer(content: bytes, *, name: str = "file") -> ParquetFooter:
             f"{name}: not a Parquet file ({size} bytes; a Parquet file starts and ends with "
             "PAR1); only CSV and Parquet data files are supported"
         )
-    length = int.from_bytes(content[-8:-4], "little")
+    length = _footer_length(content, size, name=name)
+    return _read_footer(content[-8 - length : -8], name=name)
+
+
+def _footer_length(tail: bytes, size: int, *, name: str) -> int:
+    """The footer length a Parquet file's last 8 bytes give (``tail`` ends the file of
+    ``size`` bytes), checked against the file's frame."""
+    if tail[-4:] == PARQUET_ENCRYPTED_MAGIC:
+        raise InvalidData(f"{name}: an encrypted Parquet file; only plain Parquet is supported")
+    if size < 12 or tail[-4:] != PARQUET_MAGIC:
+        raise InvalidData(
+            f"{name}: not a Parquet file ({size} bytes; a Parquet file starts and ends with "
+            "PAR1); only CSV and Parquet data files are supported"
+        )
+    length = int.from_bytes(tail[-8:-4], "little")
     if length <= 0 or length > size - 12:
         raise InvalidData(
             f"{name}: a truncated or damaged Parquet file (footer of {length} bytes in a "
             f"file of {size})"
         )
+    return length
+
+
+def _read_footer(footer: bytes, *, name: str) -> ParquetFooter:
     try:
-        metadata = _CompactReader(content[-8 - length : -8]).struct(stop_after=3)
+        metadata = _CompactReader(footer).struct(stop_after=3)
     except (IndexError, ValueError, RecursionError) as exc:
         raise InvalidData(f"{name}: the Parquet footer cannot be read ({exc})") from None
     schema, rows = metadata.get(2), metadata.get(3)

@@ -76,6 +76,12 @@ class DataStore(Protocol):
         """The blob's content; ``NotFound`` if absent."""
         ...
 
+    def read_range(self, name: str, start: int, end: int) -> tuple[bytes, int]:
+        """Bytes ``start`` to ``end`` (exclusive) of the blob, cut to its size, and the
+        blob's size (one ranged read: a Parquet footer is checked without reading the
+        file); ``NotFound`` if absent."""
+        ...
+
 
 class ArtifactStore(Protocol):
     """Where pipeline runs read their inputs and write their outputs (the Azure ML

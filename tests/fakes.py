@@ -39,6 +39,7 @@ class FakeStateStore:
 
     def __init__(self) -> None:
         self.documents: dict[str, tuple[JSON, str]] = {}
+        self.listed: list[str] = []  # the prefixes listed, in order (a test counts them)
         self._etags = itertools.count(1)
 
     def _next_etag(self) -> str:
@@ -65,6 +66,7 @@ class FakeStateStore:
         return new_etag
 
     def list_keys(self, prefix: str) -> list[str]:
+        self.listed.append(prefix)
         return sorted(k for k in self.documents if k.startswith(prefix))
 
     def delete(self, key: str) -> None:
@@ -95,6 +97,10 @@ class FakeDataStore:
         if name not in self.blobs:
             raise NotFound(f"no data blob {name!r}")
         return self.blobs[name][0]
+
+    def read_range(self, name: str, start: int, end: int) -> tuple[bytes, int]:
+        data = self.read_bytes(name)
+        return data[max(0, start) : max(start, end)], len(data)
 
 
 class FakeArtifactStore:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -83,6 +83,9 @@ class Component:
     outputs: Mapping[str, str]
     deterministic: bool = True
     parallel: ParallelSettings | None = None
+    # ``additional_includes``, resolved against the component YAML's folder: copied beside
+    # the code folder's contents in the step's code snapshot (localdev.workspace.snapshot).
+    additional_includes: tuple[Path, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -558,15 +561,56 @@ def _parse_component(source: str, text: str, document: dict[str, Any], base: Pat
         outputs[str(name)] = kind
     _check_command(source, command, inputs, outputs)
     code = document.get("code")
+    folder = (base / str(code).removeprefix("file:")).resolve() if code else None
     return Component(
         source=source,
         text=text,
-        code=(base / str(code).removeprefix("file:")).resolve() if code else None,
+        code=folder,
         command=command,
         inputs=inputs,
         outputs=outputs,
         deterministic=bool(document.get("is_deterministic", True)),
+        additional_includes=_additional_includes(source, document, base, folder),
     )
+
+
+def _additional_includes(
+    source: str, document: dict[str, Any], base: Path, code: Path | None
+) -> tuple[Path, ...]:
+    """A component's ``additional_includes`` (paths relative to its YAML's folder, as
+    azure-ai-ml resolves them), checked as Azure ML checks them."""
+    listed = document.get("additional_includes") or []
+    if not isinstance(listed, list) or not all(isinstance(i, str) and i for i in listed):
+        raise PipelineError(f"{source}: additional_includes must be a list of paths")
+    includes = tuple((base / item).resolve() for item in listed)
+    check_includes(source, code, includes)
+    return includes
+
+
+def check_includes(source: str, code: Path | None, includes: Sequence[Path]) -> None:
+    """``PipelineError`` for includes Azure ML would refuse (see the module docstring)."""
+    if includes and code is None:
+        raise PipelineError(f"{source}: additional_includes needs a code folder")
+    names: dict[str, Path] = {}
+    for include in includes:
+        if include.suffix == ".zip":
+            raise PipelineError(
+                f"{source}: additional include {include} is a compressed folder (.zip), "
+                "which the local workspace does not build"
+            )
+        if not include.exists():
+            raise PipelineError(f"{source}: additional include {include} does not exist")
+        if include.name in names:
+            raise PipelineError(
+                f"{source}: additional includes {names[include.name]} and {include} "
+                f"have the same name {include.name!r}"
+            )
+        names[include.name] = include
+        if code is not None and (code / include.name).exists():
+            raise PipelineError(
+                f"{source}: a file already exists for additional include {include} "
+                f"({code / include.name})"
+            )
 
 
 def _check_command(

@@ -17,6 +17,10 @@ run_function``):
 * the rows of every successful batch are appended to ``<append_row_to>/parallel_run_step.txt``
   (batches in input order here; Azure ML gives no order).
 
+Batches run longest expected first (:func:`expected_cost`: rows, from a Parquet footer or
+a text file's lines), so that the step does not end with one worker running a long batch
+while the others idle (Azure ML schedules in its own order).
+
 Beyond Azure ML, batches are reused: a batch whose fingerprint (the step's static digest:
 job definition, code, literal inputs and other inputs' content; plus the batch files' names
 and bytes) matches an earlier successful batch is not run again. Its rows come from the
@@ -46,7 +50,8 @@ from typing import IO, Any
 
 from localdev.workspace.definition import ParallelSettings
 from localdev.workspace.plan import _files_under, _update_with_text, _update_with_tree
-from shared.errors import PipelineError
+from shared.datacheck import parquet_footer
+from shared.errors import InvalidData, PipelineError
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +78,9 @@ class Batch:
     rows: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    started: float | None = None  # monotonic, the last attempt's
+    ended: float | None = None
+    worker: str | None = None
 
 
 @dataclass(eq=False)
@@ -81,6 +89,7 @@ class _Worker:
 
     process: subprocess.Popen[str]
     replies: queue.Queue[dict[str, Any] | None]
+    label: str = ""
     peak_rss_kb: int = 0
     rss_after_batch_kb: list[int] = field(default_factory=list)
 
@@ -133,8 +142,10 @@ class ParallelRun:
     batches: list[Batch] = field(default_factory=list)
     worker_peaks_kb: list[int] = field(default_factory=list)
     worker_rss_kb: list[list[int]] = field(default_factory=list)
+    worker_ready: dict[str, tuple[float, float]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _failure: str | None = None
+    _started: float = 0.0
     _workers: set[_Worker] = field(default_factory=set)
 
     # -- planning ----------------------------------------------------------------------
@@ -173,15 +184,17 @@ class ParallelRun:
     def run(self) -> dict[str, Any]:
         """Run every batch not reused; write the appended rows; return a summary for the
         job record. Raises ``ParallelFailed`` or ``ParallelCanceled``."""
-        started = time.monotonic()
+        started = self._started = time.monotonic()
         if not self.batches:
             self.plan()
         for name in self.outputs:
             self.outputs[name].mkdir(parents=True, exist_ok=True)
         pending: queue.Queue[Batch] = queue.Queue()
-        for batch in self.batches:
-            if not self._restore(batch):
-                pending.put(batch)
+        runnable = [batch for batch in self.batches if not self._restore(batch)]
+        # Longest expected first (LPT): the last batches to start are the cheapest, so the
+        # workers finish close together instead of one running a long batch alone.
+        for batch in sorted(runnable, key=lambda b: (-expected_cost(b.files), b.index)):
+            pending.put(batch)
         to_run = pending.qsize()
         slots = min(self.concurrency, to_run)
         logger.info(
@@ -230,6 +243,32 @@ class ParallelRun:
             "failures": {
                 str(b.index): b.errors[-1][-500:] for b in self.batches if b.status == "failed"
             },
+            "timeline": self._timeline(),
+        }
+
+    def _timeline(self) -> dict[str, Any]:
+        """Where the step's wall time went, in seconds from its start: each worker's start
+        (process launched, ``init()`` done) and each batch run (worker, start, end, files)."""
+
+        def at(moment: float | None) -> float | None:
+            return None if moment is None else round(moment - self._started, 6)
+
+        return {
+            "workers": {
+                label: [at(launched), at(ready)]
+                for label, (launched, ready) in sorted(self.worker_ready.items())
+            },
+            "batches": [
+                {
+                    "index": b.index,
+                    "files": [p.name for p in b.files],
+                    "worker": b.worker,
+                    "start": at(b.started),
+                    "end": at(b.ended),
+                }
+                for b in self.batches
+                if b.status == "ok"
+            ],
         }
 
     def _slot(self, number: int, pending: queue.Queue[Batch]) -> None:
@@ -261,9 +300,11 @@ class ParallelRun:
         batch.attempts += 1
         timeout = self.settings.timeout
         reply: dict[str, Any] | None
+        batch.started, batch.worker = time.monotonic(), worker.label
         try:
             worker.send({"files": [str(p) for p in batch.files]})
             reply = worker.receive(timeout)
+            batch.ended = time.monotonic()
         except queue.Empty:
             self._retire(worker, kill=True)
             self._batch_failed(
@@ -347,6 +388,7 @@ class ParallelRun:
             "--",
             *self.program_arguments,
         ]
+        launched = time.monotonic()
         process = subprocess.Popen(
             argv,
             cwd=self.code,
@@ -361,7 +403,7 @@ class ParallelRun:
         replies: queue.Queue[dict[str, Any] | None] = queue.Queue()
         assert process.stdout is not None
         threading.Thread(target=_pump, args=(process.stdout, replies), daemon=True).start()
-        worker = _Worker(process, replies)
+        worker = _Worker(process, replies, label)
         with self._lock:
             self._workers.add(worker)
         try:
@@ -373,6 +415,7 @@ class ParallelRun:
             self._fail(f"init() of {self.settings.entry_script} failed (log: {log_file}):\n{error}")
             self._retire(worker, kill=True)
             return None
+        self.worker_ready[label] = (launched, time.monotonic())
         return worker
 
     def _retire(self, worker: _Worker, *, kill: bool = False) -> None:
@@ -445,6 +488,29 @@ class ParallelRun:
         batch.rows = (entry / "rows.txt").read_text(encoding="utf-8").splitlines()
         batch.status = "reused"
         return True
+
+
+def expected_cost(files: list[Path]) -> float:
+    """What a mini-batch is expected to cost, to start the longest first: its data rows
+    (a Parquet file's row count from its footer, a text file's lines), or its bytes for
+    files of other kinds. A hint only: a file that cannot be read counts its size."""
+    total = 0.0
+    for path in files:
+        try:
+            content = path.read_bytes()
+        except OSError:
+            continue
+        if path.suffix.lower() == ".parquet":
+            try:
+                total += parquet_footer(content, name=path.name).rows
+                continue
+            except InvalidData:
+                pass
+        elif path.suffix.lower() in (".csv", ".txt", ".jsonl", ".tsv"):
+            total += content.count(b"\n")
+            continue
+        total += len(content)
+    return total
 
 
 def _copy(source: Path, target: Path) -> None:

@@ -27,6 +27,8 @@ Layout under ``root``::
     jobs/<run id>/outputs/<step>/...  outputs of steps that are not reusable
     jobs/<run id>/logs/<step>/worker-*.log  a parallel step's worker logs
     cache/<fingerprint>/outputs/...   outputs of successful steps, reused by later runs
+    cache/code/<digest>/              a step's code snapshot when its component lists
+                                      additional_includes (code folder + includes)
     cache/batches/<fingerprint>/      a parallel step's mini-batch: rows.txt and its keyed
                                       output files, reused by later runs
     cache/<fingerprint>/published/    where those outputs were last uploaded: a reused
@@ -34,105 +36,63 @@ Layout under ``root``::
                                       account (no upload), as Azure ML moves no data either
 
 ``cache/`` can be deleted at any time; the next runs simply run every step again.
+
+Modules, one job each: ``runner`` (this: submissions, the queue and its worker thread, a
+run from its first step to its event), ``steps`` (one step: inputs, fingerprint, reuse,
+the command or parallel step, the cache), ``parallel`` + ``prs_worker`` (a parallel step's
+worker pool), ``snapshot`` (code snapshots with ``additional_includes``), ``datastores``
+(inputs downloaded, outputs published), ``jobs`` (``job.json`` records), ``events`` (the
+run-completed event), ``remote`` (a workspace process serving the folder), ``definition``
+and ``plan`` (the YAML, read and bound to a submission), ``server`` (that process).
 Runs execute one at a time, in submission order, on a background thread. A run that was
 queued or running when its workspace closed is marked ``Canceled`` (no event is sent).
 """
 
 from __future__ import annotations
 
-import collections
 import contextlib
-import hashlib
 import json
 import logging
 import os
 import queue
-import re
-import shlex
-import shutil
 import signal
 import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
-import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
-from azure.core import MatchConditions
-from azure.core.exceptions import AzureError, ResourceNotFoundError
-
-from localdev.workspace.definition import _DATASTORE_URI, PipelineDefinition, Step, load_pipeline
-from localdev.workspace.parallel import ParallelCanceled, ParallelFailed, ParallelRun
-from localdev.workspace.plan import (
-    _files_under,
-    _is_remote,
-    _Plan,
-    _plan,
-    _update_with_text,
-    _update_with_tree,
-    _Uri,
-    _Value,
-    render_command,
+from localdev.workspace.datastores import Datastores, expand_output_path
+from localdev.workspace.definition import PipelineDefinition, load_pipeline
+from localdev.workspace.events import RUN_COMPLETED, RUN_STATUS_CHANGED, run_event
+from localdev.workspace.jobs import (
+    _JOB_NAME,
+    RunFailed,
+    experiment_id,
+    new_record,
+    read_json,
+    to_run,
+    utc_now,
+    write_json_atomically,
 )
-from shared.adapters.blob import container_client
+from localdev.workspace.plan import _plan, render_command
+from localdev.workspace.remote import SERVER_FILE, live_server, submit_to
+from localdev.workspace.steps import StepRunner, _Canceled, _Run
 from shared.errors import NotFound, PipelineError
-from shared.parsing.common import FORCE_RERUN_TAG
 from shared.ports import FAMILY_PIPELINE, RETRAIN_PIPELINE, PipelineRun, PipelineSubmission
 
 if TYPE_CHECKING:
-    from azure.storage.blob import BlobClient, BlobServiceClient, ContainerClient
+    from azure.storage.blob import BlobServiceClient
 
 logger = logging.getLogger(__name__)
 
-
-RUN_COMPLETED = "Microsoft.MachineLearningServices.RunCompleted"
-RUN_STATUS_CHANGED = "Microsoft.MachineLearningServices.RunStatusChanged"
-LOCAL_SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
-LOCAL_RESOURCE_GROUP = "local"
-# Azure ML job names: letters, digits, '-' and '_', starting with a letter or digit.
-_JOB_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,254}$")
-_PATH_VARIABLE = re.compile(r"\$\{\{\s*(name|output_name)\s*\}\}")
-_STDERR_TAIL_LINES = 15
 FAMILY_PIPELINE_FILE = "family_pipeline.yml"
 
 
-class RunFailed(PipelineError):
-    """A run failed; the message says which step or input and why."""
-
-
-class _Canceled(Exception):
-    pass
-
-
-@dataclass
-class _Run:
-    run_id: str
-    submission: PipelineSubmission
-    definition: PipelineDefinition
-    plan: _Plan
-    record: dict[str, Any]
-    directory: Path
-    downloads: dict[str, Path] = field(default_factory=dict)
-    outputs: dict[tuple[str, str], Path] = field(default_factory=dict)
-
-
-def experiment_id(experiment_name: str) -> str:
-    """A stable id for an experiment name (Azure ML assigns a GUID per experiment)."""
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"azureml://experiments/{experiment_name}"))
-
-
-def _utc_now() -> str:
-    return datetime.now(UTC).isoformat()
-
-
-class LocalWorkspace:
+class LocalWorkspace(StepRunner):
     """The ``PipelineClient`` port over the local backend: runs the pipeline YAML at
     ``pipeline_path`` with subprocesses and keeps its state under ``root``.
 
@@ -171,8 +131,7 @@ class LocalWorkspace:
         load_pipeline(self._pipeline_path)  # fail fast on a broken pipeline
         family = family_pipeline_path or self._pipeline_path.parent / FAMILY_PIPELINE_FILE
         self._pipelines = {RETRAIN_PIPELINE: self._pipeline_path, FAMILY_PIPELINE: family}
-        self._blob_service = blob_service
-        self._datastores = dict(datastores)
+        self._data = Datastores(blob_service, datastores, self._cache)
         self._notify = notify
         self._python = python
         self._workspace_name = workspace_name
@@ -195,12 +154,6 @@ class LocalWorkspace:
             logger.info("local workspace %s: jobs run by %s", self._root, self._server_url)
 
     @property
-    def mlflow_tracking_uri(self) -> str:
-        """Where steps log with MLflow (given to them as ``MLFLOW_TRACKING_URI`` unless the
-        environment already sets one): an sqlite store under the workspace folder."""
-        return f"sqlite:///{self._root / 'mlflow.db'}"
-
-    @property
     def root(self) -> Path:
         return self._root
 
@@ -214,7 +167,7 @@ class LocalWorkspace:
                 "'-' and '_' (at most 255), starting with a letter or digit"
             )
         if self._server_url is not None:
-            return _submit_to(self._server_url, submission)
+            return submit_to(self._server_url, submission)
         directory = self._jobs / run_id
         with self._lock:
             if self._closed:
@@ -225,16 +178,16 @@ class LocalWorkspace:
                 plan = _plan(definition, submission.inputs)
                 with contextlib.suppress(FileExistsError):  # else another workspace won it
                     directory.mkdir()
-                    record = self._new_record(run_id, submission, definition)
+                    record = new_record(run_id, submission, definition)
                     self._save(directory, record)
                     self._queue.put(_Run(run_id, submission, definition, plan, record, directory))
         if record is None:
             return self._existing(run_id, submission)
         logger.info("queued run %s of model %s", run_id, submission.model)
-        return _to_run(record)
+        return to_run(record)
 
     def get_run(self, run_id: str) -> PipelineRun:
-        return _to_run(self._load(run_id))
+        return to_run(self._load(run_id))
 
     def find_run(self, run_key: str) -> PipelineRun | None:
         # Local jobs are named by their run key, as the service asks Azure ML to name them.
@@ -250,7 +203,7 @@ class LocalWorkspace:
         deadline = time.monotonic() + timeout
         while True:
             record = self._load(run_id)
-            run = _to_run(record)
+            run = to_run(record)
             if run.finished and record.get("notified") is not False:
                 return run
             remaining = deadline - time.monotonic()
@@ -271,7 +224,7 @@ class LocalWorkspace:
         calls this. Returns how many jobs were taken up."""
         taken = 0
         for path in sorted(self._jobs.glob("*/job.json")):
-            record = _read_json(path)
+            record = read_json(path)
             if record is None:
                 continue
             if record.get("status") in ("Queued", "Running"):
@@ -285,7 +238,7 @@ class LocalWorkspace:
                     pipeline=str(record.get("pipeline_name") or RETRAIN_PIPELINE),
                 )
                 definition = load_pipeline(self._pipeline_for(submission.pipeline))
-                record.update(status="Queued", resumed_at=_utc_now())
+                record.update(status="Queued", resumed_at=utc_now())
                 self._save(path.parent, record)
                 run = _Run(
                     record["run_id"],
@@ -343,31 +296,6 @@ class LocalWorkspace:
 
     # -- job records --------------------------------------------------------------------
 
-    def _new_record(
-        self, run_id: str, submission: PipelineSubmission, definition: PipelineDefinition
-    ) -> dict[str, Any]:
-        return {
-            "run_id": run_id,
-            "run_key": submission.run_key,
-            "model": submission.model,
-            "experiment": submission.experiment,
-            "tags": dict(submission.tags),
-            "inputs": dict(submission.inputs),
-            "pipeline": str(definition.path),
-            "pipeline_name": submission.pipeline,
-            "pipeline_sha256": definition.sha256,
-            "status": "Queued",
-            "error": None,
-            "outputs": {},
-            "submitted_at": _utc_now(),
-            "started_at": None,
-            "finished_at": None,
-            "duration_s": None,
-            "steps": {
-                step.name: {"status": "NotStarted", "reused": False} for step in definition.steps
-            },
-        }
-
     def _pipeline_for(self, name: str) -> Path:
         """The pipeline YAML a submission's ``pipeline`` names."""
         if name not in self._pipelines:
@@ -384,11 +312,11 @@ class LocalWorkspace:
                 "run %s already exists with other inputs; returning it unchanged", run_id
             )
         logger.info("run %s already exists (%s); nothing started", run_id, record["status"])
-        return _to_run(record)
+        return to_run(record)
 
     def _save(self, directory: Path, record: Mapping[str, Any]) -> None:
         with self._changed:
-            _write_json_atomically(directory / "job.json", record)
+            write_json_atomically(directory / "job.json", record)
             self._changed.notify_all()
 
     def _load(self, run_id: str, *, wait_for_writer: bool = False) -> dict[str, Any]:
@@ -421,7 +349,7 @@ class LocalWorkspace:
         run.record.update(
             status="Canceled",
             error="the local workspace closed before the run finished",
-            finished_at=_utc_now(),
+            finished_at=utc_now(),
         )
         self._save(run.directory, run.record)
         logger.info("run %s canceled: the workspace closed", run.run_id)
@@ -432,7 +360,7 @@ class LocalWorkspace:
             if self._closed:
                 self._cancel(run)
                 return
-            record.update(status="Running", started_at=_utc_now())
+            record.update(status="Running", started_at=utc_now())
             self._save(run.directory, record)
         logger.info("run %s started (%d steps)", run.run_id, len(run.definition.steps))
         started = time.monotonic()
@@ -451,7 +379,7 @@ class LocalWorkspace:
             logger.exception("run %s: unexpected error", run.run_id)
             record["status"] = "Failed"
             record["error"] = f"the local workspace failed: {exc!r}"
-        record["finished_at"] = _utc_now()
+        record["finished_at"] = utc_now()
         record["duration_s"] = round(time.monotonic() - started, 3)
         announce = self._notify is not None and record["status"] in {"Completed", "Failed"}
         if announce:
@@ -470,347 +398,7 @@ class LocalWorkspace:
             record["notified"] = True
             self._save(run.directory, record)
 
-    def _run_step(self, run: _Run, step: Step) -> None:
-        prefix = f"{run.run_id}/{step.name}"
-        state: dict[str, Any] = run.record["steps"][step.name]
-        state.update(status="Running", started_at=_utc_now())
-        self._save(run.directory, run.record)
-        logger.info("[%s] step started", prefix)
-        started = time.monotonic()
-        try:
-            fingerprint, input_values, static = self._prepare_inputs(run, step)
-            state["fingerprint"] = fingerprint
-            entry = self._cache / fingerprint
-            # A forced run (the service's retrain_force_rerun tag) runs every step again.
-            forced = (run.record.get("tags") or {}).get(FORCE_RERUN_TAG) == "true"
-            cached = (entry / "meta.json").is_file()
-            if step.component.deterministic and cached and not forced:
-                meta = json.loads((entry / "meta.json").read_text(encoding="utf-8"))
-                for output in step.component.outputs:
-                    run.outputs[(step.name, output)] = entry / "outputs" / output
-                state.update(reused=True, reused_from=meta.get("run_id"))
-                logger.info(
-                    "[%s] reused outputs of %s from run %s",
-                    prefix,
-                    step.name,
-                    meta.get("run_id"),
-                )
-            else:
-                if step.component.parallel is not None:
-                    self._run_parallel(run, step, input_values, state, static)
-                else:
-                    self._run_command(run, step, input_values, state)
-                if not cached:  # a forced run keeps its own outputs beside the cached ones
-                    self._store_outputs(run, step, fingerprint)
-        except BaseException as exc:
-            state.update(
-                status="Canceled" if isinstance(exc, _Canceled) else "Failed",
-                duration_s=round(time.monotonic() - started, 3),
-            )
-            self._save(run.directory, run.record)
-            raise
-        state.update(
-            status="Completed",
-            duration_s=round(time.monotonic() - started, 3),
-            outputs={o: str(run.outputs[(step.name, o)]) for o in step.component.outputs},
-        )
-        self._save(run.directory, run.record)
-        logger.info(
-            "[%s] step finished in %.2f s%s",
-            prefix,
-            state["duration_s"],
-            " (reused)" if state["reused"] else "",
-        )
-
-    def _prepare_inputs(self, run: _Run, step: Step) -> tuple[str, dict[str, str], str]:
-        """Fetch the step's inputs; return its fingerprint, the command's input values and,
-        for a parallel step, the static digest its mini-batch fingerprints start from
-        (everything but the content of the input split into mini-batches)."""
-        component = step.component
-        batched = component.parallel.input_data if component.parallel is not None else None
-        digest, static = hashlib.sha256(), hashlib.sha256()
-        both = (digest, static)
-        for each in both:
-            _update_with_text(each, "component", component.text, "python", self._python)
-        if component.code is not None:
-            if not component.code.is_dir():
-                raise RunFailed(f"step {step.name!r}: code folder {component.code} does not exist")
-            for each in both:
-                _update_with_text(each, "code")
-                _update_with_tree(each, component.code, skip_caches=True)
-        values: dict[str, str] = {}
-        for name in sorted(component.inputs):
-            resolved = run.plan[step.name].get(name)
-            if resolved is None:
-                for each in both:
-                    _update_with_text(each, "absent", name)
-            elif isinstance(resolved, _Value):
-                for each in both:
-                    _update_with_text(each, "literal", name, resolved.text)
-                values[name] = resolved.text
-            else:
-                if isinstance(resolved, _Uri):
-                    path = self._materialise(run, step, name, resolved)
-                else:
-                    path = run.outputs[(resolved.step, resolved.output)]
-                for each in (digest,) if name == batched else both:
-                    _update_with_text(each, "content", name)
-                    _update_with_tree(each, path)
-                values[name] = str(path)
-        return digest.hexdigest(), values, static.hexdigest()
-
-    def _run_parallel(
-        self,
-        run: _Run,
-        step: Step,
-        input_values: Mapping[str, str],
-        state: dict[str, Any],
-        static_digest: str,
-    ) -> None:
-        """A parallel step over a pool of worker processes (``localdev.workspace.parallel``);
-        mini-batches seen before are reused from ``cache/batches/``."""
-        settings = step.component.parallel
-        assert settings is not None and step.component.code is not None
-        output_root = run.directory / "outputs" / step.name
-        shutil.rmtree(output_root, ignore_errors=True)
-        outputs: dict[str, Path] = {}
-        for output in step.component.outputs:
-            outputs[output] = output_root / output
-            outputs[output].mkdir(parents=True)
-            run.outputs[(step.name, output)] = outputs[output]
-        try:
-            arguments = render_command(
-                settings.program_arguments, input_values, {k: str(v) for k, v in outputs.items()}
-            )
-        except (PipelineError, ValueError) as exc:
-            raise RunFailed(f"step {step.name!r}: cannot build its arguments: {exc}") from exc
-        log_dir = run.directory / "logs" / step.name
-        state["log"] = str(log_dir)
-        env = dict(os.environ, PYTHONUNBUFFERED="1", AZUREML_RUN_ID=run.run_id)
-        env.setdefault("MLFLOW_TRACKING_URI", self.mlflow_tracking_uri)
-        parallel = ParallelRun(
-            step=f"{run.run_id}/{step.name}",
-            settings=settings,
-            code=step.component.code,
-            python=self._python,
-            program_arguments=arguments,
-            input_folder=Path(input_values[settings.input_data]),
-            outputs=outputs,
-            static_digest=static_digest,
-            cache=self._cache / "batches",
-            log_dir=log_dir,
-            env=env,
-            max_workers=self._parallel_workers,
-            cancelled=lambda: self._closed,
-        )
-        try:
-            state["parallel"] = parallel.run()
-        except ParallelCanceled:
-            raise _Canceled() from None
-        except ParallelFailed as exc:
-            raise RunFailed(f"{exc}\n(worker logs: {log_dir})") from exc
-        finally:
-            self._save(run.directory, run.record)
-
-    def _run_command(
-        self, run: _Run, step: Step, input_values: Mapping[str, str], state: dict[str, Any]
-    ) -> None:
-        output_root = run.directory / "outputs" / step.name
-        shutil.rmtree(output_root, ignore_errors=True)
-        output_paths: dict[str, str] = {}
-        for output in step.component.outputs:
-            path = output_root / output
-            path.mkdir(parents=True)
-            run.outputs[(step.name, output)] = path
-            output_paths[output] = str(path)
-        try:
-            argv = render_command(step.component.command, input_values, output_paths)
-        except (PipelineError, ValueError) as exc:
-            raise RunFailed(f"step {step.name!r}: cannot build its command: {exc}") from exc
-        if argv and argv[0] in {"python", "python3"}:
-            argv[0] = self._python
-        if step.component.code is not None:
-            cwd = step.component.code
-        else:
-            cwd = run.directory / "work" / step.name
-            cwd.mkdir(parents=True, exist_ok=True)
-        log_path = run.directory / "logs" / f"{step.name}.log"
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        state["log"] = str(log_path)
-        logger.debug("[%s/%s] %s", run.run_id, step.name, shlex.join(argv))
-        exit_code, stderr_tail = self._run_process(
-            argv, cwd, log_path, f"{run.run_id}/{step.name}", run.run_id
-        )
-        state["exit_code"] = exit_code
-        if self._closed:
-            raise _Canceled()
-        if exit_code != 0:
-            how = (
-                f"was killed by signal {-exit_code}"
-                if exit_code < 0
-                else f"failed with exit code {exit_code}"
-            )
-            tail = "\n".join(stderr_tail) or "(nothing on stderr)"
-            raise RunFailed(
-                f"step {step.name!r} {how}; last lines of its stderr:\n{tail}\n"
-                f"(full log: {log_path})"
-            )
-
-    def _run_process(
-        self, argv: list[str], cwd: Path, log_path: Path, prefix: str, run_id: str
-    ) -> tuple[int, list[str]]:
-        env = dict(os.environ, PYTHONUNBUFFERED="1", AZUREML_RUN_ID=run_id)
-        # Steps that log with MLflow write to a store under the workspace folder, as Azure ML
-        # points them at the workspace's tracking server (open it with `mlflow ui
-        # --backend-store-uri sqlite:///<root>/mlflow.db`).
-        env.setdefault("MLFLOW_TRACKING_URI", self.mlflow_tracking_uri)
-        tail: collections.deque[str] = collections.deque(maxlen=_STDERR_TAIL_LINES)
-        write_lock = threading.Lock()
-        with log_path.open("w", encoding="utf-8") as log:
-
-            def pump(stream: IO[str], is_stderr: bool) -> None:
-                for raw in stream:
-                    line = raw.rstrip("\r\n")
-                    with write_lock:
-                        log.write(line + "\n")
-                        log.flush()
-                    logger.info("[%s] %s", prefix, line)
-                    if is_stderr:
-                        tail.append(line)
-
-            with self._lock:
-                if self._closed:
-                    raise _Canceled()
-                try:
-                    process = subprocess.Popen(
-                        argv,
-                        cwd=cwd,
-                        env=env,
-                        stdin=subprocess.DEVNULL,
-                        stdout=subprocess.PIPE,
-                        stderr=subprocess.PIPE,
-                        text=True,
-                        encoding="utf-8",
-                        errors="replace",
-                        start_new_session=os.name == "posix",
-                    )
-                except OSError as exc:
-                    raise RunFailed(f"step {prefix}: cannot run {argv[0]!r}: {exc}") from exc
-                self._process = process
-            assert process.stdout is not None and process.stderr is not None
-            reader = threading.Thread(target=pump, args=(process.stderr, True), daemon=True)
-            reader.start()
-            try:
-                pump(process.stdout, False)
-                reader.join()
-                exit_code = process.wait()
-            finally:
-                with self._lock:
-                    self._process = None
-        return exit_code, list(tail)
-
-    def _store_outputs(self, run: _Run, step: Step, fingerprint: str) -> None:
-        """Move a successful step's outputs into the cache, where later runs find them."""
-        if not step.component.deterministic:
-            return
-        entry = self._cache / fingerprint
-        staging = self._cache / f".staging-{uuid.uuid4().hex}"
-        (staging / "outputs").mkdir(parents=True)
-        for output in step.component.outputs:
-            os.replace(run.outputs[(step.name, output)], staging / "outputs" / output)
-        meta = {
-            "run_id": run.run_id,
-            "step": step.name,
-            "component": step.component.source,
-            "created_at": _utc_now(),
-        }
-        (staging / "meta.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
-        try:
-            os.rename(staging, entry)
-        except OSError:  # the same step finished meanwhile in another workspace: keep theirs
-            if not (entry / "meta.json").is_file():
-                raise
-            shutil.rmtree(staging, ignore_errors=True)
-        for output in step.component.outputs:
-            run.outputs[(step.name, output)] = entry / "outputs" / output
-
     # -- data in and out ------------------------------------------------------------------
-
-    def _materialise(self, run: _Run, step: Step, name: str, uri: _Uri) -> Path:
-        """The local path of an input, downloading it ("download" mode) on first use."""
-        if uri.key in run.downloads:
-            return run.downloads[uri.key]
-        where = f"step {step.name!r} input {name!r}"
-        match = _DATASTORE_URI.match(uri.source)
-        if match is None:
-            if _is_remote(uri.source):
-                raise RunFailed(
-                    f"{where}: {uri.source!r} is not supported locally; use an "
-                    "azureml://datastores/<datastore>/paths/<path> URI or a local path"
-                )
-            path = Path(uri.source)
-            if uri.type == "uri_folder" and not path.is_dir():
-                raise RunFailed(f"{where}: folder {path} does not exist")
-            if uri.type == "uri_file" and not path.is_file():
-                raise RunFailed(f"{where}: file {path} does not exist")
-            run.downloads[uri.key] = path
-            return path
-        datastore, blob_path = match.groups()
-        container_name = self._datastores.get(datastore)
-        if container_name is None:
-            raise RunFailed(
-                f"{where}: datastore {datastore!r} is not known to the local workspace "
-                f"(known: {sorted(self._datastores)}); map it to a Blob container"
-            )
-        target = run.directory / "inputs" / _safe_name(uri.key)
-        shutil.rmtree(target, ignore_errors=True)
-        target.mkdir(parents=True)
-        container = self._blob_service.get_container_client(container_name)
-        try:
-            if uri.type == "uri_file":
-                path = self._download_file(container, blob_path, target, where, container_name)
-            else:
-                self._download_folder(container, blob_path, target, where, container_name)
-                path = target
-        except AzureError as exc:
-            raise RunFailed(f"{where}: cannot download {uri.source}: {exc}") from exc
-        run.downloads[uri.key] = path
-        return path
-
-    def _download_file(
-        self, container: Any, blob_path: str, target: Path, where: str, container_name: str
-    ) -> Path:
-        if not blob_path or blob_path.endswith("/"):
-            raise RunFailed(f"{where}: a uri_file needs a blob path, got {blob_path!r}")
-        destination = target / _safe_relative(blob_path.rsplit("/", 1)[-1], where)
-        try:
-            with destination.open("wb") as handle:
-                container.download_blob(blob_path).readinto(handle)
-        except ResourceNotFoundError:
-            raise RunFailed(
-                f"{where}: blob {blob_path!r} does not exist in container {container_name!r}"
-            ) from None
-        return destination
-
-    def _download_folder(
-        self, container: Any, blob_path: str, target: Path, where: str, container_name: str
-    ) -> None:
-        prefix = blob_path if not blob_path or blob_path.endswith("/") else blob_path + "/"
-        count = 0
-        try:
-            for blob in container.list_blobs(name_starts_with=prefix or None):
-                relative = str(blob.name)[len(prefix) :]
-                if not relative or relative.endswith("/"):
-                    continue
-                destination = target / _safe_relative(relative, where)
-                destination.parent.mkdir(parents=True, exist_ok=True)
-                with destination.open("wb") as handle:
-                    container.download_blob(blob.name).readinto(handle)
-                count += 1
-        except ResourceNotFoundError:
-            raise RunFailed(f"{where}: container {container_name!r} does not exist") from None
-        if count == 0:
-            raise RunFailed(f"{where}: no blobs under {prefix!r} in container {container_name!r}")
 
     def _upload_outputs(self, run: _Run) -> dict[str, str]:
         bound = {
@@ -823,23 +411,8 @@ class LocalWorkspace:
         for name, spec in run.definition.outputs.items():
             if spec.path is None:
                 continue
-            uri = _expand_output_path(spec.path, job_name=run.run_id, output_name=name)
-            match = _DATASTORE_URI.match(uri)
-            assert match is not None  # checked when the pipeline was loaded
-            datastore, blob_path = match.groups()
-            container_name = self._datastores.get(datastore)
-            if container_name is None:
-                raise RunFailed(
-                    f"output {name!r}: datastore {datastore!r} is not known to the local "
-                    f"workspace (known: {sorted(self._datastores)})"
-                )
-            prefix = blob_path if not blob_path or blob_path.endswith("/") else blob_path + "/"
-            source = run.outputs[bound[name]]
-            try:
-                container = container_client(self._blob_service, container_name)
-                uploaded, copied = self._publish(source, container, prefix)
-            except AzureError as exc:
-                raise RunFailed(f"output {name!r}: cannot upload to {uri}: {exc}") from exc
+            uri = expand_output_path(spec.path, job_name=run.run_id, output_name=name)
+            uploaded, copied = self._data.publish(name, uri, run.outputs[bound[name]])
             logger.info(
                 "[%s] published output %s to %s (%d file(s) uploaded, %d copied in storage)",
                 run.run_id,
@@ -851,189 +424,16 @@ class LocalWorkspace:
             uris[name] = uri
         return uris
 
-    def _publish(self, source: Path, container: ContainerClient, prefix: str) -> tuple[int, int]:
-        """Upload every file of an output folder under ``prefix``; return (uploaded, copied).
-
-        A reused output was published before by the run that produced it; its files are
-        then copied inside the storage account (conditional on the source blob being
-        unchanged) instead of uploaded again, as Azure ML moves no data for reused steps.
-        """
-        record_path = self._publication_record(source)
-        previous = _read_json(record_path) if record_path else None
-        files: dict[str, str] = {}
-        uploaded = copied = 0
-        for path in sorted(_files_under(source, skip_caches=False)):
-            relative = path.relative_to(source).as_posix()
-            blob = container.get_blob_client(prefix + relative)
-            etag = self._copy_published(blob, previous, relative)
-            if etag is None:
-                with path.open("rb") as handle:
-                    etag = str(blob.upload_blob(handle, overwrite=True)["etag"])
-                uploaded += 1
-            else:
-                copied += 1
-            files[relative] = etag
-        if record_path is not None:
-            record = {"container": container.container_name, "prefix": prefix, "files": files}
-            _write_json_atomically(record_path, record)
-        return uploaded, copied
-
-    def _publication_record(self, source: Path) -> Path | None:
-        """Where a cached output remembers its last publication (None if not cached)."""
-        if source.parent.name != "outputs" or source.parent.parent.parent != self._cache:
-            return None
-        return source.parent.parent / "published" / f"{source.name}.json"
-
-    def _copy_published(
-        self, blob: BlobClient, previous: Mapping[str, Any] | None, relative: str
-    ) -> str | None:
-        """Copy the previously published blob to ``blob``; its new ETag, or None if the
-        source is gone, changed or the copy did not finish at once."""
-        if not previous or relative not in previous.get("files", {}):
-            return None
-        source = self._blob_service.get_blob_client(
-            previous["container"], previous["prefix"] + relative
-        )
-        try:
-            result = blob.start_copy_from_url(
-                source.url,
-                source_etag=previous["files"][relative],
-                source_match_condition=MatchConditions.IfNotModified,
-            )
-        except AzureError as exc:
-            logger.debug("copy of %s failed (%s); uploading instead", source.url, exc)
-            return None
-        if result.get("copy_status") != "success":
-            with contextlib.suppress(AzureError):
-                blob.abort_copy(str(result["copy_id"]))
-            return None
-        return str(result["etag"])
-
     # -- events ---------------------------------------------------------------------------
 
     def _announce(self, record: Mapping[str, Any]) -> None:
         if self._notify is None:
             return
-        event = self._run_event(record)
+        event = run_event(record, self._workspace_name)
         try:
             self._notify(event)
         except Exception:
             logger.exception("notify failed for run %s (%s)", record["run_id"], event["eventType"])
-
-    def _run_event(self, record: Mapping[str, Any]) -> dict[str, Any]:
-        """The Event Grid event Azure ML sends when this run ends (Event Grid schema)."""
-        completed = record["status"] == "Completed"
-        experiment = str(record["experiment"])
-        data: dict[str, Any] = {
-            "experimentId": experiment_id(experiment),
-            "experimentName": experiment,
-            "runId": record["run_id"],
-            "runType": "azureml.PipelineRun",
-            "runTags": dict(record.get("tags") or {}),
-            "runProperties": {"azureml.runsource": "azureml.PipelineRun"},
-        }
-        if not completed:
-            data["runStatus"] = record["status"]
-        return {
-            "id": str(uuid.uuid4()),
-            "topic": (
-                f"/subscriptions/{LOCAL_SUBSCRIPTION}/resourceGroups/{LOCAL_RESOURCE_GROUP}"
-                f"/providers/Microsoft.MachineLearningServices/workspaces/{self._workspace_name}"
-            ),
-            "subject": f"experiments/{data['experimentId']}/runs/{record['run_id']}",
-            "eventType": RUN_COMPLETED if completed else RUN_STATUS_CHANGED,
-            "eventTime": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-            "data": data,
-            "dataVersion": "2",
-            "metadataVersion": "1",
-        }
-
-
-SERVER_FILE = "server.json"
-
-
-def live_server(root: Path) -> str | None:
-    """The URL of the workspace process serving ``root``, if one answers."""
-    document = _read_json(Path(root) / SERVER_FILE)
-    url = document.get("url") if document else None
-    if not isinstance(url, str):
-        return None
-    try:
-        with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
-            response.read()
-    except (OSError, urllib.error.URLError):
-        return None
-    return url
-
-
-def _submit_to(url: str, submission: PipelineSubmission) -> PipelineRun:
-    body = json.dumps(
-        {
-            "run_key": submission.run_key,
-            "model": submission.model,
-            "inputs": dict(submission.inputs),
-            "tags": dict(submission.tags),
-            "experiment": submission.experiment,
-            "pipeline": submission.pipeline,
-        }
-    ).encode()
-    request = urllib.request.Request(
-        f"{url}/jobs", data=body, method="POST", headers={"Content-Type": "application/json"}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            record = json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        raise PipelineError(
-            f"the local workspace at {url} refused run {submission.run_key}: "
-            f"{exc.read().decode('utf-8', 'replace')[:500]}"
-        ) from None
-    except OSError as exc:
-        raise PipelineError(f"the local workspace at {url} is unreachable: {exc}") from None
-    return _to_run(record)
-
-
-def _to_run(record: Mapping[str, Any]) -> PipelineRun:
-    return PipelineRun(
-        run_id=str(record["run_id"]),
-        run_key=str(record["run_key"]),
-        status=str(record["status"]),
-        outputs=dict(record.get("outputs") or {}),
-        error=record.get("error"),
-    )
-
-
-def _expand_output_path(template: str, *, job_name: str, output_name: str) -> str:
-    def variable(match: re.Match[str]) -> str:
-        return job_name if match.group(1) == "name" else output_name
-
-    return _PATH_VARIABLE.sub(variable, template)
-
-
-def _read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return document if isinstance(document, dict) else None
-
-
-def _write_json_atomically(path: Path, document: Mapping[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    temporary.write_text(json.dumps(document, indent=2, default=str), encoding="utf-8")
-    os.replace(temporary, path)
-
-
-def _safe_name(key: str) -> str:
-    return re.sub(r"[^\w.-]", "_", key)
-
-
-def _safe_relative(relative: str, where: str) -> Path:
-    path = Path(relative)
-    if path.is_absolute() or ".." in path.parts:
-        raise RunFailed(f"{where}: refusing blob name {relative!r} (it escapes the job folder)")
-    return path
 
 
 def _terminate(process: subprocess.Popen[str]) -> None:
@@ -1053,13 +453,19 @@ def _terminate(process: subprocess.Popen[str]) -> None:
                 process.kill()
 
 
+# Names other modules import from here (kept when the runner was split by job).
+_read_json = read_json
+_write_json_atomically = write_json_atomically
+
 __all__ = [
     "RUN_COMPLETED",
     "RUN_STATUS_CHANGED",
+    "SERVER_FILE",
     "LocalWorkspace",
     "PipelineDefinition",
     "RunFailed",
     "experiment_id",
+    "live_server",
     "load_pipeline",
     "render_command",
 ]

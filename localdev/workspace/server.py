@@ -34,13 +34,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from localdev.workspace.runner import (
-    _JOB_NAME,
-    SERVER_FILE,
-    LocalWorkspace,
-    _read_json,
-    _write_json_atomically,
-)
+from localdev.workspace.jobs import _JOB_NAME, read_json, write_json_atomically
+from localdev.workspace.remote import SERVER_FILE
+from localdev.workspace.runner import LocalWorkspace
 from shared.errors import NotFound, PipelineError
 from shared.ports import RETRAIN_PIPELINE, PipelineStep, PipelineSubmission
 
@@ -177,9 +173,7 @@ class LocalRunInspector:
 
     def _job(self, run_id: str) -> dict[str, Any]:
         record = (
-            _read_json(self.root / "jobs" / run_id / "job.json")
-            if _JOB_NAME.match(run_id)
-            else None
+            read_json(self.root / "jobs" / run_id / "job.json") if _JOB_NAME.match(run_id) else None
         )
         if record is None:
             raise NotFound(f"no run {run_id!r} in the local workspace")
@@ -266,7 +260,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     server = _Server(("127.0.0.1", args.port), workspace)
     url = f"http://127.0.0.1:{server.server_address[1]}"
     taken = workspace.resume()
-    _write_json_atomically(workspace.root / SERVER_FILE, {"url": url, "pid": os.getpid()})
+    write_json_atomically(workspace.root / SERVER_FILE, {"url": url, "pid": os.getpid()})
     logger.info("local workspace %s serving at %s (%d job(s) taken up)", args.root, url, taken)
     print(f"Local workspace: {url}", flush=True)
     signal.signal(signal.SIGTERM, _interrupt)

@@ -17,21 +17,21 @@ from typing import Any
 
 import requests
 import requests.adapters
-from azure.core import MatchConditions
 from azure.core.exceptions import (
     AzureError,
     ResourceExistsError,
-    ResourceModifiedError,
     ResourceNotFoundError,
 )
 from azure.core.pipeline import PipelineRequest
 from azure.storage.blob import BlobServiceClient, ContainerClient, ContentSettings, LinearRetry
 
+from shared.adapters.blobhttp import BlobCalls, fail
 from shared.adapters.budget import remaining
 from shared.errors import ConflictError, NotFound
 from shared.ports import JSON, DataFile
 
-_JSON_CONTENT = ContentSettings(content_type="application/json")
+_JSON = "application/json"
+_JSON_CONTENT = ContentSettings(content_type=_JSON)
 
 # The storage client's retry budget. Its default (exponential backoff from 15 s, three
 # retries) keeps one failing call busy for minutes, and every invocation makes several:
@@ -148,58 +148,54 @@ def _dump(document: Mapping[str, Any]) -> bytes:
 
 
 class BlobStateStore:
-    """JSON documents in one container, with create-if-absent and ETag if-match writes."""
+    """JSON documents in one container, with create-if-absent and ETag if-match writes.
+    Reads and writes are single REST calls (``shared/adapters/blobhttp.py``); listings go
+    through the SDK's client."""
 
     def __init__(self, container: ContainerClient) -> None:
         self._container = container
+        self._calls = BlobCalls(container)
 
     def create(self, key: str, document: Mapping[str, Any]) -> str:
         # One request: the upload's answer carries the new ETag (no properties read after).
-        blob = self._container.get_blob_client(key)
-        try:
-            result = blob.upload_blob(
-                _dump(document),
-                overwrite=False,
-                content_settings=_JSON_CONTENT,
-            )
-        except ResourceExistsError as exc:
-            raise ConflictError(f"state document {key!r} already exists") from exc
-        return str(result["etag"])
+        response = self._calls.put(key, _dump(document), content_type=_JSON, if_none_match=True)
+        if response.status_code == 409:
+            raise ConflictError(f"state document {key!r} already exists")
+        if response.status_code != 201:
+            raise fail(response, f"creating state document {key!r}")
+        return str(response.headers["ETag"])
 
     def get(self, key: str) -> tuple[JSON, str]:
-        try:
-            downloader = self._container.download_blob(key)
-        except ResourceNotFoundError as exc:
-            raise NotFound(f"no state document {key!r}") from exc
-        return json.loads(downloader.readall()), str(downloader.properties.etag)
+        response = self._calls.get(key)
+        if response.status_code == 404:
+            raise NotFound(f"no state document {key!r}")
+        if response.status_code != 200:
+            raise fail(response, f"reading state document {key!r}")
+        return json.loads(response.content), str(response.headers["ETag"])
 
     def replace(self, key: str, document: Mapping[str, Any], *, etag: str) -> str:
-        blob = self._container.get_blob_client(key)
-        try:
-            result = blob.upload_blob(
-                _dump(document),
-                overwrite=True,
-                etag=etag,
-                match_condition=MatchConditions.IfNotModified,
-                content_settings=_JSON_CONTENT,
-            )
-        except (ResourceModifiedError, ResourceNotFoundError) as exc:
-            raise ConflictError(f"state document {key!r} changed since it was read") from exc
-        return str(result["etag"])
+        response = self._calls.put(key, _dump(document), content_type=_JSON, if_match=etag)
+        if response.status_code in (404, 409, 412):
+            raise ConflictError(f"state document {key!r} changed since it was read")
+        if response.status_code != 201:
+            raise fail(response, f"replacing state document {key!r}")
+        return str(response.headers["ETag"])
 
     def list_keys(self, prefix: str) -> list[str]:
         return sorted(b.name for b in self._container.list_blobs(name_starts_with=prefix))
 
     def delete(self, key: str) -> None:
-        with contextlib.suppress(ResourceNotFoundError):
-            self._container.delete_blob(key)
+        response = self._calls.delete(key)
+        if response.status_code not in (202, 404):
+            raise fail(response, f"deleting state document {key!r}")
 
 
 class BlobDataStore:
-    """The data container: one prefix per model, CSV blobs under it."""
+    """The data container: one prefix per model, CSV and Parquet blobs under it."""
 
     def __init__(self, container: ContainerClient) -> None:
         self._container = container
+        self._calls = BlobCalls(container)
 
     @property
     def container_name(self) -> str:
@@ -213,10 +209,38 @@ class BlobDataStore:
         return sorted(files, key=lambda f: f.name)
 
     def read_bytes(self, name: str) -> bytes:
-        try:
-            return bytes(self._container.download_blob(name).readall())
-        except ResourceNotFoundError as exc:
-            raise NotFound(f"no data blob {name!r} in {self.container_name!r}") from exc
+        response = self._calls.get(name)
+        if response.status_code == 404:
+            raise NotFound(f"no data blob {name!r} in {self.container_name!r}")
+        if response.status_code != 200:
+            raise fail(response, f"reading data blob {name!r}")
+        return bytes(response.content)
+
+    def read_range(self, name: str, start: int, end: int) -> tuple[bytes, int]:
+        """Bytes ``start`` to ``end`` (exclusive) of a blob, cut to its size, and the blob's
+        size: one ranged read. An empty range (or an empty blob) reads nothing."""
+        if end <= start:
+            return b"", self._size(name)
+        response = self._calls.get(name, byte_range=(start, end - 1))
+        if response.status_code == 404:
+            raise NotFound(f"no data blob {name!r} in {self.container_name!r}")
+        if response.status_code == 416:  # the range starts past the end
+            return b"", self._size(name)
+        if response.status_code == 200:  # no range applied: the whole blob
+            content = bytes(response.content)
+            return content[start:end], len(content)
+        if response.status_code != 206:
+            raise fail(response, f"reading data blob {name!r}")
+        total = response.headers.get("Content-Range", "").rpartition("/")[2]
+        return bytes(response.content), int(total)
+
+    def _size(self, name: str) -> int:
+        response = self._calls.call("HEAD", name)
+        if response.status_code == 404:
+            raise NotFound(f"no data blob {name!r} in {self.container_name!r}")
+        if response.status_code != 200:
+            raise fail(response, f"reading data blob {name!r}")
+        return int(response.headers.get("Content-Length", "0"))
 
 
 class BlobArtifactStore:

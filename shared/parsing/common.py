@@ -101,6 +101,9 @@ def envelope(event: Mapping[str, Any]) -> tuple[str, str, str, datetime | None, 
     )
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def printable(value: str, what: str, limit: int) -> str:
     """``value`` if it is at most ``limit`` characters of encodable, non-control text."""
     if len(value) > limit:
@@ -109,7 +112,7 @@ def printable(value: str, what: str, limit: int) -> str:
         value.encode("utf-8")
     except UnicodeEncodeError:
         raise InvalidInput(f"{what} {value[:80]!r} is not valid Unicode text") from None
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+    if _CONTROL.search(value):
         raise InvalidInput(f"{what} {value[:80]!r} contains control characters")
     return value
 

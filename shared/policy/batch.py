@@ -82,6 +82,8 @@ class SeenIndex:
     recent: tuple[Seen, ...]
     firing: tuple[Request, ...]
     pending_length: int
+    # names of the blobs with a version in the queue
+    queue_blobs: frozenset[str] | set[str] = frozenset()
 
     def how(self, version: tuple[str, str], base_files: Mapping[str, str]) -> str | None:
         """The event that brought ``version`` ("" for the base run's snapshot), or None
@@ -98,13 +100,18 @@ class SeenIndex:
 
 
 def _add_requests(
-    versions: dict[tuple[str, str], str], events: set[str], requests: Sequence[Request]
+    versions: dict[tuple[str, str], str],
+    events: set[str],
+    blobs: set[str],
+    requests: Sequence[Request],
 ) -> None:
     for r in requests:
         if r.event:
             events.add(r.event)
-        if r.kind == "arrival" and r.blob and r.etag:
-            versions[(r.blob, etag_of(r.etag))] = r.event or ""
+        if r.kind == "arrival" and r.blob:
+            blobs.add(r.blob)
+            if r.etag:
+                versions[(r.blob, etag_of(r.etag))] = r.event or ""
 
 
 def _recent_part(
@@ -118,7 +125,8 @@ def _recent_part(
 def index_state(state: ModelState) -> SeenIndex:
     versions: dict[tuple[str, str], str] = {}
     events: set[str] = set()
-    _add_requests(versions, events, (*state.firing, *state.pending))
+    blobs: set[str] = set()
+    _add_requests(versions, events, blobs, (*state.firing, *state.pending))
     recent_versions, recent_events = _recent_part(state.recent)
     return SeenIndex(
         versions,
@@ -128,6 +136,7 @@ def index_state(state: ModelState) -> SeenIndex:
         state.recent,
         state.firing,
         len(state.pending),
+        blobs,
     )
 
 
@@ -147,7 +156,8 @@ def next_index(previous: tuple[ModelState, SeenIndex] | None, state: ModelState)
     ):
         return index_state(state)
     versions, events = dict(index.queue_versions), set(index.queue_events)
-    _add_requests(versions, events, state.pending[n:])
+    blobs = set(index.queue_blobs)
+    _add_requests(versions, events, blobs, state.pending[n:])
     if state.recent is index.recent or state.recent == index.recent:
         recent_versions, recent_events = index.recent_versions, set(index.recent_events)
     else:
@@ -160,6 +170,7 @@ def next_index(previous: tuple[ModelState, SeenIndex] | None, state: ModelState)
         state.recent,
         state.firing,
         len(state.pending),
+        blobs,
     )
 
 
@@ -188,6 +199,7 @@ def decide_arrivals(
         index = index_state(state)
     # what this batch adds, looked up before the index
     added: dict[tuple[str, str], str] = {}
+    added_blobs: set[str] = set()
     added_events: set[str] = set()
     recent = list(state.recent)
     decisions: list[Decision] = []
@@ -219,7 +231,10 @@ def decide_arrivals(
             recent.append(Seen(item.blob, item.etag, item.event, quarantined=True))
             decisions.append(Skip(f"quarantined: {item.quarantined}"))
             continue
-        state, decision = step(state, item.arrival, now=now, policy=policy)
+        # nothing to replace when no version of the blob is queued (the queue is not searched)
+        new_blob = item.blob not in index.queue_blobs and item.blob not in added_blobs
+        added_blobs.add(item.blob)
+        state, decision = step(state, item.arrival, now=now, policy=policy, new_blob=new_blob)
         decisions.append(decision or Skip("nothing to decide"))  # an arrival always decides
     if len(recent) != len(state.recent) or released:
         state = dataclasses.replace(state, recent=tuple(recent[-RECENT:]))

@@ -41,7 +41,7 @@ COUNT_FIELDS = (
     "drift_signals",
     "forecast_error_min_points",
 )
-FLAG_FIELDS = ("schedule_requires_new_data",)
+FLAG_FIELDS = ("schedule_requires_new_data", "check_on_arrival")
 
 
 def parse_duration(value: Any) -> float:
@@ -83,7 +83,11 @@ class TriggerPolicy:
     ``forecast_error_min_points`` new actuals score a mean absolute error above
     ``forecast_error_multiple`` times the production model's validation error (None: off).
     The generic drift webhook must be signed with ``webhook_secret`` (HMAC-SHA256) when it
-    is set, within ``webhook_replay_window``.
+    is set, within ``webhook_replay_window``. ``check_on_arrival`` (default true): each new
+    blob is read and checked as its event is handled; false: an arrival is decided from its
+    event alone and its file is checked when its snapshot launches (a bad file is then
+    quarantined and left out of the run), unless something needs the file at once
+    (``min_new_rows``, or forecast-error scoring against a production model).
     """
 
     quiet_period: float = 0.0
@@ -101,6 +105,7 @@ class TriggerPolicy:
     forecast_error_min_points: int = 3
     webhook_secret: str | None = field(default=None, repr=False, compare=False)
     webhook_replay_window: float = 300.0
+    check_on_arrival: bool = True
 
     def __post_init__(self) -> None:
         found = policy_problems(dataclasses.asdict(self), lambda name: name)
@@ -141,6 +146,8 @@ class TriggerPolicy:
             if self.webhook_secret
             else "generic webhook unsigned (function key only)",
         ]
+        if not self.check_on_arrival:
+            parts.append("new files checked when their run launches")
         return "; ".join(parts)
 
 

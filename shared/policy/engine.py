@@ -138,6 +138,9 @@ class ModelState:
     paused: Mapping[str, Any] | None = None
     drift_signals: tuple[datetime, ...] = ()
     recent: tuple[Seen, ...] = ()  # newest last, at most RECENT
+    # ledger records written with the state, not yet in the ledger (the service's journal:
+    # each {"key": ledger key, "record": record}); the policy never reads them
+    journal: tuple[Mapping[str, Any], ...] = ()
 
     @property
     def running(self) -> bool:
@@ -163,6 +166,7 @@ class ModelState:
             "paused": dict(self.paused) if self.paused else None,
             "drift_signals": [s.isoformat() for s in self.drift_signals],
             "recent": [s.as_json() for s in self.recent],
+            "journal": list(self.journal),
         }
 
     @classmethod
@@ -185,15 +189,21 @@ class ModelState:
                 t for t in (_time(s) for s in document.get("drift_signals") or ()) if t
             ),
             recent=tuple(Seen.from_json(s) for s in document.get("recent") or ()),
+            journal=tuple(j for j in document.get("journal") or () if isinstance(j, dict)),
         )
 
 
 # ------------------------------------------------------------------------------ signals
 
 
+# ``rows`` of an arrival decided from its event alone: its file is checked at launch.
+UNCHECKED = -1
+
+
 @dataclass(frozen=True)
 class Arrival:
-    """A committed data blob that passed the arrival check (``rows`` data rows)."""
+    """A committed data blob that passed the arrival check (``rows`` data rows), or whose
+    check is left to its launch (``rows`` is ``UNCHECKED``)."""
 
     reason: str
     event: str
@@ -318,20 +328,29 @@ def _arrivals(requests: tuple[Request, ...]) -> tuple[Request, ...]:
 
 def _arrivals_in_words(requests: tuple[Request, ...]) -> str:
     blobs = [r.blob for r in _arrivals(requests) if r.blob]
-    rows = sum(r.rows for r in _arrivals(requests))
+    rows = sum(max(r.rows, 0) for r in _arrivals(requests))
+    unchecked = sum(1 for r in _arrivals(requests) if r.rows == UNCHECKED)
     shown = ", ".join(blobs[:5]) + (f" and {len(blobs) - 5} more" if len(blobs) > 5 else "")
     swept = sum(1 for r in _arrivals(requests) if (r.event or "").startswith("sweep:"))
     found = f" ({swept} found by the sweep without an event)" if swept else ""
-    return f"{len(blobs)} new blob(s) with {rows} row(s){found}: {shown}"
+    counted = f"{rows} row(s)" + (f", {unchecked} checked at launch" if unchecked else "")
+    return f"{len(blobs)} new blob(s) with {counted}{found}: {shown}"
 
 
 # ------------------------------------------------------------------------------ the step
 
 
 def step(
-    state: ModelState, signal: Signal, *, now: datetime, policy: TriggerPolicy
+    state: ModelState,
+    signal: Signal,
+    *,
+    now: datetime,
+    policy: TriggerPolicy,
+    new_blob: bool = False,
 ) -> tuple[ModelState, Decision | None]:
-    """The next state and the decision for ``signal``."""
+    """The next state and the decision for ``signal``. ``new_blob``: the caller knows no
+    version of an arriving blob waits in ``pending`` (nothing to replace: the queue is not
+    searched)."""
     if isinstance(signal, Pause):
         if state.paused:
             return state, Skip(f"already paused since {state.paused.get('since')}")
@@ -347,7 +366,7 @@ def step(
     if isinstance(signal, Due):
         return _fire_if_due(state, now, policy)
     if isinstance(signal, Arrival):
-        return _arrival(state, signal, now, policy)
+        return _arrival(state, signal, now, policy, new_blob)
     if isinstance(signal, Tick):
         return _tick(state, signal, now, policy)
     if isinstance(signal, DriftSignal):
@@ -356,10 +375,10 @@ def step(
 
 
 def _arrival(
-    state: ModelState, signal: Arrival, now: datetime, policy: TriggerPolicy
+    state: ModelState, signal: Arrival, now: datetime, policy: TriggerPolicy, new_blob: bool
 ) -> tuple[ModelState, Decision]:
     # A newer version of the same blob replaces the older one waiting in the burst.
-    state = absorb(state, (signal,), now=now)
+    state = absorb(state, (signal,), now=now, new_blob=new_blob)
     if state.paused:
         return state, Held(f"model paused since {state.paused.get('since')}; kept until resume")
     if state.running:
@@ -562,7 +581,7 @@ def _fire(
     force = force or any(r.kind == "force" for r in requests)
     manual = manual or force or any(r.kind in ("manual", "force") for r in requests)
     arrivals = _arrivals(requests)
-    rows = sum(r.rows for r in arrivals)
+    rows = sum(max(r.rows, 0) for r in arrivals)
     if arrivals and policy.min_new_rows and rows < policy.min_new_rows and not manual:
         # Not enough yet: keep the data for the next run, stop firing until more arrives.
         kept = tuple(dataclasses.replace(r, fires=False) for r in arrivals)
@@ -595,13 +614,20 @@ def _behind(state: ModelState) -> str:
     return "a run is being started; kept until it ends"
 
 
-def absorb(state: ModelState, found: Sequence[Arrival], *, now: datetime) -> ModelState:
+def absorb(
+    state: ModelState, found: Sequence[Arrival], *, now: datetime, new_blob: bool = False
+) -> ModelState:
     """Arrivals found without an event (the sweep, a manual request or tick catching up)
-    join the state without a decision of their own; the signal that follows decides."""
+    join the state without a decision of their own; the signal that follows decides.
+    ``new_blob``: no version of these blobs is pending (the queue is not searched)."""
     for signal in found:
         request = _request(signal, now)
-        kept = tuple(
-            r for r in state.pending if not (r.kind == "arrival" and r.blob == signal.blob)
+        kept = (
+            state.pending
+            if new_blob
+            else tuple(
+                r for r in state.pending if not (r.kind == "arrival" and r.blob == signal.blob)
+            )
         )
         state = dataclasses.replace(
             state,

@@ -6,11 +6,13 @@ state (``shared/policy/batch.py``), one ledger record holding their decisions.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-from collections.abc import Sequence
+import threading
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from shared.datacheck import check_csv
 from shared.errors import InvalidData, NotFound
 from shared.messages import (
     COMMITTING_BLOB_APIS,
@@ -18,7 +20,9 @@ from shared.messages import (
 )
 from shared.policy import (
     Arrival,
+    Decision,
     ModelState,
+    Retrain,
 )
 from shared.policy.batch import (
     Incoming,
@@ -26,16 +30,33 @@ from shared.policy.batch import (
     etag_of,
     quarantined_versions,
 )
-from shared.policy.engine import Skip
+from shared.policy.engine import UNCHECKED, Skip
 from shared.ports import DataFile
-from shared.service.catchup import _quarantine_record
+from shared.service.catchup import _quarantine_record, read_and_check
 from shared.service.context import Context
-from shared.service.decide import _act
-from shared.service.decisions import _Entry, _mark_seen, _record, _write_ledger
-from shared.service.forecast_error import _forecast_errors
-from shared.service.groupcommit import GroupCommit, Slot
+from shared.service.decide import _act, _outcome
+from shared.service.decisions import (
+    JOURNAL_DECISIONS,
+    _Entry,
+    _mark_seen,
+    _record,
+    _write_ledger,
+    announce,
+    flush_journal,
+    journal_entry,
+    journal_size,
+    unflushed,
+)
+from shared.service.forecast_error import _forecast_errors, _scoring_champion
+from shared.service.groupcommit import GroupCommit, Slot, cache_for
 from shared.service.outcome import Outcome
-from shared.service.policystate import _base_files, _index, _known, _update_state
+from shared.service.policystate import (
+    _base_files,
+    _index,
+    _known,
+    _update_state,
+    cached_journals,
+)
 from shared.settings import ModelConfig
 
 log = logging.getLogger(__name__)
@@ -70,12 +91,18 @@ def _arrival(message: NewDataArrived, config: ModelConfig, ctx: Context) -> Outc
         _mark_seen(event, what, ctx)
         return _record(config, outcome, what, [event], ctx)
     blob = DataFile(message.blob_name, message.etag, message.size)
-    item = _read_arrival(config, blob, event, what, ctx)
-    outcome = _ARRIVALS.submit(
-        (id(ctx.state), config.name),
-        item,
-        lambda slots: _commit_arrivals(config, slots, ctx),
-    )
+    in_flight = cache_for(ctx.state, "arrivals-in-flight", _InFlight)
+    in_flight.enter()
+    try:
+        item = _read_arrival(config, blob, event, what, ctx)
+        outcome = _ARRIVALS.submit(
+            (id(ctx.state), config.name),
+            item,
+            lambda slots: _commit_arrivals(config, slots, ctx),
+        )
+    finally:
+        if in_flight.leave() == 0:
+            _flush_when_idle(ctx)
     if item.problem is not None:  # quarantined (and recorded): the input can never succeed
         raise item.problem
     return outcome
@@ -91,14 +118,11 @@ def _read_arrival(
     known = _known(config, ctx)
     if known is not None and known(event, (blob.name, etag_of(blob.etag))):
         return _Arriving(bare, blob)
+    if _check_at_launch(config, ctx):
+        arrival = Arrival(what, event, blob.name, blob.etag, blob.size, UNCHECKED)
+        return _Arriving(Incoming(event, blob.name, blob.etag, what, arrival=arrival), blob)
     try:
-        content = ctx.data.read_bytes(blob.name)
-        rows = check_csv(
-            content,
-            name=blob.name,
-            time_column=config.time_column,
-            value_column=config.value_column,
-        )
+        rows, content = read_and_check(config, blob, ctx)
     except InvalidData as exc:  # its quarantine record is written once it is decided so
         quarantined = Incoming(event, blob.name, blob.etag, what, quarantined=str(exc))
         return _Arriving(quarantined, blob, problem=exc)
@@ -108,14 +132,31 @@ def _read_arrival(
     return _Arriving(Incoming(event, blob.name, blob.etag, what, arrival=arrival), blob, content)
 
 
+def _check_at_launch(config: ModelConfig, ctx: Context) -> bool:
+    """Whether an arrival of this model is decided from its event alone, its file checked
+    when its snapshot launches (``TriggerPolicy.check_on_arrival`` false): not when the
+    policy needs the rows now (``min_new_rows``) or new files are scored against the
+    production model's forecast (which reads them)."""
+    policy = config.policy
+    if policy.check_on_arrival or policy.min_new_rows:
+        return False
+    return policy.forecast_error_multiple is None or _scoring_champion(config, ctx) is None
+
+
 def _commit_arrivals(
     config: ModelConfig, slots: Sequence[Slot[_Arriving, Outcome]], ctx: Context
 ) -> None:
     """Decide the arrivals waiting for one model: one state update for all of them (one
-    conditional write; none when all were duplicates), then one ledger record, then the
-    forecast error of the new files."""
+    conditional write; none when all were duplicates and nothing is journaled), their
+    ledger record in the same write (the journal, ``shared/service/decisions.py``) while
+    other arrivals are in flight on this instance, unless one of them launches a run (then,
+    or when alone, the record is written after the state, as before), then the forecast
+    error of the new files."""
     entries: list[_Entry] = []
     accepted: list[_Arriving] = []
+    journaled: list[_Entry] | None = None
+    state: ModelState | None = None
+    now = ctx.clock.now()
     try:
         live = []
         for slot in slots:
@@ -139,10 +180,13 @@ def _commit_arrivals(
         if not live:
             return
         incoming = [slot.item.incoming for slot in live]
-        now = ctx.clock.now()
-        state, decisions = _update_state(
-            config,
-            lambda s: decide_arrivals(
+        box: dict[str, list[_Entry]] = {}
+        # Alone on this instance (no other arrival in flight): the record is written after
+        # the state, as before; the journal pays when other commits follow this one.
+        alone = cache_for(ctx.state, "arrivals-in-flight", _InFlight).count <= len(slots)
+
+        def change(s: ModelState) -> tuple[ModelState, list[Decision]]:
+            new, decisions = decide_arrivals(
                 s,
                 incoming,
                 base_files=_base_files(s, ctx, missing_ok=True),
@@ -150,10 +194,21 @@ def _commit_arrivals(
                 policy=config.policy,
                 released=_released(s, incoming, ctx),
                 index=_index(config, s, ctx),
-            ),
-            ctx,
-        )
-        for slot, decision in zip(live, decisions, strict=True):
+            )
+            box.pop("journaled", None)
+            if alone or entries or any(isinstance(d, Retrain) for d in decisions):
+                return new, decisions  # recorded once acted on, as before
+            mine = [
+                (_outcome(config, d), slot.item.incoming.reason, [slot.item.incoming.event])
+                for slot, d in zip(live, decisions, strict=True)
+            ]
+            box["journaled"] = mine
+            journal = (*unflushed(s.journal, ctx), journal_entry(config, mine, now))
+            return dataclasses.replace(new, journal=journal), decisions
+
+        state, decisions = _update_state(config, change, ctx)
+        journaled = box.get("journaled")
+        for index, (slot, decision) in enumerate(zip(live, decisions, strict=True)):
             item = slot.item
             if not decision.reason.startswith("quarantined"):
                 item.problem = None  # a duplicate of a quarantined file: nothing to refuse
@@ -164,8 +219,15 @@ def _commit_arrivals(
                     slot.settle(error=exc)
                     continue
                 log.warning("%s: QUARANTINED %s: %s", config.name, item.blob.name, item.problem)
-            if item.incoming.arrival is not None and not isinstance(decision, Skip):
+            if (
+                item.content
+                and item.incoming.arrival is not None
+                and not isinstance(decision, Skip)
+            ):
                 accepted.append(item)
+            if journaled is not None:  # recorded with the state
+                slot.settle(journaled[index][0])
+                continue
             try:
                 outcome = _act(
                     config,
@@ -181,8 +243,54 @@ def _commit_arrivals(
             else:
                 slot.settle(outcome)
     finally:
-        _write_ledger(config, entries, ctx)
+        if journaled is not None:
+            announce(config, journaled, now)
+        elif entries:
+            # the journal's records first, so the ledger keeps the order of decisions
+            if state is not None and state.journal:
+                _flush(config, state.journal, ctx)
+            _write_ledger(config, entries, ctx)
+    if state is not None and journal_size(unflushed(state.journal, ctx)) >= JOURNAL_DECISIONS:
+        _flush(config, state.journal, ctx)
     _forecast_errors(config, accepted, ctx)  # after the arrivals' own record
+
+
+def _flush(config: ModelConfig, journal: Sequence[Mapping[str, Any]], ctx: Context) -> None:
+    """``flush_journal``; a failure is logged (the records wait in the head)."""
+    try:
+        flush_journal(config, journal, ctx)
+    except Exception:
+        log.warning(
+            "%s: the ledger journal was not flushed; it waits in the policy state",
+            config.name,
+            exc_info=True,
+        )
+
+
+class _InFlight:
+    """Arrivals being handled by this instance (all models)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.count = 0
+
+    def enter(self) -> None:
+        with self.lock:
+            self.count += 1
+
+    def leave(self) -> int:
+        with self.lock:
+            self.count -= 1
+            return self.count
+
+
+def _flush_when_idle(ctx: Context) -> None:
+    """The last arrival out flushes every journal this instance holds, so an instance that
+    goes quiet has its decisions in the ledger (under load, a journal fills instead)."""
+    for name, journal in cached_journals(ctx):
+        config = ctx.models.get(name)
+        if config is not None and unflushed(journal, ctx):
+            _flush(config, journal, ctx)
 
 
 def _released(

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 
-from shared.datacheck import check_csv
+from shared.datacheck import check_blob
 from shared.errors import ConflictError, InvalidData, NotFound
 from shared.policy import (
     Arrival,
@@ -52,13 +52,7 @@ def _catch_up(
         what = f"{why} found {blob.name} ({blob.size} bytes) without an event"
         event = f"sweep:{blob.name}@{etag_of(blob.etag)}"
         try:
-            content = ctx.data.read_bytes(blob.name)
-            rows = check_csv(
-                content,
-                name=blob.name,
-                time_column=config.time_column,
-                value_column=config.value_column,
-            )
+            rows, _ = read_and_check(config, blob, ctx)
         except InvalidData as exc:
             _quarantine_record(blob, exc, ctx)
             outcome = Outcome(config.name, "skip", f"quarantined: {exc}")
@@ -70,6 +64,20 @@ def _catch_up(
             continue  # gone since the listing
         found.append(Arrival(what, event, blob.name, blob.etag, blob.size, rows))
     return found, quarantined
+
+
+def read_and_check(config: ModelConfig, blob: DataFile, ctx: Context) -> tuple[int, bytes]:
+    """The arrival check of a data blob (``shared/datacheck.py::check_blob``): its rows and
+    the bytes read (a CSV whole; a Parquet blob's footer by ranged reads when the data
+    store can read ranges, and then nothing is returned)."""
+    return check_blob(
+        blob.name,
+        read=lambda: ctx.data.read_bytes(blob.name),
+        read_range=lambda start, end: ctx.data.read_range(blob.name, start, end),
+        size=blob.size,
+        time_column=config.time_column,
+        value_column=config.value_column,
+    )
 
 
 def _absorb(config: ModelConfig, found: list[Arrival], ctx: Context) -> None:

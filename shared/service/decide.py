@@ -4,12 +4,14 @@ resolve a claimed Retrain against the snapshot and launch it.
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import logging
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from shared.errors import ConflictError, PipelineError
+from shared.errors import ConflictError, InvalidData, NotFound, PipelineError
 from shared.policy import (
     Arrival,
     Coalesced,
@@ -25,9 +27,10 @@ from shared.policy import (
     resolve,
     step,
 )
-from shared.policy.engine import RECENT, Seen, absorb
+from shared.policy.batch import etag_of
+from shared.policy.engine import RECENT, UNCHECKED, Request, Seen, absorb
 from shared.ports import DataFile
-from shared.service.catchup import _absorb, _catch_up
+from shared.service.catchup import _absorb, _catch_up, _quarantine_record, read_and_check
 from shared.service.context import Context
 from shared.service.decisions import _Entry, _record
 from shared.service.launch import _latest_run, _launch
@@ -90,14 +93,75 @@ def _act(
 ) -> Outcome:
     if isinstance(decision, Retrain):
         return _fire(config, state, decision, ctx, trigger=trigger, into=into)
+    outcome = _outcome(config, decision)
+    # the decision's own line is the ledger's (Context.log_decision)
+    log.debug("%s: %s %s: %s", config.name, decision.decision.upper(), trigger, decision.reason)
+    return _record(config, outcome, trigger, events, ctx, into=into)
+
+
+CHECKS_AT_ONCE = 8  # files of a launching snapshot read and checked at the same time
+
+
+def _check_unchecked(
+    config: ModelConfig,
+    requests: Sequence[Request],
+    ctx: Context,
+    *,
+    trigger: str,
+    into: list[_Entry] | None,
+) -> set[tuple[str, str]]:
+    """Check the files of a launching snapshot that were decided from their event alone
+    (``TriggerPolicy.check_on_arrival`` false), ``CHECKS_AT_ONCE`` at a time; returns the
+    versions to leave out of the snapshot: files that failed their check (quarantined,
+    recorded, and remembered in the state as seen) and files gone since. A storage error
+    is raised (the launch is not made; its requests wait for the next try)."""
+    unchecked = [
+        r for r in requests if r.kind == "arrival" and r.rows == UNCHECKED and r.blob and r.etag
+    ]
+    if not unchecked:
+        return set()
+
+    def one(r: Request) -> Exception | None:
+        try:
+            read_and_check(config, DataFile(str(r.blob), str(r.etag), r.size), ctx)
+        except (InvalidData, NotFound) as exc:
+            return exc
+        return None
+
+    with ThreadPoolExecutor(min(CHECKS_AT_ONCE, len(unchecked))) as pool:
+        # each check in a copy of this invocation's context (its storage time budget)
+        results = list(pool.map(lambda r: contextvars.copy_context().run(one, r), unchecked))
+    left_out: set[tuple[str, str]] = set()
+    seen: list[Seen] = []
+    for r, problem in zip(unchecked, results, strict=True):
+        if problem is None:
+            continue
+        left_out.add((str(r.blob), etag_of(str(r.etag))))
+        if isinstance(problem, NotFound):
+            log.warning("%s: %s is gone; left out of the run", config.name, r.blob)
+            continue
+        blob = DataFile(str(r.blob), str(r.etag), r.size)
+        _quarantine_record(blob, problem, ctx)
+        log.warning("%s: QUARANTINED %s at launch: %s", config.name, r.blob, problem)
+        seen.append(Seen(str(r.blob), str(r.etag), r.event or "", quarantined=True))
+        outcome = Outcome(config.name, "skip", f"quarantined at launch: {problem}")
+        _record(config, outcome, f"{trigger}: {r.reason}", [r.event], ctx, into=into)
+    if seen:
+        _update_state(
+            config,
+            lambda s: (dataclasses.replace(s, recent=(*s.recent, *seen)[-RECENT:]), None),
+            ctx,
+        )
+    return left_out
+
+
+def _outcome(config: ModelConfig, decision: Decision) -> Outcome:
+    """The outcome of a decision that launches nothing (all but ``Retrain``)."""
     details: dict[str, Any] = {}
     if isinstance(decision, Coalesced):
         details["due_at"] = decision.due_at.isoformat()
     behind = getattr(decision, "behind", None)
-    outcome = Outcome(config.name, decision.decision, decision.reason, behind, details)
-    # the decision's own line is the ledger's (Context.log_decision)
-    log.debug("%s: %s %s: %s", config.name, decision.decision.upper(), trigger, decision.reason)
-    return _record(config, outcome, trigger, events, ctx, into=into)
+    return Outcome(config.name, decision.decision, decision.reason, behind, details)
 
 
 def _fire(
@@ -116,6 +180,9 @@ def _fire(
         DataFile(str(r.blob), str(r.etag), r.size) for r in decision.requests if r.kind == "arrival"
     ]
     try:
+        left_out = _check_unchecked(config, decision.requests, ctx, trigger=trigger, into=into)
+        if left_out:
+            arrivals = [a for a in arrivals if (a.name, etag_of(a.etag)) not in left_out]
         base = _base_files(state, ctx)
         snapshot = overlay(
             config.name,

@@ -57,7 +57,7 @@ from shared.service.family import (
 )
 from shared.service.family_history import Chain, record_family_entry
 from shared.service.outcome import Outcome
-from shared.service.promotion import GATE_ACTOR, gate_policy, get_pin, registered_version
+from shared.service.promotion import GATE_ACTOR, earlier_version, gate_policy, get_pin
 
 log = logging.getLogger(__name__)
 
@@ -161,7 +161,7 @@ def finalise_family(model: str, key: str, record: Mapping[str, Any], ctx: Contex
     trained = [r for r in results.values() if r.status == "ok"]
     if not trained:
         return _nothing_trained(model, key, results, unreadable, ctx)
-    version = _earlier_version(model, key, record, ctx) or _register(
+    version = earlier_version(model, key, record, ctx) or _register(
         model, key, record, results, ctx
     )
     ctx.update_run(key, {"model_version": version.version})
@@ -192,27 +192,6 @@ def finalise_family(model: str, key: str, record: Mapping[str, Any], ctx: Contex
     ctx.ledger(model, "gate", outcome, family=summary, series=_brief(results))
     log.info("%s: %s v%s: %s", model, action.upper(), version.version, reason)
     return outcome
-
-
-def _earlier_version(
-    model: str, key: str, record: Mapping[str, Any], ctx: Context
-) -> ModelVersion | None:
-    """The version an earlier attempt at this finalisation registered, if any. A first
-    attempt (``finalise_attempt`` 1, set by the claim in ``shared.service.runs``) has none
-    and asks nothing; a repeat asks for the version its run record names, and only when an
-    attempt died between registering and noting it lists the model's versions (which
-    grow with every run)."""
-    number = record.get("model_version")
-    if isinstance(number, int) and not isinstance(number, bool):
-        try:
-            found = ctx.registry.get_version(model, number)
-        except NotFound:
-            found = None
-        if found is not None and found.tags.get("run_key") == key:
-            return found
-    if record.get("finalise_attempt") == 1:
-        return None
-    return registered_version(model, key, ctx)
 
 
 def _champions(key: str, record: Mapping[str, Any], ctx: Context) -> JSON:

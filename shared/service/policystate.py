@@ -11,8 +11,9 @@ import re
 import threading
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
-from typing import TypeVar
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
 
 from shared.errors import ConflictError, NotFound
 from shared.policy import ModelState, Request
@@ -71,6 +72,13 @@ class _ManifestCache:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.files: OrderedDict[str, dict[str, str]] = OrderedDict()
+
+
+def cached_journals(ctx: Context) -> list[tuple[str, tuple[Mapping[str, Any], ...]]]:
+    """(model, journal) of every policy state this instance holds with a journal."""
+    cache = cache_for(ctx.state, "policy-states", _StateCache)
+    with cache.lock:
+        return [(name, held[0].journal) for name, held in cache.states.items() if held[0].journal]
 
 
 def _index(config: ModelConfig, state: ModelState, ctx: Context) -> SeenIndex:
@@ -265,7 +273,7 @@ def _update_state(
         encoded = encode(
             new_state,
             previous=(state, layout) if etag is not None else None,
-            new_id=lambda: uuid.uuid4().hex[:16],
+            new_id=lambda: new_chunk_id(ctx.clock.now()),
         )
         try:
             for chunk, requests in encoded.chunks.items():
@@ -312,3 +320,83 @@ def _drop_chunks(config: ModelConfig, chunks: Iterable[str], ctx: Context) -> No
             ctx.state.delete(chunk_key(config.name, chunk))
         except Exception:
             log.warning("%s: chunk %s of the policy state not deleted", config.name, chunk)
+
+
+# ------------------------------------------------------------------------ orphan chunks
+
+# A chunk no head names, written longer ago than this, is collected by the sweep. Its
+# writer died between writing it and writing the head that names it: a live writer writes
+# that head within its invocation's storage budget (25 s), so an hour leaves room for any
+# clock skew between instances and for a paused process.
+ORPHAN_AGE = timedelta(hours=1)
+_TIMED_ID = re.compile(r"t([0-9a-f]{8,12})-[0-9a-f]{12}")
+
+
+def new_chunk_id(now: datetime) -> str:
+    """A chunk id that says when it was made: ``t<seconds since the epoch, hex>-<random>``
+    (ids made before, 16 hex digits, say nothing)."""
+    return f"t{int(now.timestamp()):x}-{uuid.uuid4().hex[:12]}"
+
+
+def chunk_made_at(chunk: str) -> datetime | None:
+    """When a chunk id was made, when the id says (``new_chunk_id``)."""
+    match = _TIMED_ID.fullmatch(chunk)
+    if match is None:
+        return None
+    return datetime.fromtimestamp(int(match.group(1), 16), tz=UTC)
+
+
+class _Unnamed:
+    """Per model: chunks without a time in their id, and when this instance first found
+    them named by no head."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.first_seen: dict[str, dict[str, datetime]] = {}
+
+
+def collect_orphan_chunks(config: ModelConfig, ctx: Context) -> list[str]:
+    """Delete the model's chunks that no head names and that were made more than
+    ``ORPHAN_AGE`` ago (an instance died between writing a chunk and the head naming it);
+    returns their ids. One listing of ``pending/<model>/`` and one read of the head, which
+    comes after the listing: a chunk listed and not named by the head read after it, made
+    long enough ago, can no longer be named by any head (only its writer names a new chunk,
+    right after making it). A chunk whose id carries no time (made before ids did) is
+    collected once this instance has found it unnamed for ``ORPHAN_AGE``."""
+    prefix = f"pending/{config.name}/"
+    listed = [
+        key[len(prefix) : -len(".json")]
+        for key in ctx.state.list_keys(prefix)
+        if key.endswith(".json") and "/" not in key[len(prefix) :]
+    ]
+    if not listed:
+        return []
+    try:
+        named = set(chunk_ids(ctx.state.get(policy_key(config.name))[0]))
+    except NotFound:
+        named = set()
+    now = ctx.clock.now()
+    unnamed = cache_for(ctx.state, "unnamed-chunks", _Unnamed)
+    with unnamed.lock:
+        seen = unnamed.first_seen.setdefault(config.name, {})
+        for chunk in list(seen):
+            if chunk in named or chunk not in listed:
+                del seen[chunk]
+        old = []
+        for chunk in listed:
+            if chunk in named:
+                continue
+            made = chunk_made_at(chunk) or seen.setdefault(chunk, now)
+            if now - made >= ORPHAN_AGE:
+                old.append(chunk)
+                seen.pop(chunk, None)
+    if old:
+        log.warning(
+            "%s: %d chunk(s) of the policy state named by no head since %s or longer "
+            "(an instance died between writing them and the head); deleting them",
+            config.name,
+            len(old),
+            ORPHAN_AGE,
+        )
+        _drop_chunks(config, old, ctx)
+    return old

@@ -127,7 +127,7 @@ def finalise_completed(model: str, key: str, record: Mapping[str, Any], ctx: Con
     log.debug("%s: gate for run %s %s", model, key, verdict.reason)
     report_url = run_report_path(key)
     alias = ctx.registry.get_alias(model, PRODUCTION)
-    version = registered_version(model, key, ctx) or _register(
+    version = earlier_version(model, key, record, ctx) or _register(
         model, key, record, metrics, verdict, report_url, ctx
     )
     ctx.update_run(key, {"model_version": version.version})
@@ -367,6 +367,32 @@ def registered_version(model: str, key: str, ctx: Context) -> ModelVersion | Non
     return found[-1] if found else None
 
 
+def first_attempt(record: Mapping[str, Any]) -> bool:
+    """Whether this is the first attempt at finalising the run (``finalise_attempt`` 1, set
+    by the claim in ``shared.service.runs``): nothing was registered or moved for it yet."""
+    return record.get("finalise_attempt") == 1
+
+
+def earlier_version(
+    model: str, key: str, record: Mapping[str, Any], ctx: Context
+) -> ModelVersion | None:
+    """The version an earlier attempt at this finalisation registered, if any. A first
+    attempt has none and asks nothing; a repeat asks for the version its run record names,
+    and only when an attempt died between registering and noting it lists the model's
+    versions (which grow with every run)."""
+    number = record.get("model_version")
+    if isinstance(number, int) and not isinstance(number, bool):
+        try:
+            found = ctx.registry.get_version(model, number)
+        except NotFound:
+            found = None
+        if found is not None and found.tags.get("run_key") == key:
+            return found
+    if first_attempt(record):
+        return None
+    return registered_version(model, key, ctx)
+
+
 REFRESH_SUFFIX = "-refresh"
 REFRESH_ACTION = "refresh"
 
@@ -393,7 +419,11 @@ def refresh_production(
     folder = refreshed.get("folder")
     if not isinstance(folder, str) or not folder or "/" in folder.strip("/"):
         return None, f"not refreshed: metrics.json names no usable refreshed folder ({folder!r})"
-    existing = registered_version(model, key + REFRESH_SUFFIX, ctx)
+    existing = (
+        None  # a first attempt registered nothing yet: no need to list the versions
+        if first_attempt(record)
+        else registered_version(model, key + REFRESH_SUFFIX, ctx)
+    )
     if existing is not None and alias.version == existing.version:
         _ensure_refresh_history(model, key, expected, existing, ctx)
         return existing.version, f"production refreshed: v{expected} -> v{existing.version}"

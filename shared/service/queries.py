@@ -16,6 +16,7 @@ from shared.ports import JSON, ModelVersion, PipelineStep, RunInspector
 from shared.service import audit
 from shared.service.context import Context, expand_ledger
 from shared.service.family import read_production
+from shared.service.policystate import policy_key
 from shared.service.promotion import PRODUCTION, get_pin
 from shared.service.promotion import list_history as _history
 
@@ -172,7 +173,8 @@ def list_ledger(ctx: Context, model: str, *, limit: int | None = None) -> list[J
     """
     if model not in ctx.models:
         raise NotFound(f"unknown model {model!r}")
-    keys = ctx.state.list_keys(f"ledger/{model}/")
+    listed = ctx.state.list_keys(f"ledger/{model}/")
+    keys = listed
     if limit is not None:
         keys = keys[-limit:] if limit > 0 else []
     if len(keys) <= 1:
@@ -180,8 +182,33 @@ def list_ledger(ctx: Context, model: str, *, limit: int | None = None) -> list[J
     else:
         with ThreadPoolExecutor(min(_LEDGER_READERS, len(keys))) as pool:
             records = list(pool.map(lambda key: ctx.state.get(key)[0], keys))
+    if limit is None or limit > 0:
+        records += _journaled(ctx, model, listed, dict(zip(keys, records, strict=True)))
     entries = expand_ledger(records)
     return entries[-limit:] if limit is not None and limit > 0 else entries
+
+
+def _journaled(ctx: Context, model: str, listed: list[str], read: Mapping[str, JSON]) -> list[JSON]:
+    """The records of the model's ledger journal not yet moved into the ledger (decisions
+    the arrival path wrote with the policy state, ``shared/service/decisions.py``), so a
+    reader sees every decision at once. A journal entry is in the ledger when its key is
+    listed or a listed record made from the journal names it (a flush writes one record
+    under its first entry's key); reading the head and those records costs the journal's
+    size, not the ledger's."""
+    try:
+        head = ctx.state.get(policy_key(model))[0]
+    except NotFound:
+        return []
+    journal = [j for j in head.get("journal") or () if isinstance(j, Mapping) and "key" in j]
+    if not journal:
+        return []
+    keys = {str(j["key"]) for j in journal}
+    done: set[str] = set()
+    for key in listed:
+        if key in keys:
+            record = read[key] if key in read else ctx.state.get(key)[0]
+            done |= {str(k) for k in record.get("journal") or ()} | {key}
+    return [dict(j["record"]) for j in journal if str(j["key"]) not in done]
 
 
 def _backtest_mase(metrics: Any) -> Any:

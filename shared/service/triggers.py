@@ -59,11 +59,11 @@ from shared.service.arrivals import _arrival
 from shared.service.catchup import _absorb, _catch_up
 from shared.service.context import Context
 from shared.service.decide import _act, _apply, _decide
-from shared.service.decisions import _digest_key, _event_id, _mark_seen, _record
+from shared.service.decisions import _digest_key, _event_id, _mark_seen, _record, flush_journal
 from shared.service.family import family_submission
 from shared.service.launch import _attempt_of, mark_active
 from shared.service.outcome import Outcome
-from shared.service.policystate import _read_state, policy_key
+from shared.service.policystate import _read_state, collect_orphan_chunks, policy_key
 from shared.settings import ModelConfig
 
 log = logging.getLogger(__name__)
@@ -167,6 +167,8 @@ def _run_ended(config: ModelConfig, record: JSON, ctx: Context) -> list[Outcome]
 def _sweep_model(config: ModelConfig, message: SweepTicked, ctx: Context) -> list[Outcome]:
     outcomes: list[Outcome] = []
     state = _read_state(config, ctx)
+    if state.journal:  # left in the head by an instance that died before flushing it
+        flush_journal(config, state.journal, ctx)
     if state.active_run:
         try:
             record = ctx.state.get(f"runs/{state.active_run}.json")[0]
@@ -179,6 +181,10 @@ def _sweep_model(config: ModelConfig, message: SweepTicked, ctx: Context) -> lis
     state, decision = _apply(config, Due(), ctx, found, quarantined)
     if decision is not None:
         outcomes.append(_act(config, state, decision, ctx, trigger=message.describe(), events=[]))
+    try:
+        collect_orphan_chunks(config, ctx)
+    except Exception:  # left for the next sweep
+        log.exception("sweep: orphan chunks of %s not collected", config.name)
     return outcomes
 
 

@@ -9,10 +9,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shared.errors import ConflictError
+from shared.messages import SweepTicked
 from shared.policy import (
     Arrival,
     Due,
@@ -29,6 +31,7 @@ from shared.policy import (
 from shared.policy.batch import index_state, next_index
 from shared.policy.engine import Pause, Request
 from shared.policy.stored import Layout, Part, chunk_ids, decode, encode
+from shared.service.policystate import chunk_made_at, new_chunk_id
 from shared.settings import ModelConfig
 from tests import samples
 from tests.fakes import FakeWorld, metrics_v2
@@ -249,3 +252,70 @@ def test_a_head_write_that_landed_but_reported_a_conflict_keeps_its_chunks() -> 
     world.service.context.state = Fresh(world.state)
     assert deliver(66) == "queued"
     assert world.state.get("policy/co2.json")[0]["pending_count"] == 66
+
+
+class Died(Exception):
+    """The instance died here (nothing after this point of the write ran)."""
+
+
+class DiesBeforeTheHead(Fresh):
+    """A store whose next head write never happens: the instance dies after writing the
+    chunks that head would have named."""
+
+    def __init__(self, inner: Any) -> None:
+        super().__init__(inner)
+        self.armed = False
+
+    def replace(self, key: str, document: Any, *, etag: str) -> str:
+        if self.armed and key == "policy/co2.json":
+            self.armed = False
+            raise Died(key)
+        return self.inner.replace(key, document, etag=etag)
+
+
+def test_the_sweep_collects_chunks_no_head_names_once_they_are_old() -> None:
+    world = FakeWorld((ModelConfig(name="co2", prefix="co2/", horizon=4),))
+    dying = DiesBeforeTheHead(world.state)
+    world.service.context.state = dying
+
+    def deliver(n: int) -> str:
+        message = world.arrive(f"co2/{n:03d}.csv", samples.csv_rows(2000 + n, 1), event_id=f"e{n}")
+        return world.service.handle(message)[0].action
+
+    assert deliver(0) == "retrain"
+    assert all(deliver(n) == "queued" for n in range(1, 65))
+    dying.armed = True  # the 65th request moves the inline ones to a chunk; then it dies
+    with pytest.raises(Died):
+        deliver(65)
+    [orphan] = world.state.list_keys("pending/co2/")
+    assert chunk_ids(world.state.get("policy/co2.json")[0]) == []
+    # another instance goes on; its own chunk is named by its head
+    world.service.context.state = Fresh(world.state)
+    assert all(deliver(n) == "queued" for n in range(66, 140))
+    named = {f"pending/co2/{c}.json" for c in chunk_ids(world.state.get("policy/co2.json")[0])}
+    assert named and orphan not in named
+    # a legacy id (made before ids carried a time) and a chunk a live writer has just made
+    world.state.create("pending/co2/0123456789abcdef.json", {"requests": []})
+    world.service.handle(SweepTicked(world.clock.now()))
+    assert orphan in world.state.list_keys("pending/co2/")  # not old enough yet
+    world.clock.advance(minutes=59)
+    just_made = f"pending/co2/{new_chunk_id(world.clock.now())}.json"
+    world.state.create(just_made, {"requests": []})
+    world.clock.advance(minutes=2)
+    world.service.handle(SweepTicked(world.clock.now()))
+    # the orphan, made an hour ago, and the legacy one, found unnamed an hour ago: gone
+    assert set(world.state.list_keys("pending/co2/")) == named | {just_made}
+    world.clock.advance(minutes=61)  # the one made by a writer an hour ago, still unnamed
+    world.service.handle(SweepTicked(world.clock.now()))
+    assert set(world.state.list_keys("pending/co2/")) == named
+    # the state reads whole elsewhere
+    world.service.context.state = Fresh(world.state)
+    assert deliver(140) == "queued"
+    assert world.state.get("policy/co2.json")[0]["pending_count"] == 140
+
+
+def test_chunk_ids_say_when_they_were_made() -> None:
+    made = new_chunk_id(NOW)
+    assert chunk_made_at(made) == NOW
+    assert chunk_made_at("0123456789abcdef") is None
+    assert len({new_chunk_id(NOW) for _ in range(100)}) == 100

@@ -70,6 +70,28 @@ def test_a_code_change_moves_its_component_the_pipeline_and_the_deployment(defs)
     }
 
 
+def test_a_change_in_an_included_package_moves_every_component_that_holds_it(defs):
+    """scoring/ is the train code's and, through evaluate.yml's additional_includes, the
+    evaluate code's: a change in it moves both, as Azure ML's merged snapshot would."""
+    before = plan_of(defs)
+    metrics = defs / "components" / "train" / "src" / "scoring" / "metrics.py"
+    metrics.write_text(metrics.read_text() + "\n# changed\n")
+    assert changed(before, plan_of(defs)) == {
+        "arima_train_code",
+        "arima_train",
+        "arima_evaluate_code",
+        "arima_evaluate",
+        "pipeline",
+        "deployment",
+    }
+
+
+def test_an_include_that_clashes_with_a_code_file_is_refused(defs):
+    (defs / "components" / "evaluate" / "src" / "scoring").mkdir()
+    with pytest.raises(PlanError, match="a file already exists for additional include"):
+        plan_of(defs)
+
+
 def test_an_environment_change_moves_every_component(defs):
     before = plan_of(defs)
     conda = defs / "environment" / "conda.yml"

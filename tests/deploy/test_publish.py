@@ -196,7 +196,7 @@ def test_component_code_is_uploaded_to_the_default_datastore_and_registered(firs
         code = component.code
         for relative in code.files:
             blob = f"{workspace.container}/{code.blob_prefix}/{relative}"
-            assert workspace.blobs[blob] == (code.folder / relative).read_bytes()
+            assert workspace.blobs[blob] == code.source(relative).read_bytes()
         asset = workspace.get(workspace.asset_id("codes", code.name, code.version))
         assert asset is not None
         assert asset["properties"]["codeUri"] == (
@@ -212,6 +212,27 @@ def test_component_code_is_uploaded_to_the_default_datastore_and_registered(firs
         assert component_spec["environment"] == f"azureml:{env_id}"
     blob_puts = first.workspace.transport.calls("PUT", workspace.blob_host)
     assert {r.header("x-ms-blob-type") for r in blob_puts} == {"BlockBlob"}
+
+
+def test_the_evaluate_code_carries_its_additional_include_beside_its_own_files(first):
+    """evaluate.yml includes the shared scoring package: its files are uploaded inside the
+    evaluate code asset under scoring/, beside evaluate.py, as azure-ai-ml merges them, and
+    the registered component names no additional_includes (its code is already merged)."""
+    workspace = first.workspace
+    plan = build_plan(endpoint="retrain-pipeline", deployment="retrain", compute="cpu-cluster")
+    code = plan.component("arima_evaluate").code
+    shared = Path(__file__).resolve().parents[2] / "pipeline_defs/components/train/src/scoring"
+    assert code.includes == (shared,)
+    assert {"evaluate.py", "evaluation/metrics.py", "scoring/metrics.py"} <= set(code.files)
+    assert "scoring/__init__.py" in code.files and "scoring/backtest.py" in code.files
+    blob = f"{workspace.container}/{code.blob_prefix}/scoring/metrics.py"
+    assert workspace.blobs[blob] == (shared / "metrics.py").read_bytes()
+    spec = workspace.get(
+        workspace.asset_id("components", "arima_evaluate", plan.component("arima_evaluate").version)
+    )
+    assert spec is not None
+    assert not spec["properties"]["componentSpec"].get("additional_includes")
+    assert not spec["properties"]["componentSpec"].get("additionalIncludes")
 
 
 def test_environment_is_the_conda_file_on_the_components_image(first):

@@ -9,7 +9,7 @@ from types import ModuleType
 from tests.pipeline_defs.components import ROOT, load_step
 
 TRAIN_SRC = ROOT / "components" / "train" / "src"
-SIBLINGS = ("order_search", "family_scoring", "family_champions")
+SIBLINGS = ("order_search", "scoring", "family_scoring", "family_champions")
 
 
 def load_shard() -> ModuleType:

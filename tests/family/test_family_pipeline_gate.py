@@ -239,16 +239,27 @@ def test_real_series_are_gated_first_against_naive_then_against_their_champions(
     )
     by_id = {row["unique_id"]: row for row in rows}
     assert set(refreshed) == set(ids[:-1])
+    methods: list[str] = []
     for uid in ids[:-1]:
         row = by_id[uid]
         metrics = json.loads(json.dumps(row["gate_metrics"], allow_nan=False))
         assert row["champion"] == entry and metrics["champion_error"] is None
         assert metrics["champion_model"]["params_end"] == first_rows[0]["data_end"]
-        # the champion's parameters are its first fit's, applied, never re-estimated
+        # scored with its first fit's parameters, applied, never re-estimated ...
         first = pickle.loads(pickle.dumps(first_models[uid]))
-        assert refreshed[uid]["params"] == first["params"]
-        assert refreshed[uid]["endog"] == panel[panel["unique_id"] == uid]["y"].tolist()
-        assert metrics["champion_refreshed"]["params_end"] == first_rows[0]["data_end"]
+        assert list(metrics["champion_model"]["params"].values()) == first["params"]
+        # ... and refreshed for production: re-estimated on all the data ("ml"), or its
+        # stored parameters kept when that refit is unusable ("applied")
+        kept, said = refreshed[uid], metrics["champion_refreshed"]
+        assert kept["endog"] == panel[panel["unique_id"] == uid]["y"].tolist()
+        assert kept["refresh"]["method"] == said["method"]
+        methods.append(said["method"])
+        if said["method"] == "ml":
+            assert said["params_end"] == kept["params_end"] == row["data_end"]
+            assert kept["params"] != first["params"]
+        else:
+            assert said["params_end"] == kept["params_end"] == first_rows[0]["data_end"]
+            assert kept["params"] == first["params"]
         # 4 folds of 6: the last two are after both the champion's data and the training split
         marks = [f["out_of_sample"] for f in metrics["champion"]["folds"]]
         assert marks == [False, False, True, True]
@@ -260,6 +271,7 @@ def test_real_series_are_gated_first_against_naive_then_against_their_champions(
         assert verdict.checks[0].passed == (
             mase < np.mean([f["mase"] for f in rival if f["out_of_sample"]])
         )
+    assert "ml" in methods  # real series: the re-estimation is the rule, not the exception
     newcomer = by_id[ids[-1]]
     assert newcomer["champion"] is None and newcomer["gate_metrics"]["champion"] is None
     assert judge(newcomer["gate_metrics"], POLICY, champion_present=False).checks

@@ -165,3 +165,42 @@ def test_unchanged_batches_are_reused_with_their_rows_and_keyed_outputs(tmp_path
     assert [row["text"] for row in rows_of(run)] == [changed[name] for name in sorted(changed)]
     assert (run.outputs["out"] / "shard-00000.out").read_text() == "S0"  # restored
     assert (run.outputs["out"] / "shard-00002.out").read_text() == "NEW"
+
+
+def test_batches_start_longest_expected_first_and_the_timeline_says_where_time_went(tmp_path):
+    """One worker: the order batches start in is the order of their expected cost (lines
+    of a text file, rows of a Parquet file), the longest first; rows stay in input order."""
+    files = {
+        "shard-00000.txt": "s0",
+        "shard-00001.txt": "s1\nmore\nmore\nmore",
+        "shard-00002.txt": "s2\nmore",
+    }
+    run = make_run(tmp_path, files, max_concurrency_per_instance=1)
+    summary = run.run()
+    timeline = summary["timeline"]
+    started = sorted(timeline["batches"], key=lambda b: b["start"])
+    assert [b["files"] for b in started] == [
+        ["shard-00001.txt"],
+        ["shard-00002.txt"],
+        ["shard-00000.txt"],
+    ]
+    assert [row["file"] for row in rows_of(run)] == sorted(files)
+    ((launched, ready),) = timeline["workers"].values()
+    assert 0 <= launched <= ready <= started[0]["start"] <= started[0]["end"]
+    assert started[-1]["end"] <= summary["wall_seconds"]
+
+
+def test_the_expected_cost_of_a_parquet_shard_is_its_row_count(tmp_path):
+    import pandas as pd
+
+    from localdev.workspace.parallel import expected_cost
+
+    small, large = tmp_path / "a.parquet", tmp_path / "b.parquet"
+    pd.DataFrame({"y": [1.0] * 50}).to_parquet(small)
+    pd.DataFrame({"y": list(range(400))}, dtype=float).to_parquet(large)
+    (tmp_path / "c.bin").write_bytes(b"\0" * 7)
+    assert expected_cost([small]) == 50 and expected_cost([large]) == 400
+    assert expected_cost([small, large]) == 450
+    assert expected_cost([tmp_path / "c.bin"]) == 7  # other files: their bytes
+    (tmp_path / "broken.parquet").write_bytes(b"not parquet")
+    assert expected_cost([tmp_path / "broken.parquet"]) == len(b"not parquet")

@@ -170,7 +170,7 @@ def test_shards_are_stable_hash_buckets_and_their_files_depend_only_on_their_ser
     tmp_path, panel
 ):
     assert prep.shard_of("N1402", 8) == prep.shard_of("N1402", 8)
-    assert prep.auto_shard_count(3) == 8 and prep.auto_shard_count(5000) == 64
+    assert prep.auto_shard_count(3) == 16 and prep.auto_shard_count(5000) == 64
     path = tmp_path / "p.csv"
     path.write_text(as_csv(panel))
     result = family([path], shard_count=2)

@@ -171,6 +171,25 @@ def test_a_repeated_finalisation_after_the_alias_moved_writes_the_missing_histor
     assert entry["to_version"] == 1 and entry["run_key"] == key
 
 
+def test_a_first_finalisation_does_not_look_through_the_models_versions(world):
+    # The registry's versions grow with every run. A first attempt registered nothing yet,
+    # so it registers without looking for an earlier registration: the only listings of the
+    # versions are the two registrations' own (each picks the next number), for the
+    # candidate and for the refreshed champion. A repeat finds the candidate's version by
+    # the number its run record names and registers nothing again.
+    first_model(world)
+    key = arrive(world, "2001", 2001, "e1")
+    world.state.listed.clear()
+    assert "production refreshed: v1 -> v3" in refused(world, key).reason
+    assert world.state.listed.count("registry/co2/versions/") == 2
+    record, etag = world.state.get(f"runs/{key}.json")
+    world.state.replace(
+        f"runs/{key}.json", record | {"finalised": False, "finalising_at": None}, etag=etag
+    )
+    assert "production refreshed: v1 -> v3" in refused(world, key).reason
+    assert [v.version for v in world.registry.list_versions("co2")] == [1, 2, 3]
+
+
 # ------------------------------------------------------------------ refresh after a refusal
 
 REFRESHED_URI = (

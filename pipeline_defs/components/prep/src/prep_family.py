@@ -19,7 +19,7 @@ from prep_single import minimum_length, regularise, split
 
 FAMILY_SCHEMA = "family-prep/1"
 SERIES_PER_SHARD = 100
-MIN_AUTO_SHARDS = 8
+MIN_AUTO_SHARDS = 16
 KEY_SEPARATOR = "|"
 SHARD_COLUMNS = ("unique_id", "ds", "y")
 

@@ -8,10 +8,10 @@ evaluation fit, estimated on the training split), the champion when the series h
 each scored on the holdout and on a rolling-origin backtest, with per-fold MASE, per-point
 signed errors (actual - forecast) and ``out_of_sample`` marks.
 
-The definitions are the evaluate step's (``components/evaluate/src/evaluate.py``; this is a
-deliberate copy of its metric formulas, since a component's code folder cannot import
-another's, and ``tests/family/test_family_pipeline_gate.py`` checks that both give the same numbers
-on real series):
+The definitions are the evaluate step's, and so is the code: the metric formulas, the
+seasonal-naive forecast and the backtest plan are the shared package ``scoring`` beside this
+module, which evaluate.yml includes in the evaluate step's code (``additional_includes``);
+``tests/family/test_family_pipeline_gate.py`` checks that both steps give the same numbers:
 
 - holdout: the last ``horizon`` points, forecast from the training split; MASE scaled by
   ``mase_scale``, the in-sample seasonal-naive MAE of the training split (lag
@@ -54,53 +54,26 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scoring import (
+    INTERVAL_ALPHA,
+    MAX_FOLDS,
+    BacktestPlan,
+    PlanError,
+    coverage,
+    mase_scale,
+    naive_interval,
+    point_metrics,
+    seasonal_naive,
+)
+from scoring import backtest_plan as shared_backtest_plan
 
 SCHEMA = 2
-INTERVAL_ALPHA = 0.2  # 80 % prediction interval
-AUTO_FOLDS = 6  # evaluate's MAX_FOLDS: at ~2 ms per fold and forecaster, folds are cheap
-MIN_TRAIN_SEASONS = 3
-MIN_TRAIN_POINTS = 10
+AUTO_FOLDS = MAX_FOLDS  # at ~2 ms per fold and forecaster, folds are cheap
 _Z = NormalDist().inv_cdf(1 - INTERVAL_ALPHA / 2)
 
 
 class ScoringError(ValueError):
     """The series cannot be scored (no backtest fits, the forecast is not finite...)."""
-
-
-# -- metrics (evaluate's formulas) ---------------------------------------------------------
-
-
-def mase_scale(train: np.ndarray, season_length: int) -> float:
-    """In-sample mean absolute error of the seasonal-naive (or lag-1) forecast."""
-    lag = season_length if season_length > 1 and len(train) > season_length else 1
-    return float(np.mean(np.abs(train[lag:] - train[:-lag])))
-
-
-def _scaled(mae: float, scale: float) -> float:
-    if scale > 0:
-        return mae / scale
-    return float("inf") if mae > 0 else 0.0
-
-
-def point_metrics(actual: np.ndarray, forecast: np.ndarray, *, scale: float) -> dict[str, float]:
-    """MASE, sMAPE (percent), RMSE and MAE of one forecast."""
-    error = actual - forecast
-    mae = float(np.mean(np.abs(error)))
-    denominator = np.abs(actual) + np.abs(forecast)
-    ratios = np.divide(
-        2 * np.abs(error), denominator, out=np.zeros_like(error), where=denominator != 0
-    )
-    return {
-        "mase": _scaled(mae, scale),
-        "smape": float(100 * np.mean(ratios)),
-        "rmse": float(np.sqrt(np.mean(error**2))),
-        "mae": mae,
-    }
-
-
-def coverage(actual: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> float:
-    """Share of actual values inside the interval."""
-    return float(np.mean((actual >= lower) & (actual <= upper)))
 
 
 @dataclass(frozen=True)
@@ -111,58 +84,31 @@ class Forecast:
 
 
 def forecast_naive(history: np.ndarray, steps: int, season_length: int) -> Forecast:
-    """Repeat the last season (or value), with the empirical 80 % interval of its
-    in-sample residuals widened by sqrt(seasons ahead)."""
-    lag = season_length if season_length > 1 and len(history) >= season_length else 1
-    mean = np.resize(history[-lag:], steps)
-    lag = season_length if season_length > 1 and len(history) > season_length else 1
-    residuals = history[lag:] - history[:-lag]
-    low, high = np.quantile(residuals, [INTERVAL_ALPHA / 2, 1 - INTERVAL_ALPHA / 2])
-    ahead = np.sqrt(np.arange(steps) // lag + 1)
-    return Forecast(mean, mean + low * ahead, mean + high * ahead)
+    """Seasonal naive from ``history``: the last season (or value) repeated, with the
+    empirical 80 % interval of its in-sample residuals widened by sqrt(seasons ahead)."""
+    mean = seasonal_naive(history, steps, season_length)
+    lower, upper = naive_interval(history, mean, season_length)
+    return Forecast(mean, lower, upper)
 
 
 # -- windows -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class BacktestPlan:
-    """Rolling origins: fold ``i`` sees the first ``origins[i]`` observations and forecasts
-    the next ``horizon``."""
-
-    horizon: int
-    origins: tuple[int, ...]
-    note: str | None = None
-
-
-def min_train_length(season_length: int) -> int:
-    """Fewest observations a backtest fold is forecast from: three seasons, or 10."""
-    return max(MIN_TRAIN_SEASONS * season_length, MIN_TRAIN_POINTS)
-
-
 def backtest_plan(
     n: int, *, model_horizon: int, season_length: int, folds: int = 0, horizon: int = 0
 ) -> BacktestPlan:
-    """evaluate's plan: ``folds``/``horizon`` 0 = automatic (at most :data:`AUTO_FOLDS`,
-    the model horizon); a request for more folds than fit is reduced (``note`` says so)."""
-    if folds < 0 or horizon < 0:
-        raise ScoringError(f"backtest folds ({folds}) and horizon ({horizon}) must be >= 0")
-    step = horizon or model_horizon
-    if step < 1:
-        raise ScoringError(f"the backtest horizon must be >= 1, got {step}")
-    fit = (n - min_train_length(season_length)) // step
-    if fit < 1:
-        if n - step < 3:
-            raise ScoringError(f"a backtest fold of {step} steps does not fit in {n} observations")
-        fit = 1
-    count = min(folds or AUTO_FOLDS, fit)
-    note = None
-    if folds and folds > fit:
-        note = (
-            f"{folds} backtest folds requested, {fit} fit in {n} observations with a "
-            f"minimum training length of {min_train_length(season_length)}"
+    """evaluate's plan (``scoring.backtest_plan``): ``folds``/``horizon`` 0 = automatic (at
+    most :data:`AUTO_FOLDS`, the model horizon); ``ScoringError`` when none fits."""
+    try:
+        return shared_backtest_plan(
+            n,
+            model_horizon=model_horizon,
+            season_length=season_length,
+            folds=folds,
+            horizon=horizon,
         )
-    return BacktestPlan(step, tuple(n - step * (count - i) for i in range(count)), note)
+    except PlanError as exc:
+        raise ScoringError(str(exc)) from exc
 
 
 @dataclass(frozen=True)

@@ -26,9 +26,13 @@ models cannot be written.
 **Gate evidence.** Each fitted series' row carries ``gate_metrics``: the evaluate step's
 metrics.json (schema 2) for that series, computed by ``family_scoring.gate_metrics``: the
 candidate (the evaluation fit), the series' champion when ``--champions`` names one
-(``family_champions``: its stored parameters applied to the new data, never refitted) and
-seasonal naive, on the holdout and a rolling-origin backtest (``--backtest_folds``,
-``--backtest_horizon``, 0 = automatic). ``shared/gate.py::judge`` reads it unchanged.
+(``family_champions``: its stored parameters applied to the new data, never refitted for
+the comparison) and seasonal naive, on the holdout and a rolling-origin backtest
+(``--backtest_folds``, ``--backtest_horizon``, 0 = automatic). ``shared/gate.py::judge``
+reads it unchanged. A scored champion is also refreshed for production, should the gate
+keep it: its specification re-estimated on all the data (``scoring.refresh``, the evaluate
+step's rule; stored parameters kept when that refit is unusable), kept in the models file
+under ``refreshed`` with its ``method``.
 
 **Per-series reuse.** Given ``--previous`` (the output root of an earlier run of the same
 family: ``results/parallel_run_step.txt`` and ``models/``), a series whose ``digest`` (its id,
@@ -64,6 +68,7 @@ import pandas as pd  # noqa: E402
 from family_champions import Champions  # noqa: E402
 from family_scoring import AppliedModel, ScoringError, gate_metrics  # noqa: E402
 from order_search import refit_final, search_order  # noqa: E402
+from scoring.refresh import METHOD_ML, refresh_params  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
@@ -244,6 +249,8 @@ def fit_shard(
             row.update(fresh[0], seconds=dict(row.get("seconds") or {}, gate=seconds))
             if fresh[1] is not None:
                 refreshed[uid] = fresh[1]
+            if carried is None:
+                row["metrics"] = row_metrics(row["gate_metrics"], candidate, series, settings)
         else:
             row.update(gate_metrics=None, gate_error=None, champion=None)
         rows.append(row)
@@ -328,24 +335,43 @@ def score_series(
         fields["gate_error"] = str(exc)
     else:
         if refreshed is not None and champion is not None:
-            record = applied_record(refreshed, series) | {
-                "params_end": champion.params_end.isoformat()
-            }
+            record, refresh = refreshed_champion(refreshed, series, champion.params_end)
             metrics["champion_refreshed"] = {
                 "model_file": f"{shard}.pkl",
                 "key": "refreshed",
                 "data_end": series.index[-1].isoformat(),
-                "params_end": champion.params_end.isoformat(),
+                "params_end": record["params_end"],
+                "method": refresh["method"],
+                "message": refresh["message"],
             }
         fields["gate_metrics"] = metrics
     fields["gate_seconds"] = round(time.perf_counter() - started, 4)
     return fields, record
 
 
-def applied_record(applied: AppliedModel, series: pd.Series) -> dict[str, Any]:
-    """A models-file record (``model_record``'s shape) of stored parameters applied to
-    ``series``."""
-    return _record(applied.model, applied.params, series)
+def refreshed_champion(
+    applied: AppliedModel, series: pd.Series, params_end: pd.Timestamp
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The champion brought up to the last observation of ``series``, as the evaluate step
+    refreshes a single series' champion (``scoring.refresh``): its specification
+    re-estimated on all the data, warm-started from its stored parameters (``method``
+    "ml", ``params_end`` the data's end), or its stored parameters applied when the refit
+    fails, is not finite, has a root within 1.01 of the unit circle or fits worse
+    ("applied", ``params_end`` the champion's own). Returns the models-file record (with
+    ``params_end`` and ``refresh``: method, message, the previous ``params_end``) and that
+    ``refresh`` section."""
+    refit = refresh_params(applied.model, applied.params, series)
+    ended = series.index[-1] if refit.method == METHOD_ML else params_end
+    refresh = {
+        "method": refit.method,
+        "message": refit.message,
+        "previous_params_end": params_end.isoformat(),
+    }
+    record = _record(applied.model, refit.params, series) | {
+        "params_end": ended.isoformat(),
+        "refresh": refresh,
+    }
+    return record, refresh
 
 
 def data_digest(uid: str, series: pd.Series, settings: ShardSettings) -> str:
@@ -389,7 +415,7 @@ def fit_series(
         row["digest"] = data_digest(uid, series, settings)
         if len(series) <= h:
             raise ValueError(f"{len(series)} points cannot hold a holdout of {h}")
-        train, holdout = series.iloc[:-h], series.iloc[-h:]
+        train = series.iloc[:-h]
         row.update(
             train_start=train.index[0].isoformat(),
             train_end=train.index[-1].isoformat(),
@@ -404,18 +430,10 @@ def fit_series(
                 n_jobs=1,
                 executor="serial",
             )
-            forecast = search.results.get_forecast(h)
-            interval = forecast.conf_int(alpha=1 - INTERVAL)
             searched = time.perf_counter()
             final = refit_final(series, search, time_budget_s=settings.time_budget)
-        row["metrics"] = holdout_metrics(
-            train.to_numpy(),
-            holdout.to_numpy(),
-            np.asarray(forecast.predicted_mean, dtype=float),
-            np.asarray(interval.iloc[:, 0], dtype=float),
-            np.asarray(interval.iloc[:, 1], dtype=float),
-            m,
-        )
+        # ``metrics`` (the holdout's) is filled in from the gate's evidence, which forecasts
+        # the same holdout from the same fit (see fit_shard), not forecast twice.
         row["model"] = {
             "order": list(search.order),
             "seasonal_order": list(search.seasonal_order),
@@ -483,6 +501,39 @@ def rebuild(record: dict[str, Any]) -> Any:
         warnings.simplefilter("ignore")
         model = SARIMAX(endog, **record["init"])
         return model.filter(np.asarray(record["params"], dtype=float), cov_type="none")
+
+
+def row_metrics(
+    gate: dict[str, Any] | None, candidate: Any, series: pd.Series, settings: ShardSettings
+) -> dict[str, Any]:
+    """The row's ``metrics`` (the holdout's, see :func:`holdout_metrics`): taken from the
+    gate's evidence, whose candidate and seasonal-naive holdout sections are the same
+    forecasts scored the same way; forecast from the evaluation fit only when the evidence
+    could not be computed (``gate_error``)."""
+    if gate is not None:
+        naive = gate["baseline"]["holdout"]
+        return {
+            "interval": INTERVAL,
+            "mase_scale": gate["mase_scale"],
+            "holdout": dict(gate["candidate"]["holdout"]),
+            "baseline": {"name": "seasonal_naive"}
+            | {k: naive[k] for k in ("mase", "smape", "rmse", "mae")},
+            "holdout_errors": list(gate["candidate"]["holdout_errors"]),
+        }
+    h = settings.horizon
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        results = candidate.model.clone(series.iloc[:-h]).filter(candidate.params)
+        forecast = results.get_forecast(h)
+        interval = forecast.conf_int(alpha=1 - INTERVAL)
+    return holdout_metrics(
+        series.iloc[:-h].to_numpy(),
+        series.iloc[-h:].to_numpy(),
+        np.asarray(forecast.predicted_mean, dtype=float),
+        np.asarray(interval.iloc[:, 0], dtype=float),
+        np.asarray(interval.iloc[:, 1], dtype=float),
+        settings.season_length,
+    )
 
 
 def holdout_metrics(

@@ -1,60 +1,63 @@
-"""Point metrics (MASE, sMAPE, RMSE, MAE), interval coverage and the seasonal-naive forecast."""
+"""Point metrics (MASE, sMAPE, RMSE, MAE), interval coverage and the seasonal-naive forecast.
+
+The formulas live in the shared package ``scoring`` (``components/train/src/scoring``: one
+copy for this step and the family fit step's gate evidence), which evaluate.yml includes
+with ``additional_includes``: in the step's code snapshot it sits beside evaluate.py. Run
+from the repository instead (tests, ``bench/replay.py``, the script by hand), the package is
+loaded from its source folder, :data:`SHARED_SOURCE`, the path evaluate.yml names.
+"""
 
 from __future__ import annotations
 
-import numpy as np
+import importlib.util
+import sys
+from pathlib import Path
 
-INTERVAL_ALPHA = 0.2  # 80 % prediction interval
-METRIC_KEYS = ("mase", "smape", "rmse", "mae", "coverage")
-
-
-def mase_scale(train: np.ndarray, season_length: int) -> float:
-    """In-sample mean absolute error of the seasonal-naive (or lag-1) forecast."""
-    lag = season_length if season_length > 1 and len(train) > season_length else 1
-    scale = float(np.mean(np.abs(train[lag:] - train[:-lag])))
-    return scale
+SHARED_PACKAGE = "scoring"
+# The additional include of evaluate.yml, relative to the component's folder.
+SHARED_SOURCE = "../train/src/scoring"
 
 
-def _scaled(mae: float, scale: float) -> float:
-    if scale > 0:
-        return mae / scale
-    return float("inf") if mae > 0 else 0.0
-
-
-def point_metrics(actual: np.ndarray, forecast: np.ndarray, *, scale: float) -> dict[str, float]:
-    """MASE, sMAPE (percent), RMSE and MAE of one forecast."""
-    error = actual - forecast
-    mae = float(np.mean(np.abs(error)))
-    denominator = np.abs(actual) + np.abs(forecast)
-    ratios = np.divide(
-        2 * np.abs(error), denominator, out=np.zeros_like(error), where=denominator != 0
+def _ensure_shared() -> None:
+    """Make ``scoring`` importable when this code runs from the repository, not a snapshot."""
+    if SHARED_PACKAGE in sys.modules or importlib.util.find_spec(SHARED_PACKAGE) is not None:
+        return
+    folder = (Path(__file__).resolve().parents[2] / SHARED_SOURCE).resolve()
+    spec = importlib.util.spec_from_file_location(
+        SHARED_PACKAGE, folder / "__init__.py", submodule_search_locations=[str(folder)]
     )
-    return {
-        "mase": _scaled(mae, scale),
-        "smape": float(100 * np.mean(ratios)),
-        "rmse": float(np.sqrt(np.mean(error**2))),
-        "mae": mae,
-    }
+    if spec is None or spec.loader is None:
+        raise ImportError(f"the shared package {SHARED_PACKAGE!r} is not at {folder}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[SHARED_PACKAGE] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[SHARED_PACKAGE]
+        raise
 
 
-def coverage(actual: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> float:
-    """Share of actual values inside the interval."""
-    return float(np.mean((actual >= lower) & (actual <= upper)))
+_ensure_shared()
 
+from scoring.metrics import (  # noqa: E402
+    INTERVAL_ALPHA,
+    METRIC_KEYS,
+    coverage,
+    mase_scale,
+    naive_interval,
+    point_metrics,
+    scaled,
+    seasonal_naive,
+)
 
-def seasonal_naive(train: np.ndarray, horizon: int, season_length: int) -> np.ndarray:
-    """Repeat the last season (or the last value) over the horizon."""
-    lag = season_length if season_length > 1 and len(train) >= season_length else 1
-    last = train[-lag:]
-    return np.resize(last, horizon)
+_scaled = scaled  # the name this module used before the formulas moved
 
-
-def naive_interval(
-    train: np.ndarray, forecast: np.ndarray, season_length: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """An 80 % interval for the seasonal-naive forecast from its in-sample residuals."""
-    lag = season_length if season_length > 1 and len(train) > season_length else 1
-    residuals = train[lag:] - train[:-lag]
-    low, high = np.quantile(residuals, [INTERVAL_ALPHA / 2, 1 - INTERVAL_ALPHA / 2])
-    steps = np.arange(len(forecast)) // lag + 1
-    return forecast + low * np.sqrt(steps), forecast + high * np.sqrt(steps)
+__all__ = [
+    "INTERVAL_ALPHA",
+    "METRIC_KEYS",
+    "coverage",
+    "mase_scale",
+    "naive_interval",
+    "point_metrics",
+    "seasonal_naive",
+]

@@ -1,87 +1,57 @@
-"""The holdout and the rolling-origin backtest folds (the plan and its windows)."""
+"""The holdout and the rolling-origin backtest folds (the plan and its windows).
+
+The plan and the windows live in the shared package ``scoring`` (see ``metrics``, which
+makes it importable); this module re-exports them, with :func:`backtest_plan` raising this
+step's ``EvaluateError``.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from . import metrics as _metrics  # noqa: F401  (first: it makes ``scoring`` importable)
 
-import pandas as pd
+# isort: split
+from scoring import backtest as _shared
+from scoring.backtest import (
+    MAX_FOLDS,
+    MIN_TRAIN_POINTS,
+    MIN_TRAIN_SEASONS,
+    BacktestPlan,
+    PlanError,
+    Window,
+    min_train_length,
+    windows,
+)
 
 from .errors import EvaluateError
-from .metrics import mase_scale
-
-MAX_FOLDS = 6
-MIN_TRAIN_SEASONS = 3
-MIN_TRAIN_POINTS = 10
-
-
-@dataclass(frozen=True)
-class BacktestPlan:
-    """Rolling origins: fold ``i`` sees the first ``origins[i]`` observations and forecasts
-    the next ``horizon``."""
-
-    horizon: int
-    origins: tuple[int, ...]
-    note: str | None = None
-
-    @property
-    def folds(self) -> int:
-        return len(self.origins)
-
-
-def min_train_length(season_length: int) -> int:
-    """Fewest observations a backtest fold is forecast from: three seasons, or 10."""
-    return max(MIN_TRAIN_SEASONS * season_length, MIN_TRAIN_POINTS)
 
 
 def backtest_plan(
     n: int, *, model_horizon: int, season_length: int, folds: int = 0, horizon: int = 0
 ) -> BacktestPlan:
-    """The folds for a series of ``n`` observations (see the module docstring).
+    """The folds for a series of ``n`` observations (``scoring.backtest.backtest_plan``).
 
     ``folds`` / ``horizon`` 0 mean automatic. Raises ``EvaluateError`` for negative values
     or when not even one fold of ``horizon`` fits after 3 observations.
     """
-    if folds < 0 or horizon < 0:
-        raise EvaluateError(f"backtest folds ({folds}) and horizon ({horizon}) must be >= 0")
-    step = horizon or model_horizon
-    if step < 1:
-        raise EvaluateError(f"the backtest horizon must be >= 1, got {step}")
-    fit = (n - min_train_length(season_length)) // step
-    if fit < 1:
-        if n - step < 3:
-            raise EvaluateError(f"a backtest fold of {step} steps does not fit in {n} observations")
-        fit = 1
-    wanted = folds or MAX_FOLDS
-    count = min(wanted, fit)
-    note = None
-    if folds and folds > fit:
-        note = (
-            f"{folds} backtest folds requested, {fit} fit in {n} observations with a "
-            f"minimum training length of {min_train_length(season_length)}"
+    try:
+        return _shared.backtest_plan(
+            n,
+            model_horizon=model_horizon,
+            season_length=season_length,
+            folds=folds,
+            horizon=horizon,
         )
-    origins = tuple(n - step * (count - i) for i in range(count))
-    return BacktestPlan(horizon=step, origins=origins, note=note)
+    except PlanError as exc:
+        raise EvaluateError(str(exc)) from exc
 
 
-@dataclass(frozen=True)
-class Window:
-    """Forecast ``actual`` from ``history`` (the data up to the origin)."""
-
-    history: pd.Series
-    actual: pd.Series
-    scale: float
-
-    @property
-    def origin(self) -> str:
-        return self.history.index[-1].isoformat()
-
-
-def windows(series: pd.Series, plan: BacktestPlan, season_length: int) -> list[Window]:
-    """The backtest folds of ``series``; each scaled by its own training window."""
-    out = []
-    for origin in plan.origins:
-        history = series.iloc[:origin]
-        actual = series.iloc[origin : origin + plan.horizon]
-        scale = mase_scale(history.to_numpy(dtype=float), season_length)
-        out.append(Window(history, actual, scale))
-    return out
+__all__ = [
+    "MAX_FOLDS",
+    "MIN_TRAIN_POINTS",
+    "MIN_TRAIN_SEASONS",
+    "BacktestPlan",
+    "Window",
+    "backtest_plan",
+    "min_train_length",
+    "windows",
+]
