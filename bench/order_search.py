@@ -37,7 +37,10 @@ Last printed (issue 11's third round, ``--repeats 2``, load average 3 to 9 on th
 AutoARIMA's 1.260; validation 0.282, 1.654 against 1.769: target met on both.
 ``--transform none`` (the pipeline's setting, this script's default): tuning 0.299, 1.250
 against 1.260 (met); validation 0.227, 1.783 against 1.769 (**missed**: mean MASE above
-AutoARIMA's). docs/benchmarks.md, "Third round".
+AutoARIMA's). docs/benchmarks.md, "Third round". Session 5, with the exact stepwise round
+(``--repeats 1``, load 1 to 2.5, our transform none): tuning 0.406, 1.241 against 1.260;
+validation 0.320, 1.751 against 1.769: target met on both (before it, back to back: 0.298
+and 0.228, validation missed). docs/benchmarks.md, "Exact stepwise round".
 
 Two more sets, run with ``--suite``: **benchmark** (8 series: pmdarima airpassengers (m 12,
 h 12), wineind (12, 12), statsmodels co2 at month starts (12, 24), elnino flattened

@@ -28,7 +28,11 @@ The search follows Hyndman & Khandakar (2008), the algorithm behind R's ``auto.a
    likelihood (statsmodels ``SARIMAX``, Kalman filter, concentrated scale, starting from the
    CSS estimates) until ``N_EXACT_REFITS`` refits are usable (at most
    ``MAX_EXACT_ATTEMPTS`` tried: a refit rejected by the root check is replaced by the next
-   candidate, as in R), and the usable one with the lowest exact AICc wins. A refit whose
+   candidate, as in R). Then one stepwise round by exact AICc (``EXACT_STEPS``): the
+   neighbours of the best usable refit that the CSS search never scored (its path went
+   elsewhere, or their CSS fit failed) are fitted by exact ML too, since AutoARIMA compares
+   by exact AICc along its whole path and the CSS path can stop short of the exact winner;
+   the usable fit with the lowest exact AICc among all wins. A refit whose
    iterates stay within 1.01 of the unit circle for ``BOUNDARY_PATIENCE`` iterations is
    stopped there, since it would be rejected anyway. The returned
    ``results`` object is a plain statsmodels ``SARIMAXResults`` for the series in levels and
@@ -80,6 +84,7 @@ from .constants import (
     CRITERION_NAME,
     CSS_MAX_NFEV_PER_PARAM,
     EXACT_MAXITER,
+    EXACT_STEPS,
     KPSS_CRITICAL_5PCT,
     MAX_D,
     MAX_EXACT_ATTEMPTS,
@@ -117,6 +122,7 @@ __all__ = [
     "CRITERION_NAME",
     "CSS_MAX_NFEV_PER_PARAM",
     "EXACT_MAXITER",
+    "EXACT_STEPS",
     "KPSS_CRITICAL_5PCT",
     "MAX_D",
     "MAX_EXACT_ATTEMPTS",

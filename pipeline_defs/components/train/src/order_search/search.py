@@ -13,6 +13,7 @@ import numpy as np
 from .constants import (
     CRITERION_NAME,
     EXACT_MAXITER,
+    EXACT_STEPS,
     MAX_EXACT_ATTEMPTS,
     MAX_MODELS,
     N_EXACT_REFITS,
@@ -55,6 +56,7 @@ class _Search:
         self.diagnostics: dict[str, Any] = {"season_length": m, "n_jobs": runner.n_jobs}
         self.budget_hit = False
         self.log_scale = math.log(prepared.scale)
+        self.bounds: _Bounds | None = None
 
     def unscale(self, spec: _Spec, params: Sequence[float]) -> np.ndarray:
         """Parameters fitted to ``series / scale`` for the series itself: the intercept scales."""
@@ -112,6 +114,7 @@ class _Search:
     def stepwise(self, w: np.ndarray, d: int, sd: int, m: int, bounds: _Bounds) -> list[_Fit]:
         """CSS stepwise search; returns the usable fits, best approximate AICc first."""
         fits: dict[_Spec, _Fit] = {}
+        self.bounds = bounds
         # Every candidate is scored on the residuals after the largest conditioning window
         # the search can reach (at most half the differenced series).
         common = min(bounds.max_p + bounds.max_sp * m, w.size // 2)
@@ -150,15 +153,17 @@ class _Search:
             key=lambda f: f.criterion if f.criterion is not None else math.inf,
         )
 
-    def refit(self, ranked: list[_Fit]) -> tuple[_Fit, Any] | None:
+    def refit(self, ranked: list[_Fit], *, steps: int = EXACT_STEPS) -> tuple[_Fit, Any] | None:
         """Exact ML refits of the best CSS candidates; the lowest exact AICc that forecasts wins.
 
         The candidates are refitted in CSS order until ``N_EXACT_REFITS`` refits are usable
         or ``MAX_EXACT_ATTEMPTS`` were tried: a refit whose roots come within 1.01 of the
         unit circle is rejected (R's rule; exact ML often puts a seasonal MA root on the
         circle of short series), and, as R's ``auto.arima`` does after its approximate
-        search, the next candidate in the ranking takes its place. When the budget is spent,
-        or no refit is usable, the best CSS estimates are used as they are.
+        search, the next candidate in the ranking takes its place. Then :meth:`exact_steps`
+        moves from the best usable refit to better neighbours by exact AICc (``steps``
+        rounds; ``EXACT_STEPS`` by default). When the budget is spent, or no refit is
+        usable, the best CSS estimates are used as they are.
         """
         todo = ranked[:N_EXACT_REFITS]
         if self.over_budget():
@@ -189,6 +194,7 @@ class _Search:
             usable_so_far = sum(f.criterion is not None for f in exact)
             more = min(N_EXACT_REFITS - usable_so_far, MAX_EXACT_ATTEMPTS - attempted)
             batch = ranked[attempted : attempted + max(0, more)]
+        exact.extend(self.exact_steps(exact, ranked, task, steps))
         if any(f.status == STATUS_OVER_BUDGET for f in exact):
             self.note_budget("during the exact refits; a refit kept the parameters it reached")
         usable = sorted(
@@ -200,6 +206,58 @@ class _Search:
             self.notes.append("no exact refit was usable; the winner keeps its CSS estimates")
             chosen = self._first_usable(ranked, exact=False)
         return chosen
+
+    def exact_steps(
+        self,
+        exact: list[_Fit],
+        ranked: list[_Fit],
+        task: Callable[[_Fit], tuple[Any, ...]],
+        steps: int = EXACT_STEPS,
+    ) -> list[_Fit]:
+        """Stepwise moves by exact AICc from the best exact refit (at most ``steps`` rounds).
+
+        AutoARIMA compares candidates by exact-likelihood AICc along its whole path; ours
+        follows CSS-AICc, so its path can stop where the exact winner has neighbours the CSS
+        search never scored (it moved elsewhere, or their CSS fit failed). Those neighbours
+        of the best usable refit (the CSS search's moves; the usable CSS-scored ones are
+        left to the ranking, which already passed them over) are fitted by exact ML from
+        statsmodels' start values, and the best moves while the exact AICc improves.
+        ``task(fit)`` is the refit's task for a fit. Needs the bounds of :meth:`stepwise`
+        (nothing is done without them). The new fits join the refits; the caller picks the
+        lowest exact AICc among all.
+
+        Chosen on the tuning set (issue 11, session 5; docs/benchmarks.md): one round, only
+        the unscored neighbours (every neighbour cost 2.5x the search's time for less).
+        """
+        if steps <= 0 or self.bounds is None:
+            return []
+        css = {f.spec: f for f in ranked}
+        seen = {f.spec for f in exact}
+        added: list[_Fit] = []
+        best = _best(exact)
+        for _ in range(steps):
+            if best is None:
+                break
+            batch = [
+                s for s in _neighbours(best.spec, self.bounds) if s not in seen and s not in css
+            ]
+            if not batch:
+                break
+            if self.over_budget():
+                self.note_budget("during the exact stepwise moves; the best so far is used")
+                self.skip(batch, "ml")
+                break
+            seen.update(batch)
+            # No CSS estimates to start from: statsmodels' own start values.
+            tasks = [task(_Fit(s, STATUS_OK, None, "", 0.0, "css")) for s in batch]
+            for f in self.runner.map(_fit_exact, tasks, best.seconds):
+                added.append(f)
+                self.record(f)
+            new_best = _best([best, *added])
+            if new_best is None or new_best.spec == best.spec:
+                break
+            best = new_best
+        return added
 
     def _first_usable(self, fits: list[_Fit], *, exact: bool) -> tuple[_Fit, Any] | None:
         for f in fits:
