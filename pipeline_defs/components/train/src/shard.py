@@ -429,6 +429,9 @@ def fit_series(
                 time_budget_s=settings.time_budget,
                 n_jobs=1,
                 executor="serial",
+                # no exact stepwise round for families: on the real panel it cost 36 % more
+                # training time for a mean MASE of 0.794 instead of 0.796 (docs/many-series.md)
+                exact_steps=0,
             )
             searched = time.perf_counter()
             final = refit_final(series, search, time_budget_s=settings.time_budget)

@@ -327,6 +327,7 @@ def search_order(
     progress: Callable[[str], None] | None = None,
     executor: str = "process",
     transform: str = "none",
+    exact_steps: int = EXACT_STEPS,
 ) -> SearchResult:
     """Choose and fit an ARIMA/SARIMAX model for ``y`` by a stepwise AICc search.
 
@@ -346,6 +347,8 @@ def search_order(
             of ``y`` when the rule of :mod:`order_search.transform` picks one (then
             ``SearchResult.transform`` is set, ``results`` models the transformed series and
             :meth:`SearchResult.forecast` forecasts in the series' units).
+        exact_steps: rounds of the stepwise search by exact AICc after the refits
+            (``EXACT_STEPS``; 0 skips them: about a quarter less search time).
 
     Returns:
         A :class:`SearchResult`; ``results`` is a plain statsmodels ``SARIMAXResults`` for the
@@ -372,7 +375,7 @@ def search_order(
     try:
         search = _Search(prepared, int(season_length), float(time_budget_s), runner, progress)
         search.diagnostics["transform"] = None if chosen is None else chosen.to_record()
-        result = _run(search)
+        result = _run(search, max(0, int(exact_steps)))
         result.transform = chosen
         result.diagnostics["parallel_batches"] = runner.parallel_batches
         return result
@@ -380,7 +383,7 @@ def search_order(
         runner.close()
 
 
-def _run(search: _Search) -> SearchResult:
+def _run(search: _Search, exact_steps: int = EXACT_STEPS) -> SearchResult:
     x = search.prepared.filled
     if _is_constant(x):
         fit, results = search.deterministic(_Spec(0, 0, 0, 0, 0, 0, 1, True), x)
@@ -404,7 +407,7 @@ def _run(search: _Search) -> SearchResult:
         if not ranked:
             reason = "no candidate could be fitted"
         else:
-            chosen = search.refit(ranked)
+            chosen = search.refit(ranked, steps=exact_steps)
             if chosen is None:
                 reason = "no fitted candidate gave a usable model"
     if chosen is None:
