@@ -26,15 +26,32 @@ _NAME = "_replay_order_search_transform"
 
 
 def transform_module() -> ModuleType:
-    """The train step's ``order_search/transform.py`` (it imports nothing of its package)."""
+    """The train step's ``order_search/transform.py`` (it imports nothing of its package;
+    its ``BoxCox`` comes from the shared ``scoring`` package)."""
     if _NAME in sys.modules:
         return sys.modules[_NAME]
+    _ensure_scoring()  # transform.py takes BoxCox from the shared package beside it
     spec = importlib.util.spec_from_file_location(_NAME, SOURCE)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[_NAME] = module
     spec.loader.exec_module(module)
     return module
+
+
+def _ensure_scoring() -> None:
+    """Make the train step's ``scoring`` package importable, from its folder beside
+    ``order_search`` (as the evaluate step's ``evaluation/metrics.py`` does)."""
+    if "scoring" in sys.modules or importlib.util.find_spec("scoring") is not None:
+        return
+    folder = SOURCE.parents[1] / "scoring"
+    spec = importlib.util.spec_from_file_location(
+        "scoring", folder / "__init__.py", submodule_search_locations=[str(folder)]
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["scoring"] = module
+    spec.loader.exec_module(module)
 
 
 def from_record(record: Any) -> Any:

@@ -71,6 +71,9 @@ def test_a_record_that_cannot_be_back_transformed_is_refused(record, message):
 
 @pytest.mark.parametrize("lam", [0.0, 0.5, -0.3])
 def test_the_evaluate_components_box_cox_is_the_train_steps(lam):
+    # one class, the shared package's: the search's adds only the rule to its record
+    assert issubclass(order_search.BoxCox, evaluate.BoxCox)
+    assert evaluate.BoxCox.__module__ == "scoring.boxcox"
     ours, theirs = evaluate.BoxCox(lam), order_search.BoxCox(lam)
     y = np.array([0.5, 1.0, 7.0, 250.0, 0.0, -3.0])
     assert np.allclose(ours.forward(y), theirs.forward(y), equal_nan=True)

@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import minimize_scalar
 from scipy.stats import norm
+from scoring.boxcox import BoxCox as _BoxCox
 
 TRANSFORMS = ("none", "auto")
 """``search_order(transform=...)``: never transform, or the log when the rule above says so."""
@@ -43,68 +44,13 @@ LAMBDA_BOUNDS = (-1.0, 2.0)
 
 
 @dataclass(frozen=True)
-class BoxCox:
-    """A Box-Cox transform with parameter ``lam`` (0 = log), and its bias-adjusted inverse."""
-
-    lam: float
-
-    def forward(self, y: np.ndarray) -> np.ndarray:
-        """``(y^lam - 1) / lam``, ``log y`` for ``lam = 0``; non-positive values become NaN."""
-        y = np.asarray(y, dtype=float)
-        out = np.full(y.shape, np.nan)
-        ok = np.isfinite(y) & (y > 0)
-        out[ok] = np.log(y[ok]) if self.lam == 0 else (y[ok] ** self.lam - 1.0) / self.lam
-        return out
-
-    def inverse(self, w: np.ndarray) -> np.ndarray:
-        """The inverse transform (the median of a back-transformed Gaussian forecast)."""
-        w = np.asarray(w, dtype=float)
-        if self.lam == 0:
-            return np.exp(w)
-        return np.maximum(self.lam * w + 1.0, 0.0) ** (1.0 / self.lam)
-
-    def mean(self, w: np.ndarray, variance: np.ndarray) -> np.ndarray:
-        """The bias-adjusted back-transform: the mean of ``f^-1(W)``, ``W ~ N(w, variance)``
-        (to second order)."""
-        w = np.asarray(w, dtype=float)
-        variance = np.maximum(np.asarray(variance, dtype=float), 0.0)
-        if self.lam == 0:
-            return np.exp(w) * (1.0 + variance / 2.0)
-        base = np.maximum(self.lam * w + 1.0, 1e-12)
-        adjust = 1.0 + variance * (1.0 - self.lam) / (2.0 * base**2)
-        return base ** (1.0 / self.lam) * adjust
-
-    def describe(self) -> str:
-        return "log" if self.lam == 0 else f"Box-Cox lambda={self.lam:.3f}"
+class BoxCox(_BoxCox):
+    """The shared :class:`scoring.boxcox.BoxCox` (the formulas, the bias-adjusted inverse and
+    ``from_record``, one copy with the evaluate step's); its record names the rule that chose
+    it."""
 
     def to_record(self) -> dict[str, Any]:
-        return {
-            "name": "boxcox",
-            "lambda": self.lam,
-            "rule": f"log when Guerrero's lambda < {LOG_BELOW:g}",
-            "bias_adjusted": True,
-        }
-
-    @classmethod
-    def from_record(cls, record: Any) -> BoxCox | None:
-        """The transform a model folder's ``model.json`` ``transform`` value names: None for
-        a missing or null record (a model in the series' own units, as every model trained
-        before issue 11's transform); a :class:`BoxCox` for ``{"name": "boxcox", "lambda":
-        <finite number>, ...}`` (what :meth:`to_record` writes). Anything else raises
-        ``ValueError``: a record this code cannot back-transform is never ignored, since
-        the model's forecasts would then be read in the wrong units."""
-        if record is None:
-            return None
-        if not isinstance(record, dict):
-            raise ValueError(f"a transform record must be an object or null, got {record!r}")
-        if record.get("name") != "boxcox":
-            raise ValueError(f"unknown transform {record.get('name')!r} (known: 'boxcox')")
-        lam = record.get("lambda")
-        if isinstance(lam, bool) or not isinstance(lam, int | float) or not math.isfinite(lam):
-            raise ValueError(f"the Box-Cox transform's lambda must be a finite number, got {lam!r}")
-        if record.get("bias_adjusted", True) is not True:
-            raise ValueError("only bias-adjusted Box-Cox back-transforms are supported")
-        return cls(float(lam))
+        return super().to_record() | {"rule": f"log when Guerrero's lambda < {LOG_BELOW:g}"}
 
 
 def guerrero_lambda(x: np.ndarray, period: int) -> float | None:
