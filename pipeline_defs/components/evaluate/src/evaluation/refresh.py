@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import pickle
 import warnings
 from dataclasses import dataclass
@@ -38,15 +37,32 @@ from .champion import _named_params, params_end_of
 from .forecasters import apply_stored
 from .transform import BoxCox, to_model_scale
 
+# isort: split
+from scoring.refresh import (  # the rule: one copy, with the family fit step's
+    METHOD_APPLIED,
+    METHOD_ML,
+    MIN_ROOT_MODULUS,
+    REFIT_MAXITER,
+    refresh_params,
+)
+
 if TYPE_CHECKING:
     from .core import Evaluation
 
 logger = logging.getLogger(__name__)
 
-MIN_ROOT_MODULUS = 1.01  # as the order search's root check
-REFIT_MAXITER = 100  # as the order search's exact fits
-METHOD_ML = "ml"
-METHOD_APPLIED = "applied"
+__all__ = [
+    "METHOD_APPLIED",
+    "METHOD_ML",
+    "MIN_ROOT_MODULUS",
+    "REFIT_MAXITER",
+    "REFRESHED_FOLDER",
+    "Refresh",
+    "refit",
+    "refresh_champion",
+    "refreshed_record",
+    "write_refreshed",
+]
 
 
 @dataclass(frozen=True)
@@ -67,37 +83,12 @@ def _finite_forecast(results: Any) -> bool:
     return bool(np.all(np.isfinite(mean)))
 
 
-def _min_root_modulus(results: Any) -> float:
-    roots = [np.abs(np.asarray(r)) for r in (results.arroots, results.maroots) if len(r)]
-    return float(min((r.min() for r in roots), default=math.inf))
-
-
 def refit(results: Any, series: pd.Series) -> Any:
-    """``results``' specification re-estimated on ``series`` by exact ML (L-BFGS, at most
-    :data:`REFIT_MAXITER` iterations), warm-started from its parameters; like the order
-    search, on the series divided by its standard deviation (the intercept scaled with it),
-    then filtered on the series itself."""
-    values = series.to_numpy(dtype=float)
-    scale = float(np.nanstd(values)) or 1.0
-    names = list(results.model.param_names)
-    start = np.asarray(results.params, dtype=float).copy()
-    constant = bool(names) and names[0] == "intercept"
-    if constant:
-        start[0] /= scale
-    scaled = results.model.clone(series / scale)
-    params = np.asarray(
-        scaled.fit(
-            start_params=start,
-            method="lbfgs",
-            maxiter=REFIT_MAXITER,
-            disp=False,
-            cov_type="none",
-            return_params=True,
-        ),
-        dtype=float,
-    )
-    if constant:
-        params[0] *= scale
+    """``results``' specification re-estimated on ``series`` (``scoring.refresh.refit``:
+    exact ML warm-started from its parameters), as results filtered over ``series``."""
+    from scoring.refresh import refit as refit_params
+
+    params = refit_params(results.model, np.asarray(results.params, dtype=float), series)
     return results.model.clone(series).filter(params, cov_type="none")
 
 
@@ -126,33 +117,13 @@ def refresh_champion(
     if not finite:
         logger.warning("the refreshed champion's forecast is not finite; not refreshed")
         return None
-    if (
-        getattr(results, "_has_fixed_params", False)
-        or not getattr(results.model, "concentrate_scale", False)
-        or not len(results.params)
-    ):
-        return Refresh(
-            applied,
-            METHOD_APPLIED,
-            "a model without free parameters: stored parameters applied",
-            transform,
-        )
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            fitted = refit(results, series)
-            problem = None
-            if not (math.isfinite(float(fitted.llf)) and _finite_forecast(fitted)):
-                problem = "the refit is not finite"
-            elif _min_root_modulus(fitted) < MIN_ROOT_MODULUS:
-                problem = f"the refit has a root within {MIN_ROOT_MODULUS} of the unit circle"
-            elif float(fitted.llf) < float(applied.llf):
-                problem = "the refit's likelihood is below the stored parameters'"
-    except Exception as exc:
-        problem = f"the refit failed: {type(exc).__name__}: {exc}"
-    if problem is not None:
-        logger.warning("champion refresh: %s; stored parameters applied", problem)
-        return Refresh(applied, METHOD_APPLIED, f"{problem}; stored parameters applied", transform)
+    decided = refresh_params(results.model, results.params, series)
+    if decided.method != METHOD_ML:
+        logger.warning("champion refresh: %s", decided.message)
+        return Refresh(applied, METHOD_APPLIED, decided.message, transform)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fitted = results.model.clone(series).filter(decided.params, cov_type="none")
     where = "all the data" if transform is None else f"all the data ({transform.describe()})"
     return Refresh(
         fitted,
