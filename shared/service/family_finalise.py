@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -56,16 +55,13 @@ from shared.service.family import (
     run_root,
 )
 from shared.service.family_history import Chain, record_family_entry
+from shared.service.family_summary import brief, describe, summarise, verdicts_document
 from shared.service.outcome import Outcome
 from shared.service.promotion import GATE_ACTOR, earlier_version, gate_policy, get_pin
 
 log = logging.getLogger(__name__)
 
-VERDICTS_SCHEMA = "family-verdicts/1"
 VERDICTS_FILE = "gate/verdicts.json"
-# How many series the run record and the ledger name per list (counts are always whole).
-LIST_LIMIT = 50
-WORST_COUNT = 5
 FAMILY_PROMOTED = "promoted"
 
 
@@ -168,7 +164,7 @@ def finalise_family(model: str, key: str, record: Mapping[str, Any], ctx: Contex
     _promote(model, key, version, results, ctx)
     summary = summarise(results, version=version.version, unreadable=unreadable)
     summary["verdicts_uri"] = ctx.artifacts.uri(root + VERDICTS_FILE)
-    ctx.artifacts.write_json(root + VERDICTS_FILE, _verdicts(key, version, results))
+    ctx.artifacts.write_json(root + VERDICTS_FILE, verdicts_document(key, version, results))
     promoted = summary["promoted"]
     reason = describe(summary)
     action = "promoted" if promoted else "rejected" if not summary["passed"] else "registered"
@@ -189,7 +185,7 @@ def finalise_family(model: str, key: str, record: Mapping[str, Any], ctx: Contex
         run_key=key,
         details={"version": version.version, "promoted": promoted, "refused": summary["refused"]},
     )
-    ctx.ledger(model, "gate", outcome, family=summary, series=_brief(results))
+    ctx.ledger(model, "gate", outcome, family=summary, series=brief(results))
     log.info("%s: %s v%s: %s", model, action.upper(), version.version, reason)
     return outcome
 
@@ -560,137 +556,6 @@ def _ensure_history(
         )
 
 
-def _mase(result: SeriesResult) -> tuple[float, str] | None:
-    """The series' error for ranking: the candidate's backtest MASE from ``gate_metrics``,
-    else the fit step's holdout MASE."""
-    gate = result.row.get("gate_metrics")
-    candidate = gate.get("candidate") if isinstance(gate, Mapping) else None
-    backtest = candidate.get("backtest") if isinstance(candidate, Mapping) else None
-    value = backtest.get("mase") if isinstance(backtest, Mapping) else None
-    where = "backtest"
-    if not isinstance(value, (int, float)):
-        metrics = result.row.get("metrics")
-        holdout = metrics.get("holdout") if isinstance(metrics, Mapping) else None
-        value = holdout.get("mase") if isinstance(holdout, Mapping) else None
-        where = "holdout"
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        return None
-    return float(value), where
-
-
-def summarise(results: Mapping[str, SeriesResult], *, version: int | None, unreadable: int) -> JSON:
-    """The run record's family summary: counts, and the series behind the ones that need
-    a look (at most ``LIST_LIMIT`` each)."""
-
-    def named(action: str) -> list[JSON]:
-        found = sorted((r for r in results.values() if r.action == action), key=_order)
-        return [{"unique_id": r.unique_id, "reason": r.why} for r in found[:LIST_LIMIT]]
-
-    def count(action: str) -> int:
-        return sum(1 for r in results.values() if r.action == action)
-
-    ok = [r for r in results.values() if r.status == "ok"]
-    scored = sorted(((m, r) for r in ok if (m := _mase(r)) is not None), key=lambda p: -p[0][0])
-    return {
-        "version": version,
-        "series_total": len(results),
-        "trained": len(ok),
-        "reused": sum(1 for r in ok if r.row.get("reused")),
-        "passed": sum(1 for r in ok if r.verdict is not None and r.verdict.passed),
-        "promoted": count("promoted"),
-        "registered_only": count("registered"),
-        "refused": count("refused"),
-        "refreshed": sum(1 for r in results.values() if r.refreshed),
-        "failed": count("failed"),
-        "excluded": count("excluded"),
-        "missing": count("missing"),
-        "unreadable_rows": unreadable,
-        "failed_series": named("failed"),
-        "excluded_series": named("excluded"),
-        "missing_series": named("missing"),
-        "refused_series": named("refused"),
-        "registered_only_series": named("registered"),
-        "promoted_series": named("promoted"),
-        "worst": [
-            {
-                "unique_id": r.unique_id,
-                "mase": round(m[0], 4),
-                "window": m[1],
-                "action": r.action,
-            }
-            for m, r in scored[:WORST_COUNT]
-        ],
-    }
-
-
-def _order(result: SeriesResult) -> str:
-    return result.unique_id
-
-
-def describe(summary: Mapping[str, Any]) -> str:
-    """The run's outcome in one sentence."""
-    parts = [
-        f"{summary['trained']} of {summary['series_total']} series trained"
-        + (f" ({summary['reused']} carried over)" if summary.get("reused") else ""),
-        f"{summary['promoted']} promoted",
-        f"{summary['refused']} refused by the gate"
-        + (f" ({summary['refreshed']} refreshed)" if summary.get("refreshed") else ""),
-    ]
-    for name, words in (
-        ("registered_only", "passed but registered only"),
-        ("failed", "failed"),
-        ("excluded", "excluded by prep"),
-        ("missing", "without a result"),
-    ):
-        if summary.get(name):
-            parts.append(f"{summary[name]} {words}")
-    worst = summary.get("worst") or []
-    if worst:
-        parts.append(
-            f"worst {worst[0]['unique_id']} ({worst[0]['window']} MASE {worst[0]['mase']})"
-        )
-    return "; ".join(parts)
-
-
-def _brief(results: Mapping[str, SeriesResult]) -> JSON:
-    """Every series' verdict in brief, for the run's one ledger entry."""
-    brief: JSON = {}
-    for uid in sorted(results):
-        r = results[uid]
-        brief[uid] = {"action": r.action, "reason": r.why}
-        if r.verdict is not None and r.verdict.window:
-            brief[uid]["window"] = r.verdict.window
-    return brief
-
-
-def _verdicts(key: str, version: ModelVersion, results: Mapping[str, SeriesResult]) -> JSON:
-    return {
-        "schema": VERDICTS_SCHEMA,
-        "run_key": key,
-        "version": version.version,
-        "series": {
-            uid: {
-                "status": r.status,
-                "action": r.action,
-                "reason": r.why,
-                "gate": r.verdict.as_record() if r.verdict is not None else None,
-                "champion": dict(r.champion) if r.champion else None,
-                "data_end": r.data_end,
-                "model_file": r.row.get("model_file"),
-                "reused": bool(r.row.get("reused")),
-                "error": _error(r),
-            }
-            for uid, r in sorted(results.items())
-        },
-    }
-
-
-def _error(result: SeriesResult) -> JSON | None:
-    """The series' error as ``worst`` ranks it (``{"mase", "window"}``), or None."""
-    found = _mase(result)
-    return {"mase": round(found[0], 4), "window": found[1]} if found is not None else None
-
-
 def _nothing_trained(
     model: str, key: str, results: Mapping[str, SeriesResult], unreadable: int, ctx: Context
 ) -> Outcome:
@@ -708,5 +573,5 @@ def _nothing_trained(
         },
     )
     outcome = Outcome(model, "failed", reason, run_key=key)
-    ctx.ledger(model, "gate", outcome, family=summary, series=_brief(results))
+    ctx.ledger(model, "gate", outcome, family=summary, series=brief(results))
     return outcome
