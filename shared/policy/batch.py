@@ -127,7 +127,18 @@ def index_state(state: ModelState) -> SeenIndex:
     events: set[str] = set()
     blobs: set[str] = set()
     _add_requests(versions, events, blobs, (*state.firing, *state.pending))
-    recent_versions, recent_events = _recent_part(state.recent)
+    return _indexed(state, versions, events, blobs, *_recent_part(state.recent))
+
+
+def _indexed(
+    state: ModelState,
+    versions: dict[tuple[str, str], str],
+    events: set[str],
+    blobs: set[str],
+    recent_versions: dict[tuple[str, str], str],
+    recent_events: set[str],
+) -> SeenIndex:
+    """The index of ``state`` from its queue's and its recent part's entries."""
     return SeenIndex(
         versions,
         events,
@@ -162,16 +173,7 @@ def next_index(previous: tuple[ModelState, SeenIndex] | None, state: ModelState)
         recent_versions, recent_events = index.recent_versions, set(index.recent_events)
     else:
         recent_versions, recent_events = _recent_part(state.recent)
-    return SeenIndex(
-        versions,
-        events,
-        recent_versions,
-        recent_events,
-        state.recent,
-        state.firing,
-        len(state.pending),
-        blobs,
-    )
+    return _indexed(state, versions, events, blobs, recent_versions, recent_events)
 
 
 def decide_arrivals(
