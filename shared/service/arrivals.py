@@ -77,7 +77,8 @@ class _Arriving:
 
 
 # Arrivals reaching this instance at the same time are decided per model in one state
-# update (shared/service/groupcommit.py).
+# update (shared/service/groupcommit.py); a commit waits for the arrivals of its model
+# whose files are being read (at most GATHER_SECONDS).
 _ARRIVALS: GroupCommit[_Arriving, Outcome] = GroupCommit()
 
 
@@ -93,14 +94,16 @@ def _arrival(message: NewDataArrived, config: ModelConfig, ctx: Context) -> Outc
     blob = DataFile(message.blob_name, message.etag, message.size)
     in_flight = cache_for(ctx.state, "arrivals-in-flight", _InFlight)
     in_flight.enter()
+    key = (id(ctx.state), config.name)
+    # the model's next commit waits for this arrival while its file is read (gathering)
+    ticket = _ARRIVALS.announce(key)
     try:
         item = _read_arrival(config, blob, event, what, ctx)
         outcome = _ARRIVALS.submit(
-            (id(ctx.state), config.name),
-            item,
-            lambda slots: _commit_arrivals(config, slots, ctx),
+            key, item, lambda slots: _commit_arrivals(config, slots, ctx), ticket
         )
     finally:
+        _ARRIVALS.withdraw(ticket)
         if in_flight.leave() == 0:
             _flush_when_idle(ctx)
     if item.problem is not None:  # quarantined (and recorded): the input can never succeed

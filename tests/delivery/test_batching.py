@@ -131,6 +131,48 @@ def test_a_failed_commit_fails_every_caller_of_its_batch_and_only_them():
     assert group.waiting("m") == 0
 
 
+def test_a_writer_gathers_the_items_announced_before_it_started():
+    commits: list[list[int]] = []
+    group: GroupCommit[int, int] = GroupCommit(gather=60)
+
+    def commit(slots: Any) -> None:
+        commits.append(sorted(s.item for s in slots))
+        for s in slots:
+            s.settle(s.item)
+
+    tickets = [group.announce("m") for _ in range(3)]
+    with ThreadPoolExecutor(3) as pool:
+        writer = pool.submit(group.submit, "m", 0, commit, tickets[0])
+        # the writer's own item waits and the other two are announced: it is gathering
+        while group.coming("m") != 2 or group.waiting("m") != 1:
+            threading.Event().wait(0.001)
+        late = group.announce("m")  # announced after the writer started: not waited for
+        others = [pool.submit(group.submit, "m", n, commit, tickets[n]) for n in (1, 2)]
+        assert writer.result(30) == 0 and [f.result(30) for f in others] == [1, 2]
+    assert commits == [[0, 1, 2]]
+    group.withdraw(late)
+    assert group.coming("m") == 0
+
+
+def test_a_withdrawn_announcement_releases_the_writer_and_a_lone_caller_commits_at_once():
+    group: GroupCommit[int, int] = GroupCommit(gather=3600)
+
+    def commit(slots: Any) -> None:
+        for s in slots:
+            s.settle(s.item)
+
+    mine, failed_read = group.announce("m"), group.announce("m")
+    with ThreadPoolExecutor(1) as pool:
+        writer = pool.submit(group.submit, "m", 7, commit, mine)
+        while group.coming("m") != 1:
+            threading.Event().wait(0.001)
+        group.withdraw(failed_read)  # its read failed: nothing will come
+        assert writer.result(30) == 7
+    assert group.submit("other", 1, commit) == 1  # nothing announced: no wait
+    group.withdraw(mine)  # after its submit: a no-op
+    assert group.coming("m") == 0
+
+
 # ------------------------------------------------------------------ through the service
 
 
