@@ -13,10 +13,12 @@ nothing is answered before it is kept.
 checked first), so the events of one delivery reach ``submit`` a read apart, and the
 first of them would commit alone, the next few together, and so on: several writes for
 what came in one request. A caller can ``announce`` its item before reading it; a writer
-about to commit then waits for the items of its key announced before it started (each
-submitted or withdrawn), at most ``gather`` seconds, so one delivery's arrivals of a model
-are mostly one commit. Items announced after the writer started are left to the next
-commit, so a writer never waits for a stream that does not end.
+about to commit then waits while items of its key are announced and not yet submitted or
+withdrawn, at most ``gather`` seconds (so a stream that never pauses delays a commit by
+that much at most, and a hung read cannot hold the others), and one delivery's arrivals
+of a model are mostly one commit. (Waiting only for the items announced before the writer
+started was measured too: 0.22 writes per event in the bench's batched phase against
+0.18, and 3 % fewer events/s.)
 
 Also the per-process caches the handlers keep beside their stores (``cache_for``): a
 cache lives as long as the store object it belongs to, so two services in one process
@@ -143,14 +145,13 @@ class GroupCommit(Generic[T, R]):
             self._cond.notify_all()  # a writer may be gathering for it
 
     def _gather(self, key: Hashable) -> None:
-        """Called holding the lock as ``key``'s writer: wait (releasing the lock) until
-        the items of ``key`` announced before now are submitted or withdrawn, at most
+        """Called holding the lock as ``key``'s writer: wait (releasing the lock) while
+        items of ``key`` are announced and neither submitted nor withdrawn, at most
         ``gather`` seconds."""
-        expected = set(self._coming.get(key, ()))
-        if not expected:
+        if not self._coming.get(key):
             return
         deadline = time.monotonic() + self.gather
-        while expected & self._coming.get(key, set()):
+        while self._coming.get(key):
             left = deadline - time.monotonic()
             if left <= 0:
                 return

@@ -131,7 +131,7 @@ def test_a_failed_commit_fails_every_caller_of_its_batch_and_only_them():
     assert group.waiting("m") == 0
 
 
-def test_a_writer_gathers_the_items_announced_before_it_started():
+def test_a_writer_gathers_the_items_announced_while_they_are_prepared():
     commits: list[list[int]] = []
     group: GroupCommit[int, int] = GroupCommit(gather=60)
 
@@ -141,17 +141,34 @@ def test_a_writer_gathers_the_items_announced_before_it_started():
             s.settle(s.item)
 
     tickets = [group.announce("m") for _ in range(3)]
-    with ThreadPoolExecutor(3) as pool:
+    with ThreadPoolExecutor(4) as pool:
         writer = pool.submit(group.submit, "m", 0, commit, tickets[0])
         # the writer's own item waits and the other two are announced: it is gathering
         while group.coming("m") != 2 or group.waiting("m") != 1:
             threading.Event().wait(0.001)
-        late = group.announce("m")  # announced after the writer started: not waited for
-        others = [pool.submit(group.submit, "m", n, commit, tickets[n]) for n in (1, 2)]
-        assert writer.result(30) == 0 and [f.result(30) for f in others] == [1, 2]
-    assert commits == [[0, 1, 2]]
-    group.withdraw(late)
+        late = group.announce("m")  # announced while the writer gathers: waited for too
+        others = [
+            pool.submit(group.submit, "m", n, commit, t)
+            for n, t in ((1, tickets[1]), (2, tickets[2]), (3, late))
+        ]
+        assert writer.result(30) == 0 and [f.result(30) for f in others] == [1, 2, 3]
+    assert commits == [[0, 1, 2, 3]]
     assert group.coming("m") == 0
+
+
+def test_the_gathering_is_bounded():
+    commits: list[list[int]] = []
+    group: GroupCommit[int, int] = GroupCommit(gather=0)
+
+    def commit(slots: Any) -> None:
+        commits.append([s.item for s in slots])
+        for s in slots:
+            s.settle(s.item)
+
+    mine, slow = group.announce("m"), group.announce("m")
+    assert group.submit("m", 1, commit, mine) == 1  # not held by the slow one
+    assert group.submit("m", 2, commit, slow) == 2
+    assert commits == [[1], [2]]
 
 
 def test_a_withdrawn_announcement_releases_the_writer_and_a_lone_caller_commits_at_once():
