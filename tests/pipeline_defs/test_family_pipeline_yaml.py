@@ -100,6 +100,25 @@ def test_champions_and_the_backtest_reach_the_fit_step(job):
     assert inputs["backtest_folds"].as_dict()["value"] == "3"
 
 
+def test_transform_reaches_the_fit_step_as_in_the_single_series_pipeline(job):
+    """The family's ``transform`` has train.yml's semantics (``auto`` | ``none``) and the
+    family's own default, ``none`` (what its benchmark measured best)."""
+    from azure.ai.ml import load_job
+
+    fit = job.jobs["fit"]
+    spec = fit.component.inputs["transform"]
+    single = yaml.safe_load((ROOT / "components" / "train" / "train.yml").read_text())
+    assert spec.type == "string" and list(spec.enum) == single["inputs"]["transform"]["enum"]
+    assert spec.default == "none"
+    assert str(fit.inputs["transform"]._data) == "${{parent.inputs.transform}}"
+    assert "--transform ${{inputs.transform}}" in fit.component.task.program_arguments
+    assert job.inputs["transform"]._data == "none"
+    given = load_job(source=PIPELINE, params_override=[{"inputs.transform": "auto"}])
+    assert given._validate().passed
+    inputs = given._to_rest_object().properties.inputs
+    assert inputs["transform"].as_dict()["value"] == "auto"
+
+
 def test_a_forced_family_run_salts_both_steps_and_the_scripts_ignore_it(job, tmp_path):
     from azure.ai.ml import load_job
 

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from family_scoring import Champion
+from scoring.boxcox import BoxCox
 
 logger = logging.getLogger(__name__)
 
@@ -140,6 +141,9 @@ def champion_of(record: dict[str, Any], frequency: str, entry: dict[str, Any]) -
     params = np.asarray(record["params"], dtype=float)
     if params.shape != (len(model.param_names),):
         raise ValueError(f"{params.size} parameters for a model with {len(model.param_names)}")
+    # A record with a transform models the transformed series (``shard.model_record``);
+    # one this code cannot back-transform is an error, never ignored.
+    transform = BoxCox.from_record(record.get("transform"))
     # A refreshed record's parameters were estimated on older data than it holds.
     params_end = pd.Timestamp(record["params_end"]) if record.get("params_end") else index[-1]
     names = list(record.get("param_names") or model.param_names)
@@ -155,5 +159,6 @@ def champion_of(record: dict[str, Any], frequency: str, entry: dict[str, Any]) -
         "run_key": entry.get("run_key"),
         "version": entry.get("version"),
         "model_file": entry.get("model_file"),
+        "transform": None if transform is None else dict(record["transform"]),
     }
-    return Champion(model, params, params_end, description)
+    return Champion(model, params, params_end, description, transform)

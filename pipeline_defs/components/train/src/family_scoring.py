@@ -66,6 +66,7 @@ from scoring import (
     seasonal_naive,
 )
 from scoring import backtest_plan as shared_backtest_plan
+from scoring.boxcox import BoxCox
 
 SCHEMA = 2
 AUTO_FOLDS = MAX_FOLDS  # at ~2 ms per fold and forecaster, folds are cheap
@@ -128,14 +129,32 @@ class AppliedModel:
     re-estimated: one Kalman filter pass; :meth:`forecast` from any origin inside it.
 
     ``model`` is any statsmodels SARIMAX model of the right specification (its own data is
-    not used: the model is cloned onto ``series``)."""
+    not used: the model is cloned onto ``series``). With a ``transform`` (the model was
+    fitted on the Box-Cox transformed series, ``model_record``'s ``transform``) it is
+    cloned onto the transformed series (``endog``; values <= 0 become missing, counted by
+    :meth:`ignored_until`) and :meth:`forecast` back-transforms, as the evaluate step does:
+    the bias-adjusted mean, the back-transformed interval bounds."""
 
-    def __init__(self, model: Any, params: np.ndarray, series: pd.Series) -> None:
+    def __init__(
+        self,
+        model: Any,
+        params: np.ndarray,
+        series: pd.Series,
+        transform: BoxCox | None = None,
+    ) -> None:
         if getattr(model, "k_exog", 0):
             raise ScoringError("the model uses exogenous regressors; families have none")
+        self.transform = transform
+        self.endog = series
+        self._skipped: np.ndarray | None = None
+        if transform is not None:
+            values = series.to_numpy(dtype=float)
+            forward = transform.forward(values)
+            self._skipped = np.cumsum(np.isfinite(values) & ~np.isfinite(forward))
+            self.endog = pd.Series(forward, index=series.index, name=series.name)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            self.model = model.clone(series)
+            self.model = model.clone(self.endog)
             self.model.update(np.asarray(params, dtype=float))
             self.filtered = self.model.ssm.filter()
         self.params = np.asarray(params, dtype=float)
@@ -156,6 +175,21 @@ class AppliedModel:
             raise ScoringError(f"origin {origin} is inside the filter's burn-in ({start})")
         return float(np.mean(self._scale_obs[start:origin]))
 
+    def ignored_until(self, origin: int) -> int:
+        """How many observed values before ``origin`` the transform could not take (<= 0,
+        missing to the filter); 0 without a transform."""
+        if self._skipped is None or origin <= 0:
+            return 0
+        return int(self._skipped[min(origin, self._skipped.size) - 1])
+
+    def transform_note(self, origins: Sequence[int]) -> dict[str, Any] | None:
+        """A section's ``transform`` (the evaluate step's: the record and ``ignored``, the
+        most values <= 0 any window's history skipped), or None without a transform."""
+        if self.transform is None:
+            return None
+        ignored = max((self.ignored_until(o) for o in origins), default=0)
+        return self.transform.to_record() | {"ignored": ignored}
+
     def ends_finite(self) -> bool:
         """Whether the filtered state at the last observation (what a forecast from the
         end starts from) is finite."""
@@ -175,7 +209,15 @@ class AppliedModel:
         if mean.shape != (steps,) or not np.all(np.isfinite(mean)):
             raise ScoringError(f"the forecast from origin {origin} is not {steps} finite values")
         width = _Z * np.sqrt(np.maximum(variance, 0.0))
-        return Forecast(mean, mean - width, mean + width)
+        lower, upper = mean - width, mean + width
+        if self.transform is not None:
+            mean = self.transform.mean(mean, variance)
+            lower, upper = self.transform.inverse(lower), self.transform.inverse(upper)
+            if not np.all(np.isfinite(mean)):
+                raise ScoringError(
+                    f"the back-transformed forecast from origin {origin} is not finite"
+                )
+        return Forecast(mean, lower, upper)
 
 
 # -- sections ------------------------------------------------------------------------------
@@ -202,9 +244,12 @@ def section(
     folds: Sequence[Window],
     forecast: Any,
     params_end: pd.Timestamp | None,
+    transform: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """One forecaster's SECTION of metrics.json (schema 2). ``forecast(window)`` gives its
-    :class:`Forecast`; ``params_end`` None = no estimated parameters (always out-of-sample)."""
+    :class:`Forecast`; ``params_end`` None = no estimated parameters (always out-of-sample);
+    ``transform``: the section's ``transform`` key for a transformed model (as evaluate
+    writes it; absent otherwise)."""
 
     def actual(w: Window) -> np.ndarray:
         return values[w.origin : w.origin + w.steps]
@@ -227,7 +272,7 @@ def section(
         np.concatenate([f.lower for f in fold_forecasts]),
         np.concatenate([f.upper for f in fold_forecasts]),
     )
-    return {
+    out = {
         "holdout": _clean(_window_metrics(actual(holdout), h_forecast, holdout.scale)),
         "backtest": _clean(pooled),
         "folds": [
@@ -243,6 +288,9 @@ def section(
         "holdout_out_of_sample": outside(holdout),
         "params_end": params_end.isoformat() if params_end is not None else None,
     }
+    if transform is not None:
+        out["transform"] = transform
+    return out
 
 
 @dataclass(frozen=True)
@@ -254,6 +302,7 @@ class Champion:
     params: np.ndarray
     params_end: pd.Timestamp
     description: dict[str, Any]
+    transform: BoxCox | None = None
 
 
 def gate_metrics(
@@ -266,6 +315,7 @@ def gate_metrics(
     champion_error: str | None = None,
     backtest_folds: int = 0,
     backtest_horizon: int = 0,
+    transform: BoxCox | None = None,
 ) -> tuple[dict[str, Any], AppliedModel | None]:
     """The metrics.json (schema 2) of one series, and the champion applied to all of it
     (None without a scored champion: the refreshed champion, forecasting from the last
@@ -273,7 +323,9 @@ def gate_metrics(
 
     ``series``: training split then holdout (the last ``horizon`` points), on a regular
     DatetimeIndex. ``candidate``: the evaluation fit (statsmodels results estimated on the
-    training split). A champion that cannot be applied gives ``champion`` null and
+    training split; with ``transform``, of the transformed series: it is applied to the
+    transformed data and its forecasts back-transformed). The champion carries its own
+    transform. A champion that cannot be applied gives ``champion`` null and
     ``champion_error``; the candidate failing raises ``ScoringError``."""
     values = series.to_numpy(dtype=float)
     index = pd.DatetimeIndex(series.index)
@@ -296,8 +348,16 @@ def gate_metrics(
         return forecast_naive(values[: w.origin], w.steps, season_length)
 
     try:
-        applied = AppliedModel(candidate.model, candidate.params, series)
-        scored = section(values, index, holdout, folds, _applied(applied), index[n_train - 1])
+        applied = AppliedModel(candidate.model, candidate.params, series, transform)
+        scored = section(
+            values,
+            index,
+            holdout,
+            folds,
+            _applied(applied),
+            index[n_train - 1],
+            applied.transform_note([holdout.origin, *(w.origin for w in folds)]),
+        )
     except ScoringError as exc:
         raise ScoringError(f"the candidate: {exc}") from exc
     except Exception as exc:  # statsmodels can raise anything on a degenerate model
@@ -307,9 +367,15 @@ def gate_metrics(
     refreshed: AppliedModel | None = None
     if champion is not None:
         try:
-            refreshed = AppliedModel(champion.model, champion.params, series)
+            refreshed = AppliedModel(champion.model, champion.params, series, champion.transform)
             champion_section = section(
-                values, index, holdout, folds, _applied(refreshed), champion.params_end
+                values,
+                index,
+                holdout,
+                folds,
+                _applied(refreshed),
+                champion.params_end,
+                refreshed.transform_note([holdout.origin, *(w.origin for w in folds)]),
             )
             if not refreshed.ends_finite():
                 raise ScoringError("its state at the last observation is not finite")

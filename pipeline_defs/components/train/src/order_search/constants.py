@@ -15,6 +15,10 @@ N_EXACT_REFITS = 3
 MAX_EXACT_ATTEMPTS = 6
 EXACT_STEPS = 1
 EXACT_MAXITER = 100
+EXACT_FTOL = 1e7 * 2.220446049250313e-16
+"""Where the exact refits' L-BFGS stops: the relative reduction of the mean negative
+log-likelihood per iteration (scipy's ``factr`` times the machine epsilon). This is scipy's
+default (``factr=1e7``), what every exact fit used before it became a parameter."""
 BOUNDARY_PATIENCE = 5
 CSS_MAX_NFEV_PER_PARAM = 20
 PARALLEL_MIN_SECONDS = 1.0

@@ -13,6 +13,7 @@ from statsmodels.tsa.statespace.sarimax import SARIMAX
 
 from .constants import (
     BOUNDARY_PATIENCE,
+    EXACT_FTOL,
     STATUS_FAILED,
     STATUS_NOT_CONVERGED,
     STATUS_OK,
@@ -20,6 +21,8 @@ from .constants import (
 )
 from .fits import _aicc, _Fit, _root_check, _since
 from .specs import _Spec
+
+_EPSILON = float(np.finfo(float).eps)
 
 
 def _sarimax(endog: Any, spec: _Spec, *, simple_differencing: bool) -> SARIMAX:
@@ -59,13 +62,16 @@ def _fit_exact(
     maxiter: int,
     deadline: float = math.inf,
     log_scale: float = 0.0,
+    ftol: float = EXACT_FTOL,
 ) -> _Fit:
     """Refit one candidate by exact Gaussian ML; returns its parameters and exact AICc.
 
     ``deadline`` is a ``time.monotonic()`` value (system-wide on Linux, so valid in forked
     workers): past it the optimiser is stopped and the fit keeps the parameters it had
     reached, with status ``over_budget``. ``log_scale`` is ``log(s)`` when ``endog`` was
-    divided by ``s``: the criterion is reported for the series in its own units.
+    divided by ``s``: the criterion is reported for the series in its own units. ``ftol``:
+    L-BFGS stops when an iteration lowers the mean negative log-likelihood by less than this
+    fraction (``EXACT_FTOL``, scipy's default, unless the caller chooses a looser one).
     """
     start = time.perf_counter()
     has_gaps = bool(np.isnan(np.asarray(endog, dtype=float)).any())
@@ -102,6 +108,7 @@ def _fit_exact(
                         low_memory=True,
                         callback=check_deadline,
                         return_params=True,
+                        **_stopping(ftol),
                     )
                 except _OutOfTime as out:
                     params = model.transform_params(out.unconstrained)
@@ -139,6 +146,12 @@ def _fit_exact(
         "ml",
         params=tuple(float(v) for v in params),
     )
+
+
+def _stopping(ftol: float) -> dict[str, float]:
+    """The optimiser's stopping options for ``ftol``: none at the default (scipy's own
+    ``factr``, so the default fit is exactly what it was before ``ftol`` existed)."""
+    return {} if ftol == EXACT_FTOL else {"factr": ftol / _EPSILON}
 
 
 def _loglike(model: SARIMAX, params: np.ndarray) -> tuple[float, int]:

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .constants import CRITERION_NAME, EXACT_MAXITER, STATUS_FAILED, STATUS_OK
+from .constants import CRITERION_NAME, EXACT_FTOL, EXACT_MAXITER, STATUS_FAILED, STATUS_OK
 from .exact import _compact, _fit_exact, _forecast_is_finite, _results_for
 from .fits import _aicc, _nobs_eff, _since
 from .prepare import _prepare, _transformed
@@ -60,7 +60,12 @@ class FinalFit:
 
 
 def refit_final(
-    y: Any, evaluation: SearchResult, *, time_budget_s: float = 60.0, maxiter: int = EXACT_MAXITER
+    y: Any,
+    evaluation: SearchResult,
+    *,
+    time_budget_s: float = 60.0,
+    maxiter: int = EXACT_MAXITER,
+    ftol: float = EXACT_FTOL,
 ) -> FinalFit:
     """Refit the order ``evaluation`` chose on ``y`` (typically train + holdout).
 
@@ -69,7 +74,8 @@ def refit_final(
     the evaluation fit's parameters. Models the search built at fixed parameters (constant
     or deterministic series) and refits that fail, are not finite or break the root check
     keep the evaluation fit's parameters, applied to ``y`` (``results.apply``). A transform
-    the evaluation search chose is applied to ``y`` with the same ``lambda``.
+    the evaluation search chose is applied to ``y`` with the same ``lambda``. ``ftol``: the
+    refit's stopping rule (see ``search_order``'s ``exact_ftol``).
     """
     start = time.perf_counter()
     prepared = _prepare(y)
@@ -111,6 +117,7 @@ def refit_final(
         maxiter,
         time.monotonic() + time_budget_s,
         math.log(prepared.scale),
+        ftol,
     )
     if fit.status == STATUS_FAILED or fit.criterion is None:
         return applied(fit.status, f"refit unusable ({fit.message}); evaluation parameters kept")
