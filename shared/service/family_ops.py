@@ -199,6 +199,7 @@ def _act(
         done["chain"].write(ctx, done["entry"])
 
     document, _ = change_production(ctx, model, apply, before_write=before_write)
+    done["chain"].settle(ctx)  # the swap named this chain: its pending marker goes
     return document, done["moved"], done["entry"]
 
 
