@@ -25,6 +25,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from shared.errors import ConflictError, InvalidInput, NotFound, UnknownModel
+from shared.parsing.common import check_run_key
 from shared.ports import JSON
 from shared.service.context import Context
 from shared.service.family import change_production, pointer_brief, read_production, run_root
@@ -116,6 +117,10 @@ def get_series(
     }
 
 
+# What a family run did with a series (``family-verdicts/1``'s ``action``).
+SERIES_ACTIONS = ("promoted", "registered", "refused", "failed", "excluded", "missing")
+
+
 def run_series(
     ctx: Context,
     run_key: str,
@@ -132,6 +137,14 @@ def run_series(
         isinstance(limit, bool) or not isinstance(limit, int) or not 0 < limit <= MAX_SERIES_PAGE
     ):
         raise InvalidInput(f"limit must be a whole number from 1 to {MAX_SERIES_PAGE}")
+    if action is not None and action not in SERIES_ACTIONS:
+        raise InvalidInput(
+            f"no series verdict {action[:40]!r}; action is one of {', '.join(SERIES_ACTIONS)}"
+        )
+    try:
+        check_run_key(run_key)
+    except InvalidInput as exc:
+        raise NotFound(str(exc)) from None
     try:
         verdicts = ctx.artifacts.read_json(run_root(run_key) + VERDICTS_FILE)
     except NotFound:

@@ -66,3 +66,30 @@ def test_rollback_and_pin_from_the_command_line(world):
     )[0]
     assert code == 3  # the series is at v1 now: look again
     assert run(world, "family", MODEL, "pin", "--run-key", first, "--reason", "z")[0] == 1
+
+
+def test_the_model_list_shows_a_family_by_its_series(world):
+    code, text = run(world, "models")
+    assert code == 0
+    assert text.splitlines()[0].split() == [
+        MODEL,
+        "family",
+        "(unique_id):",
+        "2",
+        "series",
+        "in",
+        "production",
+    ]
+
+
+def test_a_family_command_line_that_cannot_work_says_which_option_is_missing(world, capsys):
+    assert run(world, "family", MODEL, "rollback", "--reason", "x")[0] == 1
+    assert capsys.readouterr().err.startswith(
+        f"error: family {MODEL} rollback needs --series ID (that series, to its previous "
+        "model or --version N) or --run-key KEY (every series that run promoted), not neither"
+    )
+    assert run(world, "family", MODEL, "pin", "--series", "a")[0] == 1
+    assert f"family {MODEL} pin needs --reason" in capsys.readouterr().err
+    # A model-wide rollback of a family names the family command that does it.
+    assert run(world, "rollback", MODEL, "1", "--reason", "x")[0] == 1
+    assert f"retrainctl family {MODEL} rollback --series ID" in capsys.readouterr().err
