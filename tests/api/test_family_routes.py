@@ -194,3 +194,11 @@ def test_a_runs_verdicts_by_an_action_that_does_not_exist_are_refused(world):
         "failed, excluded, missing"
     )
     assert call("get_run_series", run_key="../../x").status_code == 404
+
+
+def test_a_family_lists_no_production_version_even_with_an_alias_left_from_before(world):
+    # Before families refused a model-wide promote, one could point the alias at a version.
+    alias = world.registry.get_alias(MODEL, "production")
+    world.registry.set_alias(MODEL, "production", 1, etag=alias.etag)
+    [model] = answer(call("list_models"))["models"]
+    assert model["production_version"] is None and model["series_in_production"] == 1
