@@ -210,3 +210,31 @@ def test_a_series_left_without_a_model_keeps_its_history(world):
     cursor = get_series(ctx, MODEL, other, limit=1)["history_before"]
     with pytest.raises(InvalidInput, match="cursor of series 'a'"):
         get_series(ctx, MODEL, "a", before=cursor)
+
+
+def test_a_series_page_says_where_moves_older_than_its_chain_are(world):
+    ctx = world.service.context
+    run_year(world, 2002)
+    # The pointer document as a version before per-series chains wrote it: no heads.
+    key = f"family/{MODEL}/production.json"
+    document, etag = world.state.get(key)
+    world.state.replace(key, {k: v for k, v in document.items() if k != "history"}, etag=etag)
+    older = get_series(ctx, MODEL, "a")
+    assert older["history"] == [] and older["production"]["version"] == 1
+    assert older["history_older"] == (
+        "moves of this series were made before each series had its own history: only the "
+        f"model's history has them (GET /api/models/{MODEL}/history, retrainctl history {MODEL})"
+    )
+    run_year(world, 2003)
+    page = get_series(ctx, MODEL, "a", limit=1)
+    assert [h["to_version"] for h in page["history"]] == [2]
+    assert page["history_before"] is None  # the chain starts at v2's move...
+    assert page["history_older"].startswith(
+        f"moves of this series before {page['history'][0]['at']}"
+    )
+    # ...and a series whose chain holds its first model has nothing older.
+    world.state.delete(key)
+    run_year(world, 2004)
+    fresh = get_series(ctx, MODEL, "b")
+    assert [h["to_version"] for h in fresh["history"]] == [3]
+    assert fresh["history_older"] is None
