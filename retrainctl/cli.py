@@ -298,6 +298,10 @@ def _steps(service: RetrainService, args: argparse.Namespace) -> Any:
 
 
 def _series(service: RetrainService, args: argparse.Namespace) -> Any:
+    if args.series and args.after:
+        raise InvalidInput("--after pages the list of series; one series pages with --before")
+    if not args.series and args.before:
+        raise InvalidInput("--before pages one series' history: name the series")
     if args.series:
         return family_ops.get_series(
             service.context,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import Counter
 
 from shared.parsing import parse_run_event
-from shared.ports import JSON
+from shared.ports import JSON, StateStore
 from tests import samples
 from tests.family.counting import CountingStore
 from tests.family.service_world import MODEL, FamilyWorld, row, write_outputs
@@ -14,10 +14,12 @@ from tests.family.service_world import MODEL, FamilyWorld, row, write_outputs
 SERIES = {"a": 10.0, "b": 20.0, "c": 30.0, "d": 40.0}
 
 
-def counted_world() -> FamilyWorld:
-    """A ``FamilyWorld`` whose state store (shared by the registry) counts requests."""
+def counted_world(state: StateStore | None = None) -> FamilyWorld:
+    """A ``FamilyWorld`` whose state store (shared by the registry) counts requests: its
+    in-memory one, or ``state`` (e.g. Blob storage on Azurite)."""
     world = FamilyWorld()
-    counting = CountingStore(world.state, conflict_key=f"family/{MODEL}/production.json")
+    inner = world.state if state is None else state
+    counting = CountingStore(inner, conflict_key=f"family/{MODEL}/production.json")
     world.service.context.state = counting  # type: ignore[assignment]
     world.registry._store = counting  # type: ignore[assignment]  # the registry shares it
     world.counting = counting  # type: ignore[attr-defined]

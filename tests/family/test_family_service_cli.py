@@ -93,3 +93,10 @@ def test_a_family_command_line_that_cannot_work_says_which_option_is_missing(wor
     # A model-wide rollback of a family names the family command that does it.
     assert run(world, "rollback", MODEL, "1", "--reason", "x")[0] == 1
     assert f"retrainctl family {MODEL} rollback --series ID" in capsys.readouterr().err
+
+
+def test_paging_options_that_do_not_go_together_are_refused(world, capsys):
+    assert run(world, "series", MODEL, "a", "--after", "a")[0] == 1
+    assert "one series pages with --before" in capsys.readouterr().err
+    assert run(world, "series", MODEL, "--before", "00/x")[0] == 1
+    assert "--before pages one series' history: name the series" in capsys.readouterr().err
