@@ -221,7 +221,8 @@ def series_page(
     """The newest ``limit`` history entries of one series (from the entry ``before``, a
     previous page's cursor, when given), oldest first, and the cursor of the entry before
     them (None when the page reaches the start). ``document``: the pointer document,
-    read by the caller. One read per entry, following the series' chain."""
+    read by the caller. One read per entry, following the series' chain. Each entry's
+    ``from_version`` and ``to_version`` are the series' own (``_series_versions``)."""
     if isinstance(limit, bool) or not isinstance(limit, int) or not 0 < limit <= MAX_PAGE:
         raise InvalidInput(f"limit must be a whole number from 1 to {MAX_PAGE}")
     if before is not None and not (
@@ -246,13 +247,31 @@ def series_page(
         if not isinstance(part, Mapping):
             raise InvalidInput(f"{cursor!r} is not a history entry of series {unique_id!r}")
         shared = {k: v for k, v in found.items() if k not in ("series", "schema")}
-        entry = shared | {"unique_id": unique_id, "series_change": part.get("series_change")}
+        change = part.get("series_change")
+        entry = shared | {"unique_id": unique_id, "series_change": change}
+        entry |= _series_versions(change, shared)
         if part.get("reason"):
             entry["family_reason"], entry["reason"] = found.get("reason"), part["reason"]
         entries.append(entry | {"cursor": cursor})
         cursor = part.get("prior")
     entries.reverse()
     return entries, cursor
+
+
+def _series_versions(change: Any, shared: Mapping[str, Any]) -> JSON:
+    """``from_version`` and ``to_version`` of one series' move (the family's entry has
+    the run's version, or none for a family rollback that moved series to several): a
+    pin leaves the series where it is; a rollback names where it went."""
+    if not isinstance(change, Mapping):
+        return {}
+
+    def version(pointer: Any) -> Any:
+        return pointer.get("version") if isinstance(pointer, Mapping) else None
+
+    if "pinned" in change:
+        return {"from_version": version(change.get("at")), "to_version": version(change.get("at"))}
+    to = version(change.get("to")) if "to" in change else shared.get("to_version")
+    return {"from_version": version(change.get("from")), "to_version": to}
 
 
 def _each(work: Callable[[str], T], items: list[str]) -> list[T]:

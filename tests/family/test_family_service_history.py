@@ -89,6 +89,13 @@ def test_operator_actions_are_in_the_series_page(world):
         ("pinned", "ana"),
     ]
     assert history[2]["series_change"]["to"]["version"] == 1
+    # Each entry says where this series went, whatever else the move did.
+    assert [(h["from_version"], h["to_version"]) for h in history] == [
+        (None, 1),
+        (1, 2),
+        (2, 1),
+        (1, 1),
+    ]
     # The other series' pages are their own.
     assert [h["action"] for h in get_series(ctx, MODEL, "b")["history"]] == ["promoted"] * 2
 
@@ -205,6 +212,7 @@ def test_a_series_left_without_a_model_keeps_its_history(world):
         ("rollback", "ana"),
     ]
     assert one["history"][1]["series_change"]["to"] is None
+    assert (one["history"][1]["from_version"], one["history"][1]["to_version"]) == (1, None)
     # A cursor belongs to one series' chain.
     other = next(uid for uid in SERIES if bucket_of(uid) != bucket_of("a"))
     cursor = get_series(ctx, MODEL, other, limit=1)["history_before"]
