@@ -498,8 +498,10 @@ def _text_more(command: str, result: Any) -> str | None:
         if result.get("next_after"):
             lines.append(f"(more: --after {result['next_after']})")
         return "\n".join(lines)
-    if command in ("series", "run-series"):
-        return json.dumps(result, indent=2, default=str)
+    if command == "series":
+        return _one_series_text(result)
+    if command == "run-series":
+        return _run_series_text(result)
     if command == "family" and "series_in_production" in result:
         return _family_text(result)
     if command == "quarantine" and isinstance(result, dict):
@@ -520,6 +522,56 @@ def _family_counts(counts: Any) -> str:
     return f"{counts.get('series_total')} series: {done or 'none trained'}" + (
         f"; worst {worst['unique_id']} ({worst['window']} MASE {worst['mase']})" if worst else ""
     )
+
+
+def _one_series_text(view: Any) -> str:
+    """``series MODEL ID``: what serves the series, then its history, oldest first."""
+    pointer = view.get("production")
+    if pointer is None:
+        serving = "no production model"
+    else:
+        serving = (
+            f"production {_v(pointer.get('version'))} (run {pointer.get('run_key')}, data end "
+            f"{str(pointer.get('data_end') or '-')[:10]}, by {pointer.get('by')})"
+        )
+        if pointer.get("key") == "refreshed":
+            serving += ", the champion refreshed on that run's data"
+        if pointer.get("pinned"):
+            serving += (
+                f", pinned by {pointer['pinned'].get('by')}: {pointer['pinned'].get('reason')}"
+            )
+    family_pin = view.get("family_pinned")
+    if family_pin:
+        serving += f"; family pinned by {family_pin.get('by')}: {family_pin.get('reason')}"
+    lines = [f"{view['unique_id']} of {view['model']}: {serving}"]
+    if view.get("history_older"):
+        lines.append(f"(older: {view['history_older']})")
+    for h in view.get("history") or []:
+        lines.append(
+            f"{h['at']}  {h['action']:<10} {_v(h.get('from_version')):>5} -> "
+            f"{_v(h.get('to_version')):<5} by {h['by']}: {h.get('reason')}"
+        )
+    if view.get("history_before"):
+        lines.append(f"(older entries: --before {view['history_before']})")
+    return "\n".join(lines)
+
+
+def _run_series_text(view: Any) -> str:
+    """``run-series KEY``: each series' verdict in a line."""
+    lines = [
+        f"run {view['run_key']} ({_v(view.get('version'))}): {view['series_count']} series",
+        "series                   status    verdict     MASE      reason",
+    ]
+    for uid, v in view["series"].items():
+        error = v.get("error") or {}
+        mase = f"{error['mase']:.3f}" if isinstance(error.get("mase"), int | float) else "-"
+        lines.append(
+            f"{uid:<24} {v.get('status') or '-':<9} {v.get('action') or '-':<11} {mase:<9} "
+            f"{v.get('reason')}"
+        )
+    if view.get("next_after"):
+        lines.append(f"(more: --after {view['next_after']})")
+    return "\n".join(lines)
 
 
 def _family_text(view: Any) -> str:

@@ -100,3 +100,27 @@ def test_paging_options_that_do_not_go_together_are_refused(world, capsys):
     assert "one series pages with --before" in capsys.readouterr().err
     assert run(world, "series", MODEL, "--before", "00/x")[0] == 1
     assert "--before pages one series' history: name the series" in capsys.readouterr().err
+
+
+def test_one_series_and_a_runs_verdicts_read_as_text(world):
+    first, second = world.keys
+    code, text = run(world, "series", MODEL, "a", "--limit", "1")
+    lines = text.splitlines()
+    assert code == 0
+    assert lines[0] == f"a of {MODEL}: production v2 (run {second}, data end 2003-12-01, by gate)"
+    assert lines[1].split()[1:5] == ["promoted", "v1", "->", "v2"]
+    assert lines[2].startswith("(older entries: --before ")
+    run(world, "family", MODEL, "rollback", "--series", "a", "--reason", "spiky", "--by", "ana")
+    lines = run(world, "series", MODEL, "a")[1].splitlines()
+    assert lines[0] == f"a of {MODEL}: production v1 (run {first}, data end 2002-12-01, by ana)"
+    assert [line.split()[1:5] for line in lines[1:]] == [
+        ["promoted", "-", "->", "v1"],
+        ["promoted", "v1", "->", "v2"],
+        ["rollback", "v2", "->", "v1"],
+    ]
+    code, text = run(world, "run-series", first)
+    assert text.splitlines()[0] == f"run {first} (v1): 2 series"
+    assert [line.split()[:4] for line in text.splitlines()[2:]] == [
+        ["a", "ok", "promoted", "0.500"],
+        ["b", "ok", "promoted", "0.600"],
+    ]
