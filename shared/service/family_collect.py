@@ -7,8 +7,10 @@ move is older than ``ORPHAN_AGE``, oldest first, reads the family's pointer docu
 (once per family) and follows the marker's probe series back along its chain to learn
 whether the move was made. Made: the marker is deleted, its documents kept. Not made:
 its documents are deleted, then the marker. Deleting stops at ``SWEEP_DOCUMENTS``
-documents; the marker of a move cut short stays, and the next sweep finishes it (a
-delete of a document already gone does nothing).
+documents, and at most ``SWEEP_MARKERS`` markers are looked at (each walk reads at most
+``WALK_LIMIT`` entries), so one sweep's work is bounded; the marker of a move cut short
+stays, and the next sweep finishes it (a delete of a document already gone does
+nothing).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from shared.service.family_history import (
     ORPHAN_AGE,
     PENDING_PREFIX,
     SWEEP_DOCUMENTS,
+    SWEEP_MARKERS,
     WALK_LIMIT,
     chain_key,
     name_time,
@@ -44,22 +47,25 @@ class Collected:
     left: int = 0  # old markers left for the next sweep (budget spent, or undecided)
 
 
-def collect_orphans(ctx: Context, *, budget: int = SWEEP_DOCUMENTS) -> Collected:
-    """Collect the chain documents of moves that were never made, at most ``budget``
-    documents this time (module docstring)."""
+def collect_orphans(
+    ctx: Context, *, budget: int = SWEEP_DOCUMENTS, markers: int = SWEEP_MARKERS
+) -> Collected:
+    """Collect the chain documents of moves that were never made, deleting at most
+    ``budget`` documents and looking at most at ``markers`` markers this time (module
+    docstring)."""
     done = Collected()
     now = ctx.clock.now()
-    markers = []
+    old = []
     for key in ctx.state.list_keys(PENDING_PREFIX):
         model, _, name = key.removeprefix(PENDING_PREFIX).removesuffix(".json").partition("/")
         made = name_time(name)
         if made is None or not model:
             log.warning("sweep: %s is no pending history marker; left alone", key)
         elif now - made >= ORPHAN_AGE:
-            markers.append((made, model, name, key))
+            old.append((made, model, name, key))
     documents: dict[str, JSON] = {}
-    for _, model, name, key in sorted(markers):
-        if len(done.deleted) >= budget:
+    for examined, (_, model, name, key) in enumerate(sorted(old)):
+        if len(done.deleted) >= budget or examined >= markers:
             done.left += 1
             continue
         try:

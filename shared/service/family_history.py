@@ -39,8 +39,9 @@ chain holds its name. It can stop at the first entry whose time is ``ORPHAN_AGE`
 than the move's: an entry swapped after this move was timed at most one invocation
 before it. A move that was made keeps its documents (only the marker goes); one that was
 not has its documents deleted, then its marker. At most ``SWEEP_DOCUMENTS`` documents
-per sweep, oldest markers first; the next sweep continues. Moves made before markers
-existed left none: their lost attempts' documents stay (never read).
+and ``SWEEP_MARKERS`` markers per sweep, oldest markers first; the next sweep continues.
+Moves made before markers existed left none: their lost attempts' documents stay (never
+read).
 """
 
 from __future__ import annotations
@@ -80,6 +81,8 @@ PENDING_PREFIX = "family-history-pending/"
 ORPHAN_AGE = timedelta(hours=1)
 # Chain documents the sweep deletes at most per sweep (a lost attempt left up to BUCKETS).
 SWEEP_DOCUMENTS = 256
+# Pending markers the sweep looks at per sweep, oldest first.
+SWEEP_MARKERS = 64
 # Entries of the probe's chain the sweep reads at most to learn whether one move was made.
 WALK_LIMIT = 200
 

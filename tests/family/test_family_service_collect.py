@@ -147,3 +147,17 @@ def test_a_sweep_deletes_a_bounded_number_of_documents_and_the_next_goes_on(worl
     assert len(third.orphaned) == 1 and third.left == 0
     assert chain_documents(world) == reached
     assert collect_orphans(ctx, budget=budget).deleted == []
+
+
+def test_a_sweep_looks_at_a_bounded_number_of_markers(world):
+    run_year(world, 2002)
+    counting(world).conflicts = 3
+    run_year(world, 2003)
+    world.clock.advance(seconds=ORPHAN_AGE.total_seconds())
+    ctx = world.service.context
+    first = collect_orphans(ctx, markers=1)
+    assert len(first.orphaned) == 1 and first.left == 2
+    assert len(first.deleted) == BUCKETS_MOVED
+    rest = collect_orphans(ctx, markers=2)
+    assert len(rest.orphaned) == 2 and rest.left == 0
+    assert chain_documents(world) == live(world)
