@@ -22,10 +22,8 @@ import argparse
 import json
 import logging
 import tempfile
-import threading
 import time
 from collections import Counter
-from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -33,47 +31,10 @@ from typing import Any
 from shared.gate import GatePolicy
 from shared.ports import JSON, PipelineRun, PipelineSubmission
 from shared.settings import ModelConfig
+from tests.family.counting import CountingStore
 
 MODEL = "stores"
 SHARDS = 16
-
-
-class Counting:
-    """A ``StateStore`` counting requests by kind and by the key's first segment."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.requests: Counter[str] = Counter()
-        self.lock = threading.Lock()
-
-    def _count(self, op: str, key: str) -> None:
-        where = "series history" if "/series-history/" in key else ""
-        with self.lock:  # the history is written a few requests at a time
-            self.requests[op] += 1
-            self.requests[f"{op} {where or key.split('/')[0]}"] += 1
-
-    def create(self, key: str, document: Mapping[str, Any]) -> str:
-        self._count("create", key)
-        return str(self.inner.create(key, document))
-
-    def get(self, key: str) -> tuple[JSON, str]:
-        self._count("get", key)
-        return self.inner.get(key)
-
-    def replace(self, key: str, document: Mapping[str, Any], *, etag: str) -> str:
-        self._count("replace", key)
-        return str(self.inner.replace(key, document, etag=etag))
-
-    def list_keys(self, prefix: str) -> list[str]:
-        self._count("list", prefix)
-        return self.inner.list_keys(prefix)
-
-    def delete(self, key: str) -> None:
-        self._count("delete", key)
-        self.inner.delete(key)
-
-    def total(self) -> int:
-        return sum(n for op, n in self.requests.items() if " " not in op)
 
 
 class Clock:
@@ -141,7 +102,7 @@ def result_row(uid: str, run: int, end: str) -> JSON:
 
 
 def one_run(
-    service: Any, store: Counting, artifacts: Any, series: list[str], run: int
+    service: Any, store: CountingStore, artifacts: Any, series: list[str], run: int
 ) -> dict[str, Any]:
     """Write run ``run``'s outputs (every series beats its champion) and finalise it."""
     from shared.service.family import read_production
@@ -183,7 +144,7 @@ def one_run(
     return {"run": run + 1, "seconds": round(seconds, 3), "requests": finalise}
 
 
-def page_cost(service: Any, store: Counting, uid: str) -> dict[str, Any]:
+def page_cost(service: Any, store: CountingStore, uid: str) -> dict[str, Any]:
     from shared.service.family_ops import get_series
     from shared.service.promotion import list_history
 
@@ -232,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
         for name in ("state", "artifacts", "data"):
             containers[name] = blobs.get_container_client(f"bench-{name}")
             containers[name].create_container()
-        store = Counting(BlobStateStore(containers["state"]))
+        store = CountingStore(BlobStateStore(containers["state"]))
         clock = Clock()
         service = RetrainService(
             models=(config,),

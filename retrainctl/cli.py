@@ -7,7 +7,7 @@ import argparse
 import getpass
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -109,8 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
     ledger.add_argument("--limit", type=int, default=20, help="newest N entries (default 20)")
 
     for name, text in (
-        ("rollback", "move production back to an earlier version"),
-        ("promote", "put any registered version into production by hand"),
+        ("rollback", "move production back to an earlier version (a family: see 'family')"),
+        ("promote", "put any registered version into production by hand (not a family)"),
     ):
         command = commands.add_parser(name, help=text)
         command.add_argument("model")
@@ -122,7 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
             type=_version,
             help="refuse unless production is still this version",
         )
-    pin = commands.add_parser("pin", help="hold production: automatic promotion only registers")
+    pin = commands.add_parser(
+        "pin", help="hold production: automatic promotion only registers (a family: all its series)"
+    )
     pin.add_argument("model")
     pin.add_argument("--reason", required=True)
     pin.add_argument("--by", default=_user())
@@ -194,7 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
     run_series = commands.add_parser("run-series", help="a family run's verdict per series")
     run_series.add_argument("run_key")
     run_series.add_argument(
-        "--action", help="only promoted, registered, refused, failed, excluded or missing"
+        "--action", choices=family_ops.SERIES_ACTIONS, help="only the series with this verdict"
     )
     run_series.add_argument("--after", help="the series after this id (the next page)")
     run_series.add_argument("--limit", type=int, default=1000, help="series per page (1000)")
@@ -205,10 +207,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     family.add_argument("model")
     family.add_argument("action", choices=("show", "rollback", "pin", "unpin"))
-    family.add_argument("--series", help="the series acted on")
+    family.add_argument(
+        "--series", help="the series acted on (pin/unpin without it: the whole family)"
+    )
     family.add_argument("--run-key", help="rollback: undo this run's promotions")
     family.add_argument("--version", type=_version, help="rollback a series to this version")
-    family.add_argument("--expected-version", type=_version)
+    family.add_argument(
+        "--expected-version",
+        type=_version,
+        help="rollback --series: refused (exit 3) unless the series is on this version now",
+    )
     family.add_argument("--reason", help="why (kept in the history; needed but for show)")
     family.add_argument("--limit", type=int, help="show: series listed (default 100)")
     family.add_argument("--by", default=_user())
@@ -290,6 +298,10 @@ def _steps(service: RetrainService, args: argparse.Namespace) -> Any:
 
 
 def _series(service: RetrainService, args: argparse.Namespace) -> Any:
+    if args.series and args.after:
+        raise InvalidInput("--after pages the list of series; one series pages with --before")
+    if not args.series and args.before:
+        raise InvalidInput("--before pages one series' history: name the series")
     if args.series:
         return family_ops.get_series(
             service.context,
@@ -310,6 +322,16 @@ def _family(service: RetrainService, args: argparse.Namespace) -> Any:
     if args.action == "show":
         limit = family_overview.SERIES_SHOWN if args.limit is None else args.limit
         return family_overview.family_overview(service.context, args.model, limit=limit)
+    if args.action == "rollback" and (args.series is None) == (args.run_key is None):
+        raise InvalidInput(
+            f"family {args.model} rollback needs --series ID (that series, to its previous "
+            "model or --version N) or --run-key KEY (every series that run promoted), "
+            f"not {'both' if args.series else 'neither'}"
+        )
+    if not args.reason:
+        raise InvalidInput(
+            f"family {args.model} {args.action} needs --reason (kept in the history)"
+        )
     body = {
         "series": args.series,
         "run_key": args.run_key,
@@ -368,14 +390,24 @@ def _v(version: Any) -> str:
     return f"v{version}" if version is not None else "-"
 
 
+def _model_line(model: Mapping[str, Any]) -> str:
+    """A model's line in ``models``: its production version, or a family's series."""
+    if "series_in_production" in model:
+        pinned = model.get("family_pinned") or model.get("pinned")
+        return (
+            f"{model['name']:<16} family ({', '.join(model['series_columns'])}): "
+            f"{model['series_in_production']} series in production{' PINNED' if pinned else ''}"
+        )
+    return (
+        f"{model['name']:<16} production {_v(model['production_version']):<6}"
+        f"{' PINNED' if model['pinned'] else ''}"
+    )
+
+
 def _text(command: str, result: Any) -> str:
     """A short human-readable rendering of a command's result."""
     if command == "models":
-        return "\n".join(
-            f"{m['name']:<16} production {_v(m['production_version']):<6}"
-            f"{' PINNED' if m['pinned'] else ''}\n  gate: {m['gate_policy']}"
-            for m in result
-        )
+        return "\n".join(f"{_model_line(m)}\n  gate: {m['gate_policy']}" for m in result)
     if command == "versions":
         lines = ["version  gate      backtest MASE  production  run key"]
         for v in result:
@@ -466,8 +498,10 @@ def _text_more(command: str, result: Any) -> str | None:
         if result.get("next_after"):
             lines.append(f"(more: --after {result['next_after']})")
         return "\n".join(lines)
-    if command in ("series", "run-series"):
-        return json.dumps(result, indent=2, default=str)
+    if command == "series":
+        return _one_series_text(result)
+    if command == "run-series":
+        return _run_series_text(result)
     if command == "family" and "series_in_production" in result:
         return _family_text(result)
     if command == "quarantine" and isinstance(result, dict):
@@ -488,6 +522,56 @@ def _family_counts(counts: Any) -> str:
     return f"{counts.get('series_total')} series: {done or 'none trained'}" + (
         f"; worst {worst['unique_id']} ({worst['window']} MASE {worst['mase']})" if worst else ""
     )
+
+
+def _one_series_text(view: Any) -> str:
+    """``series MODEL ID``: what serves the series, then its history, oldest first."""
+    pointer = view.get("production")
+    if pointer is None:
+        serving = "no production model"
+    else:
+        serving = (
+            f"production {_v(pointer.get('version'))} (run {pointer.get('run_key')}, data end "
+            f"{str(pointer.get('data_end') or '-')[:10]}, by {pointer.get('by')})"
+        )
+        if pointer.get("key") == "refreshed":
+            serving += ", the champion refreshed on that run's data"
+        if pointer.get("pinned"):
+            serving += (
+                f", pinned by {pointer['pinned'].get('by')}: {pointer['pinned'].get('reason')}"
+            )
+    family_pin = view.get("family_pinned")
+    if family_pin:
+        serving += f"; family pinned by {family_pin.get('by')}: {family_pin.get('reason')}"
+    lines = [f"{view['unique_id']} of {view['model']}: {serving}"]
+    if view.get("history_older"):
+        lines.append(f"(older: {view['history_older']})")
+    for h in view.get("history") or []:
+        lines.append(
+            f"{h['at']}  {h['action']:<10} {_v(h.get('from_version')):>5} -> "
+            f"{_v(h.get('to_version')):<5} by {h['by']}: {h.get('reason')}"
+        )
+    if view.get("history_before"):
+        lines.append(f"(older entries: --before {view['history_before']})")
+    return "\n".join(lines)
+
+
+def _run_series_text(view: Any) -> str:
+    """``run-series KEY``: each series' verdict in a line."""
+    lines = [
+        f"run {view['run_key']} ({_v(view.get('version'))}): {view['series_count']} series",
+        "series                   status    verdict     MASE      reason",
+    ]
+    for uid, v in view["series"].items():
+        error = v.get("error") or {}
+        mase = f"{error['mase']:.3f}" if isinstance(error.get("mase"), int | float) else "-"
+        lines.append(
+            f"{uid:<24} {v.get('status') or '-':<9} {v.get('action') or '-':<11} {mase:<9} "
+            f"{v.get('reason')}"
+        )
+    if view.get("next_after"):
+        lines.append(f"(more: --after {view['next_after']})")
+    return "\n".join(lines)
 
 
 def _family_text(view: Any) -> str:

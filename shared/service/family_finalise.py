@@ -394,7 +394,9 @@ def _promote(
             refreshed = sum(1 for m in chain.moves.values() if m["series_change"].get("refreshed"))
             chain.write(ctx, _promoted_entry(key, version, len(chain.moves), refreshed))
 
-    document, _ = change_production(ctx, model, change, before_write=before_write)
+    document, written = change_production(ctx, model, change, before_write=before_write)
+    if written is not None:
+        chain.settle(ctx)  # the swap named this chain: its pending marker goes
     for result in refusals:
         what = decided.get(result.unique_id, "")
         if what in ("moved", "already"):

@@ -25,6 +25,23 @@ Two kinds of documents:
 
 One series' page (``series_page``) follows its chain from the pointer document: one read
 per entry, no listing; ``before`` (a previous page's cursor) continues it.
+
+**Documents of lost attempts** are collected by the sweep (``collect_orphans``). Before
+its chain documents, a move creates a *pending marker*
+(``family-history-pending/<model>/<name>.json``: the buckets it writes and one of its
+series, the *probe*), and deletes it once its compare-and-swap has succeeded
+(``Chain.settle``). A marker left behind belongs to an attempt that lost its swap or died
+before or just after it. Once its name's time is older than ``ORPHAN_AGE`` (no move is
+still in flight: a move runs inside one invocation, minutes at most), the sweep asks
+whether the swap happened: all the series of one move are swapped together, so it
+follows the probe's chain back from the pointer document, and the move was made iff the
+chain holds its name. It can stop at the first entry whose time is ``ORPHAN_AGE`` older
+than the move's: an entry swapped after this move was timed at most one invocation
+before it. A move that was made keeps its documents (only the marker goes); one that was
+not has its documents deleted, then its marker. At most ``SWEEP_DOCUMENTS`` documents
+and ``SWEEP_MARKERS`` markers per sweep, oldest markers first; the next sweep continues.
+Moves made before markers existed left none: their lost attempts' documents stay (never
+read).
 """
 
 from __future__ import annotations
@@ -35,7 +52,7 @@ import re
 import uuid
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from shared.errors import ConflictError, InvalidInput, NotFound
@@ -54,6 +71,20 @@ MAX_PAGE = 200
 WORKERS = 8
 T = TypeVar("T")
 _CURSOR = re.compile(r"[0-9a-f]{2}/\d{8}T\d{12}Z-[0-9a-f]{8}")
+_NAME = re.compile(r"(\d{8}T\d{12})Z-[0-9a-f]{8}")
+
+PENDING_SCHEMA = "family-history-pending/1"
+PENDING_PREFIX = "family-history-pending/"
+# A pending marker (and its chain documents) this old belongs to no move in flight: a
+# move runs inside one invocation (10 minutes at most on Consumption, the finalisation
+# lease is 10 minutes), and an hour leaves room for clock skew between instances.
+ORPHAN_AGE = timedelta(hours=1)
+# Chain documents the sweep deletes at most per sweep (a lost attempt left up to BUCKETS).
+SWEEP_DOCUMENTS = 256
+# Pending markers the sweep looks at per sweep, oldest first.
+SWEEP_MARKERS = 64
+# Entries of the probe's chain the sweep reads at most to learn whether one move was made.
+WALK_LIMIT = 200
 
 
 def bucket_of(unique_id: str) -> str:
@@ -65,6 +96,19 @@ def bucket_of(unique_id: str) -> str:
 def chain_key(model: str, cursor: str) -> str:
     """The state key of the chain document ``cursor`` (``<bucket>/<name>``)."""
     return f"family/{model}/series-history/{cursor}.json"
+
+
+def pending_key(model: str, name: str) -> str:
+    """The state key of the pending marker of the move ``name``."""
+    return f"{PENDING_PREFIX}{model}/{name}.json"
+
+
+def name_time(name: str) -> datetime | None:
+    """The time a chain name (``<stamp>-<8 hex>``) starts with; None if it is no name."""
+    match = _NAME.fullmatch(name)
+    if match is None:
+        return None
+    return datetime.strptime(match.group(1), "%Y%m%dT%H%M%S%f").replace(tzinfo=UTC)
 
 
 def stamp(at: str) -> str:
@@ -95,8 +139,9 @@ class Chain:
 
     Built inside the swap's change function (a fresh one per attempt): ``add`` links a
     series' move to its previous entry and names the new one in the document's
-    ``history``; ``write`` (``change_production``'s ``before_write``) creates the bucket
-    documents before the swap."""
+    ``history``; ``write`` (``change_production``'s ``before_write``) creates the pending
+    marker and the bucket documents before the swap; ``settle``, called once the swap
+    succeeded, deletes the marker."""
 
     def __init__(self, model: str, at: str) -> None:
         self.model = model
@@ -123,9 +168,20 @@ class Chain:
         """Create one document per bucket holding its series' moves, ``entry`` (action,
         by, reason, versions, run key) being what the move's series share. Returns how
         many were written."""
+        if not self.moves:
+            return 0
         buckets: dict[str, dict[str, JSON]] = {}
         for unique_id, part in self.moves.items():
             buckets.setdefault(bucket_of(unique_id), {})[unique_id] = part
+        marker = {
+            "schema": PENDING_SCHEMA,
+            "model": self.model,
+            "at": self.at,
+            "name": self.name,
+            "buckets": sorted(buckets),
+            "probe": min(self.moves),
+        }
+        _create(ctx, pending_key(self.model, self.name), marker)  # a repeat finds it
         shared = {"schema": CHAIN_SCHEMA, "at": self.at, "model": self.model, **entry}
 
         def one(bucket: str) -> bool:
@@ -133,6 +189,11 @@ class Chain:
             return _create(ctx, chain_key(self.model, f"{bucket}/{self.name}"), document)
 
         return sum(_each(one, sorted(buckets)))
+
+    def settle(self, ctx: Context) -> None:
+        """The swap naming this chain succeeded: its documents are no orphans."""
+        if self.moves:
+            ctx.state.delete(pending_key(self.model, self.name))
 
 
 def record_family_entry(
@@ -163,7 +224,8 @@ def series_page(
     """The newest ``limit`` history entries of one series (from the entry ``before``, a
     previous page's cursor, when given), oldest first, and the cursor of the entry before
     them (None when the page reaches the start). ``document``: the pointer document,
-    read by the caller. One read per entry, following the series' chain."""
+    read by the caller. One read per entry, following the series' chain. Each entry's
+    ``from_version`` and ``to_version`` are the series' own (``_series_versions``)."""
     if isinstance(limit, bool) or not isinstance(limit, int) or not 0 < limit <= MAX_PAGE:
         raise InvalidInput(f"limit must be a whole number from 1 to {MAX_PAGE}")
     if before is not None and not (
@@ -188,13 +250,31 @@ def series_page(
         if not isinstance(part, Mapping):
             raise InvalidInput(f"{cursor!r} is not a history entry of series {unique_id!r}")
         shared = {k: v for k, v in found.items() if k not in ("series", "schema")}
-        entry = shared | {"unique_id": unique_id, "series_change": part.get("series_change")}
+        change = part.get("series_change")
+        entry = shared | {"unique_id": unique_id, "series_change": change}
+        entry |= _series_versions(change, shared)
         if part.get("reason"):
             entry["family_reason"], entry["reason"] = found.get("reason"), part["reason"]
         entries.append(entry | {"cursor": cursor})
         cursor = part.get("prior")
     entries.reverse()
     return entries, cursor
+
+
+def _series_versions(change: Any, shared: Mapping[str, Any]) -> JSON:
+    """``from_version`` and ``to_version`` of one series' move (the family's entry has
+    the run's version, or none for a family rollback that moved series to several): a
+    pin leaves the series where it is; a rollback names where it went."""
+    if not isinstance(change, Mapping):
+        return {}
+
+    def version(pointer: Any) -> Any:
+        return pointer.get("version") if isinstance(pointer, Mapping) else None
+
+    if "pinned" in change:
+        return {"from_version": version(change.get("at")), "to_version": version(change.get("at"))}
+    to = version(change.get("to")) if "to" in change else shared.get("to_version")
+    return {"from_version": version(change.get("from")), "to_version": to}
 
 
 def _each(work: Callable[[str], T], items: list[str]) -> list[T]:

@@ -25,6 +25,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from shared.errors import ConflictError, InvalidInput, NotFound, UnknownModel
+from shared.parsing.common import check_run_key
 from shared.ports import JSON
 from shared.service.context import Context
 from shared.service.family import change_production, pointer_brief, read_production, run_root
@@ -97,7 +98,9 @@ def get_series(
 ) -> JSON:
     """One series: its production pointer (``NotFound`` when it has none and no history)
     and a page of its history (the newest ``limit`` moves, rollbacks and pins, oldest
-    first; ``history_before`` is the cursor for the page before, None at the start). Reads
+    first; ``history_before`` is the cursor for the page before, None at the start;
+    ``history_older`` says where moves older than the series' own history are, when it
+    does not start with the series' first model, else None). Reads
     the pointer document and follows the series' own history chain, one read per entry
     shown: nothing else of the family's history."""
     check_family(ctx, model)
@@ -113,7 +116,32 @@ def get_series(
         "family_pinned": document.get("pinned"),
         "history": history,
         "history_before": earlier,
+        "history_older": _older(model, pointer, history) if earlier is None else None,
     }
+
+
+def _older(model: str, pointer: Any, history: list[JSON]) -> str | None:
+    """Where the series' moves older than its chain are, when the chain (which starts
+    with the first move made after per-series history existed) does not begin with the
+    series' first model: a pointer with no entry, or a first entry moving or pinning a
+    model the series already had."""
+    if history:
+        change = history[0].get("series_change") or {}
+        had_model = change.get("from") is not None or change.get("at") is not None
+    else:
+        had_model = pointer is not None
+    if not had_model:
+        return None
+    first = f"before {history[0].get('at')} " if history else ""
+    return (
+        f"moves of this series {first}were made before each series had its own history: "
+        f"only the model's history has them (GET /api/models/{model}/history, "
+        f"retrainctl history {model})"
+    )
+
+
+# What a family run did with a series (``family-verdicts/1``'s ``action``).
+SERIES_ACTIONS = ("promoted", "registered", "refused", "failed", "excluded", "missing")
 
 
 def run_series(
@@ -132,6 +160,14 @@ def run_series(
         isinstance(limit, bool) or not isinstance(limit, int) or not 0 < limit <= MAX_SERIES_PAGE
     ):
         raise InvalidInput(f"limit must be a whole number from 1 to {MAX_SERIES_PAGE}")
+    if action is not None and action not in SERIES_ACTIONS:
+        raise InvalidInput(
+            f"no series verdict {action[:40]!r}; action is one of {', '.join(SERIES_ACTIONS)}"
+        )
+    try:
+        check_run_key(run_key)
+    except InvalidInput as exc:
+        raise NotFound(str(exc)) from None
     try:
         verdicts = ctx.artifacts.read_json(run_root(run_key) + VERDICTS_FILE)
     except NotFound:
@@ -199,6 +235,7 @@ def _act(
         done["chain"].write(ctx, done["entry"])
 
     document, _ = change_production(ctx, model, apply, before_write=before_write)
+    done["chain"].settle(ctx)  # the swap named this chain: its pending marker goes
     return document, done["moved"], done["entry"]
 
 

@@ -80,7 +80,11 @@ def parse_family_request(model: str, action: str, body: Any) -> FamilyRequest:
         ),
     )
     if action == "rollback" and (series is None) == (run_key is None):
-        raise InvalidInput("a family rollback names either 'series' or 'run_key', not both")
+        raise InvalidInput(
+            "a family rollback names 'series' (that series, to its previous model or to "
+            "'version') or 'run_key' (every series that run promoted), not "
+            + ("both" if series is not None else "neither")
+        )
     if (version is not None or expected is not None) and not (action == "rollback" and series):
         raise InvalidInput("'version' and 'expected_version' go with a rollback of one 'series'")
     if run_key is not None and action != "rollback":

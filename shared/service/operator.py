@@ -14,6 +14,13 @@ nothing is recorded.
   written first, then the alias is re-pointed at the same version, which moves its ETag:
   a promotion that read the alias before the pin loses its compare-and-swap, one that
   reads it after sees the pin. Operator moves are allowed while pinned and keep the pin.
+
+A family (a model with ``series_columns``) has no production version: each series has
+its own (``shared.service.family``). A rollback or manual promotion of a family is
+refused with the family actions that do it per series or per run; a pin or unpin of a
+family pins or unpins the whole family (``family_ops.set_family_pin``), and an unpin
+also lifts a model pin (``pins/<model>.json``) set before, which the family's gate
+honours too.
 """
 
 from __future__ import annotations
@@ -29,6 +36,8 @@ from shared.messages import (
     UnpinRequested,
 )
 from shared.service.context import Context
+from shared.service.family import read_production
+from shared.service.family_ops import set_family_pin
 from shared.service.outcome import Outcome
 from shared.service.promotion import PRODUCTION, get_pin, record_history
 
@@ -38,6 +47,20 @@ log = logging.getLogger(__name__)
 def _known(model: str, ctx: Context) -> None:
     if model not in ctx.models:
         raise UnknownModel(f"unknown model {model!r}; configured models: {', '.join(ctx.models)}")
+
+
+def _is_family(model: str, ctx: Context) -> bool:
+    return bool(ctx.models[model].series_columns)
+
+
+def _per_series(model: str, what: str) -> InvalidInput:
+    return InvalidInput(
+        f"{model} is a family: each series has its own production model, so the family has "
+        f"no version to {what}. Roll one series back (or to a version: 'version') with "
+        f'POST /api/models/{model}/family/rollback {{"series": "<id>"}} '
+        f"(retrainctl family {model} rollback --series ID [--version N]), or undo a run's "
+        f'promotions with {{"run_key": "<run key>"}} (--run-key KEY)'
+    )
 
 
 def _record(ctx: Context, outcome: Outcome, message: OperatorMessage) -> list[Outcome]:
@@ -52,6 +75,8 @@ def handle_version_change(
     """Move production to the requested version (compare-and-swap)."""
     model, rollback = message.model, isinstance(message, RollbackRequested)
     _known(model, ctx)
+    if _is_family(model, ctx):
+        raise _per_series(model, "roll back to" if rollback else "promote")
     target = ctx.registry.get_version(model, message.version)  # NotFound: 404
     alias = ctx.registry.get_alias(model, PRODUCTION)
     current = f"v{alias.version}" if alias.version else "none"
@@ -92,9 +117,12 @@ def handle_version_change(
 
 
 def handle_pin(message: PinRequested, ctx: Context) -> list[Outcome]:
-    """Pin production where it is."""
+    """Pin production where it is (a family: every series where it is)."""
     model = message.model
     _known(model, ctx)
+    if _is_family(model, ctx):
+        by, reason = message.requested_by, message.reason
+        return [set_family_pin(ctx, model, pinned=True, by=by, reason=reason)]
     if ctx.registry.get_alias(model, PRODUCTION).version is None:
         raise InvalidInput(f"{model} has no production version to pin")
     if (pin := get_pin(ctx, model)) is not None:
@@ -131,6 +159,10 @@ def handle_unpin(message: UnpinRequested, ctx: Context) -> list[Outcome]:
     model = message.model
     _known(model, ctx)
     pin = get_pin(ctx, model)
+    if _is_family(model, ctx) and (pin is None or read_production(ctx, model)[0].get("pinned")):
+        by, reason = message.requested_by, message.reason
+        unpinned = [set_family_pin(ctx, model, pinned=False, by=by, reason=reason)]
+        return unpinned + (handle_unpin(message, ctx) if pin is not None else [])
     if pin is None:
         raise InvalidInput(f"{model} is not pinned")
     document = {

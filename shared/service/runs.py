@@ -24,6 +24,7 @@ from shared.policy import STUCK_SUBMITTING
 from shared.ports import JSON, RUN_TERMINAL_STATES, PipelineRun
 from shared.service.context import Context
 from shared.service.family import is_family
+from shared.service.family_collect import collect_orphans
 from shared.service.family_finalise import finalise_family
 from shared.service.outcome import Outcome
 from shared.service.promotion import finalise_completed
@@ -137,7 +138,10 @@ def handle_sweep(message: SweepTicked, ctx: Context) -> list[Outcome]:
       is looked up by its run key first (an ambiguous failure may have started a job)
       and submitted again only when the backend has none;
     - a run still going after ``RUN_TIMEOUT`` is recorded as failed (the job is left
-      alone; if it completes later its event finds the run finalised and is ignored).
+      alone; if it completes later its event finds the run finalised and is ignored);
+    - the history chain documents of family moves never made (an attempt that lost its
+      compare-and-swap or died before it) are collected, a bounded number per sweep
+      (``shared.service.family_collect``).
 
     Each run's failure is logged and reported, and does not stop the others.
     """
@@ -158,6 +162,10 @@ def handle_sweep(message: SweepTicked, ctx: Context) -> list[Outcome]:
         except Exception as exc:  # one model's registry trouble must not stop the others
             log.warning("sweep: the registry of %s could not be reconciled: %s", model, exc)
             outcomes.append(Outcome(model, "failed", f"registry reconcile: {exc}"))
+    try:  # history chain documents of family moves never made (family_collect)
+        collect_orphans(ctx)
+    except Exception:  # left for the next sweep
+        log.exception("sweep: the families' orphan history documents were not collected")
     log.info("%s: %d open run(s) needed attention", message.describe(), len(outcomes))
     return outcomes
 

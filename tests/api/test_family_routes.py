@@ -95,7 +95,17 @@ def test_rollback_and_pins_through_the_api_record_who_and_why(world):
 @pytest.mark.parametrize(
     ("action", "body", "message"),
     [
-        ("rollback", {"reason": "r", "requested_by": "a"}, "either 'series' or 'run_key'"),
+        ("rollback", {"reason": "r", "requested_by": "a"}, "or 'run_key' (every series that"),
+        (
+            "rollback",
+            {
+                "series": "a",
+                "run_key": "stores-0123456789abcdef",
+                "reason": "r",
+                "requested_by": "a",
+            },
+            "not both",
+        ),
         ("pin", {"series": "a", "reason": "r", "requested_by": "a", "sereis": 1}, "'sereis'"),
         ("pin", {"series": "a", "requested_by": "a"}, "needs 'reason'"),
         ("pin", {"series": "a", "reason": "r", "requested_by": "a", "version": 2}, "'version'"),
@@ -136,3 +146,59 @@ def test_a_runs_verdicts_come_in_pages(world):
     assert rest["series"]["b"]["error"] == {"mase": 1.4, "window": "backtest"}
     bad = call("get_run_series", run_key=first, params={"limit": "0"})
     assert bad.status_code == 400
+
+
+@pytest.mark.parametrize("function", ["rollback_model", "promote_model"])
+def test_a_family_has_no_model_version_to_move_and_the_answer_says_what_does(world, function):
+    body = {"version": 1, "reason": "r", "requested_by": "ana"}
+    response = call(function, "POST", body, model=MODEL)
+    assert response.status_code == 400
+    message = answer(response)["message"]
+    assert message.startswith(f"{MODEL} is a family: each series has its own production model")
+    assert f"POST /api/models/{MODEL}/family/rollback" in message
+    assert f"retrainctl family {MODEL} rollback --series ID" in message
+    # Nothing moved, nothing recorded.
+    assert answer(call("list_models"))["models"][0]["production_version"] is None
+    assert [e for e in world.service.list_ledger(MODEL) if e["kind"] == "operator"] == []
+
+
+def test_pinning_a_family_model_holds_every_series_until_unpinned(world):
+    pin = {"reason": "quarter end", "requested_by": "bo"}
+    response = call("pin_model", "POST", pin, model=MODEL)
+    assert response.status_code == 200, answer(response)
+    [outcome] = answer(response)["outcomes"]
+    assert outcome["reason"] == "family pinned by bo: quarter end"
+    assert answer(call("list_models"))["models"][0]["family_pinned"] is True
+    # A run whose series beats its champion only registers while the family is pinned.
+    key = world.launch("2004", SERIES, year=2004, event_id="e3")
+    end = "2004-12-01T00:00:00"
+    decided = world.finish_family(key, [row("a", candidate=0.3, champion=0.4, data_end=end)])
+    assert decided.action == "registered", decided
+    one = answer(call("get_model_series", model=MODEL, series="a"))
+    assert one["production"]["version"] == 2
+    reason = answer(call("get_run_series", run_key=key))["series"]["a"]["reason"]
+    assert reason.endswith("registered only: the family is pinned by bo (quarter end)")
+    unpinned = call("unpin_model", "POST", {"reason": "done", "requested_by": "bo"}, model=MODEL)
+    assert unpinned.status_code == 200, answer(unpinned)
+    assert answer(call("list_models"))["models"][0]["family_pinned"] is False
+    again = call("unpin_model", "POST", {"reason": "done", "requested_by": "bo"}, model=MODEL)
+    assert again.status_code == 400 and answer(again)["message"] == f"family {MODEL} is not pinned"
+
+
+def test_a_runs_verdicts_by_an_action_that_does_not_exist_are_refused(world):
+    first, _ = world.keys
+    bad = call("get_run_series", run_key=first, params={"action": "rejected"})
+    assert bad.status_code == 400
+    assert answer(bad)["message"] == (
+        "no series verdict 'rejected'; action is one of promoted, registered, refused, "
+        "failed, excluded, missing"
+    )
+    assert call("get_run_series", run_key="../../x").status_code == 404
+
+
+def test_a_family_lists_no_production_version_even_with_an_alias_left_from_before(world):
+    # Before families refused a model-wide promote, one could point the alias at a version.
+    alias = world.registry.get_alias(MODEL, "production")
+    world.registry.set_alias(MODEL, "production", 1, etag=alias.etag)
+    [model] = answer(call("list_models"))["models"]
+    assert model["production_version"] is None and model["series_in_production"] == 1

@@ -93,3 +93,21 @@ def test_body_schemas_accept_what_the_parsers_take_and_refuse_unknown_fields(sch
     validator.validate(good)
     with pytest.raises(jsonschema.ValidationError, match="resaon"):
         validator.validate({**good, "resaon": "typo"})
+
+
+def test_a_series_answer_and_its_history_cursor_fit_the_described_shapes():
+    from shared.service.family_ops import get_series
+    from tests.family.history_world import counted_world, run_year
+    from tests.family.service_world import MODEL
+
+    world = counted_world()
+    for year in (2002, 2003):
+        run_year(world, year)
+    page = get_series(world.service.context, MODEL, "a", limit=1)
+    jsonschema.Draft202012Validator(_body_schema("SeriesDetail")).validate(page)
+    [before] = [
+        p["schema"]
+        for p in _document()["paths"]["/models/{model}/series/{series}"]["get"]["parameters"]
+        if p["name"] == "before"
+    ]
+    jsonschema.Draft202012Validator(before).validate(page["history_before"])

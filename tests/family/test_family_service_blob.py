@@ -57,3 +57,33 @@ def test_the_series_history_is_create_only_on_blob_storage(new_container):
     assert [e["at"] for e in older] == ["2026-01-01T00:00:00+00:00"] and start is None
     [own, _] = series_page(ctx, MODEL, "a", document)[0]
     assert own["reason"] == "passed: a's own reason" and own["family_reason"] == "2 series passed"
+
+
+def test_the_sweep_collects_a_lost_attempts_chain_on_blob_storage(new_container):
+    """A finalisation that loses its compare-and-swap, on Blob storage: its pending marker
+    and chain documents are listed, and the sweep an hour later deletes exactly them."""
+    from shared.adapters.blob import BlobStateStore
+    from shared.messages import SweepTicked
+    from shared.service.family_history import ORPHAN_AGE, PENDING_PREFIX, bucket_of
+    from shared.service.family_ops import get_series
+    from tests.family.history_world import SERIES, counted_world, counting, run_year
+    from tests.family.service_world import MODEL
+
+    world = counted_world(BlobStateStore(new_container("state")))
+    store = counting(world)
+    run_year(world, 2002)
+    store.conflicts = 1  # another writer moves the pointers first, once
+    run_year(world, 2003)
+    chains = f"family/{MODEL}/series-history/"
+    before = set(store.list_keys(chains))
+    assert len(store.list_keys(PENDING_PREFIX)) == 1  # the lost attempt's
+    world.clock.advance(seconds=ORPHAN_AGE.total_seconds())
+    world.service.handle(SweepTicked(at=world.clock.now()))
+    removed = before - set(store.list_keys(chains))
+    assert len(removed) == len({bucket_of(uid) for uid in SERIES})
+    assert len({key.rsplit("/", 1)[1] for key in removed}) == 1  # one attempt's documents
+    assert store.list_keys(PENDING_PREFIX) == []
+    for uid in SERIES:
+        assert [
+            h["to_version"] for h in get_series(world.service.context, MODEL, uid)["history"]
+        ] == [1, 2]

@@ -123,7 +123,7 @@ def test_the_cli_still_needs_a_reason_to_act(world, capsys):
     from retrainctl.cli import main
 
     assert main(["family", MODEL, "pin", "--series", "a"], service=world.service) == 1
-    assert "needs 'reason'" in capsys.readouterr().err
+    assert f"family {MODEL} pin needs --reason" in capsys.readouterr().err
 
 
 def test_the_run_record_the_run_list_and_the_cli_summarise_a_family_run(world, capsys):

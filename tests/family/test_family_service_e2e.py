@@ -126,3 +126,30 @@ def test_a_family_retrains_per_series_and_a_partial_arrival_touches_only_its_ser
     assert moved == {target}
     assert rows[target]["action"] == "promoted" or "production refreshed" in rows[target]["reason"]
     assert record["family"]["reused"] == 3
+
+    # The operator's view and hands, over the app's HTTP routes: the target's own history,
+    # its rollback, then the first run undone for every series it still serves.
+    status, page = stack.request("GET", f"/api/models/{MODEL}/series/{target}")
+    assert status == 200
+    assert [h["run_key"] for h in page["history"]] == [first, second]
+    assert page["history_before"] is None and page["history_older"] is None
+    body = {"series": target, "reason": "spiky", "requested_by": "ana"}
+    status, done = stack.request("POST", f"/api/models/{MODEL}/family/rollback", body)
+    assert status == 200, done
+    assert pointers(stack)[target][1] == first
+    body = {"run_key": first, "reason": "bad run", "requested_by": "ana"}
+    status, done = stack.request("POST", f"/api/models/{MODEL}/family/rollback", body)
+    assert status == 200, done
+    # The first run's series had no model before it: they are left without one, but for
+    # the target, which an operator put on that run's model (not the run's to undo).
+    assert set(pointers(stack)) == {target}
+    for uid in promoted:
+        status, page = stack.request("GET", f"/api/models/{MODEL}/series/{uid}")
+        actions = [h["action"] for h in page["history"]]
+        assert actions == (
+            ["promoted", "promoted", "rollback"] if uid == target else ["promoted", "rollback"]
+        )
+    # A family has no model-wide version to move: the answer names what does it.
+    body = {"version": 1, "reason": "x", "requested_by": "ana"}
+    status, refused = stack.request("POST", f"/api/models/{MODEL}/promote", body)
+    assert status == 400 and "family/rollback" in refused["message"]

@@ -6,110 +6,22 @@ history entry or a version."""
 
 from __future__ import annotations
 
-import threading
-from collections import Counter
-from collections.abc import Mapping
 from typing import Any
 
 import pytest
 
-from shared.errors import ConflictError
 from shared.parsing import parse_run_event
-from shared.ports import JSON
 from shared.service.family_history import BUCKETS, bucket_of, entry_name
 from shared.service.family_ops import get_series, rollback_series, set_series_pin
 from shared.service.promotion import list_history
 from tests import samples
-from tests.fakes import FakeStateStore
-from tests.family.service_world import MODEL, FamilyWorld, row, write_outputs
-
-SERIES = {"a": 10.0, "b": 20.0, "c": 30.0, "d": 40.0}
-
-
-class CountingStore:
-    """A ``StateStore`` counting the requests made to it (a listing is one request, as
-    Azure's List Blobs is up to 5,000 names), with an optional crash: the ``crash_at``-th
-    ``create`` or ``replace`` of a key starting with ``crash_prefix`` raises instead."""
-
-    def __init__(self, inner: FakeStateStore) -> None:
-        self.inner = inner
-        self.requests: Counter[str] = Counter()
-        self.crash_prefix: str | None = None
-        self.crash_at = 0
-        self.conflicts = 0  # replaces of the pointer document that lose, as to another writer
-        self.lock = threading.Lock()
-
-    def _count(self, op: str, key: str) -> None:
-        with self.lock:  # the history is written a few requests at a time
-            self.requests[op] += 1
-            self.requests[f"{op} {key.split('/')[0]}"] += 1
-            if not (op in ("create", "replace") and self.crash_prefix):
-                return
-            if key.startswith(self.crash_prefix):
-                self.crash_at -= 1
-                if self.crash_at == 0:
-                    self.crash_prefix = None
-                    raise RuntimeError(f"killed before writing {key}")
-
-    def create(self, key: str, document: Mapping[str, Any]) -> str:
-        self._count("create", key)
-        return self.inner.create(key, document)
-
-    def get(self, key: str) -> tuple[JSON, str]:
-        self._count("get", key)
-        return self.inner.get(key)
-
-    def replace(self, key: str, document: Mapping[str, Any], *, etag: str) -> str:
-        self._count("replace", key)
-        if self.conflicts and key == f"family/{MODEL}/production.json":
-            self.conflicts -= 1
-            raise ConflictError(f"state document {key!r} changed since it was read")
-        return self.inner.replace(key, document, etag=etag)
-
-    def list_keys(self, prefix: str) -> list[str]:
-        self._count("list", prefix)
-        return self.inner.list_keys(prefix)
-
-    def delete(self, key: str) -> None:
-        self._count("delete", key)
-        self.inner.delete(key)
-
-    def total(self) -> int:
-        return sum(n for op, n in self.requests.items() if " " not in op)
+from tests.family.history_world import SERIES, counted_world, counting, run_year, start_year
+from tests.family.service_world import MODEL, FamilyWorld
 
 
 @pytest.fixture
 def world() -> FamilyWorld:
-    world = FamilyWorld()
-    counting = CountingStore(world.state)
-    world.service.context.state = counting  # type: ignore[assignment]
-    world.registry._store = counting  # type: ignore[assignment]  # the registry shares it
-    world.counting = counting  # type: ignore[attr-defined]
-    return world
-
-
-def counting(world: FamilyWorld) -> CountingStore:
-    return world.counting  # type: ignore[attr-defined, no-any-return]
-
-
-def year_rows(year: int) -> list[JSON]:
-    """Every series beats its champion (the previous year's fit) by a little."""
-    end = f"{year}-12-01T00:00:00"
-    champion = None if year == 2002 else 0.6
-    candidate = 0.5 - 0.01 * (year - 2002)
-    return [row(uid, candidate=candidate, champion=champion, data_end=end) for uid in SERIES]
-
-
-def run_year(world: FamilyWorld, year: int) -> tuple[str, Counter[str]]:
-    """Launch and finalise the family's run on ``year``'s data; the requests the
-    finalisation made (the completion event's handling)."""
-    key = world.launch(str(year), SERIES, year=year, event_id=f"e{year}")
-    world.pipeline.finish(key, "Completed")
-    write_outputs(world.artifacts, key, year_rows(year), {})
-    counting(world).requests.clear()
-    [outcome] = world.service.handle(parse_run_event(samples.run_event(key, run_key=key)))
-    assert outcome.action == "promoted", outcome
-    return key, Counter(counting(world).requests)
+    return counted_world()
 
 
 def test_a_finalisation_costs_the_same_after_one_run_or_after_twelve(world):
@@ -123,7 +35,9 @@ def test_a_finalisation_costs_the_same_after_one_run_or_after_twelve(world):
     # The family's entry, and each series' chain: one document per bucket of series moved
     # (written before the pointers move), no read of either.
     buckets = {bucket_of(uid) for uid in SERIES}
-    assert steady["create history"] == 1 and steady["create family"] == len(buckets)
+    assert steady["create history"] == 1 and steady["create series history"] == len(buckets)
+    # The move's pending marker: made before the chain, gone once the pointers moved.
+    assert steady["create family-history-pending"] == steady["delete family-history-pending"] == 1
     # The version: registered once (one listing of version numbers to pick the next),
     # and no version of an earlier run read.
     assert steady["create registry"] == 1 and steady["get registry"] == 0
@@ -175,6 +89,13 @@ def test_operator_actions_are_in_the_series_page(world):
         ("pinned", "ana"),
     ]
     assert history[2]["series_change"]["to"]["version"] == 1
+    # Each entry says where this series went, whatever else the move did.
+    assert [(h["from_version"], h["to_version"]) for h in history] == [
+        (None, 1),
+        (1, 2),
+        (2, 1),
+        (1, 1),
+    ]
     # The other series' pages are their own.
     assert [h["action"] for h in get_series(ctx, MODEL, "b")["history"]] == ["promoted"] * 2
 
@@ -191,9 +112,7 @@ def test_a_finalisation_killed_between_history_writes_repeats_without_loss_or_du
     world, prefix, crash_at
 ):
     run_year(world, 2002)
-    key = world.launch("2003", SERIES, year=2003, event_id="e2003")
-    world.pipeline.finish(key, "Completed")
-    write_outputs(world.artifacts, key, year_rows(2003), {})
+    key = start_year(world, 2003)
     store = counting(world)
     store.crash_prefix, store.crash_at = prefix, crash_at
     event = parse_run_event(samples.run_event(key, run_key=key))
@@ -223,9 +142,7 @@ def test_a_lost_compare_and_swap_leaves_no_entry_a_series_shows(world):
 
 def test_a_finalisation_killed_after_registering_registers_once(world):
     run_year(world, 2002)
-    key = world.launch("2003", SERIES, year=2003, event_id="e2003")
-    world.pipeline.finish(key, "Completed")
-    write_outputs(world.artifacts, key, year_rows(2003), {})
+    key = start_year(world, 2003)
     store = counting(world)
     # The first write of the run record after the claim notes the version: killed there.
     store.crash_prefix, store.crash_at = f"runs/{key}", 2
@@ -295,8 +212,37 @@ def test_a_series_left_without_a_model_keeps_its_history(world):
         ("rollback", "ana"),
     ]
     assert one["history"][1]["series_change"]["to"] is None
+    assert (one["history"][1]["from_version"], one["history"][1]["to_version"]) == (1, None)
     # A cursor belongs to one series' chain.
     other = next(uid for uid in SERIES if bucket_of(uid) != bucket_of("a"))
     cursor = get_series(ctx, MODEL, other, limit=1)["history_before"]
     with pytest.raises(InvalidInput, match="cursor of series 'a'"):
         get_series(ctx, MODEL, "a", before=cursor)
+
+
+def test_a_series_page_says_where_moves_older_than_its_chain_are(world):
+    ctx = world.service.context
+    run_year(world, 2002)
+    # The pointer document as a version before per-series chains wrote it: no heads.
+    key = f"family/{MODEL}/production.json"
+    document, etag = world.state.get(key)
+    world.state.replace(key, {k: v for k, v in document.items() if k != "history"}, etag=etag)
+    older = get_series(ctx, MODEL, "a")
+    assert older["history"] == [] and older["production"]["version"] == 1
+    assert older["history_older"] == (
+        "moves of this series were made before each series had its own history: only the "
+        f"model's history has them (GET /api/models/{MODEL}/history, retrainctl history {MODEL})"
+    )
+    run_year(world, 2003)
+    page = get_series(ctx, MODEL, "a", limit=1)
+    assert [h["to_version"] for h in page["history"]] == [2]
+    assert page["history_before"] is None  # the chain starts at v2's move...
+    assert page["history_older"].startswith(
+        f"moves of this series before {page['history'][0]['at']}"
+    )
+    # ...and a series whose chain holds its first model has nothing older.
+    world.state.delete(key)
+    run_year(world, 2004)
+    fresh = get_series(ctx, MODEL, "b")
+    assert [h["to_version"] for h in fresh["history"]] == [3]
+    assert fresh["history_older"] is None

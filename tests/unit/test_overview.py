@@ -1,4 +1,4 @@
-"""The dashboard's view-model (shared/service/overview.py): built from the queries over a
+"""The dashboard's view-model (the package shared/service/overview/): built from the queries over a
 service wired to fakes, and its pure parts (timeline placement, next tick, metrics)."""
 
 from datetime import UTC, datetime, timedelta
