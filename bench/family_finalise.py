@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import sys
 import tempfile
 import time
 from collections import Counter
@@ -28,10 +29,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from shared.gate import GatePolicy
-from shared.ports import JSON, PipelineRun, PipelineSubmission
-from shared.settings import ModelConfig
-from tests.family.counting import CountingStore
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # run as a script: make the repository importable
+    sys.path.insert(0, str(ROOT))
+
+from shared.gate import GatePolicy  # noqa: E402
+from shared.ports import JSON, PipelineRun, PipelineSubmission  # noqa: E402
+from shared.settings import ModelConfig  # noqa: E402
+from tests.family.counting import CountingStore  # noqa: E402
 
 MODEL = "stores"
 SHARDS = 16

@@ -224,6 +224,8 @@ def load_order_search(path: Path | None = None) -> ModuleType:
     unpickle tasks by module name.
     """
     path = path or SRC / "order_search"
+    if str(SRC) not in sys.path:  # the package imports its sibling ``scoring`` top-level
+        sys.path.insert(0, str(SRC))
     for name in [n for n in sys.modules if n == "order_search" or n.startswith("order_search.")]:
         del sys.modules[name]
     if path.is_dir():
