@@ -67,6 +67,7 @@ FAMILY_LITERALS = (
     "time_budget",
     "backtest_folds",
     "backtest_horizon",
+    "transform",
 )
 CAS_ATTEMPTS = 10
 

@@ -42,14 +42,19 @@ class ModelConfig:
     # The columns naming the series inside a file (long form, e.g. ("store", "product"));
     # empty: the model is one series.
     series_columns: tuple[str, ...] = ()
+    # Fit on the log scale when the order search's rule picks it ("auto") or always in the
+    # series' units ("none"): the pipelines' ``transform`` input (single and family). None
+    # (not written): not sent, the pipeline's own default applies (none in both pipelines),
+    # so a pipeline published before the input existed still accepts the submission.
+    transform: str | None = None
 
     def gate_policy(self, default: GatePolicy) -> GatePolicy:
         """The gate policy for this model: ``default`` with this model's overrides."""
         return default.with_overrides(self.gate)
 
     def pipeline_inputs(self) -> dict[str, str | int]:
-        """The pipeline's literal inputs for this model."""
-        return {
+        """The pipeline's literal inputs for this model (``transform`` only when set)."""
+        inputs: dict[str, str | int] = {
             "frequency": self.frequency,
             "season_length": self.season_length,
             "horizon": self.horizon,
@@ -60,6 +65,9 @@ class ModelConfig:
             "backtest_folds": self.backtest_folds,
             "backtest_horizon": self.backtest_horizon,
         }
+        if self.transform is not None:
+            inputs["transform"] = self.transform
+        return inputs
 
 
 _MODEL_FIELDS = {f for f in ModelConfig.__dataclass_fields__}
@@ -67,6 +75,7 @@ _REQUIRED_MODEL_FIELDS = ("name", "prefix")
 _POSITIVE_FIELDS = ("season_length", "horizon", "time_budget")
 _NON_NEGATIVE_FIELDS = ("max_gap", "backtest_folds", "backtest_horizon")
 _TEXT_FIELDS = ("frequency", "time_column", "value_column")
+TRANSFORMS = ("auto", "none")
 MODELS_EXAMPLE = (
     '[{"name": "co2", "prefix": "co2/", "frequency": "MS", "season_length": 12, "horizon": 24}]'
 )
@@ -305,6 +314,11 @@ def _parse_model(
         problem = frequency_problem(values["frequency"])
         if problem:
             problems.append(f"{at('frequency')}: {problem}")
+    if values.get("transform") is not None and values["transform"] not in TRANSFORMS:
+        problems.append(
+            f"{at('transform')} must be 'auto' (the log scale when the order search's rule "
+            f"picks it) or 'none' (the series' units), got {values['transform']!r}"
+        )
     for key in (*_POSITIVE_FIELDS, *_NON_NEGATIVE_FIELDS):
         if key in values:
             value = values[key]
