@@ -206,6 +206,11 @@
       shape.setAttribute("data-action", show(mark.action));
       picture.append(titled(shape, when(mark.at) + " " + mark.kind + " — " + mark.label));
     }
+    if (data.production_per_series) {
+      // A family: each series has its own production pointer (the family section).
+      picture.append(svg("text", { x: left + 4, y: LANES.production + 4, class: "per-series" },
+        "per series: see the family section"));
+    }
     for (const segment of data.production || []) {
       const x0 = X(segment.x0), w = Math.max(X(segment.x1) - x0, 2);
       picture.append(titled(svg("rect", {
@@ -217,7 +222,8 @@
     picture.append(svg("text", { x: left, y: height - 8 }, when(data.start)));
     picture.append(titled(svg("text", { x: left + width, y: height - 8, "text-anchor": "end" }, "now"), when(data.end)));
     wrap.append(picture);
-    wrap.append(el("p", { className: "legend", text: "▼ arrival decision · bar: run (step bars beneath, where known) · ◆ gate verdict · ● other decision · green band: production version. Hover for details." }));
+    const serving = data.production_per_series ? "production: per series (family section)" : "green band: production version";
+    wrap.append(el("p", { className: "legend", text: "▼ arrival decision · bar: run (step bars beneath, where known) · ◆ gate verdict · ● other decision · " + serving + ". Hover for details." }));
     return wrap;
   }
 

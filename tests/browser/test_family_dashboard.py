@@ -120,3 +120,12 @@ def test_worst_series_and_failed_series_with_reasons(page: Any):
     assert failed.inner_text() == "c: ValueError: <b>non-finite</b> forecast"
     assert family.locator(".family-failed b").count() == 0
     assert "Last run" in family.locator(".family-run").inner_text()
+
+
+def test_the_timeline_draws_runs_but_no_model_wide_production(page: Any):
+    section = page.locator(f"section.model[data-model='{MODEL}']")
+    assert section.locator("svg rect.run-bar").count() == 2
+    assert section.locator("svg rect.production-segment").count() == 0
+    label = section.locator("svg text.per-series")
+    assert label.text_content() == "per series: see the family section"
+    assert "production: per series (family section)" in section.locator(".legend").inner_text()

@@ -96,6 +96,18 @@ def test_the_dashboard_data_draws_the_family_per_series(world):
     )
 
 
+def test_a_family_timeline_draws_no_model_wide_production(world):
+    """The family's history entries name the run version each move promoted (so a model
+    timeline would draw them as production segments); a family's timeline draws none and
+    says its production is per series."""
+    [model] = data()["models"]
+    history = world.service.list_history(MODEL)["history"]
+    assert [entry.get("to_version") for entry in history] == [1, 2]
+    timeline = model["timeline"]
+    assert timeline["production"] == [] and timeline["production_per_series"] is True
+    assert len(timeline["runs"]) == 2  # the runs are drawn as for a single series
+
+
 def test_a_pinned_family_and_one_without_a_run_are_drawn(world):
     set_family_pin(world.service.context, MODEL, pinned=True, by="ana", reason="freeze")
     family = data()["models"][0]["family"]

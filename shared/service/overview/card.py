@@ -59,7 +59,11 @@ def model_card(ctx: Context, summary: JSON, now: datetime, next_tick: str | None
         "last_decision": ledger_entry(newest) if newest else None,
         "freshness": fresh,
         "timeline": timeline(
-            runs=runs, ledger=ledger, history=history.get("history") or [], now=now
+            runs=runs,
+            ledger=ledger,
+            history=history.get("history") or [],
+            now=now,
+            family=family is not None,
         ),
         "runs": [run_summary(r, now) for r in runs],
         "ledger": [ledger_entry(e) for e in reversed(ledger)],

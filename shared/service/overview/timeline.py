@@ -25,11 +25,17 @@ def timeline(
     ledger: Sequence[Mapping[str, Any]],
     history: Sequence[Mapping[str, Any]],
     now: datetime,
+    family: bool = False,
 ) -> JSON:
     """A model's timeline: run bars (with step bars), arrival and decision marks, gate
     verdicts and the production pointer's segments, each placed as a fraction of the
     span from the first thing that happened to ``now``. Entries without a readable time
-    are left out."""
+    are left out.
+
+    A family (``family``) has no model-wide production: each series has its own pointer,
+    and a family's history entry names the run version that served the series it moved,
+    not what serves the model. Its timeline draws no production segments and says
+    ``production_per_series`` (the page points at the family section instead)."""
     moments = [
         t
         for t in (
@@ -40,7 +46,14 @@ def timeline(
         if t is not None
     ]
     if not moments:
-        return {"start": None, "end": now.isoformat(), "runs": [], "marks": [], "production": []}
+        return {
+            "start": None,
+            "end": now.isoformat(),
+            "runs": [],
+            "marks": [],
+            "production": [],
+            "production_per_series": family,
+        }
     first = min(moments)
     end = max(now, *moments)
     # A margin before the first thing, so its mark is not cut at the edge.
@@ -79,7 +92,8 @@ def timeline(
         "end": end.isoformat(),
         "runs": bars,
         "marks": marks,
-        "production": _production_segments(history, end, x),
+        "production": [] if family else _production_segments(history, end, x),
+        "production_per_series": family,
     }
 
 
