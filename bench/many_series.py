@@ -47,9 +47,9 @@ inferred, the inference printed; ``--real N`` picks N series spread over its ids
 scaling curve only. ``--quick``: 24 real series, synthetic 100 and 300.
 
 What this does NOT cover: the Function App side of the loop (event delivery, the trigger
-policy, the gate, the registry) is not run: the service does not submit families yet
-(the lead wires ``series_columns`` to this pipeline). Its share is therefore missing from
-"outside training".
+policy, the gate, the registry) is not run: the bench submits the family pipeline to the
+local workspace itself, with the inputs the service would send. Its share is therefore
+missing from "outside training" (``bench/family_finalise.py`` measures the finalisation).
 
 Run from the repository root (statsforecast: ``pip install --no-deps -r
 bench/requirements-bench.txt``)::

@@ -128,8 +128,7 @@ def _times(column: pd.Series, file: Path, name: str) -> pd.Series:
             f"{file}: {int(bad.sum())} values of column {name!r} (--time-column) are not "
             f"ISO 8601 timestamps, e.g. {column.iloc[row]!r} (row {row + 1})"
         )
-    aware = column.astype(str).str.contains(r"(?:Z|[+-]\d\d:?\d\d)$", regex=True).any()
-    return parsed.dt.tz_localize(None) if aware else parsed.dt.tz_convert(None)
+    return parsed.dt.tz_convert(None)  # naive times were read as UTC: unchanged
 
 
 def _values(column: pd.Series, file: Path, name: str) -> pd.Series:

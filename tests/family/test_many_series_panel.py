@@ -3,6 +3,7 @@ errors, the inferred frequency / season / horizon, the subset, and the command l
 
 import importlib.util
 import json
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -69,6 +70,26 @@ def test_several_id_columns_are_joined_and_empty_values_are_gaps(tmp_path):
     )
     assert sorted(panel["unique_id"].unique()) == ["north|S0", "north|S1"]
     assert len(panel) == len(frame) - 1
+
+
+def test_times_with_an_offset_or_a_zone_become_utc_and_dates_are_midnight(tmp_path):
+    (tmp_path / "p.csv").write_text(
+        "unique_id,ds,y\na,2020-01-01T00:00:00+01:00,1\na,2020-01-01T01:00:00+01:00,2\n"
+    )
+    assert read_panel(tmp_path / "p.csv")["ds"].tolist() == [
+        pd.Timestamp("2019-12-31 23:00"),
+        pd.Timestamp("2020-01-01 00:00"),
+    ]
+    zoned = pd.DataFrame(
+        {"unique_id": "a", "ds": pd.date_range("2020-06-01", periods=2, freq="h", tz="CET")}
+    ).assign(y=1.0)
+    assert read_panel(write(zoned, tmp_path / "z.parquet"))["ds"].iloc[0] == pd.Timestamp(
+        "2020-05-31 22:00"
+    )
+    days = pd.DataFrame({"unique_id": "a", "ds": [date(2020, 1, 1), date(2020, 1, 2)], "y": 1.0})
+    assert read_panel(write(days, tmp_path / "d.parquet"))["ds"].iloc[1] == pd.Timestamp(
+        "2020-01-02"
+    )
 
 
 @pytest.mark.parametrize(
