@@ -10,7 +10,10 @@ its documents are deleted, then the marker. Deleting stops at ``SWEEP_DOCUMENTS`
 documents, and at most ``SWEEP_MARKERS`` markers are looked at (each walk reads at most
 ``WALK_LIMIT`` entries), so one sweep's work is bounded; the marker of a move cut short
 stays, and the next sweep finishes it (a delete of a document already gone does
-nothing).
+nothing). A marker whose move cannot be decided (its probe's chain broken, or longer than
+``WALK_LIMIT`` entries since) is set aside under ``UNDECIDED_PREFIX`` with its documents
+kept, so it neither holds a place among the markers looked at nor is walked again by every
+sweep; an operator reads it there (nothing is deleted on a doubt).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.errors import NotFound
+from shared.errors import ConflictError, NotFound
 from shared.ports import JSON
 from shared.service.context import Context
 from shared.service.family import read_production
@@ -36,6 +39,8 @@ from shared.service.family_history import (
 
 log = logging.getLogger(__name__)
 
+UNDECIDED_PREFIX = "family-history-undecided/"
+
 
 @dataclass
 class Collected:
@@ -44,7 +49,8 @@ class Collected:
     deleted: list[str] = field(default_factory=list)  # chain documents deleted (keys)
     orphaned: list[str] = field(default_factory=list)  # moves not made, all collected
     settled: list[str] = field(default_factory=list)  # moves made: marker dropped only
-    left: int = 0  # old markers left for the next sweep (budget spent, or undecided)
+    undecided: list[str] = field(default_factory=list)  # set aside, documents kept
+    left: int = 0  # old markers left for the next sweep (budget spent)
 
 
 def collect_orphans(
@@ -76,7 +82,8 @@ def collect_orphans(
             documents[model] = read_production(ctx, model)[0]
         was_made = _was_made(ctx, model, name, marker, documents[model])
         if was_made is None:
-            done.left += 1
+            _set_aside(ctx, key, model, name, marker)
+            done.undecided.append(f"{model}/{name}")
         elif was_made:
             ctx.state.delete(key)
             done.settled.append(f"{model}/{name}")
@@ -99,6 +106,15 @@ def collect_orphans(
             len(done.orphaned),
         )
     return done
+
+
+def _set_aside(ctx: Context, key: str, model: str, name: str, marker: JSON) -> None:
+    """Move an undecided marker to ``UNDECIDED_PREFIX`` (its documents stay)."""
+    try:
+        ctx.state.create(f"{UNDECIDED_PREFIX}{model}/{name}.json", marker)
+    except ConflictError:
+        pass  # another sweep set it aside first
+    ctx.state.delete(key)
 
 
 def _was_made(
@@ -132,10 +148,12 @@ def _was_made(
         cursor = ((found.get("series") or {}).get(probe) or {}).get("prior")
     log.warning(
         "sweep: whether move %s of %s was made is undecided (its probe's chain is longer "
-        "than %d entries since, or broken at %s); its documents are left",
+        "than %d entries since, or broken at %s); its documents are kept and its marker set "
+        "aside under %s",
         name,
         model,
         WALK_LIMIT,
         cursor,
+        UNDECIDED_PREFIX,
     )
     return None
