@@ -183,7 +183,11 @@ def _sweep_model(config: ModelConfig, message: SweepTicked, ctx: Context) -> lis
     # launch reads more than a page of them (shared/service/precheck.py)
     if outcomes:  # a run ended and its successor may have launched: the state moved on
         state = _read_state(config, ctx)
-    prechecked = precheck_queued(config, state, ctx, trigger=message.describe())
+    try:
+        prechecked = precheck_queued(config, state, ctx, trigger=message.describe())
+    except Exception as exc:  # storage trouble: nothing recorded; the next sweep tries again
+        log.warning("sweep: queued files of %s not checked: %s", config.name, exc)
+        prechecked = Outcome(config.name, "failed", f"checking queued files: {exc}")
     if prechecked is not None:
         outcomes.append(prechecked)
     state, decision = _apply(config, Due(), ctx, found, quarantined)

@@ -144,3 +144,29 @@ def test_a_launch_with_more_than_a_page_to_check_checks_one_and_defers():
     files = snapshot_files(world, world.pipeline.submissions[1].run_key)
     assert {f"co2/{n:04d}.csv" for n in range(queued + 1) if n not in bad} <= files
     assert "co2/0002.csv" not in files
+
+
+class FlakyReads(CountingReads):
+    """Reads that fail as storage does while ``down`` is set."""
+
+    down = True
+
+    def read_bytes(self, name: str) -> bytes:
+        if self.down:
+            raise OSError("storage unreachable")
+        return super().read_bytes(name)
+
+
+def test_a_sweep_that_cannot_read_the_queued_files_records_nothing_and_goes_on():
+    world, reads, _ = queued_world(3, set())
+    flaky = FlakyReads(reads.inner)
+    world.service.context.data = flaky
+    outcomes = world.service.handle(SweepTicked(world.clock.now()))
+    assert any(o.action == "failed" and "checking queued files" in o.reason for o in outcomes)
+    state = world.state.get("policy/co2.json")[0]
+    assert all(r["rows"] == -1 for r in state["pending"])  # nothing recorded
+    flaky.down = False
+    world.service.handle(SweepTicked(world.clock.now()))
+    assert sorted(flaky.reads) == ["co2/0001.csv", "co2/0002.csv", "co2/0003.csv"]
+    state = world.state.get("policy/co2.json")[0]
+    assert all(r["rows"] > 0 for r in state["pending"])
