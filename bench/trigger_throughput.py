@@ -363,6 +363,17 @@ def main(argv: list[str] | None = None) -> int:
         "or when their snapshot launches (check_on_arrival false)",
     )
     parser.add_argument(
+        "--auth",
+        choices=("key", "sas"),
+        default="key",
+        help="how the service authenticates to Azurite: the development account's shared "
+        "key (an HMAC signature computed per request), or an account SAS made once at start "
+        "(a constant query string, as cheap per request on the host as the bearer token the "
+        "Function App sends on Azure, where every connection is by managed identity). "
+        "Measured: the SAS saves the host about 65 us per request and costs Azurite about "
+        "as much more (its SAS check), and Azurite is the busier process",
+    )
+    parser.add_argument(
         "--azurite-access-log",
         action="store_true",
         help="let Azurite write its access log (a line per request to its console log, "
@@ -396,8 +407,13 @@ def main(argv: list[str] | None = None) -> int:
             {"name": f"m{i}", "prefix": f"m{i}/", "horizon": 4, **policy}
             for i in range(args.models)
         ]
+        connection_string = (
+            sas_connection_string(azurite.blob_endpoint)
+            if args.auth == "sas"
+            else azurite.connection_string
+        )
         env = {
-            "AzureWebJobsStorage": azurite.connection_string,
+            "AzureWebJobsStorage": connection_string,
             "RETRAIN_MODELS": json.dumps(models),
             "RETRAIN_BACKEND": "local",
             "RETRAIN_LOCAL_WORKSPACE_DIR": str(Path(tmp) / "ws"),
@@ -462,6 +478,31 @@ def main(argv: list[str] | None = None) -> int:
         and results.get("single", {}).get("deliveries_per_s", 0) >= 200
     )
     return 0 if met else 2
+
+
+def sas_connection_string(blob_endpoint: str, *, hours: float = 24) -> str:
+    """A connection string holding an account SAS for Azurite's development account,
+    signed once here with its well-known key (every resource type, the permissions the
+    service uses), valid ``hours``. On Azure the Function App authenticates by managed
+    identity: a bearer token it caches and sends as a header, no signature computed per
+    request; a SAS is the same constant cost per request, where the shared key signs
+    each one (about a tenth of the host's CPU per event in the batched phase)."""
+    from datetime import UTC, datetime, timedelta
+
+    from azure.storage.blob import AccountSasPermissions, ResourceTypes, generate_account_sas
+
+    from localdev.azurite import ACCOUNT_KEY, ACCOUNT_NAME
+
+    sas = generate_account_sas(
+        ACCOUNT_NAME,
+        ACCOUNT_KEY,
+        ResourceTypes(service=True, container=True, object=True),
+        AccountSasPermissions(
+            read=True, write=True, delete=True, list=True, add=True, create=True, tag=True
+        ),
+        expiry=datetime.now(UTC) + timedelta(hours=hours),
+    )
+    return f"BlobEndpoint={blob_endpoint};SharedAccessSignature={sas}"
 
 
 def _SilentAzurite(base: Any) -> Any:

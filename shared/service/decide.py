@@ -4,14 +4,12 @@ resolve a claimed Retrain against the snapshot and launch it.
 
 from __future__ import annotations
 
-import contextvars
 import dataclasses
 import logging
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from shared.errors import ConflictError, InvalidData, NotFound, PipelineError
+from shared.errors import ConflictError, PipelineError
 from shared.policy import (
     Arrival,
     Coalesced,
@@ -28,14 +26,16 @@ from shared.policy import (
     step,
 )
 from shared.policy.batch import etag_of
-from shared.policy.engine import RECENT, UNCHECKED, Request, Seen, absorb
+from shared.policy.checks import apply_checks, unchecked
+from shared.policy.engine import RECENT, Request, Seen, absorb
 from shared.ports import DataFile
-from shared.service.catchup import _absorb, _catch_up, _quarantine_record, read_and_check
+from shared.service.catchup import _absorb, _catch_up
 from shared.service.context import Context
 from shared.service.decisions import _Entry, _record
 from shared.service.launch import _latest_run, _launch
 from shared.service.outcome import Outcome
 from shared.service.policystate import _base_files, _read_state, _update_state
+from shared.service.precheck import LAUNCH_CHECKS, Checks, check_queued
 from shared.settings import ModelConfig
 from shared.snapshot import overlay
 
@@ -99,7 +99,14 @@ def _act(
     return _record(config, outcome, trigger, events, ctx, into=into)
 
 
-CHECKS_AT_ONCE = 8  # files of a launching snapshot read and checked at the same time
+class LaunchDeferred(Exception):
+    """A launch found more queued unchecked files than it checks at once
+    (``LAUNCH_CHECKS``): it checked a page, and the results are to be kept with its
+    requests put back."""
+
+    def __init__(self, checks: Checks, left: int) -> None:
+        super().__init__(f"{left} queued file(s) still to check")
+        self.checks, self.left = checks, left
 
 
 def _check_unchecked(
@@ -111,48 +118,27 @@ def _check_unchecked(
     into: list[_Entry] | None,
 ) -> set[tuple[str, str]]:
     """Check the files of a launching snapshot that were decided from their event alone
-    (``TriggerPolicy.check_on_arrival`` false), ``CHECKS_AT_ONCE`` at a time; returns the
-    versions to leave out of the snapshot: files that failed their check (quarantined,
-    recorded, and remembered in the state as seen) and files gone since. A storage error
-    is raised (the launch is not made; its requests wait for the next try)."""
-    unchecked = [
-        r for r in requests if r.kind == "arrival" and r.rows == UNCHECKED and r.blob and r.etag
-    ]
-    if not unchecked:
+    (``TriggerPolicy.check_on_arrival`` false) and not checked by the sweep since
+    (``shared/service/precheck.py``); returns the versions to leave out of the snapshot:
+    files that failed their check (quarantined, recorded, and remembered in the state as
+    seen) and files gone since. More than ``LAUNCH_CHECKS`` of them: the oldest
+    ``LAUNCH_CHECKS`` are checked and ``LaunchDeferred`` is raised. A storage error is
+    raised (the launch is not made; its requests wait for the next try)."""
+    waiting = unchecked(requests)
+    if not waiting:
         return set()
-
-    def one(r: Request) -> Exception | None:
-        try:
-            read_and_check(config, DataFile(str(r.blob), str(r.etag), r.size), ctx)
-        except (InvalidData, NotFound) as exc:
-            return exc
-        return None
-
-    with ThreadPoolExecutor(min(CHECKS_AT_ONCE, len(unchecked))) as pool:
-        # each check in a copy of this invocation's context (its storage time budget)
-        results = list(pool.map(lambda r: contextvars.copy_context().run(one, r), unchecked))
-    left_out: set[tuple[str, str]] = set()
-    seen: list[Seen] = []
-    for r, problem in zip(unchecked, results, strict=True):
-        if problem is None:
-            continue
-        left_out.add((str(r.blob), etag_of(str(r.etag))))
-        if isinstance(problem, NotFound):
-            log.warning("%s: %s is gone; left out of the run", config.name, r.blob)
-            continue
-        blob = DataFile(str(r.blob), str(r.etag), r.size)
-        _quarantine_record(blob, problem, ctx)
-        log.warning("%s: QUARANTINED %s at launch: %s", config.name, r.blob, problem)
-        seen.append(Seen(str(r.blob), str(r.etag), r.event or "", quarantined=True))
-        outcome = Outcome(config.name, "skip", f"quarantined at launch: {problem}")
-        _record(config, outcome, f"{trigger}: {r.reason}", [r.event], ctx, into=into)
-    if seen:
+    page = waiting[:LAUNCH_CHECKS]
+    checks = check_queued(config, page, ctx, trigger=trigger, why="at launch", into=into)
+    if len(waiting) > len(page):
+        raise LaunchDeferred(checks, len(waiting) - len(page))
+    if checks.quarantined:
+        seen = checks.quarantined
         _update_state(
             config,
             lambda s: (dataclasses.replace(s, recent=(*s.recent, *seen)[-RECENT:]), None),
             ctx,
         )
-    return left_out
+    return checks.left_out
 
 
 def _outcome(config: ModelConfig, decision: Decision) -> Outcome:
@@ -199,6 +185,24 @@ def _fire(
             now=ctx.clock.now(),
             policy=config.policy,
         )
+    except LaunchDeferred as deferred:
+        # a page of the queued files checked: kept with the requests put back; the next
+        # try (the next sweep, or the next signal finding the burst due) goes on from there
+        checks = deferred.checks
+        _update_state(
+            config,
+            lambda s: (
+                apply_checks(not_launched(s, restore=True), checks.results, checks.quarantined),
+                None,
+            ),
+            ctx,
+        )
+        reason = (
+            f"launch deferred: checked {len(checks.results)} queued file(s) "
+            f"({len(checks.quarantined)} quarantined), {deferred.left} still to check"
+        )
+        log.info("%s: %s", config.name, reason)
+        return _record(config, Outcome(config.name, "queued", reason), trigger, [], ctx, into=into)
     except Exception:
         _update_state(config, lambda s: (not_launched(s, restore=True), None), ctx)
         raise

@@ -68,6 +68,25 @@ class Ticket:
         self.key, self.number = key, number
 
 
+class _Key(Generic[T, R]):
+    """One key's waiting items, writer flag and announced items, with two conditions on
+    the group's one lock: ``turn`` (callers waiting while the key's writer commits) and
+    ``gathered`` (the writer waiting for announced items). A key's conditions are woken
+    only for that key, and the writer's only when the last announced item comes: with 32
+    invocations at a time, waking every waiter of every key at each submit (one condition
+    for all) cost about a sixth of the host's GIL time in the bench's batched phase."""
+
+    __slots__ = ("busy", "coming", "gathered", "turn", "users", "waiting")
+
+    def __init__(self, lock: threading.Lock) -> None:
+        self.waiting: list[Slot[T, R]] = []
+        self.busy = False
+        self.coming: set[int] = set()
+        self.users = 0  # announced tickets not yet settled + callers inside submit
+        self.turn = threading.Condition(lock)
+        self.gathered = threading.Condition(lock)
+
+
 class GroupCommit(Generic[T, R]):
     """``submit(key, item, commit)``: ``commit(slots)`` is called with every slot waiting
     for ``key`` (this caller's among them) and must settle each; a slot it leaves
@@ -77,33 +96,34 @@ class GroupCommit(Generic[T, R]):
 
     def __init__(self, gather: float = GATHER_SECONDS) -> None:
         self.gather = gather
-        self._cond = threading.Condition()
-        self._waiting: dict[Hashable, list[Slot[T, R]]] = {}
-        self._busy: set[Hashable] = set()
-        self._coming: dict[Hashable, set[int]] = {}
+        self._lock = threading.Lock()
+        self._keys: dict[Hashable, _Key[T, R]] = {}
         self._numbers = 0
 
     def waiting(self, key: Hashable) -> int:
         """How many items wait for ``key``'s next commit (not the one under way)."""
-        with self._cond:
-            return len(self._waiting.get(key, ()))
+        with self._lock:
+            state = self._keys.get(key)
+            return len(state.waiting) if state is not None else 0
 
     def coming(self, key: Hashable) -> int:
         """How many announced items of ``key`` are neither submitted nor withdrawn."""
-        with self._cond:
-            return len(self._coming.get(key, ()))
+        with self._lock:
+            state = self._keys.get(key)
+            return len(state.coming) if state is not None else 0
 
     def announce(self, key: Hashable) -> Ticket:
         """An item of ``key`` is on its way: the next writer of ``key`` waits for it."""
-        with self._cond:
+        with self._lock:
             self._numbers += 1
             ticket = Ticket(key, self._numbers)
-            self._coming.setdefault(key, set()).add(ticket.number)
+            state = self._use(key)
+            state.coming.add(ticket.number)
             return ticket
 
     def withdraw(self, ticket: Ticket) -> None:
         """No item comes for ``ticket`` (a no-op once it was submitted)."""
-        with self._cond:
+        with self._lock:
             self._settle_ticket(ticket)
 
     def submit(
@@ -114,48 +134,68 @@ class GroupCommit(Generic[T, R]):
         ticket: Ticket | None = None,
     ) -> R:
         slot: Slot[T, R] = Slot(item)
-        with self._cond:
-            self._waiting.setdefault(key, []).append(slot)
-            if ticket is not None:
-                self._settle_ticket(ticket)
-            while not slot.settled:
-                if key in self._busy:
-                    self._cond.wait()
-                    continue
-                self._busy.add(key)
-                self._gather(key)
-                batch = self._waiting.pop(key, [])
-                self._cond.release()
-                try:
-                    _commit(batch, commit)
-                finally:
-                    self._cond.acquire()
-                    self._busy.discard(key)
-                    self._cond.notify_all()
+        with self._lock:
+            state = self._use(key)
+            try:
+                state.waiting.append(slot)
+                if ticket is not None:
+                    self._settle_ticket(ticket)
+                while not slot.settled:
+                    if state.busy:
+                        state.turn.wait()
+                        continue
+                    state.busy = True
+                    self._gather(state)
+                    batch, state.waiting = state.waiting, []
+                    self._lock.release()
+                    try:
+                        _commit(batch, commit)
+                    finally:
+                        self._lock.acquire()
+                        state.busy = False
+                        state.turn.notify_all()
+            finally:
+                self._done(key, state)
         if slot.error is not None:
             raise slot.error
         return slot.result  # type: ignore[return-value]  # R, settled by commit
 
-    def _settle_ticket(self, ticket: Ticket) -> None:
-        coming = self._coming.get(ticket.key)
-        if coming is not None and ticket.number in coming:
-            coming.discard(ticket.number)
-            if not coming:
-                del self._coming[ticket.key]
-            self._cond.notify_all()  # a writer may be gathering for it
+    def _use(self, key: Hashable) -> _Key[T, R]:
+        """``key``'s state, made when none is in use (called holding the lock)."""
+        state = self._keys.get(key)
+        if state is None:
+            state = self._keys[key] = _Key(self._lock)
+        state.users += 1
+        return state
 
-    def _gather(self, key: Hashable) -> None:
-        """Called holding the lock as ``key``'s writer: wait (releasing the lock) while
-        items of ``key`` are announced and neither submitted nor withdrawn, at most
+    def _done(self, key: Hashable, state: _Key[T, R]) -> None:
+        """One use of ``key``'s state ended; forgotten when none is left (so keys made of
+        short-lived objects' ids do not pile up)."""
+        state.users -= 1
+        if state.users == 0 and self._keys.get(key) is state:
+            del self._keys[key]
+
+    def _settle_ticket(self, ticket: Ticket) -> None:
+        state = self._keys.get(ticket.key)
+        if state is None or ticket.number not in state.coming:
+            return
+        state.coming.discard(ticket.number)
+        if not state.coming:
+            state.gathered.notify()  # the writer, if one is gathering, has all it waits for
+        self._done(ticket.key, state)
+
+    def _gather(self, state: _Key[T, R]) -> None:
+        """Called holding the lock as the key's writer: wait (releasing the lock) while
+        items of the key are announced and neither submitted nor withdrawn, at most
         ``gather`` seconds."""
-        if not self._coming.get(key):
+        if not state.coming:
             return
         deadline = time.monotonic() + self.gather
-        while self._coming.get(key):
+        while state.coming:
             left = deadline - time.monotonic()
             if left <= 0:
                 return
-            self._cond.wait(left)
+            state.gathered.wait(left)
 
 
 def _commit(batch: list[Slot[T, R]], commit: Callable[[Sequence[Slot[T, R]]], None]) -> None:

@@ -64,6 +64,7 @@ from shared.service.family import family_submission
 from shared.service.launch import _attempt_of, mark_active
 from shared.service.outcome import Outcome
 from shared.service.policystate import _read_state, collect_orphan_chunks, policy_key
+from shared.service.precheck import precheck_queued
 from shared.settings import ModelConfig
 
 log = logging.getLogger(__name__)
@@ -178,6 +179,17 @@ def _sweep_model(config: ModelConfig, message: SweepTicked, ctx: Context) -> lis
             outcomes += _run_ended(config, record, ctx)
     found, quarantined = _catch_up(config, state, ctx, "the sweep")
     _absorb(config, found, ctx)
+    # a page of the queued files still unchecked (check_on_arrival false), so that no
+    # launch reads more than a page of them (shared/service/precheck.py)
+    if outcomes:  # a run ended and its successor may have launched: the state moved on
+        state = _read_state(config, ctx)
+    try:
+        prechecked = precheck_queued(config, state, ctx, trigger=message.describe())
+    except Exception as exc:  # storage trouble: nothing recorded; the next sweep tries again
+        log.warning("sweep: queued files of %s not checked: %s", config.name, exc)
+        prechecked = Outcome(config.name, "failed", f"checking queued files: {exc}")
+    if prechecked is not None:
+        outcomes.append(prechecked)
     state, decision = _apply(config, Due(), ctx, found, quarantined)
     if decision is not None:
         outcomes.append(_act(config, state, decision, ctx, trigger=message.describe(), events=[]))

@@ -190,6 +190,33 @@ def test_a_withdrawn_announcement_releases_the_writer_and_a_lone_caller_commits_
     assert group.coming("m") == 0
 
 
+def test_keys_commit_independently_and_are_forgotten_once_unused():
+    in_a = threading.Event()
+    release_a = threading.Event()
+    group: GroupCommit[int, int] = GroupCommit(gather=3600)
+
+    def commit(slots: Any) -> None:
+        if slots[0].item == 1:
+            in_a.set()
+            assert release_a.wait(10)
+        for s in slots:
+            s.settle(s.item)
+
+    with ThreadPoolExecutor(2) as pool:
+        held = pool.submit(group.submit, "a", 1, commit)
+        assert in_a.wait(10)
+        # "a"'s writer is committing and an item of "a" is announced: "b" waits for neither
+        waiting_for_a = group.announce("a")
+        assert group.submit("b", 2, commit) == 2
+        release_a.set()
+        assert held.result(30) == 1
+        group.withdraw(waiting_for_a)
+    for n in range(50):  # keys made of short-lived objects' ids
+        ticket = group.announce(("state", n))
+        assert group.submit(("state", n), n, commit, ticket) == n
+    assert group._keys == {}
+
+
 # ------------------------------------------------------------------ through the service
 
 

@@ -199,3 +199,27 @@ class _Silent:
                 return
             self.connections += 1
             self.held.append(client)
+
+
+def test_the_benchs_account_sas_works_on_the_hot_path_and_expires(new_container, azurite):
+    from bench.trigger_throughput import sas_connection_string
+
+    container = new_container("calls")
+    container.upload_blob("m/x.csv", b"0123456789")
+    service = BlobServiceClient.from_connection_string(
+        sas_connection_string(azurite.blob_endpoint), **client_options()
+    )
+    client = service.get_container_client(container.container_name)
+    store, data = BlobStateStore(client), BlobDataStore(client)
+    etag = store.create("policy/m.json", {"n": 1})
+    second = store.replace("policy/m.json", {"n": 2}, etag=etag)
+    with pytest.raises(ConflictError):
+        store.replace("policy/m.json", {"n": 3}, etag=etag)
+    assert store.get("policy/m.json") == ({"n": 2}, second)
+    assert data.read_bytes("m/x.csv") == b"0123456789"
+    store.delete("policy/m.json")
+    expired = BlobServiceClient.from_connection_string(
+        sas_connection_string(azurite.blob_endpoint, hours=-1), **client_options()
+    )
+    with pytest.raises(AzureError):  # refused: the SAS is what authenticates the calls
+        BlobDataStore(expired.get_container_client(container.container_name)).read_bytes("m/x.csv")
