@@ -65,6 +65,10 @@ VERDICTS_FILE = "gate/verdicts.json"
 FAMILY_PROMOTED = "promoted"
 
 
+SERIES_ACTIONS = ("promoted", "registered", "refused", "failed", "excluded", "missing")
+"""What a family run did with each series (a verdict's ``action``)."""
+
+
 @dataclass
 class SeriesResult:
     """One series' fate in a family run."""
@@ -75,7 +79,7 @@ class SeriesResult:
     row: Mapping[str, Any] = field(default_factory=dict)
     verdict: Verdict | None = None
     champion: Mapping[str, Any] | None = None
-    action: str = ""  # promoted | registered | refused | failed | excluded | missing
+    action: str = ""  # one of SERIES_ACTIONS
     why: str = ""
     refreshed: bool = False  # refused, and production now serves the champion refreshed
 

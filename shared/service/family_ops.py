@@ -25,11 +25,10 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from shared.errors import ConflictError, InvalidInput, NotFound, UnknownModel
-from shared.parsing.common import check_run_key
 from shared.ports import JSON
 from shared.service.context import Context
 from shared.service.family import change_production, pointer_brief, read_production, run_root
-from shared.service.family_finalise import VERDICTS_FILE
+from shared.service.family_finalise import SERIES_ACTIONS, VERDICTS_FILE
 from shared.service.family_history import (
     DEFAULT_PAGE,
     Chain,
@@ -38,6 +37,7 @@ from shared.service.family_history import (
 )
 from shared.service.outcome import Outcome
 from shared.service.promotion import GATE_ACTOR
+from shared.service.queries.common import known_run_key
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +141,6 @@ def _older(model: str, pointer: Any, history: list[JSON]) -> str | None:
 
 
 # What a family run did with a series (``family-verdicts/1``'s ``action``).
-SERIES_ACTIONS = ("promoted", "registered", "refused", "failed", "excluded", "missing")
 
 
 def run_series(
@@ -164,10 +163,7 @@ def run_series(
         raise InvalidInput(
             f"no series verdict {action[:40]!r}; action is one of {', '.join(SERIES_ACTIONS)}"
         )
-    try:
-        check_run_key(run_key)
-    except InvalidInput as exc:
-        raise NotFound(str(exc)) from None
+    known_run_key(run_key)
     try:
         verdicts = ctx.artifacts.read_json(run_root(run_key) + VERDICTS_FILE)
     except NotFound:

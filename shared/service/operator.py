@@ -26,6 +26,8 @@ honours too.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from typing import Any
 
 from shared.errors import ConflictError, InvalidInput, NotFound, UnknownModel
 from shared.messages import (
@@ -159,20 +161,21 @@ def handle_unpin(message: UnpinRequested, ctx: Context) -> list[Outcome]:
     model = message.model
     _known(model, ctx)
     pin = get_pin(ctx, model)
-    if _is_family(model, ctx) and (pin is None or read_production(ctx, model)[0].get("pinned")):
-        by, reason = message.requested_by, message.reason
-        unpinned = [set_family_pin(ctx, model, pinned=False, by=by, reason=reason)]
-        return unpinned + (handle_unpin(message, ctx) if pin is not None else [])
+    by, reason = message.requested_by, message.reason
+    if _is_family(model, ctx):
+        # A family's pin is in its pointer document; a model-wide pin document (written
+        # before families had their own) is released with it, without a model version.
+        outcomes = []
+        if pin is None or read_production(ctx, model)[0].get("pinned"):
+            outcomes.append(set_family_pin(ctx, model, pinned=False, by=by, reason=reason))
+        if pin is not None:
+            _write_pin(ctx, model, _unpinned(message, ctx, pin))
+            why = f"the model-wide pin set by {pin.get('by')} released by {by}: {reason}"
+            outcomes += _record(ctx, Outcome(model, "unpinned", why), message)
+        return outcomes
     if pin is None:
         raise InvalidInput(f"{model} is not pinned")
-    document = {
-        "pinned": False,
-        "by": message.requested_by,
-        "reason": message.reason,
-        "at": ctx.clock.now().isoformat(),
-        "previous_pin": pin,
-    }
-    _write_pin(ctx, model, document)
+    _write_pin(ctx, model, _unpinned(message, ctx, pin))
     version = ctx.registry.get_alias(model, PRODUCTION).version
     record_history(
         ctx,
@@ -186,6 +189,17 @@ def handle_unpin(message: UnpinRequested, ctx: Context) -> list[Outcome]:
     reason = f"production (v{version}) unpinned by {message.requested_by}: {message.reason}"
     outcome = Outcome(model, "unpinned", reason, details={"version": version})
     return _record(ctx, outcome, message)
+
+
+def _unpinned(message: UnpinRequested, ctx: Context, pin: Mapping[str, Any]) -> dict[str, object]:
+    """The pin document once released (the pin it replaces kept in it)."""
+    return {
+        "pinned": False,
+        "by": message.requested_by,
+        "reason": message.reason,
+        "at": ctx.clock.now().isoformat(),
+        "previous_pin": dict(pin),
+    }
 
 
 def _write_pin(ctx: Context, model: str, document: dict[str, object]) -> str:

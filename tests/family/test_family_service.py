@@ -573,3 +573,24 @@ def test_a_first_finalisation_writes_its_history_without_reading_the_history(wor
     first_run(world)
     assert counting.history_listings == 0  # it grows with the family's age: not read
     assert [h["action"] for h in list_history(world.service.context, MODEL)] == ["promoted"]
+
+
+def test_unpinning_a_family_releases_an_old_model_wide_pin_without_a_model_version(world):
+    from shared.messages import UnpinRequested
+    from shared.service.promotion import get_pin
+
+    two_runs(world)
+    # A model-wide pin document as written before families had their own pin.
+    world.state.create(
+        f"pins/{MODEL}.json", {"pinned": True, "by": "old", "reason": "x", "at": "2003-01-01"}
+    )
+    outcomes = world.service.handle(UnpinRequested(MODEL, "audit over", "ben"))
+    # The family was not pinned in its pointer document: only the old pin is released.
+    assert [o.action for o in outcomes] == ["unpinned"]
+    assert "model-wide pin set by old released by ben" in outcomes[0].reason
+    assert get_pin(world.service.context, MODEL) is None
+    # No model history entry with a missing version.
+    history = world.service.list_history(MODEL)["history"]
+    assert not [h for h in history if h.get("action") == "unpinned" and "from_version" in h]
+    with pytest.raises(Exception, match="not pinned"):
+        world.service.handle(UnpinRequested(MODEL, "again", "ben"))
