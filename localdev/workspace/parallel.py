@@ -50,6 +50,7 @@ from typing import IO, Any
 
 from localdev.workspace.definition import ParallelSettings
 from localdev.workspace.plan import _files_under, _update_with_text, _update_with_tree
+from localdev.workspace.zygote import ForkedProcess, ZygoteError, ZygotePool
 from shared.datacheck import parquet_footer
 from shared.errors import InvalidData, PipelineError
 
@@ -87,7 +88,7 @@ class Batch:
 class _Worker:
     """One worker process and the thread reading its replies."""
 
-    process: subprocess.Popen[str]
+    process: subprocess.Popen[str] | ForkedProcess
     replies: queue.Queue[dict[str, Any] | None]
     label: str = ""
     peak_rss_kb: int = 0
@@ -139,6 +140,7 @@ class ParallelRun:
     env: Mapping[str, str]
     max_workers: int
     cancelled: Callable[[], bool] = lambda: False
+    zygotes: ZygotePool | None = None
     batches: list[Batch] = field(default_factory=list)
     worker_peaks_kb: list[int] = field(default_factory=list)
     worker_rss_kb: list[list[int]] = field(default_factory=list)
@@ -389,17 +391,9 @@ class ParallelRun:
             *self.program_arguments,
         ]
         launched = time.monotonic()
-        process = subprocess.Popen(
-            argv,
-            cwd=self.code,
-            env=dict(self.env),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            encoding="utf-8",
-            start_new_session=os.name == "posix",
-        )
+        process: subprocess.Popen[str] | ForkedProcess | None = self._fork(argv[2:])
+        if process is None:
+            process = self._spawn(argv)
         replies: queue.Queue[dict[str, Any] | None] = queue.Queue()
         assert process.stdout is not None
         threading.Thread(target=_pump, args=(process.stdout, replies), daemon=True).start()
@@ -417,6 +411,33 @@ class ParallelRun:
             return None
         self.worker_ready[label] = (launched, time.monotonic())
         return worker
+
+    def _fork(self, arguments: list[str]) -> ForkedProcess | None:
+        """A worker forked from the workspace's preloaded zygote (``localdev.workspace.zygote``);
+        None when there is none (then a fresh interpreter starts)."""
+        if self.zygotes is None:
+            return None
+        zygote = self.zygotes.get(self.python, self.code, self.settings.entry_script, self.env)
+        if zygote is None:
+            return None
+        try:
+            return zygote.fork(arguments, self.env)
+        except ZygoteError as exc:
+            logger.warning("[%s] cannot fork a worker, starting one afresh: %s", self.step, exc)
+            return None
+
+    def _spawn(self, argv: list[str]) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            argv,
+            cwd=self.code,
+            env=dict(self.env),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            encoding="utf-8",
+            start_new_session=os.name == "posix",
+        )
 
     def _retire(self, worker: _Worker, *, kill: bool = False) -> None:
         worker.stop(kill=kill)

@@ -81,6 +81,7 @@ from localdev.workspace.jobs import (
 from localdev.workspace.plan import _plan, render_command
 from localdev.workspace.remote import SERVER_FILE, live_server, submit_to
 from localdev.workspace.steps import StepRunner, _Canceled, _Run
+from localdev.workspace.zygote import ZygotePool
 from shared.errors import NotFound, PipelineError
 from shared.ports import FAMILY_PIPELINE, RETRAIN_PIPELINE, PipelineRun, PipelineSubmission
 
@@ -141,6 +142,8 @@ class LocalWorkspace(StepRunner):
         self._queue: queue.Queue[_Run | None] = queue.Queue()
         self._closed = False
         self._process: subprocess.Popen[str] | None = None
+        # Parallel steps' workers fork from preloaded processes kept for the workspace's life.
+        self._zygotes = ZygotePool(self._root / "zygotes")
         # A workspace process serving this folder (``python -m localdev.workspace.server``)
         # runs the jobs, so they outlive whoever submitted them; this instance then only
         # hands submissions to it and reads job state from the shared folder.
@@ -282,6 +285,8 @@ class LocalWorkspace(StepRunner):
         self._worker.join(timeout=30)
         if self._worker.is_alive():
             logger.warning("local workspace worker did not stop within 30 s")
+        if self._zygotes is not None:
+            self._zygotes.close()
 
     def __enter__(self) -> LocalWorkspace:
         return self
@@ -364,6 +369,7 @@ class LocalWorkspace(StepRunner):
             self._save(run.directory, record)
         logger.info("run %s started (%d steps)", run.run_id, len(run.definition.steps))
         started = time.monotonic()
+        self._warm_parallel_steps(run)
         try:
             for step in run.definition.steps:
                 self._run_step(run, step)

@@ -38,6 +38,7 @@ from localdev.workspace.plan import (
     render_command,
 )
 from localdev.workspace.snapshot import code_snapshot
+from localdev.workspace.zygote import ZygotePool
 from shared.errors import PipelineError
 from shared.parsing.common import FORCE_RERUN_TAG
 from shared.ports import PipelineSubmission
@@ -75,6 +76,7 @@ class StepRunner:
     _lock: Any  # threading.RLock
     _process: subprocess.Popen[str] | None
     _data: Datastores
+    _zygotes: ZygotePool | None = None
 
     @property
     def mlflow_tracking_uri(self) -> str:
@@ -208,8 +210,7 @@ class StepRunner:
             raise RunFailed(f"step {step.name!r}: cannot build its arguments: {exc}") from exc
         log_dir = run.directory / "logs" / step.name
         state["log"] = str(log_dir)
-        env = dict(os.environ, PYTHONUNBUFFERED="1", AZUREML_RUN_ID=run.run_id)
-        env.setdefault("MLFLOW_TRACKING_URI", self.mlflow_tracking_uri)
+        env = self._parallel_env(run)
         parallel = ParallelRun(
             step=f"{run.run_id}/{step.name}",
             settings=settings,
@@ -224,6 +225,7 @@ class StepRunner:
             env=env,
             max_workers=self._parallel_workers,
             cancelled=lambda: self._closed,
+            zygotes=self._zygotes,
         )
         try:
             state["parallel"] = parallel.run()
@@ -233,6 +235,29 @@ class StepRunner:
             raise RunFailed(f"{exc}\n(worker logs: {log_dir})") from exc
         finally:
             self._save(run.directory, run.record)
+
+    def _parallel_env(self, run: _Run) -> dict[str, str]:
+        env = dict(os.environ, PYTHONUNBUFFERED="1", AZUREML_RUN_ID=run.run_id)
+        env.setdefault("MLFLOW_TRACKING_URI", self.mlflow_tracking_uri)
+        return env
+
+    def _warm_parallel_steps(self, run: _Run) -> None:
+        """Start the zygote of each parallel step of ``run`` now, so that its imports overlap
+        the steps before it (``localdev.workspace.zygote``). Best effort: a step that cannot
+        be warmed starts its workers when it runs, as without a zygote."""
+        if self._zygotes is None:
+            return
+        for step in run.definition.steps:
+            settings = step.component.parallel
+            if settings is None or step.component.code is None:
+                continue
+            try:
+                code = self._code_of(step)
+                self._zygotes.get(
+                    self._python, code, settings.entry_script, self._parallel_env(run)
+                )
+            except Exception:
+                logger.warning("[%s] cannot warm the workers of %s", run.run_id, step.name)
 
     def _run_command(
         self, run: _Run, step: Step, input_values: Mapping[str, str], state: dict[str, Any]
