@@ -85,13 +85,15 @@ def _read_header_lines(fp: Any) -> list[tuple[str, str]]:
     """The header lines up to the blank line (a folded line continues the previous
     value), within ``http.client``'s limits (line length, number of headers)."""
     pairs: list[tuple[str, str]] = []
+    lines = 0  # folded lines count too: they are lines http.client would count
     while True:
         line = fp.readline(_MAX_HEADER_LINE + 1)
         if len(line) > _MAX_HEADER_LINE:
             raise http.client.LineTooLong("header line")
         if line in (b"\r\n", b"\n", b""):
             return pairs
-        if len(pairs) >= _MAX_HEADERS:
+        lines += 1
+        if lines > _MAX_HEADERS:
             raise http.client.HTTPException(f"got more than {_MAX_HEADERS} headers")
         text = line.decode("iso-8859-1").rstrip("\r\n")
         if text[:1] in (" ", "\t") and pairs:
@@ -184,7 +186,11 @@ class HttpClientTransport(HttpTransport):
             connection.close()
         if connection is None:
             if scheme == "https":
-                connection = http.client.HTTPSConnection(host, port, context=ssl_context())
+                try:
+                    context = ssl_context()
+                except (OSError, ssl.SSLError) as exc:  # the CA bundle named cannot be read
+                    raise ServiceRequestError(exc, error=exc) from exc
+                connection = http.client.HTTPSConnection(host, port, context=context)
             else:
                 connection = http.client.HTTPConnection(host, port)
             connections[key] = connection
@@ -260,6 +266,8 @@ def ssl_context() -> ssl.SSLContext:
         except ImportError:  # pragma: no cover - requests always brings it
             return ssl.create_default_context()
         bundle = certifi.where()
+    if os.path.isdir(bundle):  # requests takes a folder of hashed certificates too
+        return ssl.create_default_context(capath=bundle)
     return ssl.create_default_context(cafile=bundle)
 
 

@@ -53,8 +53,9 @@ class Slot(Generic[T, R]):
             self.result, self.error, self.settled = result, error, True
 
 
-# How long a writer waits at most for the items announced before it started (a read
-# each): longer than a read of a small file usually takes, short beside Event Grid's 30 s.
+# How long a writer waits at most for the items of its key announced and not yet
+# submitted (a read each): longer than a read of a small file usually takes, short
+# beside Event Grid's 30 s.
 GATHER_SECONDS = 0.1
 
 

@@ -133,7 +133,9 @@ def test_a_failed_commit_fails_every_caller_of_its_batch_and_only_them():
 
 def test_a_writer_gathers_the_items_announced_while_they_are_prepared():
     commits: list[list[int]] = []
-    group: GroupCommit[int, int] = GroupCommit(gather=60)
+    # Long enough never to end on its own here, short enough that a regression fails the
+    # ``result`` timeouts below instead of holding the executor's exit for long.
+    group: GroupCommit[int, int] = GroupCommit(gather=20)
 
     def commit(slots: Any) -> None:
         commits.append(sorted(s.item for s in slots))
@@ -151,14 +153,14 @@ def test_a_writer_gathers_the_items_announced_while_they_are_prepared():
             pool.submit(group.submit, "m", n, commit, t)
             for n, t in ((1, tickets[1]), (2, tickets[2]), (3, late))
         ]
-        assert writer.result(30) == 0 and [f.result(30) for f in others] == [1, 2, 3]
+        assert writer.result(10) == 0 and [f.result(10) for f in others] == [1, 2, 3]
     assert commits == [[0, 1, 2, 3]]
     assert group.coming("m") == 0
 
 
 def test_the_gathering_is_bounded():
     commits: list[list[int]] = []
-    group: GroupCommit[int, int] = GroupCommit(gather=0)
+    group: GroupCommit[int, int] = GroupCommit(gather=0.05)
 
     def commit(slots: Any) -> None:
         commits.append([s.item for s in slots])
@@ -166,13 +168,14 @@ def test_the_gathering_is_bounded():
             s.settle(s.item)
 
     mine, slow = group.announce("m"), group.announce("m")
-    assert group.submit("m", 1, commit, mine) == 1  # not held by the slow one
+    with ThreadPoolExecutor(1) as pool:  # the slow one is not submitted while mine waits
+        assert pool.submit(group.submit, "m", 1, commit, mine).result(10) == 1
     assert group.submit("m", 2, commit, slow) == 2
     assert commits == [[1], [2]]
 
 
 def test_a_withdrawn_announcement_releases_the_writer_and_a_lone_caller_commits_at_once():
-    group: GroupCommit[int, int] = GroupCommit(gather=3600)
+    group: GroupCommit[int, int] = GroupCommit(gather=20)
 
     def commit(slots: Any) -> None:
         for s in slots:
@@ -184,7 +187,7 @@ def test_a_withdrawn_announcement_releases_the_writer_and_a_lone_caller_commits_
         while group.coming("m") != 1:
             threading.Event().wait(0.001)
         group.withdraw(failed_read)  # its read failed: nothing will come
-        assert writer.result(30) == 7
+        assert writer.result(10) == 7
     assert group.submit("other", 1, commit) == 1  # nothing announced: no wait
     group.withdraw(mine)  # after its submit: a no-op
     assert group.coming("m") == 0
@@ -193,7 +196,7 @@ def test_a_withdrawn_announcement_releases_the_writer_and_a_lone_caller_commits_
 def test_keys_commit_independently_and_are_forgotten_once_unused():
     in_a = threading.Event()
     release_a = threading.Event()
-    group: GroupCommit[int, int] = GroupCommit(gather=3600)
+    group: GroupCommit[int, int] = GroupCommit(gather=20)
 
     def commit(slots: Any) -> None:
         if slots[0].item == 1:

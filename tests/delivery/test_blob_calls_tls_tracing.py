@@ -162,3 +162,19 @@ def test_https_is_verified_with_certifi_unless_the_sdks_ca_bundle_setting_names_
         assert response.status_code == 200 and response.content == b"ok"
     finally:
         ssl_context.cache_clear()
+
+
+def test_a_ca_bundle_folder_is_used_as_requests_uses_it_and_a_missing_one_is_a_request_error(
+    tmp_path, monkeypatch
+):
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tmp_path))  # a folder (hashed certificates)
+    ssl_context.cache_clear()
+    try:
+        assert ssl_context().verify_mode == ssl.CERT_REQUIRED  # a folder: no IsADirectoryError
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tmp_path / "missing.pem"))
+        ssl_context.cache_clear()
+        with pytest.raises(ServiceRequestError):
+            _get("https://127.0.0.1:9/devstoreaccount1/c/b")
+    finally:
+        ssl_context.cache_clear()

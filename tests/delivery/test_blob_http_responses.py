@@ -7,6 +7,7 @@ answer says, and read chunked bodies."""
 from __future__ import annotations
 
 import http.client
+import io
 import socket
 import threading
 from typing import Any
@@ -143,3 +144,12 @@ def test_header_lines_are_bounded_as_http_client_bounds_them():
     headers = _Headers([("A", "1"), ("a", "2")])
     assert headers.get("A") == "1" and headers.get_all("a") == ["1", "2"]
     assert headers.get("missing", "d") == "d" and headers.get_all("missing") is None
+
+
+def test_folded_lines_count_toward_the_header_limit():
+    folded = b"x-ms-a: start\r\n" + b"  more\r\n" * 100 + b"\r\n"
+    with pytest.raises(http.client.HTTPException, match="more than 100 headers"):
+        _read_header_lines(io.BytesIO(folded))
+    fine = b"x-ms-a: start\r\n" + b"  more\r\n" * 98 + b"x-ms-b: 1\r\n\r\n"
+    pairs = _read_header_lines(io.BytesIO(fine))
+    assert pairs[0] == ("x-ms-a", "start" + " more" * 98) and pairs[1] == ("x-ms-b", "1")
