@@ -24,9 +24,9 @@ from typing import Any
 from shared.errors import NotFound
 from shared.ports import JSON, ModelVersion
 from shared.service.context import Context, expand_ledger
+from shared.service.overview.versions import METRIC_NAMES, comparable_metrics
 from shared.service.promotion import PRODUCTION, list_history, registered_version
 
-METRIC_NAMES = ("mase", "smape", "rmse", "mae", "coverage")
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 70em; color: #222; }
 h1 { font-size: 1.5em; } h2 { font-size: 1.15em; margin-top: 2em; border-bottom: 1px solid #ccc; }
@@ -144,16 +144,14 @@ def _snapshot(snapshot: Any) -> str:
 def _metrics(metrics: Any) -> str:
     if not isinstance(metrics, Mapping):
         return "<h2>Metrics</h2><p>No metrics were read for this run.</p>"
-    rows = []
-    for who in ("candidate", "champion", "baseline"):
-        section = metrics.get(who)
-        if not isinstance(section, Mapping):
-            continue
-        for window in ("backtest", "holdout"):
-            values = section.get(window)
-            if isinstance(values, Mapping):
-                cells = [f"<span class='num'>{_num(values.get(m))}</span>" for m in METRIC_NAMES]
-                rows.append((_e(who), _e(window), *cells))
+    rows = [
+        (
+            _e(row["model"]),
+            _e(row["window"]),
+            *[f"<span class='num'>{_num(row[m])}</span>" for m in METRIC_NAMES],
+        )
+        for row in comparable_metrics(metrics)
+    ]
     backtest = metrics.get("backtest")
     if not isinstance(backtest, Mapping):
         backtest = {}
