@@ -1,6 +1,6 @@
 """bench/many_series.py's targets summary: what the issue asks of the printed figures."""
 
-from bench.many_series import _target_lines, targets
+from bench.many_series_report import target_lines, targets
 
 
 def panel(name: str, series: int, ms: float, share: float, rss: float) -> dict:
@@ -26,7 +26,7 @@ def test_each_target_is_judged_from_the_panels_that_ran():
     assert found["cost_per_series_flat"]["ratio"] == round(143 / 136, 3)
     assert found["cost_per_series_flat"]["met"] is True
     assert found["memory_per_worker_flat"]["met"] is False  # 290 / 236 > 1.15
-    lines = _target_lines(found)
+    lines = target_lines(found)
     assert any("memory_per_worker_flat" in line and "MISSED" in line for line in lines)
     assert any(line.startswith("  time_ratio: 0.33") and line.endswith("met") for line in lines)
 
@@ -37,4 +37,4 @@ def test_a_target_whose_panels_did_not_run_is_absent():
     assert set(found) == {"time_ratio", "mean_mase"}
     assert not found["time_ratio"]["met"] and not found["mean_mase"]["met"]
     assert targets([panel("real", 120, 150.0, 0.04, 240.0)], None) == {}
-    assert _target_lines({}) == []
+    assert target_lines({}) == []
