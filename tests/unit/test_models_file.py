@@ -21,6 +21,7 @@ from shared.settings import (
     frequency_problem,
     offset_alias_problem,
 )
+from shared.settings.frequency import renamed_alias
 
 STORAGE = {"AzureWebJobsStorage": "UseDevelopmentStorage=true"}
 
@@ -88,8 +89,8 @@ def test_json_models_file_problems_carry_lines_too(tmp_path: Path):
     where = env["RETRAIN_MODELS_FILE"]
     assert found == [
         f"{where}:11: model 'b': field 'frequency': 'M' is not a pandas offset alias such as "
-        "'D', 'W-SUN', 'MS', 'QS', 'YS' or 'h' (pandas: 'M' is no longer supported for "
-        "offsets. Please use 'ME' instead.)",
+        "'D', 'W-SUN', 'MS', 'QS', 'YS' or 'h' (pandas no longer reads it: use 'ME' "
+        "instead)",
         f"{where}:12: model 'b': field 'backtest_folds' must be a whole number >= 0, got -1",
     ]
 
@@ -178,18 +179,82 @@ def test_series_columns_name_the_series_inside_a_file(tmp_path: Path):
     assert "field 'series_columns' must be a list of column names" in found[1]
 
 
+def _pandas_reads(alias: str) -> bool:
+    """pandas' own verdict, a deprecation warning counting as a refusal."""
+    import warnings
+
+    from pandas.tseries.frequencies import to_offset
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            to_offset(alias)
+    except (ValueError, TypeError, Warning):
+        return False
+    return True
+
+
 @pytest.mark.parametrize(
-    "good", ["D", "2D", "W-SUN", "MS", "ME", "QS", "QS-JAN", "YS", "h", "15min"]
+    "good", ["D", "2D", "W-SUN", "MS", "ME", "QS", "QS-JAN", "QE-DEC", "YS", "h", "15min", "B"]
 )
 def test_pandas_frequencies_are_accepted(good: str):
+    assert _pandas_reads(good)
     assert frequency_problem(good) is None
-    assert offset_alias_problem(good) is None  # the Function App's check agrees
+    assert offset_alias_problem is frequency_problem  # one check, with or without pandas
 
 
-@pytest.mark.parametrize("bad", ["monthly", "M", "Q", "H", "T", "1 day", ""])
+@pytest.mark.parametrize("bad", ["monthly", "1 day", "", "MS-JAN", "W-XYZ", "Ms"])
 def test_other_frequencies_are_refused(bad: str):
-    assert frequency_problem(bad) is not None
-    assert offset_alias_problem(bad) is not None
+    assert not _pandas_reads(bad)
+    problem = frequency_problem(bad)
+    assert problem is not None and problem.startswith(f"{bad!r} is not a pandas offset alias")
+    assert "instead" not in problem
+
+
+@pytest.mark.parametrize(
+    "retired",
+    [
+        "M",
+        "Q",
+        "Y",
+        "A",
+        "H",
+        "T",
+        "S",
+        "L",
+        "U",
+        "N",
+        "BM",
+        "SM",
+        "BQ",
+        "BA",
+        "BY",
+        "AS",
+        "BAS",
+        "BH",
+        "CBM",
+        "Q-DEC",
+        "A-DEC",
+        "Y-DEC",
+        "2H",
+        "5T",
+        "m",
+        "q",
+        "d",
+        "w",
+        "MIN",
+    ],
+)
+def test_retired_aliases_are_refused_with_their_replacement(retired: str):
+    """Without pandas (the Function App) the message names the alias that replaced a
+    retired one; pandas refuses the old one and reads the new one without a warning."""
+    assert not _pandas_reads(retired)
+    instead = renamed_alias(retired)
+    assert instead is not None and _pandas_reads(instead)
+    assert frequency_problem(retired) == (
+        f"{retired!r} is not a pandas offset alias such as 'D', 'W-SUN', 'MS', 'QS', 'YS' "
+        f"or 'h' (pandas no longer reads it: use {instead!r} instead)"
+    )
 
 
 @pytest.mark.parametrize("good", ["data", "retrain-state", "a1b", "x" * 63])
