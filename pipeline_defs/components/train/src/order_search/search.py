@@ -46,9 +46,11 @@ class _Search:
         runner: _Runner,
         progress: Callable[[str], None] | None,
         exact_ftol: float = EXACT_FTOL,
+        drift_margin: float = 0.0,
     ) -> None:
         self.prepared = prepared
         self.exact_ftol = exact_ftol
+        self.drift_margin = drift_margin
         self.m = m
         self.budget = budget
         self.runner = runner
@@ -168,7 +170,10 @@ class _Search:
         rounds; ``EXACT_STEPS`` by default). When the budget is spent, or no refit is
         usable, the best CSS estimates are used as they are.
         """
-        todo = ranked[:N_EXACT_REFITS]
+        n_refits, max_attempts = N_EXACT_REFITS, MAX_EXACT_ATTEMPTS
+        if self.drift_margin > 0:
+            ranked, n_refits, max_attempts = self._both_constants(ranked)
+        todo = ranked[:n_refits]
         if self.over_budget():
             self.note_budget("before the exact refit; the winner keeps its CSS estimates")
             self.skip([f.spec for f in todo], "ml")
@@ -203,20 +208,66 @@ class _Search:
                 self.record(f)
             attempted += len(batch)
             usable_so_far = sum(f.criterion is not None for f in exact)
-            more = min(N_EXACT_REFITS - usable_so_far, MAX_EXACT_ATTEMPTS - attempted)
+            more = min(n_refits - usable_so_far, max_attempts - attempted)
             batch = ranked[attempted : attempted + max(0, more)]
         exact.extend(self.exact_steps(exact, ranked, task, steps))
         if any(f.status == STATUS_OVER_BUDGET for f in exact):
             self.note_budget("during the exact refits; a refit kept the parameters it reached")
         usable = sorted(
             (f for f in exact if f.criterion is not None),
-            key=lambda f: (f.status != STATUS_OK, f.criterion),
+            key=lambda f: (f.status != STATUS_OK, self._ranking_criterion(f)),
         )
+        fitted = {f.spec: f for f in usable}
         chosen = self._first_usable(usable, exact=True)
+        if chosen is not None:
+            self._note_drift_margin(fitted[chosen[0].spec], usable)
         if chosen is None:
             self.notes.append("no exact refit was usable; the winner keeps its CSS estimates")
             chosen = self._first_usable(ranked, exact=False)
         return chosen
+
+    def _both_constants(self, ranked: list[_Fit]) -> tuple[list[_Fit], int, int]:
+        """With a drift margin: the refits are the best ``N_EXACT_REFITS - 1`` CSS candidates
+        plus, when those all make the same constant choice (and a constant is allowed), the
+        best-ranked candidate making the other one, so that the exact criterion, not the CSS
+        ranking, decides between drift (or mean) and none. Returns the reordered ranking,
+        how many refits to make usable and how many to attempt: one usable refit fewer than
+        without the margin when no candidate is added (the same cost as without it), as many
+        attempts (refits rejected by the root check are replaced as often as without it)."""
+        n_refits = N_EXACT_REFITS - 1
+        max_attempts = MAX_EXACT_ATTEMPTS
+        top = ranked[:n_refits]
+        if not top or self.bounds is None or not self.bounds.allow_constant:
+            return ranked, n_refits, max_attempts
+        if len({f.spec.constant for f in top}) > 1:
+            return ranked, n_refits, max_attempts
+        constant = top[0].spec.constant
+        other = next((f for f in ranked[n_refits:] if f.spec.constant != constant), None)
+        if other is None:
+            return ranked, n_refits, max_attempts
+        rest = [f for f in ranked[n_refits:] if f is not other]
+        return [*top, other, *rest], n_refits + 1, max_attempts + 1
+
+    def _ranking_criterion(self, fit: _Fit) -> float:
+        """The exact AICc the refits are ranked by: a drift model's (``d + D = 1`` with a
+        constant) lowered by the drift margin (0 unless ``search_order(drift_margin=...)``)."""
+        crit = fit.criterion if fit.criterion is not None else math.inf
+        if self.drift_margin > 0 and fit.spec.constant and fit.spec.d + fit.spec.sd == 1:
+            return crit - self.drift_margin
+        return crit
+
+    def _note_drift_margin(self, chosen: _Fit, usable: list[_Fit]) -> None:
+        """Say so when the drift margin chose a drift model over a lower exact AICc."""
+        best = _best(usable)
+        if self.drift_margin <= 0 or best is None or best.spec == chosen.spec:
+            return
+        if best.criterion is None or chosen.criterion is None:
+            return
+        self.notes.append(
+            f"{chosen.spec.label()} chosen over {best.spec.label()}: its AICc is "
+            f"{chosen.criterion - best.criterion:.2f} higher, within the drift margin of "
+            f"{self.drift_margin:g}"
+        )
 
     def exact_steps(
         self,
@@ -346,6 +397,7 @@ def search_order(
     transform: str = "none",
     exact_steps: int = EXACT_STEPS,
     exact_ftol: float = EXACT_FTOL,
+    drift_margin: float = 0.0,
 ) -> SearchResult:
     """Choose and fit an ARIMA/SARIMAX model for ``y`` by a stepwise AICc search.
 
@@ -372,6 +424,13 @@ def search_order(
             (``EXACT_FTOL``: scipy's default, 2.2e-9). A looser value (the family fit step
             uses 2e-5) costs fewer likelihood evaluations and moves the log-likelihood by
             far less than the criterion differences the search decides on.
+        drift_margin: AICc units by which a drift model (``d + D = 1`` with a constant) may
+            trail the best exact refit and still be chosen (0, the default: the lowest AICc
+            wins). With a margin the exact refits always include a model of the other
+            constant choice (see ``_Search._both_constants``). AICc judges one-step fit; a
+            drift the short sample cannot prove still matters over a multi-step horizon.
+            The family fit step uses 2 for season lengths up to 4 (``shard.drift_margin``).
+            The returned ``criterion`` is the chosen model's true AICc.
 
     Returns:
         A :class:`SearchResult`; ``results`` is a plain statsmodels ``SARIMAXResults`` for the
@@ -388,6 +447,8 @@ def search_order(
         raise ValueError(f"transform must be one of {', '.join(TRANSFORMS)}; got {transform!r}")
     if not (0.0 < exact_ftol < 1.0):
         raise ValueError(f"exact_ftol must be in (0, 1); got {exact_ftol!r}")
+    if not (math.isfinite(drift_margin) and drift_margin >= 0):
+        raise ValueError(f"drift_margin must be a finite number >= 0; got {drift_margin!r}")
     prepared = _prepare(y)
     chosen: BoxCox | None = None
     if transform == "auto":
@@ -405,6 +466,7 @@ def search_order(
             runner,
             progress,
             float(exact_ftol),
+            float(drift_margin),
         )
         search.diagnostics["transform"] = None if chosen is None else chosen.to_record()
         result = _run(search, max(0, int(exact_steps)))
