@@ -1,6 +1,7 @@
 """Bench scripts run as scripts (``python bench/x.py``), not only with ``-m``: each makes
 the repository, and the train step's code folder where it loads it, importable itself."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -36,3 +37,45 @@ def test_the_order_search_loader_finds_the_scoring_package(tmp_path):
     done = run(["-c", code], tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "BoxCox"
+
+
+def test_search_panels_runs_as_a_script_with_the_familys_drift_margin(tmp_path):
+    """A quick look (6 series of M1 yearly, no AutoARIMA): the family's margin for a season
+    length of 1 is used unless one is given; the table and the JSON say which."""
+    out = tmp_path / "panels.json"
+    script = str(ROOT / "bench" / "search_panels.py")
+    done = run(
+        [script, "--panel", "m1y", "--limit", "6", "--no-peer", "--output", str(out)], tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    [panel] = json.loads(out.read_text())["panels"]
+    summary = panel["summary"]
+    assert (summary["panel"], summary["role"], summary["series"], summary["failed"]) == (
+        "m1y",
+        "tuning",
+        6,
+        0,
+    )
+    assert summary["drift_margin"] == 2.0 and summary["mase"] > 0
+    assert "autoarima_mase" not in summary
+    assert all(row["model"].startswith("(") for row in panel["rows"])
+    assert done.stdout.splitlines()[-2].split()[:5] == ["m1y", "tuning", "6", "1", "2"]
+    given = run(
+        [
+            script,
+            "--panel",
+            "m1y",
+            "--limit",
+            "2",
+            "--no-peer",
+            "--drift-margin",
+            "0",
+            "--output",
+            str(out),
+        ],
+        tmp_path,
+    )
+    assert given.returncode == 0, given.stderr
+    assert json.loads(out.read_text())["panels"][0]["summary"]["drift_margin"] == 0
+    refused = run([script, "--limit", "0"], tmp_path)
+    assert refused.returncode == 2 and "--limit must be >= 1" in refused.stderr

@@ -40,6 +40,15 @@ The search follows Hyndman & Khandakar (2008), the algorithm behind R's ``auto.a
    fitting runs on the series divided by its standard deviation, which makes the search
    independent of the units; the intercept is scaled back before the results are built.)
 
+**Drift margin** (``search_order(drift_margin=...)``, 0 by default, the family fit step's 2
+for season lengths up to 4). AICc scores one-step fit; over a multi-step horizon a drift the
+short sample cannot prove still counts. With a margin, a drift model (``d + D = 1`` with a
+constant) trailing the best exact AICc by less than the margin wins (a note says so), and
+the exact refits are the best ``N_EXACT_REFITS - 1`` CSS candidates plus, when those make one
+constant choice, the best-ranked candidate making the other: the exact criterion, not the
+CSS ranking (whose shared residual window penalises an extra parameter more on short
+series), decides between drift and none. docs/many-series.md, "Drift on short-cycle series".
+
 **Parallelism.** Batches are fitted in the parent, helped by forked worker processes when a
 batch is expensive (estimated from the measured cost of earlier fits: at least
 ``PARALLEL_MIN_SECONDS``). Measured on the 2-vCPU development machine: threads were slowest
