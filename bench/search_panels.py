@@ -38,6 +38,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import argparse  # noqa: E402
 import json  # noqa: E402
+import math  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
@@ -103,8 +104,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--no-peer", action="store_true", help="skip AutoARIMA")
     parser.add_argument("--output", default=str(RESULTS), help="JSON file (default: %(default)s)")
     args = parser.parse_args(argv)
-    if args.drift_margin is not None and not args.drift_margin >= 0:
-        parser.error(f"--drift-margin must be >= 0; got {args.drift_margin}")
+    if args.drift_margin is not None and not (
+        math.isfinite(args.drift_margin) and args.drift_margin >= 0
+    ):
+        parser.error(f"--drift-margin must be a finite number >= 0; got {args.drift_margin}")
     if args.limit is not None and args.limit < 1:
         parser.error(f"--limit must be >= 1; got {args.limit}")
     return args
@@ -126,17 +129,15 @@ def load_panel(name: str) -> list[Series]:
     ]
 
 
-def _init_worker() -> None:
-    """Make the train step's modules importable, and warm both methods up (imports and
+def _init_worker(peer: bool) -> None:
+    """Make the train step's modules importable, and warm the methods up (imports and
     statsforecast's compilation are not timed)."""
     if str(SRC) not in sys.path:
         sys.path.insert(0, str(SRC))
     warm = [float(10 + i % 4 + 0.1 * i) for i in range(24)]
     _ours(("warm", warm, 4, 4, 0.0))
-    try:
+    if peer:
         _theirs(("warm", warm, 4, 4))
-    except ImportError:
-        pass
 
 
 def _ours(
@@ -162,6 +163,8 @@ def _ours(
             )
             mean = forecast_frame(result.results, h, result.transform)["mean"]
         label = f"{result.order}{result.seasonal_order[:3]} {result.trend}"
+        if any("within the drift margin" in note for note in result.notes):
+            label += " (drift margin)"
         return uid, np.asarray(mean, dtype=float).tolist(), time.process_time() - started, label
     except Exception as exc:  # recorded, not fatal: the table counts failures
         return uid, None, time.process_time() - started, f"{type(exc).__name__}: {exc}"
@@ -172,20 +175,27 @@ def _theirs(task: tuple[str, list[float], int, int]) -> tuple[str, list[float] |
     from statsforecast.models import AutoARIMA
 
     started = time.process_time()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        model = AutoARIMA(season_length=m).fit(np.asarray(x, dtype=float))
-        mean = model.predict(h)["mean"]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = AutoARIMA(season_length=m).fit(np.asarray(x, dtype=float))
+            mean = model.predict(h)["mean"]
+    except Exception as exc:  # recorded, not fatal, as ours
+        return uid, None, time.process_time() - started, f"{type(exc).__name__}: {exc}"
     arma = model.model_["arma"]
     label = f"({arma[0]}, {arma[5]}, {arma[1]})({arma[2]}, {arma[6]}, {arma[3]})"
     return uid, np.asarray(mean, dtype=float).tolist(), time.process_time() - started, label
 
 
-def mase(train: list[float], actual: list[float], forecast: list[float], m: int) -> float:
+def mase(train: list[float], actual: list[float], forecast: list[float], m: int) -> float | None:
+    """MASE scaled by the training part's seasonal naive error (lag m; 1 when the part is no
+    longer than a season), as bench/many_series.py scores; None when it is not finite."""
     x = np.asarray(train, dtype=float)
     lag = m if x.size > m else 1
     scale = float(np.mean(np.abs(x[lag:] - x[:-lag])))
-    return float(np.mean(np.abs(np.asarray(actual) - np.asarray(forecast))) / scale)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        value = float(np.mean(np.abs(np.asarray(actual) - np.asarray(forecast))) / scale)
+    return value if math.isfinite(value) else None
 
 
 def run_panel(
@@ -294,7 +304,9 @@ def main(argv: list[str] | None = None) -> int:
         return 3
     panels = args.panel or list(TUNING)
     results = []
-    with ProcessPoolExecutor(WORKERS, initializer=_init_worker) as pool:
+    with ProcessPoolExecutor(
+        WORKERS, initializer=_init_worker, initargs=(not args.no_peer,)
+    ) as pool:
         for name in panels:
             print(f"running {name} ({PANELS[name][2]}) ...", flush=True)
             result = run_panel(pool, name, args.drift_margin, not args.no_peer, args.limit)
@@ -313,6 +325,7 @@ def main(argv: list[str] | None = None) -> int:
                 "panels": results,
             },
             indent=1,
+            allow_nan=False,
         )
     )
     print(f"wrote {output}")

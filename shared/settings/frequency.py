@@ -78,20 +78,25 @@ _RENAMED = {
     # would be an error after the next upgrade
     "d": "D",
     "w": "W",
+    "b": "B",
+    "c": "C",
     "MIN": "min",
+    "US": "us",
+    "NS": "ns",
 }
 _ALIAS_PARTS = re.compile(r"^(\d*)([A-Za-z]+)(-[A-Za-z]{3})?$")
 
 
 def renamed_alias(frequency: str) -> str | None:
     """The alias that replaced a retired one (``'M'`` -> ``'ME'``, ``'2H'`` -> ``'2h'``,
-    ``'A-DEC'`` -> ``'YE-DEC'``), or None when ``frequency`` is not a retired alias."""
+    ``'A-DEC'`` -> ``'YE-DEC'``, ``'W-sun'`` -> ``'W-SUN'``), or None when ``frequency`` is
+    an alias already or not one pandas ever read."""
+    if _OFFSET_ALIAS.match(frequency):
+        return None
     parts = _ALIAS_PARTS.match(frequency)
     if parts is None:
         return None
     count, base, anchor = parts.group(1), parts.group(2), parts.group(3) or ""
-    new = _RENAMED.get(base) or _RENAMED.get(base.upper())
-    if new is None:
-        return None
+    new = _RENAMED.get(base) or _RENAMED.get(base.upper()) or base
     candidate = f"{count}{new}{anchor.upper()}"
-    return candidate if _OFFSET_ALIAS.match(candidate) else None
+    return candidate if candidate != frequency and _OFFSET_ALIAS.match(candidate) else None

@@ -40,42 +40,34 @@ def test_the_order_search_loader_finds_the_scoring_package(tmp_path):
 
 
 def test_search_panels_runs_as_a_script_with_the_familys_drift_margin(tmp_path):
-    """A quick look (6 series of M1 yearly, no AutoARIMA): the family's margin for a season
-    length of 1 is used unless one is given; the table and the JSON say which."""
+    """A quick look (the first 17 series of M1 yearly, no AutoARIMA): the family's margin
+    for a season length of 1 is used unless one is given, and it decides the 17th series
+    (a row says so); with a margin of 0 no row does."""
     out = tmp_path / "panels.json"
     script = str(ROOT / "bench" / "search_panels.py")
-    done = run(
-        [script, "--panel", "m1y", "--limit", "6", "--no-peer", "--output", str(out)], tmp_path
-    )
+    quick = [script, "--panel", "m1y", "--limit", "17", "--no-peer", "--output", str(out)]
+    done = run(quick, tmp_path)
     assert done.returncode == 0, done.stderr
     [panel] = json.loads(out.read_text())["panels"]
     summary = panel["summary"]
     assert (summary["panel"], summary["role"], summary["series"], summary["failed"]) == (
         "m1y",
         "tuning",
-        6,
+        17,
         0,
     )
     assert summary["drift_margin"] == 2.0 and summary["mase"] > 0
     assert "autoarima_mase" not in summary
-    assert all(row["model"].startswith("(") for row in panel["rows"])
-    assert done.stdout.splitlines()[-2].split()[:5] == ["m1y", "tuning", "6", "1", "2"]
-    given = run(
-        [
-            script,
-            "--panel",
-            "m1y",
-            "--limit",
-            "2",
-            "--no-peer",
-            "--drift-margin",
-            "0",
-            "--output",
-            str(out),
-        ],
-        tmp_path,
-    )
+    assert [row["model"].endswith("(drift margin)") for row in panel["rows"]][-1]
+    assert done.stdout.splitlines()[-2].split()[:5] == ["m1y", "tuning", "17", "1", "2"]
+
+    given = run([*quick, "--drift-margin", "0"], tmp_path)
     assert given.returncode == 0, given.stderr
-    assert json.loads(out.read_text())["panels"][0]["summary"]["drift_margin"] == 0
-    refused = run([script, "--limit", "0"], tmp_path)
-    assert refused.returncode == 2 and "--limit must be >= 1" in refused.stderr
+    [panel] = json.loads(out.read_text())["panels"]
+    assert panel["summary"]["drift_margin"] == 0
+    assert not [row for row in panel["rows"] if row["model"].endswith("(drift margin)")]
+
+    for bad, said in (("0", "--limit must be >= 1"), ("inf", "--drift-margin must be a finite")):
+        flag = "--limit" if bad == "0" else "--drift-margin"
+        refused = run([script, flag, bad], tmp_path)
+        assert refused.returncode == 2 and said in refused.stderr

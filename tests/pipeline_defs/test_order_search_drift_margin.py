@@ -88,7 +88,7 @@ def test_a_family_series_of_yearly_data_is_fitted_with_the_margin(tmp_path):
     settings = shard.ShardSettings(
         frequency="YS", season_length=1, horizon=6, time_budget=5.0, models=tmp_path
     )
-    row, record, fit = shard.fit_series("BEL", series, settings, shard="shard-00000")
+    row, _record, _fit = shard.fit_series("BEL", series, settings, shard="shard-00000")
 
     assert row["status"] == "ok", row["reason"]
     assert search(y[:-6], exact_ftol=shard.EXACT_FTOL).trend is None

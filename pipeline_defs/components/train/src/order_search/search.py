@@ -257,17 +257,22 @@ class _Search:
         return crit
 
     def _note_drift_margin(self, chosen: _Fit, usable: list[_Fit]) -> None:
-        """Say so when the drift margin chose a drift model over a lower exact AICc."""
+        """Say so when the margin chose a drift model over a lower exact AICc (only then: a
+        lower-AICc refit that ``_first_usable`` rejected is not the margin's doing)."""
         best = _best(usable)
         if self.drift_margin <= 0 or best is None or best.spec == chosen.spec:
             return
+        if not usable or usable[0].spec != chosen.spec:
+            return
         if best.criterion is None or chosen.criterion is None:
             return
-        self.notes.append(
-            f"{chosen.spec.label()} chosen over {best.spec.label()}: its AICc is "
-            f"{chosen.criterion - best.criterion:.2f} higher, within the drift margin of "
-            f"{self.drift_margin:g}"
-        )
+        gap = chosen.criterion - best.criterion
+        drift = chosen.spec.constant and chosen.spec.d + chosen.spec.sd == 1
+        if drift and 0 < gap <= self.drift_margin:
+            self.notes.append(
+                f"{chosen.spec.label()} chosen over {best.spec.label()}: its AICc is "
+                f"{gap:.2f} higher, within the drift margin of {self.drift_margin:g}"
+            )
 
     def exact_steps(
         self,
@@ -426,11 +431,14 @@ def search_order(
             far less than the criterion differences the search decides on.
         drift_margin: AICc units by which a drift model (``d + D = 1`` with a constant) may
             trail the best exact refit and still be chosen (0, the default: the lowest AICc
-            wins). With a margin the exact refits always include a model of the other
-            constant choice (see ``_Search._both_constants``). AICc judges one-step fit; a
-            drift the short sample cannot prove still matters over a multi-step horizon.
-            The family fit step uses 2 for season lengths up to 4 (``shard.drift_margin``).
-            The returned ``criterion`` is the chosen model's true AICc.
+            wins). With a margin the exact refits are one fewer and try to include a model
+            of the other constant choice (drift or mean against none; see
+            ``_Search._both_constants``), so searches with ``d + D = 0`` or ``2`` can end
+            differently too. AICc judges one-step fit; a drift the short sample cannot
+            prove still matters over a multi-step horizon. The family fit step uses 2 for
+            season lengths up to 4 (``shard.drift_margin``), with ``exact_steps=0``; with
+            ``exact_steps`` > 0 the exact round starts from the lowest exact AICc, not from
+            the margin's choice. The returned ``criterion`` is the chosen model's true AICc.
 
     Returns:
         A :class:`SearchResult`; ``results`` is a plain statsmodels ``SARIMAXResults`` for the
