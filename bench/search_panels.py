@@ -92,7 +92,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=None,
         metavar="AICC",
         help="the search's drift_margin for every panel (default: the family's, "
-        "shard.drift_margin(season length): 2 up to season length 4, else 0)",
+        "shard.drift_margin(season length): 2 for season lengths 2 to 4, else 0)",
     )
     parser.add_argument(
         "--limit",

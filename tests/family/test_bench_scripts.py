@@ -40,26 +40,26 @@ def test_the_order_search_loader_finds_the_scoring_package(tmp_path):
 
 
 def test_search_panels_runs_as_a_script_with_the_familys_drift_margin(tmp_path):
-    """A quick look (the first 17 series of M1 yearly, no AutoARIMA): the family's margin
-    for a season length of 1 is used unless one is given, and it decides the 17th series
+    """A quick look (the first 5 series of M1 quarterly, no AutoARIMA): the family's margin
+    for a season length of 4 is used unless one is given, and it decides the 5th series
     (a row says so); with a margin of 0 no row does."""
     out = tmp_path / "panels.json"
     script = str(ROOT / "bench" / "search_panels.py")
-    quick = [script, "--panel", "m1y", "--limit", "17", "--no-peer", "--output", str(out)]
+    quick = [script, "--panel", "m1q", "--limit", "5", "--no-peer", "--output", str(out)]
     done = run(quick, tmp_path)
     assert done.returncode == 0, done.stderr
     [panel] = json.loads(out.read_text())["panels"]
     summary = panel["summary"]
     assert (summary["panel"], summary["role"], summary["series"], summary["failed"]) == (
-        "m1y",
+        "m1q",
         "tuning",
-        17,
+        5,
         0,
     )
     assert summary["drift_margin"] == 2.0 and summary["mase"] > 0
     assert "autoarima_mase" not in summary
     assert [row["model"].endswith("(drift margin)") for row in panel["rows"]][-1]
-    assert done.stdout.splitlines()[-2].split()[:5] == ["m1y", "tuning", "17", "1", "2"]
+    assert done.stdout.splitlines()[-2].split()[:5] == ["m1q", "tuning", "5", "4", "2"]
 
     given = run([*quick, "--drift-margin", "0"], tmp_path)
     assert given.returncode == 0, given.stderr

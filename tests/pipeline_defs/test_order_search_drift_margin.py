@@ -1,5 +1,5 @@
 """The drift margin: a drift model may trail the best exact AICc by the margin and still win
-(session 8; the family fit step uses it for season lengths up to 4)."""
+(session 8; the family fit step uses it for season lengths 2 to 4)."""
 
 import math
 
@@ -76,20 +76,34 @@ def test_a_negative_or_non_finite_margin_is_refused(bad):
         search(fertility("BEL")[-30:], drift_margin=bad)
 
 
-def test_the_family_uses_the_margin_up_to_season_length_4_only():
-    assert [shard.drift_margin(m) for m in (1, 2, 4, 7, 12, 52)] == [2.0, 2.0, 2.0, 0, 0, 0]
+def test_the_family_uses_the_margin_for_season_lengths_2_to_4_only():
+    assert [shard.drift_margin(m) for m in (1, 2, 3, 4, 7, 12, 52)] == [0, 2.0, 2.0, 2.0, 0, 0, 0]
 
 
-def test_a_family_series_of_yearly_data_is_fitted_with_the_margin(tmp_path):
+def test_a_family_series_is_fitted_with_the_margin_of_its_season_length(tmp_path):
     """Through the fit step's own per-series function: Belgium's last 30 years, 6 held
-    out; the training part alone chooses no drift without the margin, drift with it."""
+    out, whose training part chooses no drift without the margin and drift with it. As a
+    yearly series (season length 1) the family fits it without the margin; declared with a
+    season length of 4 it gets the margin (no seasonal terms are chosen either way)."""
     y = fertility("BEL")[-30:]
     series = pd.Series(y, index=pd.date_range("1982-01-01", periods=y.size, freq="YS"))
-    settings = shard.ShardSettings(
-        frequency="YS", season_length=1, horizon=6, time_budget=5.0, models=tmp_path
-    )
-    row, _record, _fit = shard.fit_series("BEL", series, settings, shard="shard-00000")
 
-    assert row["status"] == "ok", row["reason"]
-    assert search(y[:-6], exact_ftol=shard.EXACT_FTOL).trend is None
-    assert (row["model"]["order"], row["model"]["trend"]) == ([0, 1, 0], "c")
+    def fitted(season_length: int) -> dict:
+        settings = shard.ShardSettings(
+            frequency="YS",
+            season_length=season_length,
+            horizon=6,
+            time_budget=5.0,
+            models=tmp_path,
+        )
+        row, _record, _fit = shard.fit_series("BEL", series, settings, shard="shard-00000")
+        assert row["status"] == "ok", row["reason"]
+        return row["model"]
+
+    train = y[:-6]
+    assert search(train, exact_ftol=shard.EXACT_FTOL).trend is None
+    assert search(train, exact_ftol=shard.EXACT_FTOL, drift_margin=2.0).trend == "c"
+    assert (fitted(1)["order"], fitted(1)["trend"]) == ([0, 1, 0], None)
+    quarterly = fitted(4)
+    assert (quarterly["order"], quarterly["trend"]) == ([0, 1, 0], "c")
+    assert quarterly["seasonal_order"][:3] == [0, 0, 0]

@@ -41,7 +41,7 @@ The search follows Hyndman & Khandakar (2008), the algorithm behind R's ``auto.a
    independent of the units; the intercept is scaled back before the results are built.)
 
 **Drift margin** (``search_order(drift_margin=...)``, 0 by default, the family fit step's 2
-for season lengths up to 4). AICc scores one-step fit; over a multi-step horizon a drift the
+for season lengths 2 to 4). AICc scores one-step fit; over a multi-step horizon a drift the
 short sample cannot prove still counts. With a margin, a drift model (``d + D = 1`` with a
 constant) trailing the best exact AICc by less than the margin wins (a note says so), and
 the exact refits are the best ``N_EXACT_REFITS - 1`` CSS candidates plus, when those make one

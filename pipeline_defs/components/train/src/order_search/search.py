@@ -436,7 +436,7 @@ def search_order(
             ``_Search._both_constants``), so searches with ``d + D = 0`` or ``2`` can end
             differently too. AICc judges one-step fit; a drift the short sample cannot
             prove still matters over a multi-step horizon. The family fit step uses 2 for
-            season lengths up to 4 (``shard.drift_margin``), with ``exact_steps=0``; with
+            season lengths 2 to 4 (``shard.drift_margin``), with ``exact_steps=0``; with
             ``exact_steps`` > 0 the exact round starts from the lowest exact AICc, not from
             the margin's choice. The returned ``criterion`` is the chosen model's true AICc.
 
