@@ -103,6 +103,29 @@ class FakeDataStore:
         return data[max(0, start) : max(start, end)], len(data)
 
 
+class CountingReads:
+    """A data container counting whole reads per blob (``reads``, in order); the rest is
+    the container it wraps."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.reads: list[str] = []
+
+    def read_bytes(self, name: str) -> bytes:
+        self.reads.append(name)
+        return bytes(self.inner.read_bytes(name))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def count_reads(world: FakeWorld) -> CountingReads:
+    """Make the world's service read its data through a ``CountingReads``; returns it."""
+    reads = CountingReads(world.data)
+    world.service.context.data = reads
+    return reads
+
+
 class FakeArtifactStore:
     def __init__(self, datastore: str = "workspaceblobstore") -> None:
         self.documents: dict[str, JSON] = {}

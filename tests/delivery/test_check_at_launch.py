@@ -10,29 +10,13 @@ from typing import Any
 from shared.policy import TriggerPolicy
 from shared.settings import ModelConfig
 from tests import samples
-from tests.fakes import FakeWorld, metrics_v2
-
-
-class CountingReads:
-    """The fake data container, counting whole reads per blob."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.reads: list[str] = []
-
-    def read_bytes(self, name: str) -> bytes:
-        self.reads.append(name)
-        return bytes(self.inner.read_bytes(name))
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
+from tests.fakes import CountingReads, FakeWorld, count_reads, metrics_v2
 
 
 def world_with(**policy: Any) -> tuple[FakeWorld, CountingReads]:
     config = ModelConfig(name="co2", prefix="co2/", horizon=4, policy=TriggerPolicy(**policy))
     world = FakeWorld((config,))
-    reads = CountingReads(world.data)
-    world.service.context.data = reads
+    reads = count_reads(world)
     return world, reads
 
 

@@ -7,7 +7,6 @@ finally starts covers every good file and none of the bad ones."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 from shared.messages import SweepTicked
 from shared.policy import ModelState, TriggerPolicy
@@ -16,7 +15,7 @@ from shared.policy.engine import UNCHECKED, Request, Seen
 from shared.service.precheck import LAUNCH_CHECKS, PRECHECK_PAGE
 from shared.settings import ModelConfig
 from tests import samples
-from tests.fakes import FakeWorld, metrics_v2
+from tests.fakes import CountingReads, FakeWorld, count_reads, metrics_v2
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -53,28 +52,12 @@ def test_only_requests_still_unchecked_change():
 # ------------------------------------------------------------------ through the service
 
 
-class CountingReads:
-    """The fake data container, counting whole reads per blob."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.reads: list[str] = []
-
-    def read_bytes(self, name: str) -> bytes:
-        self.reads.append(name)
-        return bytes(self.inner.read_bytes(name))
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-
 def queued_world(queued: int, bad: set[int]) -> tuple[FakeWorld, CountingReads, str]:
     """A model checking files at launch, its first run active and ``queued`` arrivals
     waiting behind it (those in ``bad`` unreadable); returns the first run's key."""
     policy = TriggerPolicy(check_on_arrival=False, forecast_error_multiple=None)
     world = FakeWorld((ModelConfig(name="co2", prefix="co2/", horizon=4, policy=policy),))
-    reads = CountingReads(world.data)
-    world.service.context.data = reads
+    reads = count_reads(world)
     world.service.handle(world.arrive("co2/0000.csv", samples.csv_rows(2000, 1), event_id="e0"))
     first = world.pipeline.submissions[0].run_key
     for n in range(1, queued + 1):
