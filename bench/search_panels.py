@@ -52,6 +52,11 @@ from typing import Any  # noqa: E402
 import numpy as np  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:  # run as a script: make the repository importable
+    sys.path.insert(0, str(REPO_ROOT))
+
+from bench.many_series import mase as panel_mase  # noqa: E402
+
 SRC = REPO_ROOT / "pipeline_defs" / "components" / "train" / "src"
 RESULTS = REPO_ROOT / "bench" / "results" / "search_panels.json"
 INSTALL_HINT = "pip install --no-deps -r bench/requirements-bench.txt"
@@ -191,13 +196,15 @@ def _theirs(task: tuple[str, list[float], int, int]) -> tuple[str, list[float] |
 
 
 def mase(train: list[float], actual: list[float], forecast: list[float], m: int) -> float | None:
-    """MASE scaled by the training part's seasonal naive error (lag m; 1 when the part is no
-    longer than a season), as bench/many_series.py scores; None when it is not finite."""
-    x = np.asarray(train, dtype=float)
-    lag = m if x.size > m else 1
-    scale = float(np.mean(np.abs(x[lag:] - x[:-lag])))
+    """``bench/many_series.py``'s MASE (the training part's seasonal naive error as scale,
+    lag m; 1 when the part is no longer than a season); None when it is not finite."""
     with np.errstate(divide="ignore", invalid="ignore"):
-        value = float(np.mean(np.abs(np.asarray(actual) - np.asarray(forecast))) / scale)
+        value = panel_mase(
+            np.asarray(train, dtype=float),
+            np.asarray(actual, dtype=float),
+            np.asarray(forecast, dtype=float),
+            m,
+        )
     return value if math.isfinite(value) else None
 
 
