@@ -11,7 +11,7 @@ from shared.gate import GatePolicy
 from shared.settings.app import Settings
 from shared.settings.azureml import AzureMLSettings
 from shared.settings.common import APP_ROOT, AZURE_HOST_MARKERS, BACKENDS, INVOKE_FORMS, MODEL_NAME
-from shared.settings.frequency import frequency_problem, offset_alias_problem
+from shared.settings.frequency import frequency_problem
 from shared.settings.gate import GATE_SETTINGS
 from shared.settings.models import MODELS_EXAMPLE, ModelConfig, ModelsSource, models_file_path
 from shared.settings.policy import POLICY_SETTINGS
@@ -39,5 +39,4 @@ __all__ = [
     "container_problem",
     "frequency_problem",
     "models_file_path",
-    "offset_alias_problem",
 ]

@@ -46,10 +46,6 @@ def frequency_problem(frequency: str) -> str | None:
     return problem
 
 
-offset_alias_problem = frequency_problem
-"""The name the Function App's check had when it differed from the pipeline's."""
-
-
 _FREQUENCY_HINT = "a pandas offset alias such as 'D', 'W-SUN', 'MS', 'QS', 'YS' or 'h'"
 
 # The aliases pandas 2.2 deprecated and pandas 3 refuses, and what replaced them.

@@ -19,7 +19,6 @@ from shared.settings import (
     Settings,
     container_problem,
     frequency_problem,
-    offset_alias_problem,
 )
 from shared.settings.frequency import renamed_alias
 
@@ -200,7 +199,6 @@ def _pandas_reads(alias: str) -> bool:
 def test_pandas_frequencies_are_accepted(good: str):
     assert _pandas_reads(good)
     assert frequency_problem(good) is None
-    assert offset_alias_problem(good) is None  # the name the Function App's check had
 
 
 def test_the_pattern_accepts_nothing_pandas_refuses():

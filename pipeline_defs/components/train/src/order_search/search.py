@@ -217,10 +217,9 @@ class _Search:
             (f for f in exact if f.criterion is not None),
             key=lambda f: (f.status != STATUS_OK, self._ranking_criterion(f)),
         )
-        fitted = {f.spec: f for f in usable}
         chosen = self._first_usable(usable, exact=True)
         if chosen is not None:
-            self._note_drift_margin(fitted[chosen[0].spec], usable)
+            self._note_drift_margin(chosen[0].spec, usable)
         if chosen is None:
             self.notes.append("no exact refit was usable; the winner keeps its CSS estimates")
             chosen = self._first_usable(ranked, exact=False)
@@ -252,25 +251,26 @@ class _Search:
         """The exact AICc the refits are ranked by: a drift model's (``d + D = 1`` with a
         constant) lowered by the drift margin (0 unless ``search_order(drift_margin=...)``)."""
         crit = fit.criterion if fit.criterion is not None else math.inf
-        if self.drift_margin > 0 and fit.spec.constant and fit.spec.d + fit.spec.sd == 1:
+        if self.drift_margin > 0 and fit.spec.drift:
             return crit - self.drift_margin
         return crit
 
-    def _note_drift_margin(self, chosen: _Fit, usable: list[_Fit]) -> None:
-        """Say so when the margin chose a drift model over a lower exact AICc (only then: a
-        lower-AICc refit that ``_first_usable`` rejected is not the margin's doing)."""
+    def _note_drift_margin(self, chosen: _Spec, usable: list[_Fit]) -> None:
+        """Say so when the margin chose a drift model over a lower exact AICc: the chosen
+        model is the margin's first in ``usable`` (not a later one ``_first_usable`` fell
+        back to) and trails the lowest exact AICc by no more than the margin."""
         best = _best(usable)
-        if self.drift_margin <= 0 or best is None or best.spec == chosen.spec:
+        if self.drift_margin <= 0 or best is None or not usable or not chosen.drift:
             return
-        if not usable or usable[0].spec != chosen.spec:
+        first = usable[0]
+        if first.spec != chosen or best.spec == chosen:
             return
-        if best.criterion is None or chosen.criterion is None:
+        if best.criterion is None or first.criterion is None:
             return
-        gap = chosen.criterion - best.criterion
-        drift = chosen.spec.constant and chosen.spec.d + chosen.spec.sd == 1
-        if drift and 0 < gap <= self.drift_margin:
+        gap = first.criterion - best.criterion
+        if 0 < gap <= self.drift_margin:
             self.notes.append(
-                f"{chosen.spec.label()} chosen over {best.spec.label()}: its AICc is "
+                f"{chosen.label()} chosen over {best.spec.label()}: its AICc is "
                 f"{gap:.2f} higher, within the drift margin of {self.drift_margin:g}"
             )
 

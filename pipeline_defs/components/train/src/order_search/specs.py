@@ -34,6 +34,11 @@ class _Spec:
         return "c" if self.constant else None
 
     @property
+    def drift(self) -> bool:
+        """A constant with exactly one difference (``d + D = 1``): a drift."""
+        return self.constant and self.d + self.sd == 1
+
+    @property
     def n_coef(self) -> int:
         return self.p + self.q + self.sp + self.sq + int(self.constant)
 
