@@ -1,6 +1,7 @@
 """The order search's fast paths (CSS fit, root check, runner), on small real series (issue 11)."""
 
 import importlib
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -137,3 +138,70 @@ def test_the_exact_criterion_is_the_results_objects_with_and_without_gaps(nile, 
     res = model.filter(np.asarray(fit.params), cov_type="none")
     nobs = int(res.nobs_effective)
     assert fit.criterion == pytest.approx(fits._aicc(-2.0 * res.llf, spec.n_coef + 1, nobs))
+
+
+statespace = importlib.import_module(f"{order_search.__name__}.statespace")
+
+# Specifications the family fits (drift, mean, none; seasonal; a gap), on the Nile.
+MOMENT_CASES = [
+    ((1, 0, 1), (0, 0, 0, 0), "c", False),
+    ((0, 1, 1), (0, 0, 0, 0), "c", False),
+    ((2, 1, 0), (0, 0, 0, 0), None, False),
+    ((1, 2, 1), (0, 0, 0, 0), None, False),
+    ((1, 0, 0), (1, 1, 1, 4), None, False),
+    ((0, 1, 1), (0, 1, 1, 4), None, False),
+    ((1, 1, 1), (0, 0, 0, 0), "c", True),
+]
+
+
+def _fitted(y: np.ndarray, order, seasonal_order, trend):
+    model = sm.tsa.SARIMAX(
+        y, order=order, seasonal_order=seasonal_order, trend=trend, concentrate_scale=True
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return model.fit(disp=False, maxiter=50)
+
+
+@pytest.mark.parametrize(("order", "seasonal_order", "trend", "gap"), MOMENT_CASES)
+def test_forecast_moments_are_statsmodels_predictions_from_any_origin(
+    nile, order, seasonal_order, trend, gap
+):
+    """The recursions from the filter's predicted state give what statsmodels' ``predict``
+    (inside the sample, as the gate's folds use it) and ``get_forecast`` (past the end)
+    give: same means and variances to rounding."""
+    y = nile.copy()
+    if gap:
+        y[40] = np.nan
+    results = _fitted(y, order, seasonal_order, trend)
+    filtered = results.filter_results
+    n = y.size
+    for origin, steps in ((30, 8), (n - 8, 8), (n - 3, 3)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            predicted = filtered.predict(start=origin, end=origin + steps, dynamic=0)
+        mean, variance = statespace.forecast_moments(filtered, origin, steps)
+        assert mean == pytest.approx(predicted.forecasts[0, :steps], rel=1e-10)
+        assert variance == pytest.approx(predicted.forecasts_error_cov[0, 0, :steps], rel=1e-10)
+    forecast = results.get_forecast(6)
+    mean, variance = statespace.forecast_moments(filtered, n, 6)
+    assert mean == pytest.approx(np.asarray(forecast.predicted_mean), rel=1e-10)
+    assert variance == pytest.approx(np.asarray(forecast.var_pred_mean), rel=1e-10)
+
+
+def test_forecast_moments_leave_time_varying_systems_and_lost_states_to_statsmodels(nile):
+    """A linear trend's intercept changes every period and a low-memory filter keeps
+    only the last predicted states: no moments, and the finite-forecast check asks statsmodels."""
+    trending = _fitted(nile, (1, 0, 0), (0, 0, 0, 0), "ct")
+    assert statespace.forecast_moments(trending.filter_results, nile.size, 4) is None
+    assert order_search.exact._forecast_is_finite(trending, 4)
+
+    model = sm.tsa.SARIMAX(nile, order=(1, 0, 0), trend="c", concentrate_scale=True)
+    lean = model.filter(model.start_params, low_memory=True)
+    assert statespace.forecast_moments(lean.filter_results, 1, 4) is None
+    assert (
+        statespace.forecast_moments(
+            _fitted(nile, (1, 0, 0), (0, 0, 0, 0), "c").filter_results, nile.size + 1, 4
+        )
+        is None
+    )

@@ -54,6 +54,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from order_search import forecast_moments
 from scoring import (
     INTERVAL_ALPHA,
     MAX_FOLDS,
@@ -201,9 +202,14 @@ class AppliedModel:
         interval; ``ScoringError`` when they are not finite."""
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            predicted = self.filtered.predict(start=origin, end=origin + steps, dynamic=0)
-        mean = np.asarray(predicted.forecasts[0, :steps], dtype=float)
-        variance = np.asarray(predicted.forecasts_error_cov[0, 0, :steps], dtype=float)
+            moments = forecast_moments(self.filtered, origin, steps)
+            if moments is None:
+                predicted = self.filtered.predict(start=origin, end=origin + steps, dynamic=0)
+                moments = (
+                    np.asarray(predicted.forecasts[0, :steps], dtype=float),
+                    np.asarray(predicted.forecasts_error_cov[0, 0, :steps], dtype=float),
+                )
+        mean, variance = moments
         if self.concentrated:
             variance = variance / self.filtered.scale * self.scale_until(origin)
         if mean.shape != (steps,) or not np.all(np.isfinite(mean)):

@@ -83,7 +83,8 @@ input with fewer than ``MIN_OBSERVATIONS`` observed values raises
 seasonal strength), ``specs`` (model specifications, start models, neighbours), ``fits``
 (one fitted candidate, root check, AICc), ``css`` (the fast CSS fit), ``exact`` (exact ML
 refits and results objects), ``runner`` (parallel batches), ``transform`` (the Box-Cox rule
-and the bias-adjusted back-transform), ``search`` (:func:`search_order`) and ``final``
+and the bias-adjusted back-transform), ``statespace`` (forecast moments from a filter's
+output), ``search`` (:func:`search_order`) and ``final``
 (:func:`refit_final`). Candidates are logged at DEBUG by the ``search``
 module's logger (``order_search.search``).
 """
@@ -125,6 +126,7 @@ from .records import Candidate, SearchResult, SeriesTooShortError, _label
 from .runner import _Runner
 from .search import _Search, search_order
 from .specs import _Spec
+from .statespace import forecast_moments
 from .transform import TRANSFORMS, BoxCox, choose_transform, forecast_frame, guerrero_lambda
 
 __all__ = [
@@ -171,6 +173,7 @@ __all__ = [
     "choose_sd",
     "choose_transform",
     "forecast_frame",
+    "forecast_moments",
     "guerrero_lambda",
     "kpss_statistic",
     "refit_final",

@@ -21,6 +21,7 @@ from .constants import (
 )
 from .fits import _aicc, _Fit, _root_check, _since
 from .specs import _Spec
+from .statespace import forecast_moments
 
 _EPSILON = float(np.finfo(float).eps)
 
@@ -201,11 +202,20 @@ def _compact(results: Any) -> Any:
 
 
 def _forecast_is_finite(results: Any, steps: int) -> bool:
+    """Whether the ``steps`` forecasts past the end of ``results`` have finite means and
+    finite, non-negative variances (from the filter's output when the system is
+    time-invariant, else statsmodels' ``get_forecast``)."""
+    filtered = results.filter_results
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        fc = results.get_forecast(steps)
-        mean = np.asarray(fc.predicted_mean, dtype=float)
-        var = np.asarray(fc.var_pred_mean, dtype=float)
+        moments = forecast_moments(filtered, int(filtered.nobs), steps)
+        if moments is None:
+            fc = results.get_forecast(steps)
+            moments = (
+                np.asarray(fc.predicted_mean, dtype=float),
+                np.asarray(fc.var_pred_mean, dtype=float),
+            )
+    mean, var = moments
     return bool(np.all(np.isfinite(mean)) and np.all(np.isfinite(var)) and np.all(var >= 0))
 
 
