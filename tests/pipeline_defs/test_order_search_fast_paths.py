@@ -32,6 +32,16 @@ def test_the_plain_float_monahan_map_is_statsmodels_bit_for_bit(scale):
             assert css._monahan(z.tolist(), scale) == expected.tolist()
 
 
+def test_the_inverse_ma_filter_is_lfilters_bit_for_bit(nile):
+    """The CSS residuals' direct call of scipy's C filter gives lfilter's values."""
+    assert css._linear_filter is not None  # this scipy has it: the fast path is tested
+    rng = np.random.default_rng(5)
+    u = np.diff(nile)
+    for q in range(1, 6):
+        theta = np.concatenate(([1.0], rng.uniform(-0.9, 0.9, size=q) / q))
+        assert css._inverse_ma(theta, u).tolist() == lfilter([1.0], theta, u).tolist()
+
+
 def test_an_ar_fit_without_ma_terms_is_conditional_least_squares(nile):
     """Without MA terms CSS is ordinary least squares on the lags (the no-filter branch)."""
     prepared = order_search._prepare(nile)
