@@ -37,8 +37,12 @@ def test_the_inverse_ma_filter_is_lfilters_bit_for_bit(nile):
     assert css._linear_filter is not None  # this scipy has it: the fast path is tested
     rng = np.random.default_rng(5)
     u = np.diff(nile)
-    for q in range(1, 6):
-        theta = np.concatenate(([1.0], rng.uniform(-0.9, 0.9, size=q) / q))
+    thetas = [np.ones(1)]  # no MA terms (the criterion's call): lfilter's other branch
+    thetas += [np.concatenate(([1.0], rng.uniform(-0.9, 0.9, size=q) / q)) for q in range(1, 6)]
+    seasonal = np.zeros(13)
+    seasonal[[0, 12]] = [1.0, -0.6]
+    thetas.append(np.convolve([1.0, 0.3], seasonal))  # (1 + 0.3B)(1 - 0.6B^12)
+    for theta in thetas:
         assert css._inverse_ma(theta, u).tolist() == lfilter([1.0], theta, u).tolist()
 
 
@@ -186,7 +190,8 @@ def test_forecast_moments_are_statsmodels_predictions_from_any_origin(
     results = _fitted(y, order, seasonal_order, trend)
     filtered = results.filter_results
     n = y.size
-    for origin, steps in ((30, 8), (n - 8, 8), (n - 3, 3)):
+    # (36, 8) spans the gap at 40 and (40, 4) starts on it
+    for origin, steps in ((30, 8), (36, 8), (40, 4), (n - 8, 8), (n - 3, 3)):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             predicted = filtered.predict(start=origin, end=origin + steps, dynamic=0)

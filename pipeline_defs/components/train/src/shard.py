@@ -476,7 +476,8 @@ def fit_series(
         )
         # Fitted by position: on a DatetimeIndex statsmodels generates a date range for
         # every results object and forecast, a fifth of the fit step's time on M3's
-        # non-seasonal series (same fits; docs/many-series.md). The records keep the dates.
+        # non-seasonal series (the same fits; docs/many-series.md, "The non-seasonal fit
+        # step's time"). The records keep the dates.
         positional = series.reset_index(drop=True)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -208,7 +208,9 @@ def _forecast_is_finite(results: Any, steps: int) -> bool:
     filtered = results.filter_results
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        moments = forecast_moments(filtered, int(filtered.nobs), steps)
+        moments = None
+        if not getattr(results.model, "k_exog", 0):  # regressors: their future is not known
+            moments = forecast_moments(filtered, int(filtered.nobs), steps)
         if moments is None:
             fc = results.get_forecast(steps)
             moments = (

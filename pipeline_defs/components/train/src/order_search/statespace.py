@@ -33,9 +33,12 @@ def forecast_moments(
     scale the filter's covariances are already scaled, and so are these variances.
 
     None when the answer would need more than the filter kept: a system matrix that varies
-    in time (a constant trend's intercept repeated in every period is not), more than one
-    observed variable, or no predicted state kept for each period (``low_memory``); the caller
-    then asks statsmodels.
+    in time, more than one observed variable, or no predicted state kept for each period
+    (``low_memory``); the caller then asks statsmodels. A matrix stored per period but equal
+    in every one is taken as constant past the sample too: true of SARIMAX's constant trend
+    (its intercept, the only such case in the searched models), not of a regression on
+    exogenous values that happen to be constant in the sample, so callers leave models with
+    regressors to statsmodels (the finite-forecast check does; the gate refuses them).
     """
     matrices = []
     for name in _SYSTEM:
