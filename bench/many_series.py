@@ -69,6 +69,11 @@ service submits); ``--transform auto`` sets the pipeline's ``transform`` input (
 pipeline's own, ``none``).
 
 Writes ``bench/results/many_series.json`` (``many_series_quick.json`` with ``--quick``).
+
+Its parts: ``many_series_panel`` (one's own panel: reading, checks, the inferred shape),
+``many_series_peer`` (AutoARIMA on the same series and split, the comparison),
+``many_series_timeline`` (where the parallel step's time went) and ``many_series_report``
+(the table, the targets); this file runs the arrivals and the command line.
 """
 
 from __future__ import annotations
@@ -85,7 +90,6 @@ import platform  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
-import warnings  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -103,12 +107,14 @@ from bench.many_series_panel import (  # noqa: E402
     pick_series,
     read_panel,
 )
+from bench.many_series_peer import autoarima, compare  # noqa: E402
 from bench.many_series_report import (  # noqa: E402
     print_row,
     print_table,
     target_lines,
     targets,
 )
+from bench.many_series_timeline import gate_cost, schedules, where_time_went  # noqa: E402
 
 PIPELINE = ROOT / "pipeline_defs" / "family_pipeline.yml"
 RESULTS = ROOT / "bench" / "results"
@@ -284,87 +290,6 @@ def run_family(
     }
 
 
-def where_time_went(parallel: dict[str, Any]) -> dict[str, Any]:
-    """The parallel step's wall time split (from the local workspace's timeline): workers'
-    start-up (launch to ``init()`` done, the slowest), the busiest worker's time in
-    ``run()``, and the idle tail (workers done while another still runs: the wall time
-    times the workers, minus start-up and batch time, over the workers)."""
-    timeline = parallel.get("timeline") or {}
-    workers = timeline.get("workers") or {}
-    batches = timeline.get("batches") or []
-    wall = float(parallel["wall_seconds"])
-    if not workers or not batches:
-        return {"startup_s": None, "busiest_worker_s": None, "idle_tail_s": None}
-    startup = {w: float(ready) - float(launched) for w, (launched, ready) in workers.items()}
-    busy: dict[str, float] = {}
-    for b in batches:
-        busy[b["worker"]] = busy.get(b["worker"], 0.0) + float(b["end"]) - float(b["start"])
-    slots = max(1, len(workers))
-    idle = (wall * slots - sum(startup.values()) - sum(busy.values())) / slots
-    return {
-        "startup_s": round(max(startup.values()), 2),
-        "busiest_worker_s": round(max(busy.values()), 2),
-        "idle_tail_s": round(idle, 2),
-        "batch_order": [
-            b["files"][0].split(".")[0] for b in sorted(batches, key=lambda b: b["start"])
-        ],
-    }
-
-
-def schedules(rows: list[dict[str, Any]], workers: int = WORKERS) -> dict[str, Any]:
-    """How long the shards' work takes on ``workers`` workers in three orders, from the rows'
-    own seconds per series (search + final refit + gate, summed per shard): by shard name
-    (the order before the local step ordered batches), longest expected first (by rows, as
-    the local step orders them now), longest actual first; and the perfect split (the total
-    over the workers). Load inflates all four alike, so their ratios compare schedules on
-    a busy machine too. Start-up is not included."""
-    cost: dict[str, float] = {}
-    size: dict[str, int] = {}
-    for r in rows:
-        seconds = r.get("seconds") or {}
-        shard = str(r.get("shard"))
-        cost[shard] = cost.get(shard, 0.0) + sum(float(seconds.get(k) or 0) for k in seconds)
-        size[shard] = size.get(shard, 0) + int(r.get("n_train") or 0) + int(r.get("n_holdout") or 0)
-    if not cost:
-        return {}
-
-    def makespan(order: list[str]) -> float:
-        free = [0.0] * workers
-        for shard in order:
-            free[free.index(min(free))] += cost[shard]
-        return max(free)
-
-    return {
-        "schedule_by_name_s": round(makespan(sorted(cost)), 2),
-        "schedule_by_rows_s": round(makespan(sorted(cost, key=lambda k: (-size[k], k))), 2),
-        "schedule_by_cost_s": round(makespan(sorted(cost, key=lambda k: (-cost[k], k))), 2),
-        "schedule_perfect_s": round(sum(cost.values()) / workers, 2),
-    }
-
-
-def gate_cost(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """What the per-series gate evidence cost inside the fit step: the mean seconds per
-    series spent scoring (candidate, seasonal naive and the champion when given, on the
-    holdout and every backtest fold), and their share of the workers' time per series
-    (order search + final refit + scoring; a carried-over series counts its earlier fit)."""
-    ok = [r for r in rows if r["status"] == "ok" and isinstance(r.get("seconds"), dict)]
-    if not ok:
-        return {"gate_ms_per_series": None, "gate_share": None, "backtest_folds_mean": None}
-    gate = [float(r["seconds"].get("gate") or 0.0) for r in ok]
-    fitting = [
-        float(r["seconds"].get("search") or 0) + float(r["seconds"].get("final") or 0) for r in ok
-    ]
-    folds = [r["gate_metrics"]["backtest"]["folds"] for r in ok if r.get("gate_metrics")]
-    return {
-        "gate_ms_per_series": round(1000 * sum(gate) / len(ok), 1),
-        "gate_share": round(sum(gate) / (sum(gate) + sum(fitting)), 4),
-        "backtest_folds_mean": round(float(np.mean(folds)), 2) if folds else None,
-        "champions_scored": sum(
-            1 for r in ok if (r.get("gate_metrics") or {}).get("champion") is not None
-        ),
-    }
-
-
 def champions_run(
     panel: pd.DataFrame,
     name: str,
@@ -417,58 +342,6 @@ def champions_run(
         "gate_share": round(sum(gate) / max(1e-9, sum(gate) + sum(fitting)), 4),
         "wall_s": result["wall_s"],
         "training_s": result["training_s"],
-    }
-
-
-def mase(train: np.ndarray, actual: np.ndarray, forecast: np.ndarray, m: int = SEASON) -> float:
-    lag = m if train.size > m else 1
-    scale = float(np.mean(np.abs(train[lag:] - train[:-lag])))
-    return float(np.mean(np.abs(actual - forecast)) / scale)
-
-
-def autoarima(prepared: pd.DataFrame, shape: PanelShape = MONTHLY) -> dict[str, Any]:
-    """statsforecast AutoARIMA (n_jobs=2) on the same series and split as ours: the series
-    prep kept, as it wrote them (``run_family``'s ``prepared``: regularised, gaps filled),
-    the last ``shape.horizon`` points held out; seconds and MASE per series."""
-    from statsforecast import StatsForecast
-    from statsforecast.models import AutoARIMA
-
-    h, m, freq = shape.horizon, shape.season_length, shape.frequency
-    panel = prepared.astype({"unique_id": str}).sort_values(["unique_id", "ds"])
-    in_test = panel.groupby("unique_id").cumcount(ascending=False) < h
-    train, test = panel[~in_test], panel[in_test]
-    warm = train[train["unique_id"] == train["unique_id"].iloc[0]]
-    StatsForecast(models=[AutoARIMA(season_length=m)], freq=freq, n_jobs=1).forecast(df=warm, h=h)
-    started = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        forecast = StatsForecast(
-            models=[AutoARIMA(season_length=m)], freq=freq, n_jobs=WORKERS
-        ).forecast(df=train, h=h)
-    seconds = time.perf_counter() - started
-    forecast = forecast.reset_index() if "unique_id" not in forecast.columns else forecast
-    scores = {}
-    for uid, actual in test.groupby("unique_id"):
-        predicted = forecast.loc[forecast["unique_id"] == uid, "AutoARIMA"].to_numpy(float)
-        history = train.loc[train["unique_id"] == uid, "y"].to_numpy(float)
-        scores[str(uid)] = mase(history, actual["y"].to_numpy(float), predicted, m)
-    return {"seconds": round(seconds, 2), "mase": scores}
-
-
-def compare(result: dict[str, Any], peer: dict[str, Any]) -> dict[str, Any]:
-    ours = {r["unique_id"]: r["metrics"]["holdout"]["mase"] for r in result["rows"] if r["metrics"]}
-    common = sorted(set(ours) & set(peer["mase"]))
-    our_mean = float(np.mean([ours[u] for u in common]))
-    peer_mean = float(np.mean([peer["mase"][u] for u in common]))
-    return {
-        "series_compared": len(common),
-        "autoarima_s": peer["seconds"],
-        "time_ratio": round(result["training_s"] / peer["seconds"], 3),
-        "time_ratio_whole_run": round(result["wall_s"] / peer["seconds"], 3),
-        "mase_ours": round(our_mean, 4),
-        "mase_autoarima": round(peer_mean, 4),
-        "wins": sum(ours[u] < peer["mase"][u] - 1e-9 for u in common),
-        "losses": sum(ours[u] > peer["mase"][u] + 1e-9 for u in common),
     }
 
 
@@ -717,7 +590,7 @@ def main(argv: list[str] | None = None) -> int:
                 with_champions = champions_run(panel, name, blobs, Path(folder), result, shape)
                 print(f"  gate with champions: {json.dumps(with_champions)}", flush=True)
             if name == "real" and not args.no_peer:
-                comparison = compare(result, autoarima(result["prepared"], shape))
+                comparison = compare(result, autoarima(result["prepared"], shape, WORKERS))
                 comparison["horizon"] = shape.horizon
                 print(f"  vs AutoARIMA: {json.dumps(comparison)}", flush=True)
             # after each panel: a long run keeps what it did

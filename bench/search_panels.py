@@ -55,7 +55,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:  # run as a script: make the repository importable
     sys.path.insert(0, str(REPO_ROOT))
 
-from bench.many_series import mase as panel_mase  # noqa: E402
+from bench.many_series_peer import mase as panel_mase  # noqa: E402
 
 SRC = REPO_ROOT / "pipeline_defs" / "components" / "train" / "src"
 RESULTS = REPO_ROOT / "bench" / "results" / "search_panels.json"
@@ -196,8 +196,9 @@ def _theirs(task: tuple[str, list[float], int, int]) -> tuple[str, list[float] |
 
 
 def mase(train: list[float], actual: list[float], forecast: list[float], m: int) -> float | None:
-    """``bench/many_series.py``'s MASE (the training part's seasonal naive error as scale,
-    lag m; 1 when the part is no longer than a season); None when it is not finite."""
+    """``bench/many_series.py``'s MASE (``many_series_peer.mase``: the training part's
+    seasonal naive error as scale, lag m; 1 when the part is no longer than a season); None
+    when it is not finite."""
     with np.errstate(divide="ignore", invalid="ignore"):
         value = panel_mase(
             np.asarray(train, dtype=float),
