@@ -282,7 +282,7 @@ def run_family(
         "worker_rss_last_batch_mb_max": round(max(after), 1) if after else None,
         **gate_cost(rows),
         **where_time_went(parallel),
-        **schedules(rows),
+        **schedules(rows, WORKERS),
         "run_key": key,
         "rows": rows,
         "excluded": excluded,
