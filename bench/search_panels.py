@@ -1,9 +1,11 @@
 """The family's order search against statsforecast AutoARIMA on whole competition panels.
 
 Where the family fit step's search settings are chosen and checked (session 8's drift
-margin was): the search runs as the fit step runs it (``search_order`` with
-``exact_steps=0``, ``shard.EXACT_FTOL`` and ``shard.drift_margin(m)`` unless
-``--drift-margin`` is given) on each series' training part, AutoARIMA (``season_length``
+margin and session 10's yearly combination were): the search runs as the fit step runs it
+(``shard.family_search``: ``exact_steps=0``, ``shard.EXACT_FTOL`` and
+``shard.drift_margin(m)`` unless ``--drift-margin`` is given; on the yearly panels the
+``d = 1`` / ``d = 2`` combination, ``shard.D_COMBINATION_MIN_KPSS``) on each series'
+training part, AutoARIMA (``season_length``
 of the panel) on the same, and both forecast the competition's own test part. Prints, per
 panel, the mean MASE of each (scaled by the training part's seasonal naive error, lag m),
 our wins and losses, and the CPU seconds of each (``time.process_time`` in the worker,
@@ -143,37 +145,37 @@ def _init_worker(peer: bool) -> None:
     if str(SRC) not in sys.path:
         sys.path.insert(0, str(SRC))
     warm = [float(10 + i % 4 + 0.1 * i) for i in range(24)]
-    _ours(("warm", warm, 4, 4, 0.0))
+    _ours(("warm", warm, 4, 4, 0.0, False))
     if peer:
         _theirs(("warm", warm, 4, 4))
 
 
 def _ours(
-    task: tuple[str, list[float], int, int, float | None],
+    task: tuple[str, list[float], int, int, float | None, bool],
 ) -> tuple[str, list[float] | None, float, str]:
-    uid, x, h, m, margin = task
+    """The fit step's forecast of one series from its training part: its search
+    (``shard.family_search``) and, on a yearly panel, the ``d = 1`` / ``d = 2`` combination
+    when ``shard.other_d`` asks for it (the mean of both searches' forecasts)."""
+    uid, x, h, m, margin, yearly = task
     import shard
-    from order_search import forecast_frame, search_order
+    from order_search import forecast_frame
 
     started = time.process_time()
     try:
+        train = np.asarray(x, dtype=float)
+        result = shard.family_search(train, m, 60.0, margin=margin)
+        results = [result]
+        second = shard.other_d(result) if yearly else None
+        if second is not None:
+            results.append(shard.family_search(train, m, 60.0, margin=margin, d=second))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            result = search_order(
-                np.asarray(x, dtype=float),
-                season_length=m,
-                time_budget_s=60.0,
-                n_jobs=1,
-                executor="serial",
-                exact_steps=0,
-                exact_ftol=shard.EXACT_FTOL,
-                drift_margin=shard.drift_margin(m) if margin is None else margin,
-            )
-            mean = forecast_frame(result.results, h, result.transform)["mean"]
-        label = f"{result.order}{result.seasonal_order[:3]} {result.trend}"
+            means = [forecast_frame(r.results, h, r.transform)["mean"] for r in results]
+        mean = np.mean([np.asarray(v, dtype=float) for v in means], axis=0)
+        label = " + ".join(f"{r.order}{r.seasonal_order[:3]} {r.trend}" for r in results)
         if any("within the drift margin" in note for note in result.notes):
             label += " (drift margin)"
-        return uid, np.asarray(mean, dtype=float).tolist(), time.process_time() - started, label
+        return uid, mean.tolist(), time.process_time() - started, label
     except Exception as exc:  # recorded, not fatal: the table counts failures
         return uid, None, time.process_time() - started, f"{type(exc).__name__}: {exc}"
 
@@ -217,9 +219,9 @@ def run_panel(
     limit: int | None = None,
 ) -> dict[str, Any]:
     series = load_panel(name)[:limit]
-    ours = list(
-        pool.map(_ours, [(u, x, len(xx), m, margin) for u, x, xx, m in series], chunksize=4)
-    )
+    yearly = PANELS[name][1] == "yearly"  # the fit step's shard.combines_d on yearly dates
+    tasks = [(u, x, len(xx), m, margin, yearly) for u, x, xx, m in series]
+    ours = list(pool.map(_ours, tasks, chunksize=4))
     theirs = (
         list(pool.map(_theirs, [(u, x, len(xx), m) for u, x, xx, m in series], chunksize=4))
         if peer

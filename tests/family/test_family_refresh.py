@@ -86,7 +86,8 @@ def test_the_refreshed_record_and_the_rows_evidence_name_the_method_and_the_para
     stored = fit(series.iloc[:-24], concentrate_scale=True)
     params_end = series.index[-25]
     applied = family_scoring.AppliedModel(stored.model, stored.params, series)
-    record, section = shard.refreshed_champion(applied, series, params_end)
+    champion = family_scoring.Champion(stored.model, stored.params, params_end, {})
+    record, section = shard.refreshed_champion(applied, series, champion)
     assert section["method"] == record["refresh"]["method"] == "ml"
     assert record["params_end"] == series.index[-1].isoformat()  # estimated on all the data
     assert record["refresh"]["previous_params_end"] == params_end.isoformat()
@@ -97,7 +98,8 @@ def test_the_refreshed_record_and_the_rows_evidence_name_the_method_and_the_para
     unit = monthly(np.random.default_rng(0).normal(10, 1, 150))
     model = SARIMAX(unit.iloc[:80], order=(0, 1, 1), concentrate_scale=True)
     kept = family_scoring.AppliedModel(model, np.array([-0.5]), unit)
-    record, section = shard.refreshed_champion(kept, unit, unit.index[79])
+    champion = family_scoring.Champion(model, np.array([-0.5]), unit.index[79], {})
+    record, section = shard.refreshed_champion(kept, unit, champion)
     assert section["method"] == "applied" and record["params"] == [-0.5]
     assert record["params_end"] == unit.index[79].isoformat()  # the stored parameters' end
     json.dumps(record, allow_nan=False)

@@ -39,6 +39,7 @@ from scoring.boxcox import BoxCox
 logger = logging.getLogger(__name__)
 
 CHAMPIONS_SCHEMA = "family-champions/1"
+COMBINATION = "Combination"  # shard.combination_record's class
 REFRESHED = "refreshed"
 INDEX_FILE = "champions.json"
 _CACHED_FILES = 4
@@ -123,9 +124,14 @@ def _same_frequency(a: Any, b: Any) -> bool:
 
 
 def champion_of(record: dict[str, Any], frequency: str, entry: dict[str, Any]) -> Champion:
-    """The champion a models-file record describes (``shard.model_record``'s shape)."""
+    """The champion a models-file record describes (``shard.model_record``'s shape, or
+    ``shard.combination_record``'s: then its members' champions, averaged by the scoring;
+    its ``params_end`` is the earliest of its members', so a window is out-of-sample only
+    when it is for every member)."""
     from statsmodels.tsa.statespace.sarimax import SARIMAX
 
+    if record.get("class") == COMBINATION:
+        return _combination_of(record, frequency, entry)
     if record.get("class") != "SARIMAX":
         raise ValueError(f"a {record.get('class')!r} model, not SARIMAX")
     if not _same_frequency(record.get("freq"), frequency):
@@ -162,3 +168,38 @@ def champion_of(record: dict[str, Any], frequency: str, entry: dict[str, Any]) -
         "transform": None if transform is None else dict(record["transform"]),
     }
     return Champion(model, params, params_end, description, transform)
+
+
+def _combination_of(record: dict[str, Any], frequency: str, entry: dict[str, Any]) -> Champion:
+    members = record.get("members")
+    weights = record.get("weights")
+    if not isinstance(members, list) or not members or not isinstance(weights, list):
+        raise ValueError("a combination without members or weights")
+    if len(weights) != len(members):
+        raise ValueError(f"a combination of {len(members)} models with {len(weights)} weights")
+    parts = tuple(champion_of(member, frequency, entry) for member in members)
+    params_end = min(part.params_end for part in parts)
+    first = parts[0]
+    description = first.description | {
+        "train_end": params_end.isoformat(),
+        "params_end": params_end.isoformat(),
+        "combination": {
+            "weights": [float(w) for w in weights],
+            "members": [
+                {
+                    key: part.description[key]
+                    for key in ("order", "seasonal_order", "trend", "params_end", "params")
+                }
+                for part in parts
+            ],
+        },
+    }
+    return Champion(
+        first.model,
+        first.params,
+        params_end,
+        description,
+        first.transform,
+        members=parts,
+        weights=tuple(float(w) for w in weights),
+    )

@@ -226,6 +226,65 @@ class AppliedModel:
         return Forecast(mean, lower, upper)
 
 
+@dataclass(frozen=True)
+class Combination:
+    """Fits whose forecasts are averaged: ``members`` (each with ``model``, ``params`` and
+    ``transform``, as an evaluation fit or a :class:`Champion` has) and their ``weights``
+    (summing to 1). The family fit step combines the ``d = 1`` and ``d = 2`` searches of a
+    yearly series near the second KPSS test's threshold (``shard.D_COMBINATION_MIN_KPSS``)."""
+
+    members: tuple[Any, ...]
+    weights: tuple[float, ...]
+
+
+class CombinedModel:
+    """:class:`AppliedModel` s whose forecasts are averaged with ``weights``: the point
+    forecast and each interval bound are the weighted means of the members' (bounds
+    averaged as quantiles, which keeps an interval at least as wide as the members'
+    narrowest; Lichtendahl, Grushka-Cockayne and Winkler, 2013)."""
+
+    def __init__(self, members: Sequence[AppliedModel], weights: Sequence[float]) -> None:
+        self.members = list(members)
+        self.weights = [float(w) for w in weights]
+        if not self.members or len(self.weights) != len(self.members):
+            raise ScoringError(
+                f"a combination of {len(self.members)} models with {len(self.weights)} weights"
+            )
+        if not all(w >= 0 for w in self.weights) or not math.isclose(sum(self.weights), 1.0):
+            raise ScoringError(f"combination weights {self.weights} are not >= 0 summing to 1")
+
+    def transform_note(self, origins: Sequence[int]) -> dict[str, Any] | None:
+        """None when no member has a transform, else ``{"members": [note or None, ...]}``."""
+        notes = [m.transform_note(origins) for m in self.members]
+        return None if all(n is None for n in notes) else {"members": notes}
+
+    def ends_finite(self) -> bool:
+        return all(m.ends_finite() for m in self.members)
+
+    def forecast(self, origin: int, steps: int) -> Forecast:
+        parts = [m.forecast(origin, steps) for m in self.members]
+
+        def mean_of(field: str) -> np.ndarray:
+            return np.sum(
+                [w * getattr(p, field) for w, p in zip(self.weights, parts, strict=True)], axis=0
+            )
+
+        return Forecast(mean_of("mean"), mean_of("lower"), mean_of("upper"))
+
+
+def applied(fit: Any, series: pd.Series, transform: BoxCox | None = None) -> Any:
+    """``fit`` (``model`` and ``params``, or a :class:`Combination`, or a :class:`Champion`
+    with ``members``) applied to ``series``: an :class:`AppliedModel` or a
+    :class:`CombinedModel`. ``transform`` is a single fit's (a combination's members and a
+    champion carry their own)."""
+    members = getattr(fit, "members", ())
+    if members:
+        return CombinedModel(
+            [AppliedModel(m.model, m.params, series, m.transform) for m in members], fit.weights
+        )
+    return AppliedModel(fit.model, fit.params, series, transform)
+
+
 # -- sections ------------------------------------------------------------------------------
 
 
@@ -309,6 +368,9 @@ class Champion:
     params_end: pd.Timestamp
     description: dict[str, Any]
     transform: BoxCox | None = None
+    members: tuple[Champion, ...] = ()
+    """A combination's member champions (``model``/``params`` are then the first's)."""
+    weights: tuple[float, ...] = ()
 
 
 def gate_metrics(
@@ -322,7 +384,7 @@ def gate_metrics(
     backtest_folds: int = 0,
     backtest_horizon: int = 0,
     transform: BoxCox | None = None,
-) -> tuple[dict[str, Any], AppliedModel | None]:
+) -> tuple[dict[str, Any], AppliedModel | CombinedModel | None]:
     """The metrics.json (schema 2) of one series, and the champion applied to all of it
     (None without a scored champion: the refreshed champion, forecasting from the last
     observation).
@@ -330,9 +392,10 @@ def gate_metrics(
     ``series``: training split then holdout (the last ``horizon`` points), on a regular
     DatetimeIndex. ``candidate``: the evaluation fit (statsmodels results estimated on the
     training split; with ``transform``, of the transformed series: it is applied to the
-    transformed data and its forecasts back-transformed). The champion carries its own
-    transform. A champion that cannot be applied gives ``champion`` null and
-    ``champion_error``; the candidate failing raises ``ScoringError``."""
+    transformed data and its forecasts back-transformed), or a :class:`Combination` of
+    such fits. The champion carries its own transform (or members). A champion that
+    cannot be applied gives ``champion`` null and ``champion_error``; the candidate failing
+    raises ``ScoringError``."""
     values = series.to_numpy(dtype=float)
     index = pd.DatetimeIndex(series.index)
     n = len(values)
@@ -354,15 +417,15 @@ def gate_metrics(
         return forecast_naive(values[: w.origin], w.steps, season_length)
 
     try:
-        applied = AppliedModel(candidate.model, candidate.params, series, transform)
+        scored_model = applied(candidate, series, transform)
         scored = section(
             values,
             index,
             holdout,
             folds,
-            _applied(applied),
+            _applied(scored_model),
             index[n_train - 1],
-            applied.transform_note([holdout.origin, *(w.origin for w in folds)]),
+            scored_model.transform_note([holdout.origin, *(w.origin for w in folds)]),
         )
     except ScoringError as exc:
         raise ScoringError(f"the candidate: {exc}") from exc
@@ -370,10 +433,10 @@ def gate_metrics(
         raise ScoringError(f"the candidate: {type(exc).__name__}: {exc}") from exc
     baseline = section(values, index, holdout, folds, naive, None)
     champion_section: dict[str, Any] | None = None
-    refreshed: AppliedModel | None = None
+    refreshed: AppliedModel | CombinedModel | None = None
     if champion is not None:
         try:
-            refreshed = AppliedModel(champion.model, champion.params, series, champion.transform)
+            refreshed = applied(champion, series, champion.transform)
             champion_section = section(
                 values,
                 index,
@@ -416,7 +479,7 @@ def gate_metrics(
     return metrics, refreshed
 
 
-def _applied(model: AppliedModel) -> Any:
+def _applied(model: AppliedModel | CombinedModel) -> Any:
     def forecast(w: Window) -> Forecast:
         return model.forecast(w.origin, w.steps)
 

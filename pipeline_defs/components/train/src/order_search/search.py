@@ -15,6 +15,7 @@ from .constants import (
     EXACT_FTOL,
     EXACT_MAXITER,
     EXACT_STEPS,
+    MAX_D,
     MAX_EXACT_ATTEMPTS,
     MAX_MODELS,
     N_EXACT_REFITS,
@@ -47,10 +48,12 @@ class _Search:
         progress: Callable[[str], None] | None,
         exact_ftol: float = EXACT_FTOL,
         drift_margin: float = 0.0,
+        d: int | None = None,
     ) -> None:
         self.prepared = prepared
         self.exact_ftol = exact_ftol
         self.drift_margin = drift_margin
+        self.forced_d = d
         self.m = m
         self.budget = budget
         self.runner = runner
@@ -111,6 +114,9 @@ class _Search:
         if note:
             self.notes.append(note)
         d, stats = choose_d(_difference(x, 0, sd, m))
+        if self.forced_d is not None and self.forced_d != d:
+            self.notes.append(f"d={self.forced_d} as asked (the KPSS tests chose d={d})")
+            d = self.forced_d
         self.diagnostics.update(
             {"seasonal_strength": strength, "kpss_statistics": stats, "d": d, "D": sd}
         )
@@ -403,6 +409,7 @@ def search_order(
     exact_steps: int = EXACT_STEPS,
     exact_ftol: float = EXACT_FTOL,
     drift_margin: float = 0.0,
+    d: int | None = None,
 ) -> SearchResult:
     """Choose and fit an ARIMA/SARIMAX model for ``y`` by a stepwise AICc search.
 
@@ -439,6 +446,11 @@ def search_order(
             season lengths 2 to 4 (``shard.drift_margin``), with ``exact_steps=0``; with
             ``exact_steps`` > 0 the exact round starts from the lowest exact AICc, not from
             the margin's choice. The returned ``criterion`` is the chosen model's true AICc.
+        d: the number of ordinary differences to search with (0 to ``MAX_D``) instead of
+            the KPSS tests' choice (None, the default). The tests still run: their
+            statistics stay in ``diagnostics["kpss_statistics"]`` and a note says what they
+            chose. The family fit step uses it for its second search of a yearly series
+            (``shard.D_COMBINATION_MIN_KPSS``).
 
     Returns:
         A :class:`SearchResult`; ``results`` is a plain statsmodels ``SARIMAXResults`` for the
@@ -457,6 +469,8 @@ def search_order(
         raise ValueError(f"exact_ftol must be in (0, 1); got {exact_ftol!r}")
     if not (math.isfinite(drift_margin) and drift_margin >= 0):
         raise ValueError(f"drift_margin must be a finite number >= 0; got {drift_margin!r}")
+    if d is not None and (isinstance(d, bool) or d not in range(MAX_D + 1)):
+        raise ValueError(f"d must be None or an integer from 0 to {MAX_D}; got {d!r}")
     prepared = _prepare(y)
     chosen: BoxCox | None = None
     if transform == "auto":
@@ -475,6 +489,7 @@ def search_order(
             progress,
             float(exact_ftol),
             float(drift_margin),
+            d,
         )
         search.diagnostics["transform"] = None if chosen is None else chosen.to_record()
         result = _run(search, max(0, int(exact_steps)))
