@@ -150,6 +150,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if logging.getLogger().level > logging.DEBUG:
         logging.getLogger("azure").setLevel(logging.WARNING)  # one line per SDK request
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    # Ctrl-C stops the host even when it was started from a process that ignores SIGINT
+    # (a background job of a script): Python keeps an inherited SIG_IGN otherwise.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         watches = [_parse_watch(text) for text in args.watch]
         for name, value in load_local_settings(args.settings).items():

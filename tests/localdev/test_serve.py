@@ -384,7 +384,7 @@ def test_python_m_localdev_host_with_a_connection_string_serves_at_once(azurite,
             *("--settings", str(settings), "--connection-string", azurite.connection_string),
         ],
         cwd=REPO,
-        env={**env, "PYTHONPATH": str(REPO)},
+        env={**env, "PYTHONPATH": str(REPO), "PYTHONFAULTHANDLER": "1"},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -403,7 +403,17 @@ def test_python_m_localdev_host_with_a_connection_string_serves_at_once(azurite,
         assert client.get_container_client(containers["RETRAIN_STATE_CONTAINER"]).exists()
     finally:
         process.send_signal(signal.SIGINT)
-        assert process.wait(30) == 0
+        # Read the rest of its output while waiting: a host blocked on a full pipe would
+        # never stop (its log after start-up goes to the same pipe).
+        try:
+            output, _ = process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:  # its threads' stacks (PYTHONFAULTHANDLER), then gone
+            process.send_signal(signal.SIGABRT)
+            output, _ = process.communicate()
+            raise AssertionError(
+                f"the host did not stop on Ctrl-C; its output:\n{output[-12000:]}"
+            ) from None
+        assert process.returncode == 0, output[-4000:]
 
 
 def test_serve_help_lists_its_options():
