@@ -2,7 +2,7 @@
 
 Where the family fit step's search settings are chosen and checked (session 8's drift
 margin and session 10's yearly combination were): the search runs as the fit step runs it
-(``shard.family_search``: ``exact_steps=0``, ``shard.EXACT_FTOL`` and
+(``shard.family_searches``: ``exact_steps=0``, ``shard.EXACT_FTOL`` and
 ``shard.drift_margin(m)`` unless ``--drift-margin`` is given; on the yearly panels the
 ``d = 1`` / ``d = 2`` combination, ``shard.D_COMBINATION_MIN_KPSS``) on each series'
 training part, AutoARIMA (``season_length``
@@ -153,9 +153,9 @@ def _init_worker(peer: bool) -> None:
 def _ours(
     task: tuple[str, list[float], int, int, float | None, bool],
 ) -> tuple[str, list[float] | None, float, str]:
-    """The fit step's forecast of one series from its training part: its search
-    (``shard.family_search``) and, on a yearly panel, the ``d = 1`` / ``d = 2`` combination
-    when ``shard.other_d`` asks for it (the mean of both searches' forecasts)."""
+    """The fit step's forecast of one series from its training part
+    (``shard.family_searches``: on a yearly panel the mean of the ``d = 1`` and ``d = 2``
+    searches' forecasts when the rule asks for both)."""
     uid, x, h, m, margin, yearly = task
     import shard
     from order_search import forecast_frame
@@ -163,11 +163,8 @@ def _ours(
     started = time.process_time()
     try:
         train = np.asarray(x, dtype=float)
-        result = shard.family_search(train, m, 60.0, margin=margin)
-        results = [result]
-        second = shard.other_d(result) if yearly else None
-        if second is not None:
-            results.append(shard.family_search(train, m, 60.0, margin=margin, d=second))
+        results, _ = shard.family_searches(train, m, 60.0, yearly=yearly, margin=margin)
+        result = results[0]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             means = [forecast_frame(r.results, h, r.transform)["mean"] for r in results]

@@ -150,9 +150,14 @@ def write_shard(path, series_by_id: dict[str, pd.Series]):
 def test_a_combined_champion_is_scored_refreshed_and_served_again(tmp_path):
     series = yearly("YAF2")
     earlier = series.iloc[:-H]  # the champion's run saw the data up to the holdout
-    config = settings(tmp_path)
+    config = settings(tmp_path, backtest_horizon=3)  # folds on both sides of params_end
     _, champion_record, _ = shard.fit_series("YAF2", earlier, config, shard="shard-00000")
     assert champion_record["class"] == "Combination"
+    members = champion_record["members"]
+    # the first member's parameters as a refresh that kept them would leave them: older
+    # than its data; the combination's parameters saw the data up to the LATEST member's end
+    members[0]["params_end"] = earlier.index[-4].isoformat()
+    params_end = earlier.index[-1]
     root = tmp_path / "champions"
     (root / "fam-1").mkdir(parents=True)
     shard.write_models(root / "fam-1" / "shard-00000.pkl", {"YAF2": champion_record})
@@ -168,7 +173,6 @@ def test_a_combined_champion_is_scored_refreshed_and_served_again(tmp_path):
     gate = fields["gate_metrics"]
     assert gate["champion_error"] is None and gate["champion"] is not None
     # the champion as it served: both members' stored parameters, averaged
-    members = champion_record["members"]
     expected = np.mean([forecast(m, earlier, H) for m in members], axis=0)
     assert gate["champion"]["holdout_errors"] == pytest.approx(
         series.iloc[-H:].to_numpy() - expected, rel=1e-6
@@ -176,19 +180,65 @@ def test_a_combined_champion_is_scored_refreshed_and_served_again(tmp_path):
     described = gate["champion_model"]["combination"]
     assert described["weights"] == [0.5, 0.5]
     assert [m["order"] for m in described["members"]] == [list(m["init"]["order"]) for m in members]
-    assert gate["champion"]["params_end"] == earlier.index[-1].isoformat()
+    assert gate["champion"]["params_end"] == params_end.isoformat()
+    marks = [
+        (pd.Timestamp(f["origin"]) >= params_end, f["out_of_sample"])
+        for f in gate["champion"]["folds"]
+    ]
+    assert all(expected == mark for expected, mark in marks)
+    assert {mark for _, mark in marks} == {True, False}  # folds on both sides
 
-    # refreshed for production: each member brought up to the last observation
+    # refreshed for production: each member brought up to the last observation (or kept)
     assert refreshed is not None and refreshed["class"] == "Combination"
+    assert [m["init"]["order"] for m in refreshed["members"]] == [
+        m["init"]["order"] for m in members
+    ]
     methods = [m["refresh"]["method"] for m in refreshed["members"]]
     assert refreshed["refresh"]["method"] == ("ml" if set(methods) == {"ml"} else "applied")
-    ends = [m["params_end"] for m in refreshed["members"]]
-    assert refreshed["params_end"] == min(ends)
+    for member, method in zip(refreshed["members"], methods, strict=True):
+        end = series.index[-1] if method == "ml" else None
+        assert end is None or member["params_end"] == end.isoformat()
+    ends = [pd.Timestamp(m["params_end"]) for m in refreshed["members"]]
+    assert refreshed["params_end"] == max(ends).isoformat()
     assert gate["champion_refreshed"]["params_end"] == refreshed["params_end"]
     # ... and it serves as the next run's champion
     served = family_champions.champion_of(refreshed, "YS", entry | {"key": "refreshed"})
-    assert len(served.members) == 2 and served.params_end == pd.Timestamp(min(ends))
+    assert len(served.members) == 2 and served.params_end == max(ends)
     assert np.all(np.isfinite(shard.forecast_record(refreshed, H)["mean"]))
+
+
+def test_a_record_that_is_not_a_usable_combination_is_fitted_again_or_refused(tmp_path):
+    series = yearly("YAF2")
+    config = settings(tmp_path)
+    _, record, _ = shard.fit_series("YAF2", series, config, shard="shard-00000")
+    broken = [
+        {k: v for k, v in record.items() if k != "weights"},
+        record | {"weights": [1.0]},
+        record | {"members": [record, record]},  # nested
+    ]
+    for bad in broken:
+        assert shard.evaluation_fit(bad, series, config) is None  # the series is refitted
+        with pytest.raises(ValueError):
+            family_champions.champion_of(bad, "YS", {})
+
+
+def test_when_the_second_search_fails_the_first_fit_serves_alone(tmp_path, monkeypatch):
+    real = shard.family_search
+
+    def failing(*args, **kwargs):
+        if kwargs.get("d") is not None:
+            raise RuntimeError("no fit")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(shard, "family_search", failing)
+    series = yearly("YAF2")
+    row, record, evaluation = shard.fit_series(
+        "YAF2", series, settings(tmp_path), shard="shard-00000"
+    )
+    assert row["status"] == "ok" and record["class"] == "SARIMAX"
+    assert row["model"]["combination"] == {"error": "the d=2 search failed: RuntimeError: no fit"}
+    assert not isinstance(evaluation, shard.Combination)
+    json.dumps(row, allow_nan=False)
 
 
 def test_a_carried_over_combined_series_is_scored_from_both_evaluation_fits(tmp_path):

@@ -103,3 +103,30 @@ def test_the_refreshed_record_and_the_rows_evidence_name_the_method_and_the_para
     assert section["method"] == "applied" and record["params"] == [-0.5]
     assert record["params_end"] == unit.index[79].isoformat()  # the stored parameters' end
     json.dumps(record, allow_nan=False)
+
+
+def test_a_combined_champion_is_refreshed_member_by_member():
+    """One member re-estimated ("ml", up to the data's end), one kept ("applied": no
+    concentrated scale): the combination is "applied", its parameters saw the data up to
+    the latest member's end, and each member keeps its own specification."""
+    series = seasonal()
+    params_end = series.index[-25]
+    ml = fit(series.iloc[:-24], concentrate_scale=True)
+    kept = fit(series.iloc[:-24], order=(0, 1, 1))
+    members = tuple(family_scoring.Champion(f.model, f.params, params_end, {}) for f in (ml, kept))
+    champion = family_scoring.Champion(
+        ml.model, ml.params, params_end, {}, members=members, weights=(0.5, 0.5)
+    )
+    applied = family_scoring.applied(champion, series)
+    record, section = shard.refreshed_champion(applied, series, champion)
+    assert record["class"] == "Combination" and record["weights"] == [0.5, 0.5]
+    methods = [m["refresh"]["method"] for m in record["members"]]
+    assert methods == ["ml", "applied"] and section["method"] == "applied"
+    assert [m["params_end"] for m in record["members"]] == [
+        series.index[-1].isoformat(),
+        params_end.isoformat(),
+    ]
+    assert record["params_end"] == series.index[-1].isoformat()
+    assert [m["init"]["order"] for m in record["members"]] == [(1, 0, 0), (0, 1, 1)]
+    assert "member 1: ml" in section["message"] and "member 2: applied" in section["message"]
+    assert section["previous_params_end"] == params_end.isoformat()

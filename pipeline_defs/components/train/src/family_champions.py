@@ -9,8 +9,10 @@ The service prepares the folder before submitting (``retrain/<run key>/champions
 
 ``model_file`` is relative to the folder and is a models file of an earlier family run
 (``family-models/1``: ``{"models": {unique_id: record}, "refreshed": {unique_id: record}}``,
-see ``shard.model_record``); ``key: "refreshed"`` names the record under ``refreshed`` (a
-champion that run's gate kept, refreshed on its data), else the one under ``models``. A
+see ``shard.model_record``, or ``shard.combination_record`` for a yearly series forecast by
+the mean of two fits: its champion is then the mean of its members');
+``key: "refreshed"`` names the record under ``refreshed`` (a champion that run's gate kept,
+refreshed on its data), else the one under ``models``. A
 series absent from ``series`` has no champion (its gate is the first-model gate). The
 champion is the record's specification and stored parameters, applied to the new data by
 the scoring (never re-estimated); its parameters were estimated on the record's own data,
@@ -126,7 +128,7 @@ def _same_frequency(a: Any, b: Any) -> bool:
 def champion_of(record: dict[str, Any], frequency: str, entry: dict[str, Any]) -> Champion:
     """The champion a models-file record describes (``shard.model_record``'s shape, or
     ``shard.combination_record``'s: then its members' champions, averaged by the scoring;
-    its ``params_end`` is the earliest of its members', so a window is out-of-sample only
+    its ``params_end`` is the latest of its members', so a window is out-of-sample only
     when it is for every member)."""
     from statsmodels.tsa.statespace.sarimax import SARIMAX
 
@@ -177,8 +179,10 @@ def _combination_of(record: dict[str, Any], frequency: str, entry: dict[str, Any
         raise ValueError("a combination without members or weights")
     if len(weights) != len(members):
         raise ValueError(f"a combination of {len(members)} models with {len(weights)} weights")
+    if any(not isinstance(m, dict) or m.get("class") != "SARIMAX" for m in members):
+        raise ValueError("a combination's members must be SARIMAX records")
     parts = tuple(champion_of(member, frequency, entry) for member in members)
-    params_end = min(part.params_end for part in parts)
+    params_end = max(part.params_end for part in parts)
     first = parts[0]
     description = first.description | {
         "train_end": params_end.isoformat(),
@@ -188,7 +192,14 @@ def _combination_of(record: dict[str, Any], frequency: str, entry: dict[str, Any
             "members": [
                 {
                     key: part.description[key]
-                    for key in ("order", "seasonal_order", "trend", "params_end", "params")
+                    for key in (
+                        "order",
+                        "seasonal_order",
+                        "trend",
+                        "params_end",
+                        "params",
+                        "transform",
+                    )
                 }
                 for part in parts
             ],

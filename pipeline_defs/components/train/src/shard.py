@@ -19,6 +19,11 @@ holds state-sized arrays for every observation (3 MB for one M3 monthly series, 
 a few kB for the record), which would make memory per worker grow with the shard and the
 upload with the family.
 
+**Yearly series** near or above the second KPSS test's threshold are searched twice, with
+``d = 1`` and ``d = 2``, and forecast by the mean of both fits (``D_COMBINATION_MIN_KPSS``):
+their record is a combination of two records (:func:`combination_record`;
+:func:`forecast_record` forecasts either kind).
+
 A batch therefore returns at least as many rows as it received files (the parallel run's
 row contract); it fails (and is retried) only when a shard file cannot be read or the
 models cannot be written.
@@ -347,10 +352,15 @@ def evaluation_fit(record: Any, series: pd.Series, settings: ShardSettings) -> A
     its members' for a combination record); None when the record has none (then the
     series is fitted again)."""
     if isinstance(record, dict) and record.get("class") == COMBINATION:
-        members = [evaluation_fit(m, series, settings) for m in record.get("members") or []]
-        if not members or any(m is None for m in members):
+        parts, weights = record.get("members"), record.get("weights")
+        if not isinstance(parts, list) or not isinstance(weights, list) or not parts:
             return None
-        return Combination(tuple(members), tuple(float(w) for w in record["weights"]))
+        if any(not isinstance(m, dict) or m.get("class") == COMBINATION for m in parts):
+            return None  # members are single fits
+        members = [evaluation_fit(m, series, settings) for m in parts]
+        if len(weights) != len(members) or any(m is None for m in members):
+            return None
+        return Combination(tuple(members), tuple(float(w) for w in weights))
     evaluation = record.get("evaluation") if isinstance(record, dict) else None
     if not isinstance(evaluation, dict):
         return None
@@ -443,7 +453,7 @@ def refreshed_champion(
     ``params_end`` and ``refresh``: method, message, the previous ``params_end``) and that
     ``refresh`` section. A combination's members are refreshed one by one: its record is
     a combination of theirs, "ml" when every member was re-estimated, "applied" otherwise,
-    and its ``params_end`` the earliest of theirs."""
+    and its ``params_end`` the latest of theirs (its parameters saw the data up to there)."""
     params_end = champion.params_end
     if isinstance(applied_model, CombinedModel):
         parts = [
@@ -459,7 +469,7 @@ def refreshed_champion(
             ),
             "previous_params_end": params_end.isoformat(),
         }
-        ended = min(pd.Timestamp(record["params_end"]) for record in records)
+        ended = max(pd.Timestamp(record["params_end"]) for record in records)
         combined = combination_record(records, list(applied_model.weights), series) | {
             "params_end": ended.isoformat(),
             "refresh": refresh,
@@ -533,16 +543,19 @@ def fit_series(
         # non-seasonal series (the same fits; docs/many-series.md, "The non-seasonal fit
         # step's time"). The records keep the dates.
         positional = series.reset_index(drop=True)
-        members = [_fit_member(positional, series, settings)]
-        combination: dict[str, Any] | None = None
         yearly = combines_d(settings.frequency, settings.season_length)
-        second = other_d(members[0].search) if yearly else None
-        if second is not None:
-            try:
-                members.append(_fit_member(positional, series, settings, d=second))
-            except Exception as exc:  # the first fit stands alone
-                logger.warning("series %s: the d=%d search failed: %s", uid, second, exc)
-                combination = {"error": f"the d={second} search: {type(exc).__name__}: {exc}"}
+        searches, error = family_searches(
+            positional.iloc[:-h],
+            settings.season_length,
+            settings.time_budget,
+            yearly=yearly,
+            transform=settings.transform,
+        )
+        searched = time.perf_counter()
+        if error is not None:  # the first fit stands alone
+            logger.warning("series %s: %s; its first fit serves alone", uid, error)
+        combination: dict[str, Any] | None = None if error is None else {"error": error}
+        members = [_member(search, positional, series, settings) for search in searches]
         weights = [1.0 / len(members)] * len(members)
         if len(members) > 1:
             combination = {
@@ -558,8 +571,8 @@ def fit_series(
         row["model"] = members[0].description | {"combination": combination}
         row["model_file"] = f"{shard}.pkl"
         row["seconds"] = {
-            "search": round(sum(m.seconds[0] for m in members), 4),
-            "final": round(sum(m.seconds[1] for m in members), 4),
+            "search": round(searched - started, 4),
+            "final": round(time.perf_counter() - searched, 4),
         }
         if len(members) == 1:
             return row, members[0].record, members[0].fit
@@ -580,31 +593,19 @@ def fit_series(
 
 @dataclass(frozen=True)
 class _Member:
-    """One search and final refit of a series: the row's ``model`` description, the
-    models-file record, the evaluation fit and the (search, final) seconds."""
+    """One search refitted on all the data: the row's ``model`` description, the
+    models-file record and the evaluation fit."""
 
-    search: Any
     description: dict[str, Any]
     record: dict[str, Any]
     fit: _Fit
-    seconds: tuple[float, float]
 
 
-def _fit_member(
-    positional: pd.Series, series: pd.Series, settings: ShardSettings, d: int | None = None
+def _member(
+    search: Any, positional: pd.Series, series: pd.Series, settings: ShardSettings
 ) -> _Member:
-    """The order search on the training split of ``positional`` (``series`` by position)
-    and the chosen order refitted on all of it; ``d`` forces the ordinary differencing."""
-    started = time.perf_counter()
-    h = settings.horizon
-    search = family_search(
-        positional.iloc[:-h],
-        settings.season_length,
-        settings.time_budget,
-        transform=settings.transform,
-        d=d,
-    )
-    searched = time.perf_counter()
+    """``search`` (on the training split of ``positional``, ``series`` by position) with
+    its order refitted on all of it."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         final = refit_final(positional, search, time_budget_s=settings.time_budget, ftol=EXACT_FTOL)
@@ -626,11 +627,39 @@ def _fit_member(
     record["evaluation"] = {
         "init": evaluation.model._get_init_kwds(),
         "params": np.asarray(evaluation.params, dtype=float).tolist(),
-        "n_obs": len(series) - h,
+        "n_obs": len(series) - settings.horizon,
     }
-    fit = _Fit(evaluation.model, evaluation.params, search.transform)
-    done = time.perf_counter()
-    return _Member(search, description, record, fit, (searched - started, done - searched))
+    return _Member(description, record, _Fit(evaluation.model, evaluation.params, search.transform))
+
+
+def family_searches(
+    train: Any,
+    season_length: int,
+    time_budget: float,
+    *,
+    yearly: bool,
+    transform: str = "none",
+    margin: float | None = None,
+) -> tuple[list[Any], str | None]:
+    """The searches whose fits forecast a series: :func:`family_search`'s, and on yearly
+    data (``yearly``: :func:`combines_d`) a second one with the other ``d`` when
+    :func:`other_d` asks for it (the ``d = 1`` / ``d = 2`` combination). Returns them and
+    why the second is missing when it was asked for and failed or fell back to another
+    ``d`` (the first then serves alone). ``bench/search_panels.py`` runs it too."""
+    first = family_search(train, season_length, time_budget, transform=transform, margin=margin)
+    second = other_d(first) if yearly else None
+    if second is None:
+        return [first], None
+    try:
+        other = family_search(
+            train, season_length, time_budget, transform=transform, d=second, margin=margin
+        )
+    except Exception as exc:  # the first search stands alone
+        return [first], f"the d={second} search failed: {type(exc).__name__}: {exc}"
+    if other.order[1] != second:
+        why = other.fallback_reason or "another d"
+        return [first], f"the d={second} search ended with {tuple(other.order)} ({why})"
+    return [first, other], None
 
 
 def family_search(
@@ -665,12 +694,14 @@ def family_search(
 
 def combines_d(frequency: str, season_length: int) -> bool:
     """Whether a family's series get the ``d = 1`` / ``d = 2`` combination (see
-    ``D_COMBINATION_MIN_KPSS``): yearly data (an annual frequency), season length 1."""
+    ``D_COMBINATION_MIN_KPSS``): yearly data (a calendar or business year, one year per
+    step), season length 1."""
     try:
         offset = pd.tseries.frequencies.to_offset(frequency)
     except (ValueError, TypeError):
         return False
-    return season_length == 1 and isinstance(offset, pd.offsets.YearBegin | pd.offsets.YearEnd)
+    annual = pd.offsets.YearBegin | pd.offsets.YearEnd | pd.offsets.BYearBegin | pd.offsets.BYearEnd
+    return season_length == 1 and isinstance(offset, annual) and offset.n == 1
 
 
 def other_d(search: Any) -> int | None:
@@ -705,10 +736,17 @@ def forecast_record(record: dict[str, Any], steps: int, *, alpha: float = 0.2) -
     weighted means of its members' (each :func:`rebuild` and back-transformed)."""
     if record.get("class") == COMBINATION:
         frames = [forecast_record(m, steps, alpha=alpha) for m in record["members"]]
-        weights = [float(w) for w in record["weights"]]
-        return sum((w * f for w, f in zip(weights, frames, strict=True)), frames[0] * 0.0)
+        return _weighted_mean(frames, record["weights"])
     results = rebuild(record)
     return forecast_frame(results, steps, BoxCox.from_record(record.get("transform")), alpha=alpha)
+
+
+def _weighted_mean(frames: list[pd.DataFrame], weights: Any) -> pd.DataFrame:
+    """The members' forecast frames (``mean``, ``lower``, ``upper``) averaged with ``weights``."""
+    total = frames[0] * 0.0
+    for weight, frame in zip(weights, frames, strict=True):
+        total = total + float(weight) * frame
+    return total
 
 
 def model_record(
@@ -797,7 +835,7 @@ def _holdout_forecast(candidate: Any, train: pd.Series, h: int) -> pd.DataFrame:
     weighted mean of its members')."""
     if isinstance(candidate, Combination):
         frames = [_holdout_forecast(m, train, h) for m in candidate.members]
-        return sum((w * f for w, f in zip(candidate.weights, frames, strict=True)), frames[0] * 0.0)
+        return _weighted_mean(frames, candidate.weights)
     transform = getattr(candidate, "transform", None)
     if transform is not None:
         train = pd.Series(transform.forward(train.to_numpy(dtype=float)), index=train.index)
