@@ -272,7 +272,9 @@ class CombinedModel:
         return Forecast(mean_of("mean"), mean_of("lower"), mean_of("upper"))
 
 
-def applied(fit: Any, series: pd.Series, transform: BoxCox | None = None) -> Any:
+def applied(
+    fit: Any, series: pd.Series, transform: BoxCox | None = None
+) -> AppliedModel | CombinedModel:
     """``fit`` (``model`` and ``params``, or a :class:`Combination`, or a :class:`Champion`
     with ``members``) applied to ``series``: an :class:`AppliedModel` or a
     :class:`CombinedModel`. ``transform`` is a single fit's (a combination's members and a
