@@ -18,8 +18,8 @@ kept apart by role:
 * **tuning** (``m1y m1q m1m toury tourq tourm``): the yearly, quarterly and monthly series
   of M1 and of the tourism competition. Settings are looked for here.
 * **validation** (``m3y m3q m3m m3o``): M3's. Never used to choose a setting (except that M3
-  yearly and "other" decided the drift margin's withdrawal for non-seasonal series); run to
-  check one.
+  yearly and "other" decided the drift margin's withdrawal for non-seasonal series, and M3
+  "other" limited the d = 1 / d = 2 combination to yearly data); run to check one.
   ``bench/many_series.py`` (the whole loop) runs M3 monthly by default and the others with
   ``--panel`` (docs/many-series.md says how to write them as panel files).
 

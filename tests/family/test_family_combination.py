@@ -57,8 +57,9 @@ def test_the_combination_is_for_yearly_families_only():
     def combines(frequency: str, season_length: int = 1) -> bool:
         return shard.combines_d(frequency, season_length)
 
-    assert combines("YS") and combines("YS-JUL") and combines("YE-DEC")
+    assert combines("YS") and combines("YS-JUL") and combines("YE-DEC") and combines("BYS")
     assert not combines("MS") and not combines("QS") and not combines("D")
+    assert not combines("2YS")  # one year per step
     assert not combines("YS", season_length=2) and not combines("not a frequency")
 
 
@@ -185,7 +186,7 @@ def test_a_combined_champion_is_scored_refreshed_and_served_again(tmp_path):
         (pd.Timestamp(f["origin"]) >= params_end, f["out_of_sample"])
         for f in gate["champion"]["folds"]
     ]
-    assert all(expected == mark for expected, mark in marks)
+    assert all(after == mark for after, mark in marks)
     assert {mark for _, mark in marks} == {True, False}  # folds on both sides
 
     # refreshed for production: each member brought up to the last observation (or kept)
@@ -215,6 +216,8 @@ def test_a_record_that_is_not_a_usable_combination_is_fitted_again_or_refused(tm
         {k: v for k, v in record.items() if k != "weights"},
         record | {"weights": [1.0]},
         record | {"members": [record, record]},  # nested
+        record | {"weights": ["a", "b"]},
+        record | {"weights": [0.9, 0.9]},
     ]
     for bad in broken:
         assert shard.evaluation_fit(bad, series, config) is None  # the series is refitted
@@ -257,3 +260,18 @@ def test_a_carried_over_combined_series_is_scored_from_both_evaluation_fits(tmp_
     saved = pickle.loads((earlier / "models" / "shard-00000.pkl").read_bytes())["models"]
     assert carried == saved
     assert again[0]["gate_metrics"]["candidate"] == rows[0]["gate_metrics"]["candidate"]
+
+
+def test_when_the_second_search_ends_with_another_d_the_first_fit_serves_alone(
+    tmp_path, monkeypatch
+):
+    real = shard.family_search
+    train = yearly("YAF2").iloc[:-H].reset_index(drop=True)
+    first = real(train, 1, 5.0)
+    assert shard.other_d(first) == 2
+    # a second search that fell back to a model with d = 1 is not the d = 2 fit
+    monkeypatch.setattr(shard, "family_search", lambda *args, **kwargs: first)
+    searches, error = shard.family_searches(train, 1, 5.0, yearly=True)
+    assert searches == [first]
+    assert error is not None and error.startswith("the d=2 search ended with (0, 1, 0)")
+    assert shard.family_searches(train, 1, 5.0, yearly=False) == ([first], None)

@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from family_scoring import Champion
+from family_scoring import Champion, usable_weights
 from scoring.boxcox import BoxCox
 
 logger = logging.getLogger(__name__)
@@ -177,8 +177,11 @@ def _combination_of(record: dict[str, Any], frequency: str, entry: dict[str, Any
     weights = record.get("weights")
     if not isinstance(members, list) or not members or not isinstance(weights, list):
         raise ValueError("a combination without members or weights")
-    if len(weights) != len(members):
-        raise ValueError(f"a combination of {len(members)} models with {len(weights)} weights")
+    if len(weights) != len(members) or not usable_weights(weights):
+        raise ValueError(
+            f"a combination of {len(members)} models with weights {weights}: "
+            "one weight per model, >= 0, summing to 1"
+        )
     if any(not isinstance(m, dict) or m.get("class") != "SARIMAX" for m in members):
         raise ValueError("a combination's members must be SARIMAX records")
     parts = tuple(champion_of(member, frequency, entry) for member in members)

@@ -237,6 +237,15 @@ class Combination:
     weights: tuple[float, ...]
 
 
+def usable_weights(weights: Sequence[Any]) -> bool:
+    """Whether ``weights`` are numbers >= 0 summing to 1 (a combination's)."""
+    try:
+        values = [float(w) for w in weights]
+    except (TypeError, ValueError):
+        return False
+    return bool(values) and all(v >= 0 for v in values) and math.isclose(sum(values), 1.0)
+
+
 class CombinedModel:
     """:class:`AppliedModel` s whose forecasts are averaged with ``weights``: the point
     forecast and each interval bound are the weighted means of the members' (bounds
@@ -245,13 +254,12 @@ class CombinedModel:
 
     def __init__(self, members: Sequence[AppliedModel], weights: Sequence[float]) -> None:
         self.members = list(members)
-        self.weights = [float(w) for w in weights]
-        if not self.members or len(self.weights) != len(self.members):
+        if not usable_weights(weights) or len(weights) != len(self.members):
             raise ScoringError(
-                f"a combination of {len(self.members)} models with {len(self.weights)} weights"
+                f"a combination of {len(self.members)} models with weights {list(weights)}: "
+                "one weight per model, >= 0, summing to 1"
             )
-        if not all(w >= 0 for w in self.weights) or not math.isclose(sum(self.weights), 1.0):
-            raise ScoringError(f"combination weights {self.weights} are not >= 0 summing to 1")
+        self.weights = [float(w) for w in weights]
 
     def transform_note(self, origins: Sequence[int]) -> dict[str, Any] | None:
         """None when no member has a transform, else ``{"members": [note or None, ...]}``."""

@@ -78,6 +78,7 @@ from family_scoring import (  # noqa: E402
     CombinedModel,
     ScoringError,
     gate_metrics,
+    usable_weights,
 )
 from order_search import TRANSFORMS, forecast_frame, refit_final, search_order  # noqa: E402
 from scoring.boxcox import BoxCox  # noqa: E402
@@ -355,10 +356,12 @@ def evaluation_fit(record: Any, series: pd.Series, settings: ShardSettings) -> A
         parts, weights = record.get("members"), record.get("weights")
         if not isinstance(parts, list) or not isinstance(weights, list) or not parts:
             return None
-        if any(not isinstance(m, dict) or m.get("class") == COMBINATION for m in parts):
+        if any(not isinstance(m, dict) or m.get("class") != "SARIMAX" for m in parts):
             return None  # members are single fits
+        if len(weights) != len(parts) or not usable_weights(weights):
+            return None
         members = [evaluation_fit(m, series, settings) for m in parts]
-        if len(weights) != len(members) or any(m is None for m in members):
+        if any(m is None for m in members):
             return None
         return Combination(tuple(members), tuple(float(w) for w in weights))
     evaluation = record.get("evaluation") if isinstance(record, dict) else None
