@@ -32,6 +32,7 @@ ENTRY = textwrap.dedent(
         open(os.path.join(args.marker, f"init-{os.getpid()}"), "w").close()
 
     def run(mini_batch):
+        time.sleep(0.05)  # every slot takes a batch before one worker can drain the queue
         rows = []
         for name in mini_batch:
             text = open(name).read().strip()
@@ -237,7 +238,7 @@ PRELOADED = textwrap.dedent(
 
 ENTRY_WITH_LIB = textwrap.dedent(
     """
-    import json, os, sys
+    import json, os, sys, time
     import heavylib  # outside the code folder: the zygote keeps it loaded
 
     open(os.path.join(os.environ["MARKER"], f"entry-{os.getpid()}"), "w").close()
@@ -246,6 +247,9 @@ ENTRY_WITH_LIB = textwrap.dedent(
         open(os.path.join(os.environ["MARKER"], f"init-{os.getpid()}"), "w").close()
 
     def run(mini_batch):
+        # long enough that both slots get a batch: a slot starts its worker only when it
+        # takes one, and a fast first worker could otherwise drain the queue alone
+        time.sleep(0.25)
         return [
             json.dumps({"pid": os.getpid(), "run": os.environ.get("AZUREML_RUN_ID"),
                         "argv": sys.argv[1:]})
