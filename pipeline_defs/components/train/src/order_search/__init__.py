@@ -49,6 +49,13 @@ constant choice, the best-ranked candidate making the other: the exact criterion
 CSS ranking (whose shared residual window penalises an extra parameter more on short
 series), decides between drift and none. docs/many-series.md, "Drift on short-cycle series".
 
+**A given d** (``search_order(d=...)``, None by default): the search runs with that many
+ordinary differences instead of the KPSS tests' choice; the tests still run (their
+statistics stay in ``diagnostics``, a note says what they chose). The family fit step
+searches a yearly series near the second test's threshold with ``d = 1`` and ``d = 2`` and
+averages the two fits' forecasts (docs/many-series.md, "Yearly series: the d = 1 / d = 2
+combination").
+
 **Parallelism.** Batches are fitted in the parent, helped by forked worker processes when a
 batch is expensive (estimated from the measured cost of earlier fits: at least
 ``PARALLEL_MIN_SECONDS``). Measured on the 2-vCPU development machine: threads were slowest
