@@ -172,7 +172,10 @@ def champion_of(record: dict[str, Any], frequency: str, entry: dict[str, Any]) -
     return Champion(model, params, params_end, description, transform)
 
 
-def _combination_of(record: dict[str, Any], frequency: str, entry: dict[str, Any]) -> Champion:
+def combination_parts(record: dict[str, Any]) -> tuple[list[dict[str, Any]], list[float]]:
+    """A combination record's member records and weights; ``ValueError`` when it has no
+    members, its weights are not one number >= 0 per member summing to 1, or a member is
+    not a SARIMAX record (combinations do not nest)."""
     members = record.get("members")
     weights = record.get("weights")
     if not isinstance(members, list) or not members or not isinstance(weights, list):
@@ -184,6 +187,11 @@ def _combination_of(record: dict[str, Any], frequency: str, entry: dict[str, Any
         )
     if any(not isinstance(m, dict) or m.get("class") != "SARIMAX" for m in members):
         raise ValueError("a combination's members must be SARIMAX records")
+    return members, [float(w) for w in weights]
+
+
+def _combination_of(record: dict[str, Any], frequency: str, entry: dict[str, Any]) -> Champion:
+    members, weights = combination_parts(record)
     parts = tuple(champion_of(member, frequency, entry) for member in members)
     params_end = max(part.params_end for part in parts)
     first = parts[0]
@@ -191,7 +199,7 @@ def _combination_of(record: dict[str, Any], frequency: str, entry: dict[str, Any
         "train_end": params_end.isoformat(),
         "params_end": params_end.isoformat(),
         "combination": {
-            "weights": [float(w) for w in weights],
+            "weights": weights,
             "members": [
                 {
                     key: part.description[key]
@@ -215,5 +223,5 @@ def _combination_of(record: dict[str, Any], frequency: str, entry: dict[str, Any
         description,
         first.transform,
         members=parts,
-        weights=tuple(float(w) for w in weights),
+        weights=tuple(weights),
     )

@@ -70,7 +70,7 @@ from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from family_champions import COMBINATION, Champions  # noqa: E402
+from family_champions import COMBINATION, Champions, combination_parts  # noqa: E402
 from family_scoring import (  # noqa: E402
     AppliedModel,
     Champion,
@@ -78,7 +78,6 @@ from family_scoring import (  # noqa: E402
     CombinedModel,
     ScoringError,
     gate_metrics,
-    usable_weights,
 )
 from order_search import TRANSFORMS, forecast_frame, refit_final, search_order  # noqa: E402
 from scoring.boxcox import BoxCox  # noqa: E402
@@ -353,17 +352,15 @@ def evaluation_fit(record: Any, series: pd.Series, settings: ShardSettings) -> A
     its members' for a combination record); None when the record has none (then the
     series is fitted again)."""
     if isinstance(record, dict) and record.get("class") == COMBINATION:
-        parts, weights = record.get("members"), record.get("weights")
-        if not isinstance(parts, list) or not isinstance(weights, list) or not parts:
-            return None
-        if any(not isinstance(m, dict) or m.get("class") != "SARIMAX" for m in parts):
-            return None  # members are single fits
-        if len(weights) != len(parts) or not usable_weights(weights):
+        try:
+            parts, weights = combination_parts(record)
+        except ValueError as exc:
+            logger.warning("stored combination unusable (%s); fitting again", exc)
             return None
         members = [evaluation_fit(m, series, settings) for m in parts]
         if any(m is None for m in members):
             return None
-        return Combination(tuple(members), tuple(float(w) for w in weights))
+        return Combination(tuple(members), tuple(weights))
     evaluation = record.get("evaluation") if isinstance(record, dict) else None
     if not isinstance(evaluation, dict):
         return None
