@@ -2,9 +2,9 @@
 
 Where the family fit step's search settings are chosen and checked (session 8's drift
 margin and session 10's yearly combination were): the search runs as the fit step runs it
-(``shard.family_searches``: ``exact_steps=0``, ``shard.EXACT_FTOL`` and
-``shard.drift_margin(m)`` unless ``--drift-margin`` is given; on the yearly panels the
-``d = 1`` / ``d = 2`` combination, ``shard.D_COMBINATION_MIN_KPSS``) on each series'
+(``family_fit.family_searches``: ``exact_steps=0``, ``family_fit.EXACT_FTOL`` and
+``family_fit.drift_margin(m)`` unless ``--drift-margin`` is given; on the yearly panels the
+``d = 1`` / ``d = 2`` combination, ``family_fit.D_COMBINATION_MIN_KPSS``) on each series'
 training part, AutoARIMA (``season_length``
 of the panel) on the same, and both forecast the competition's own test part. Prints, per
 panel, the mean MASE of each (scaled by the training part's seasonal naive error, lag m),
@@ -102,7 +102,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=None,
         metavar="AICC",
         help="the search's drift_margin for every panel (default: the family's, "
-        "shard.drift_margin(season length): 2 for season lengths 2 to 4, else 0)",
+        "family_fit.drift_margin(season length): 2 for season lengths 2 to 4, else 0)",
     )
     parser.add_argument(
         "--limit",
@@ -154,16 +154,16 @@ def _ours(
     task: tuple[str, list[float], int, int, float | None, bool],
 ) -> tuple[str, list[float] | None, float, str]:
     """The fit step's forecast of one series from its training part
-    (``shard.family_searches``: on a yearly panel the mean of the ``d = 1`` and ``d = 2``
+    (``family_fit.family_searches``: on a yearly panel the mean of the ``d = 1`` and ``d = 2``
     searches' forecasts when the rule asks for both)."""
     uid, x, h, m, margin, yearly = task
-    import shard
+    import family_fit
     from order_search import forecast_frame
 
     started = time.process_time()
     try:
         train = np.asarray(x, dtype=float)
-        results, _ = shard.family_searches(train, m, 60.0, yearly=yearly, margin=margin)
+        results, _ = family_fit.family_searches(train, m, 60.0, yearly=yearly, margin=margin)
         result = results[0]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -216,7 +216,7 @@ def run_panel(
     limit: int | None = None,
 ) -> dict[str, Any]:
     series = load_panel(name)[:limit]
-    yearly = PANELS[name][1] == "yearly"  # the fit step's shard.combines_d on yearly dates
+    yearly = PANELS[name][1] == "yearly"  # the fit step's family_fit.combines_d on yearly dates
     tasks = [(u, x, len(xx), m, margin, yearly) for u, x, xx, m in series]
     ours = list(pool.map(_ours, tasks, chunksize=4))
     theirs = (
@@ -267,9 +267,9 @@ def run_panel(
 def shard_margin(season_length: int) -> float:
     if str(SRC) not in sys.path:
         sys.path.insert(0, str(SRC))
-    import shard
+    import family_fit
 
-    return float(shard.drift_margin(season_length))
+    return float(family_fit.drift_margin(season_length))
 
 
 def format_table(summaries: list[dict[str, Any]]) -> str:

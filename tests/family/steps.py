@@ -9,7 +9,14 @@ from types import ModuleType
 from tests.pipeline_defs.components import ROOT, load_step
 
 TRAIN_SRC = ROOT / "components" / "train" / "src"
-SIBLINGS = ("order_search", "scoring", "family_scoring", "family_champions")
+SIBLINGS = (
+    "order_search",
+    "scoring",
+    "family_scoring",
+    "family_records",
+    "family_champions",
+    "family_fit",
+)
 
 
 def load_shard() -> ModuleType:

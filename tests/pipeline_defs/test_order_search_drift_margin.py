@@ -1,6 +1,7 @@
 """The drift margin: a drift model may trail the best exact AICc by the margin and still win
 (session 8; the family fit step uses it for season lengths 2 to 4)."""
 
+import importlib
 import math
 
 import numpy as np
@@ -13,6 +14,7 @@ from tests.pipeline_defs.components import load_step
 
 order_search = load_step("train", "order_search")
 shard = load_shard()
+family_fit = importlib.import_module("family_fit")
 
 
 def fertility(code: str) -> np.ndarray:
@@ -77,7 +79,15 @@ def test_a_negative_or_non_finite_margin_is_refused(bad):
 
 
 def test_the_family_uses_the_margin_for_season_lengths_2_to_4_only():
-    assert [shard.drift_margin(m) for m in (1, 2, 3, 4, 7, 12, 52)] == [0, 2.0, 2.0, 2.0, 0, 0, 0]
+    assert [family_fit.drift_margin(m) for m in (1, 2, 3, 4, 7, 12, 52)] == [
+        0,
+        2.0,
+        2.0,
+        2.0,
+        0,
+        0,
+        0,
+    ]
 
 
 def test_a_family_series_is_fitted_with_the_margin_of_its_season_length(tmp_path):
@@ -101,8 +111,8 @@ def test_a_family_series_is_fitted_with_the_margin_of_its_season_length(tmp_path
         return row["model"]
 
     train = y[:-6]
-    assert search(train, exact_ftol=shard.EXACT_FTOL).trend is None
-    assert search(train, exact_ftol=shard.EXACT_FTOL, drift_margin=2.0).trend == "c"
+    assert search(train, exact_ftol=family_fit.EXACT_FTOL).trend is None
+    assert search(train, exact_ftol=family_fit.EXACT_FTOL, drift_margin=2.0).trend == "c"
     yearly = fitted(1)
     assert (yearly["order"], yearly["trend"]) == ([0, 1, 0], None)
     quarterly = fitted(4)

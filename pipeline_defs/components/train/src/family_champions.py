@@ -9,8 +9,8 @@ The service prepares the folder before submitting (``retrain/<run key>/champions
 
 ``model_file`` is relative to the folder and is a models file of an earlier family run
 (``family-models/1``: ``{"models": {unique_id: record}, "refreshed": {unique_id: record}}``,
-see ``shard.model_record``, or ``shard.combination_record`` for a yearly series forecast by
-the mean of two fits: its champion is then the mean of its members');
+see ``family_records``: a SARIMAX record, or a combination record for a yearly series
+forecast by the mean of two fits, whose champion is then the mean of its members');
 ``key: "refreshed"`` names the record under ``refreshed`` (a champion that run's gate kept,
 refreshed on its data), else the one under ``models``. A
 series absent from ``series`` has no champion (its gate is the first-model gate). The
@@ -35,13 +35,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from family_scoring import Champion, usable_weights
+from family_records import COMBINATION, combination_parts
+from family_scoring import Champion
 from scoring.boxcox import BoxCox
 
 logger = logging.getLogger(__name__)
 
 CHAMPIONS_SCHEMA = "family-champions/1"
-COMBINATION = "Combination"  # shard.combination_record's class
 REFRESHED = "refreshed"
 INDEX_FILE = "champions.json"
 _CACHED_FILES = 4
@@ -126,8 +126,8 @@ def _same_frequency(a: Any, b: Any) -> bool:
 
 
 def champion_of(record: dict[str, Any], frequency: str, entry: dict[str, Any]) -> Champion:
-    """The champion a models-file record describes (``shard.model_record``'s shape, or
-    ``shard.combination_record``'s: then its members' champions, averaged by the scoring;
+    """The champion a models-file record describes (``family_records.model_record``'s shape, or
+    ``family_records.combination_record``'s: then its members' champions, averaged by the scoring;
     its ``params_end`` is the latest of its members', so a window is out-of-sample only
     when it is for every member)."""
     from statsmodels.tsa.statespace.sarimax import SARIMAX
@@ -149,7 +149,7 @@ def champion_of(record: dict[str, Any], frequency: str, entry: dict[str, Any]) -
     params = np.asarray(record["params"], dtype=float)
     if params.shape != (len(model.param_names),):
         raise ValueError(f"{params.size} parameters for a model with {len(model.param_names)}")
-    # A record with a transform models the transformed series (``shard.model_record``);
+    # A record with a transform models the transformed series (``family_records.model_record``);
     # one this code cannot back-transform is an error, never ignored.
     transform = BoxCox.from_record(record.get("transform"))
     # A refreshed record's parameters were estimated on older data than it holds.
@@ -170,24 +170,6 @@ def champion_of(record: dict[str, Any], frequency: str, entry: dict[str, Any]) -
         "transform": None if transform is None else dict(record["transform"]),
     }
     return Champion(model, params, params_end, description, transform)
-
-
-def combination_parts(record: dict[str, Any]) -> tuple[list[dict[str, Any]], list[float]]:
-    """A combination record's member records and weights; ``ValueError`` when it has no
-    members, its weights are not one number >= 0 per member summing to 1, or a member is
-    not a SARIMAX record (combinations do not nest)."""
-    members = record.get("members")
-    weights = record.get("weights")
-    if not isinstance(members, list) or not members or not isinstance(weights, list):
-        raise ValueError("a combination without members or weights")
-    if len(weights) != len(members) or not usable_weights(weights):
-        raise ValueError(
-            f"a combination of {len(members)} models with weights {weights}: "
-            "one weight per model, >= 0, summing to 1"
-        )
-    if any(not isinstance(m, dict) or m.get("class") != "SARIMAX" for m in members):
-        raise ValueError("a combination's members must be SARIMAX records")
-    return members, [float(w) for w in weights]
 
 
 def _combination_of(record: dict[str, Any], frequency: str, entry: dict[str, Any]) -> Champion:

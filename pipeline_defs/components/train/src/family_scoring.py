@@ -231,7 +231,7 @@ class Combination:
     """Fits whose forecasts are averaged: ``members`` (each with ``model``, ``params`` and
     ``transform``, as an evaluation fit or a :class:`Champion` has) and their ``weights``
     (summing to 1). The family fit step combines the ``d = 1`` and ``d = 2`` searches of a
-    yearly series near the second KPSS test's threshold (``shard.D_COMBINATION_MIN_KPSS``)."""
+    yearly series near the second KPSS test's threshold (``family_fit.D_COMBINATION_MIN_KPSS``)."""
 
     members: tuple[Any, ...]
     weights: tuple[float, ...]

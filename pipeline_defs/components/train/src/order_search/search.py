@@ -443,14 +443,14 @@ def search_order(
             ``_Search._both_constants``), so searches with ``d + D = 0`` or ``2`` can end
             differently too. AICc judges one-step fit; a drift the short sample cannot
             prove still matters over a multi-step horizon. The family fit step uses 2 for
-            season lengths 2 to 4 (``shard.drift_margin``), with ``exact_steps=0``; with
+            season lengths 2 to 4 (``family_fit.drift_margin``), with ``exact_steps=0``; with
             ``exact_steps`` > 0 the exact round starts from the lowest exact AICc, not from
             the margin's choice. The returned ``criterion`` is the chosen model's true AICc.
         d: the number of ordinary differences to search with (0 to ``MAX_D``) instead of
             the KPSS tests' choice (None, the default). The tests still run: their
             statistics stay in ``diagnostics["kpss_statistics"]`` and a note says what they
             chose. The family fit step uses it for its second search of a yearly series
-            (``shard.D_COMBINATION_MIN_KPSS``).
+            (``family_fit.D_COMBINATION_MIN_KPSS``).
 
     Returns:
         A :class:`SearchResult`; ``results`` is a plain statsmodels ``SARIMAXResults`` for the
